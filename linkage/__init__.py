@@ -1,0 +1,1 @@
+"""Record linkage engine and pipeline for Chinese household-registry and insurance rosters."""

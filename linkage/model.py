@@ -1,0 +1,255 @@
+"""Fellegi-Sunter scoring: m and u per comparison level, EM, term frequencies, explanations.
+
+u comes from random record pairs (almost all non-matches); m from EM on the candidate pairs
+with u held fixed, or from reviewers' labels. EM runs on the distinct comparison patterns with
+their counts, so ten million pairs with a few thousand patterns train in milliseconds. The
+trained model is plain JSON with m and u beside each level.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matchers.base import MISSING, Comparison
+
+SCHEMA_VERSION = 1
+FLOOR = 1e-6
+
+
+@dataclass
+class ComparisonParams:
+    name: str
+    labels: list[str]
+    m: list[float]
+    u: list[float]
+    tf_column: str | None = None
+    tf_levels: list[str] = field(default_factory=list)
+
+    def weights(self) -> np.ndarray:
+        """log2(m/u) per level, plus a final 0 for MISSING (indexed by level -1)."""
+        m = np.clip(np.asarray(self.m, dtype=float), FLOOR, 1)
+        u = np.clip(np.asarray(self.u, dtype=float), FLOOR, 1)
+        return np.append(np.log2(m / u), 0.0)
+
+
+@dataclass
+class FSModel:
+    comparisons: list[ComparisonParams]
+    prior: float  # share of candidate pairs that are matches
+    em_iterations: int = 0
+    trained_on_pairs: int = 0
+    m_source: str = "em"
+
+    @property
+    def prior_weight(self) -> float:
+        p = min(max(self.prior, FLOOR), 1 - FLOOR)
+        return float(np.log2(p / (1 - p)))
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "prior": self.prior,
+            "em_iterations": self.em_iterations,
+            "trained_on_pairs": self.trained_on_pairs,
+            "m_source": self.m_source,
+            "comparisons": [
+                {
+                    "name": c.name,
+                    "tf_column": c.tf_column,
+                    "tf_levels": c.tf_levels,
+                    "levels": [
+                        {"label": lab, "m": m, "u": u, "weight": w}
+                        for lab, m, u, w in zip(c.labels, c.m, c.u, c.weights()[:-1].tolist())
+                    ],
+                }
+                for c in self.comparisons
+            ],
+        }
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FSModel":
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(
+                f"model schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}; retrain"
+            )
+        comps = [
+            ComparisonParams(
+                name=c["name"],
+                labels=[lv["label"] for lv in c["levels"]],
+                m=[lv["m"] for lv in c["levels"]],
+                u=[lv["u"] for lv in c["levels"]],
+                tf_column=c.get("tf_column"),
+                tf_levels=list(c.get("tf_levels") or []),
+            )
+            for c in data["comparisons"]
+        ]
+        return cls(comps, data["prior"], data.get("em_iterations", 0),
+                   data.get("trained_on_pairs", 0), data.get("m_source", "em"))
+
+    @classmethod
+    def load(cls, path: Path) -> "FSModel":
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def check_matches(self, comparisons: list[Comparison]) -> None:
+        """A loaded model must describe exactly the configured comparisons and levels."""
+        mine = [(c.name, c.labels) for c in self.comparisons]
+        theirs = [(c.name, list(c.labels)) for c in comparisons]
+        if mine != theirs:
+            raise ValueError(f"model comparisons {mine} do not match the config's {theirs}")
+
+
+def level_counts(gamma: np.ndarray, n_levels: int) -> np.ndarray:
+    """Counts of each level (MISSING excluded) in one column of comparison vectors."""
+    g = gamma[gamma != MISSING].astype(np.int64)
+    return np.bincount(g, minlength=n_levels)[:n_levels].astype(float)
+
+
+def estimate_u(
+    records: pd.DataFrame,
+    comparisons: list[Comparison],
+    sample_pairs: int,
+    seed: int,
+    valid_pair=None,
+) -> list[np.ndarray]:
+    """u per level from random record pairs: almost every random pair is two different people."""
+    from linkage.compare import comparison_vectors
+
+    n = len(records)
+    rng = np.random.default_rng(seed)
+    size = int(min(sample_pairs, max(n * (n - 1) // 2, 1)))
+    left = rng.integers(0, n, size=size, dtype=np.int64).astype(np.int32)
+    right = rng.integers(0, n, size=size, dtype=np.int64).astype(np.int32)
+    keep = left != right
+    if valid_pair is not None:
+        keep &= valid_pair(left, right)
+    gamma = comparison_vectors(records, comparisons, left[keep], right[keep])
+    out = []
+    for k, c in enumerate(comparisons):
+        counts = level_counts(gamma[:, k], len(c.labels))
+        out.append((counts + 0.5) / (counts.sum() + 0.5 * len(counts)))
+    return out
+
+
+def _initial_m(n_levels: int) -> np.ndarray:
+    """Start EM believing matches mostly agree: mass falls geometrically down the levels."""
+    m = 0.5 ** np.arange(1, n_levels + 1)
+    m[-1] = 0.05  # 'different'
+    return m / m.sum()
+
+
+def patterns(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct comparison vectors and how many pairs have each."""
+    if gamma.shape[0] == 0:
+        return gamma, np.zeros(0)
+    uniq, counts = np.unique(gamma, axis=0, return_counts=True)
+    return uniq, counts.astype(float)
+
+
+def _log_likelihoods(uniq: np.ndarray, probs: list[np.ndarray]) -> np.ndarray:
+    total = np.zeros(len(uniq))
+    for k, p in enumerate(probs):
+        logp = np.append(np.log(np.clip(p, FLOOR, 1)), 0.0)  # MISSING contributes nothing
+        total += logp[uniq[:, k]]
+    return total
+
+
+def train_em(
+    gamma: np.ndarray,
+    comparisons: list[Comparison],
+    u: list[np.ndarray],
+    max_iterations: int = 100,
+    tolerance: float = 1e-6,
+    initial_prior: float = 0.01,
+) -> FSModel:
+    """EM for m and the prior over candidate pairs, u held fixed."""
+    uniq, counts = patterns(gamma)
+    m = [_initial_m(len(c.labels)) for c in comparisons]
+    prior = initial_prior
+    log_u = _log_likelihoods(uniq, u)
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):
+        log_m = _log_likelihoods(uniq, m)
+        logit = np.log(prior) - np.log1p(-prior) + log_m - log_u
+        post = 1 / (1 + np.exp(-np.clip(logit, -700, 700)))
+        weight = post * counts
+        new_m = []
+        for k, c in enumerate(comparisons):
+            col = uniq[:, k]
+            present = col != MISSING
+            mass = np.bincount(col[present].astype(np.int64), weights=weight[present],
+                               minlength=len(c.labels))
+            new_m.append((mass + 1e-3) / (mass.sum() + 1e-3 * len(mass)))
+        new_prior = float(np.clip(weight.sum() / counts.sum(), FLOOR, 1 - FLOOR))
+        change = max(max(np.abs(a - b).max() for a, b in zip(new_m, m)), abs(new_prior - prior))
+        m, prior = new_m, new_prior
+        if change < tolerance:
+            break
+    return FSModel(
+        [
+            ComparisonParams(c.name, list(c.labels), mk.tolist(), uk.tolist(), c.tf_column,
+                             list(c.tf_levels))
+            for c, mk, uk in zip(comparisons, m, u)
+        ],
+        prior,
+        iterations,
+        int(gamma.shape[0]),
+        "em",
+    )
+
+
+def m_from_labels(gamma: np.ndarray, is_match: np.ndarray, model: FSModel) -> FSModel:
+    """Blend reviewers' labelled matches into m (labels outvote EM where they exist)."""
+    if not is_match.any():
+        return model
+    comps = []
+    for k, c in enumerate(model.comparisons):
+        counts = level_counts(gamma[is_match, k], len(c.labels))
+        labelled = (counts + 0.5) / (counts.sum() + 0.5 * len(counts))
+        share = counts.sum() / (counts.sum() + 50.0)  # 50 labelled pairs weigh as much as EM
+        m = share * labelled + (1 - share) * np.asarray(c.m)
+        comps.append(ComparisonParams(c.name, c.labels, m.tolist(), c.u, c.tf_column, c.tf_levels))
+    return FSModel(comps, model.prior, model.em_iterations, model.trained_on_pairs, "em+labels")
+
+
+def term_frequencies(records: pd.DataFrame, column: str) -> pd.Series:
+    """Relative frequency of each value of ``column`` among records that have one."""
+    values = records[column].dropna()
+    values = values[values.astype(str) != ""]
+    return values.value_counts(normalize=True)
+
+
+def score(
+    gamma: np.ndarray,
+    model: FSModel,
+    records: pd.DataFrame | None = None,
+    left: np.ndarray | None = None,
+    tf_tables: dict[str, pd.Series] | None = None,
+    tf_floor: float = 1e-6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair match weight (bits) and per-comparison weights (the explanation)."""
+    n, k = gamma.shape
+    parts = np.empty((n, k), dtype=np.float32)
+    for idx, c in enumerate(model.comparisons):
+        parts[:, idx] = c.weights()[gamma[:, idx]]
+        if c.tf_column and tf_tables and c.tf_column in tf_tables and records is not None:
+            levels = [c.labels.index(lab) for lab in c.tf_levels if lab in c.labels]
+            hit = np.isin(gamma[:, idx], levels)
+            if hit.any():
+                u_level = np.asarray(c.u)[gamma[hit, idx]]
+                values = records[c.tf_column].to_numpy(dtype=object)[left[hit]]
+                freq = pd.Series(values).map(tf_tables[c.tf_column]).fillna(tf_floor).to_numpy()
+                # Agreeing on a common name is weaker evidence than the average agreement.
+                parts[hit, idx] += np.log2(u_level / np.maximum(freq, tf_floor)).astype(np.float32)
+    total = parts.sum(axis=1, dtype=np.float64) + model.prior_weight
+    return total, parts
+
+
+def probability(weight: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))

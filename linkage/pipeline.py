@@ -1,0 +1,330 @@
+"""The batch job: ingest, standardise, block, compare, score, review, cluster, golden, outputs.
+
+Each stage is a function of its own module; this one only wires them, times them and keeps the
+counts that prove every input record is accounted for.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from linkage import blocking, cluster, evaluate, golden, household, model, standardise
+from linkage.compare import build_comparisons, comparison_vectors
+from linkage.config import ConfigError, JobConfig
+from linkage.ingest import Ingested, ingest
+from linkage.store import Store
+
+log = logging.getLogger("linkage")
+
+BANDS = ("match", "review", "non_match")
+
+
+class AccountingError(RuntimeError):
+    """Records in != records linked + records rejected: the run refuses to finish."""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    out_dir: Path
+    summary: dict
+    records: pd.DataFrame = field(repr=False)
+    clusters: pd.DataFrame = field(repr=False)
+    golden: pd.DataFrame = field(repr=False)
+    review: pd.DataFrame = field(repr=False)
+    model: model.FSModel = field(repr=False)
+
+
+class _Timer:
+    def __init__(self, progress: bool):
+        self.timings: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        if self.progress:
+            print(f"[{time.strftime('%H:%M:%S')}] {name} ...", file=sys.stderr, flush=True)
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def plan(config: JobConfig) -> list:
+    """Check before any work that every blocking key and compared column will exist."""
+    fields = {f for s in config.sources for f in s.fields}
+    empty = pd.DataFrame({f: pd.Series([], dtype=object) for f in fields | {"source", "record_id"}})
+    available = set(standardise.standardise_records(empty, fields).columns)
+    for rule in config.blocking:
+        missing = [k for k in rule.keys if k not in available]
+        if missing:
+            raise ConfigError(
+                f"config key 'blocking' rule '{rule.name}': key(s) {missing} are not available; "
+                f"with the mapped fields the columns are: {', '.join(sorted(available))}"
+            )
+    comparisons = build_comparisons(config.comparisons)
+    for comp in comparisons:
+        missing = [c for c in comp.columns if c not in available]
+        if missing:
+            raise ConfigError(
+                f"config key 'comparisons' ({comp.name}): needs column(s) {missing}, which no "
+                "mapped field provides; map the field in 'sources[].fields'"
+            )
+    return comparisons
+
+
+def run(
+    config: JobConfig,
+    out_dir: Path | None = None,
+    progress: bool = False,
+    truth_path: Path | None = None,
+    model_path: Path | None = None,
+) -> RunResult:
+    comparisons = plan(config)
+    out_dir = Path(out_dir or config.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(config.store)
+    run_id = store.begin_run(config.job)
+    try:
+        result = _run(config, comparisons, out_dir, store, run_id, progress, truth_path, model_path)
+    except BaseException as exc:
+        store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+        raise
+    return result
+
+
+def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, model_path):
+    timer = _Timer(progress)
+    roles = {s.name: s.role for s in config.sources}
+    fields = {f for s in config.sources for f in s.fields}
+
+    with timer.stage("ingest"):
+        data: Ingested = ingest(config.sources, progress)
+    with timer.stage("standardise"):
+        records = standardise.standardise_records(data.records, fields).reset_index(drop=True)
+    n = len(records)
+    authority = records["source"].map(roles).eq("authority").to_numpy()
+    position = pd.Series(np.arange(n), index=pd.MultiIndex.from_arrays(
+        [records["source"].astype(str), records["record_id"].astype(str)]))
+
+    decided = _decisions_for(store, position)
+    forced = blocking.pack(decided["l"].to_numpy(), decided["r"].to_numpy(), n) if len(decided) else None
+
+    with timer.stage("block"):
+        left, right, rules = blocking.candidate_pairs(records, config.blocking, config.link_type, forced)
+    with timer.stage("compare"):
+        gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
+
+    with timer.stage("train"):
+        if model_path:
+            fs = model.FSModel.load(model_path)
+            fs.check_matches(comparisons)
+        else:
+            source_codes = pd.factorize(records["source"])[0]
+            valid_pair = _pair_filter(source_codes, config.link_type)
+            u = model.estimate_u(records, comparisons, config.training["u_sample_pairs"],
+                                 config.training["seed"], valid_pair)
+            fs = model.train_em(gamma, comparisons, u, config.training["em_max_iterations"],
+                                config.training["em_tolerance"])
+        decision = _pair_decisions(left, right, n, decided)
+        labelled = decision != ""
+        if labelled.any():
+            fs = model.m_from_labels(gamma[labelled], decision[labelled] == "match", fs)
+    tf_tables = {c.tf_column: model.term_frequencies(records, c.tf_column)
+                 for c in comparisons if c.tf_column and c.tf_column in records}
+
+    with timer.stage("score"):
+        weight, parts = model.score(gamma, fs, records, left, tf_tables,
+                                    config.training["tf_min_frequency"])
+        hh = np.zeros(len(weight))
+        if config.household["enabled"]:
+            strong = float(np.log2(config.match_threshold / (1 - config.match_threshold)))
+            hh = household.household_adjustment(records, left, right, weight, strong,
+                                                config.household["bonus"], config.household["penalty"])
+        weight = weight + hh
+        prob = model.probability(weight)
+        band = np.where(prob >= config.match_threshold, 0,
+                        np.where(prob >= config.review_threshold, 1, 2)).astype(np.int8)
+        band[decision == "match"] = 0
+        band[decision == "non_match"] = 2
+
+    with timer.stage("cluster"):
+        match = np.flatnonzero(band == 0)
+        must = decision[match] == "match"
+        cannot = decided[decided["decision"] == "non_match"]
+        clustering = cluster.cluster(
+            n, left[match[~must]], right[match[~must]], weight[match[~must]], authority,
+            must_link=(left[match[must]], right[match[must]]),
+            cannot_link=(cannot["l"].to_numpy(), cannot["r"].to_numpy()),
+        )
+        previous_run = store.last_complete_run(config.job)
+        previous = store.members(previous_run) if previous_run else None
+        entity_ids = cluster.stable_entity_ids(records, clustering.labels, authority, previous)
+        refused = match[~must][clustering.refused]
+        contested = np.zeros(n, dtype=bool)
+        contested[left[refused]] = True
+        contested[right[refused]] = True
+
+    with timer.stage("golden"):
+        schemes = {s.name: s.scheme for s in config.sources if s.scheme}
+        gold = golden.golden_records(records, entity_ids, config.precedence, roles, schemes, contested)
+
+    clusters = pd.DataFrame({"source": records["source"], "record_id": records["record_id"],
+                             "entity_id": entity_ids})
+    review_idx = np.union1d(np.flatnonzero((band == 1) & (decision == "")), refused)
+    reasons = np.full(len(left), "", dtype=object)
+    reasons[band == 1] = "score in the review band"
+    reasons[refused] = "would put two registry persons (or a reviewer's non-match) in one entity"
+    stored_idx = np.union1d(np.flatnonzero(band <= 1), refused)
+    pairs_frame = _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts, hh,
+                               fs, stored_idx)
+    review = pairs_frame[pairs_frame["pair_index"].isin(review_idx)].drop(columns="pair_index")
+    review = review.sort_values("probability", key=lambda p: (p - 0.5).abs()).reset_index(drop=True)
+
+    summary = _summary(config, data, records, rules, left, gamma, comparisons, band, gold,
+                       clustering, review, timer, fs, run_id)
+    if truth_path is not None:
+        truth = pd.read_csv(truth_path, dtype=str)
+        summary["blocking_recall"] = evaluate.blocking_recall(records, left, right, truth,
+                                                              config.link_type)
+        insurance = {s.name for s in config.sources if s.role == "insurance"}
+        summary["accuracy"] = evaluate.evaluate(clusters, truth, insurance)
+
+    with timer.stage("write"):
+        _write_outputs(out_dir, clusters, gold, review, data.rejects, fs, summary)
+        store.finish_run(run_id, summary, fs.to_dict(), clusters, gold,
+                         pairs_frame.drop(columns="pair_index")[
+                             ["source_l", "record_l", "source_r", "record_r", "weight",
+                              "probability", "band", "reason", "explanation"]])
+    summary["timings"] = timer.timings
+    (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
+                                                     default=_json_default), encoding="utf-8")
+    return RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs)
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return str(value)
+
+
+def _pair_filter(source_codes: np.ndarray, link_type: str):
+    if link_type == "link_and_dedupe":
+        return None
+    if link_type == "link_only":
+        return lambda a, b: source_codes[a] != source_codes[b]
+    return lambda a, b: source_codes[a] == source_codes[b]
+
+
+def _decisions_for(store: Store, position: pd.Series) -> pd.DataFrame:
+    """Active reviewer decisions on records of this run, as record positions."""
+    d = store.active_decisions()
+    d = d[d["decision"].isin(["match", "non_match"])]
+    if d.empty:
+        return pd.DataFrame({"l": [], "r": [], "decision": []}).astype({"l": int, "r": int})
+    li = pd.MultiIndex.from_arrays([d["source_l"].astype(str), d["record_l"].astype(str)])
+    ri = pd.MultiIndex.from_arrays([d["source_r"].astype(str), d["record_r"].astype(str)])
+    lpos = position.reindex(li).to_numpy()
+    rpos = position.reindex(ri).to_numpy()
+    ok = ~(pd.isna(lpos) | pd.isna(rpos))
+    return pd.DataFrame({"l": lpos[ok].astype(np.int64), "r": rpos[ok].astype(np.int64),
+                         "decision": d["decision"].to_numpy()[ok]})
+
+
+def _pair_decisions(left, right, n, decided) -> np.ndarray:
+    out = np.full(len(left), "", dtype=object)
+    if len(decided):
+        packed = blocking.pack(left, right, n)
+        lookup = pd.Series(decided["decision"].to_numpy(),
+                           index=blocking.pack(decided["l"].to_numpy(), decided["r"].to_numpy(), n))
+        lookup = lookup[~lookup.index.duplicated(keep="last")]
+        hit = np.isin(packed, lookup.index.to_numpy())
+        out[hit] = lookup.reindex(packed[hit]).to_numpy()
+    return out
+
+
+def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts, hh, fs, idx):
+    src = records["source"].astype(str).to_numpy()
+    rid = records["record_id"].astype(str).to_numpy()
+    explanation = []
+    for i in idx.tolist():
+        e = {c.name: {"level": c.labels[gamma[i, k]] if gamma[i, k] >= 0 else "missing",
+                      "weight": round(float(parts[i, k]), 2)}
+             for k, c in enumerate(fs.comparisons)}
+        e["household"] = round(float(hh[i]), 2)
+        e["prior"] = round(fs.prior_weight, 2)
+        explanation.append(json.dumps(e, ensure_ascii=False))
+    a, b = left[idx], right[idx]
+    swap = (src[a] > src[b]) | ((src[a] == src[b]) & (rid[a] > rid[b]))
+    a, b = np.where(swap, b, a), np.where(swap, a, b)
+    frame = pd.DataFrame({
+        "pair_index": idx,
+        "source_l": src[a], "record_l": rid[a], "source_r": src[b], "record_r": rid[b],
+        "weight": np.round(weight[idx], 3), "probability": np.round(prob[idx], 6),
+        "band": np.asarray(BANDS, dtype=object)[band[idx]], "reason": reasons[idx],
+        "explanation": explanation,
+    })
+    for k, c in enumerate(fs.comparisons):
+        frame[f"w_{c.name}"] = np.round(parts[idx, k], 2)
+    return frame
+
+
+def _summary(config, data, records, rules, left, gamma, comparisons, band, gold, clustering,
+             review, timer, fs, run_id) -> dict:
+    read = sum(data.counts.values())
+    rejected = len(data.rejects)
+    linked = len(records)
+    if read != linked + rejected:
+        raise AccountingError(f"records read {read} != linked {linked} + rejected {rejected}")
+    per_source = {}
+    for s in config.sources:
+        per_source[s.name] = {
+            "read": data.counts[s.name],
+            "linked": int((records["source"] == s.name).sum()),
+            "rejected": int((data.rejects["source"] == s.name).sum()),
+            "encoding": data.encodings[s.name],
+        }
+    level_counts = {
+        c.name: {lab: int(cnt) for lab, cnt in zip(
+            ["missing", *c.labels],
+            np.bincount(gamma[:, k].astype(np.int64) + 1, minlength=len(c.labels) + 1))}
+        for k, c in enumerate(comparisons)
+    }
+    return {
+        "run_id": run_id,
+        "job": config.job,
+        "records": {"read": read, "linked": linked, "rejected": rejected, "per_source": per_source},
+        "blocking": {"candidate_pairs": int(len(left)),
+                     "rules": [r.__dict__ for r in rules]},
+        "comparison_levels": level_counts,
+        "model": {"prior": fs.prior, "em_iterations": fs.em_iterations, "m_source": fs.m_source},
+        "bands": {name: int((band == i).sum()) for i, name in enumerate(BANDS)},
+        "entities": {
+            "total": int(len(gold)),
+            "by_status": {k: int(v) for k, v in gold["status"].value_counts().items()},
+            "duplicate_enrolment": int(gold["duplicate_enrolment"].sum()),
+            "id_repaired": int(gold["id_repaired"].sum()),
+            "deceased": int(gold["deceased"].sum()),
+            "refused_merges": int(len(clustering.refused)),
+        },
+        "review_pairs": int(len(review)),
+        "thresholds": {"match": config.match_threshold, "review": config.review_threshold},
+        "timings": timer.timings,
+    }
+
+
+def _write_outputs(out_dir, clusters, gold, review, rejects, fs, summary) -> None:
+    clusters.to_csv(out_dir / "clusters.csv", index=False, encoding="utf-8")
+    gold.to_csv(out_dir / "golden.csv", index=False, encoding="utf-8")
+    review.to_csv(out_dir / "review_pairs.csv", index=False, encoding="utf-8")
+    rejects.to_csv(out_dir / "rejects.csv", index=False, encoding="utf-8")
+    fs.save(out_dir / "model.json")

@@ -1,0 +1,183 @@
+"""The job's store (SQLAlchemy: SQLite by default, PostgreSQL for a shared deployment).
+
+A run's results are written in one transaction when the run finishes, so a run that dies
+half-way leaves only a 'running' row behind and the previous complete run stays the one later
+runs build on. Reviewers' decisions live beside the runs and outlast them.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Iterable
+
+import pandas as pd
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.String(40), primary_key=True),
+    sa.Column("job", sa.String(200), nullable=False, index=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("summary", sa.Text),
+    sa.Column("model", sa.Text),
+)
+entity_members = sa.Table(
+    "entity_members", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("entity_id", sa.String(40), nullable=False),
+)
+golden = sa.Table(
+    "golden", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("entity_id", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(20)),
+    sa.Column("name", sa.String(200)),
+    sa.Column("id_number", sa.String(18)),
+    sa.Column("birth_date", sa.String(10)),
+    sa.Column("gender", sa.String(1)),
+    sa.Column("record", sa.Text),  # the whole golden row as JSON
+)
+scored_pairs = sa.Table(
+    "scored_pairs", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("source_l", sa.String(100), nullable=False),
+    sa.Column("record_l", sa.String(200), nullable=False),
+    sa.Column("source_r", sa.String(100), nullable=False),
+    sa.Column("record_r", sa.String(200), nullable=False),
+    sa.Column("weight", sa.Float),
+    sa.Column("probability", sa.Float),
+    sa.Column("band", sa.String(20)),
+    sa.Column("reason", sa.String(200)),
+    sa.Column("explanation", sa.Text),
+)
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source_l", sa.String(100), nullable=False),
+    sa.Column("record_l", sa.String(200), nullable=False),
+    sa.Column("source_r", sa.String(100), nullable=False),
+    sa.Column("record_r", sa.String(200), nullable=False),
+    sa.Column("decision", sa.String(20), nullable=False),
+    sa.Column("reviewer", sa.String(100), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("score", sa.Float),
+    sa.Column("note", sa.Text),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Index("ix_decisions_pair", "source_l", "record_l", "source_r", "record_r"),
+)
+DECISIONS = ("match", "non_match", "unsure")
+
+
+def canonical_pair(a: tuple[str, str], b: tuple[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
+    return (a, b) if a <= b else (b, a)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            path = url[len("sqlite:///"):]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(url)
+        metadata.create_all(self.engine)
+
+    def begin_run(self, job: str) -> str:
+        run_id = _now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        with self.engine.begin() as conn:
+            conn.execute(runs.insert().values(run_id=run_id, job=job, started_at=_now(),
+                                              status="running"))
+        return run_id
+
+    def fail_run(self, run_id: str, message: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                status="failed", finished_at=_now(), summary=json.dumps({"error": message})))
+
+    def finish_run(
+        self,
+        run_id: str,
+        summary: dict,
+        model: dict,
+        members: pd.DataFrame,
+        golden_rows: pd.DataFrame,
+        pairs: pd.DataFrame,
+    ) -> None:
+        """Write every result of a run atomically and mark it complete."""
+        with self.engine.begin() as conn:
+            _bulk(conn, entity_members, members[["source", "record_id", "entity_id"]], run_id)
+            g = golden_rows.copy()
+            g["record"] = [json.dumps(r, ensure_ascii=False, default=str)
+                           for r in golden_rows.to_dict("records")]
+            _bulk(conn, golden, g[["entity_id", "status", "name", "id_number", "birth_date",
+                                   "gender", "record"]], run_id)
+            _bulk(conn, scored_pairs, pairs, run_id)
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                status="complete", finished_at=_now(),
+                summary=json.dumps(summary, ensure_ascii=False, default=str),
+                model=json.dumps(model, ensure_ascii=False)))
+
+    def last_complete_run(self, job: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(runs.c.run_id).where(runs.c.job == job, runs.c.status == "complete")
+                .order_by(runs.c.finished_at.desc(), runs.c.run_id.desc()).limit(1)
+            ).scalar()
+
+    def members(self, run_id: str) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(entity_members.c.source, entity_members.c.record_id,
+                                          entity_members.c.entity_id)
+                                .where(entity_members.c.run_id == run_id)).all()
+        return pd.DataFrame(rows, columns=["source", "record_id", "entity_id"])
+
+    def add_decision(self, a: tuple[str, str], b: tuple[str, str], decision: str, reviewer: str,
+                     score: float | None = None, note: str | None = None) -> int:
+        """Record a reviewer's decision; it replaces any earlier active one for the pair."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+        (sl, rl), (sr, rr) = canonical_pair(a, b)
+        pair = ((decisions.c.source_l == sl) & (decisions.c.record_l == rl)
+                & (decisions.c.source_r == sr) & (decisions.c.record_r == rr))
+        with self.engine.begin() as conn:
+            conn.execute(decisions.update().where(pair & decisions.c.active).values(active=False))
+            result = conn.execute(decisions.insert().values(
+                source_l=sl, record_l=rl, source_r=sr, record_r=rr, decision=decision,
+                reviewer=reviewer, decided_at=_now(), score=score, note=note, active=True))
+            return int(result.inserted_primary_key[0])
+
+    def active_decisions(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(decisions.c.source_l, decisions.c.record_l,
+                                          decisions.c.source_r, decisions.c.record_r,
+                                          decisions.c.decision, decisions.c.reviewer)
+                                .where(decisions.c.active)).all()
+        return pd.DataFrame(rows, columns=["source_l", "record_l", "source_r", "record_r",
+                                           "decision", "reviewer"])
+
+
+def _bulk(conn, table: sa.Table, frame: pd.DataFrame, run_id: str, chunk: int = 50_000) -> None:
+    if frame.empty:
+        return
+    frame = frame.astype(object).where(frame.notna(), None)
+    columns = list(frame.columns)
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start:start + chunk]
+        rows: Iterable[dict] = [
+            {"run_id": run_id, **dict(zip(columns, values))}
+            for values in part.itertuples(index=False, name=None)
+        ]
+        conn.execute(table.insert(), list(rows))

@@ -1,0 +1,163 @@
+"""The contract every matcher keeps, and the registry a job config picks comparisons from.
+
+A *standardiser* turns one raw column into derived columns, computing each distinct raw value
+once (registry data repeats names and villages heavily). A *comparison* is an ordered list of
+levels, strongest first; each level is a pure vectorised test over two aligned frames of
+standardised columns. The first level whose test holds gives the pair its level index; pairs
+where either side is missing get ``MISSING`` (no evidence either way); pairs no level claims
+get the last level, which is always ``different``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+MISSING = -1
+
+LevelTest = Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Level:
+    """One rung of a comparison: a label for reports and a vectorised boolean test."""
+
+    label: str
+    test: LevelTest
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """An ordered list of levels over some standardised columns.
+
+    ``missing`` says which pairs carry no evidence; ``tf_column`` names the standardised column
+    whose value frequency adjusts the weight of the levels listed in ``tf_levels`` (so that
+    王伟 = 王伟 counts for less than a rare name agreeing).
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    levels: tuple[Level, ...]
+    missing: LevelTest
+    tf_column: str | None = None
+    tf_levels: tuple[str, ...] = ()
+    params: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(level.label for level in self.levels) + ("different",)
+
+    def compare(self, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+        """Level index per aligned row pair (int8), ``MISSING`` where either side is missing."""
+        n = len(left)
+        out = np.full(n, len(self.levels), dtype=np.int8)  # default: different
+        left = left.reset_index(drop=True)
+        right = right.reset_index(drop=True)
+        missing = np.asarray(self.missing(left, right), dtype=bool)
+        out[missing] = MISSING
+        todo = np.flatnonzero(~missing)
+        for index, level in enumerate(self.levels):
+            if todo.size == 0:
+                break
+            hit = np.asarray(level.test(left.iloc[todo], right.iloc[todo]), dtype=bool)
+            out[todo[hit]] = index
+            todo = todo[~hit]
+        return out
+
+
+_REGISTRY: dict[str, Callable[..., Comparison]] = {}
+
+
+def register(kind: str) -> Callable[[Callable[..., Comparison]], Callable[..., Comparison]]:
+    """Register a comparison factory under the name a job config uses (``matcher: kind``)."""
+
+    def wrap(factory: Callable[..., Comparison]) -> Callable[..., Comparison]:
+        _REGISTRY[kind] = factory
+        return factory
+
+    return wrap
+
+
+def registered() -> dict[str, Callable[..., Comparison]]:
+    # Importing the package registers every built-in matcher.
+    import matchers  # noqa: F401
+
+    return dict(_REGISTRY)
+
+
+def make_comparison(kind: str, name: str | None = None, **params) -> Comparison:
+    """Build a registered comparison; unknown kinds name the ones that exist."""
+    factories = registered()
+    if kind not in factories:
+        raise KeyError(f"unknown matcher {kind!r}; known matchers: {', '.join(sorted(factories))}")
+    comparison = factories[kind](**params)
+    if name and name != comparison.name:
+        comparison = Comparison(
+            name=name,
+            columns=comparison.columns,
+            levels=comparison.levels,
+            missing=comparison.missing,
+            tf_column=comparison.tf_column,
+            tf_levels=comparison.tf_levels,
+            params=comparison.params,
+        )
+    return comparison
+
+
+def select_levels(levels: Iterable[Level], wanted: Iterable[str] | None) -> tuple[Level, ...]:
+    """Keep only the levels a config asked for, in the matcher's own order."""
+    levels = tuple(levels)
+    if wanted is None:
+        return levels
+    wanted = list(wanted)
+    known = {level.label for level in levels}
+    unknown = [w for w in wanted if w not in known and w != "different"]
+    if unknown:
+        raise KeyError(f"unknown level(s) {unknown}; this matcher has: {sorted(known)}")
+    return tuple(level for level in levels if level.label in wanted)
+
+
+def per_distinct(values: pd.Series, func: Callable[[object], object]) -> pd.Series:
+    """Apply ``func`` once per distinct value and broadcast back (names and villages repeat)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = [func(v) for v in uniques]
+    mapped.append(func(None))  # the NA sentinel (-1) picks the last element
+    result = np.empty(len(mapped), dtype=object)
+    result[:] = mapped
+    return pd.Series(result[codes], index=values.index)
+
+
+def per_distinct_frame(values: pd.Series, func: Callable[[object], dict], columns: list[str]) -> pd.DataFrame:
+    """Like :func:`per_distinct` for a parser that yields several fields per value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    rows = [func(v) for v in uniques]
+    rows.append(func(None))
+    table = pd.DataFrame.from_records(rows, columns=columns)
+    out = table.iloc[codes].reset_index(drop=True)
+    out.index = values.index
+    return out
+
+
+def is_blank(values: pd.Series) -> np.ndarray:
+    """True where a standardised value is absent (None, NaN or empty string)."""
+    arr = values.to_numpy(dtype=object)
+    return pd.isna(arr) | (arr == "")
+
+
+def either_missing(column: str) -> LevelTest:
+    def test(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+        return is_blank(left[column]) | is_blank(right[column])
+
+    return test
+
+
+def equal(column: str) -> LevelTest:
+    def test(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+        a = left[column].to_numpy(dtype=object)
+        b = right[column].to_numpy(dtype=object)
+        return (a == b) & ~is_blank(left[column])
+
+    return test

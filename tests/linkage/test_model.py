@@ -1,0 +1,57 @@
+"""EM must recover known m and u from simulated comparison vectors (convergence test)."""
+import numpy as np
+import pytest
+
+from linkage.model import FSModel, probability, score, train_em
+from matchers.base import MISSING, Comparison, Level
+
+
+def _comparison(name, n_levels):
+    levels = tuple(Level(f"l{i}", lambda a, b: np.zeros(len(a), bool)) for i in range(n_levels - 1))
+    return Comparison(name, ("x",), levels, lambda a, b: np.zeros(len(a), bool))
+
+
+def _simulate(rng, n, prior, m, u, missing_rate=0.05):
+    is_match = rng.random(n) < prior
+    gamma = np.empty((n, len(m)), dtype=np.int8)
+    for k, (mk, uk) in enumerate(zip(m, u)):
+        gamma[is_match, k] = rng.choice(len(mk), size=is_match.sum(), p=mk)
+        gamma[~is_match, k] = rng.choice(len(uk), size=(~is_match).sum(), p=uk)
+        gamma[rng.random(n) < missing_rate, k] = MISSING
+    return gamma, is_match
+
+
+def test_em_recovers_known_parameters():
+    rng = np.random.default_rng(1)
+    m = [np.array([0.85, 0.1, 0.05]), np.array([0.9, 0.07, 0.03]), np.array([0.8, 0.15, 0.05]),
+         np.array([0.95, 0.05])]
+    u = [np.array([0.01, 0.09, 0.9]), np.array([0.02, 0.08, 0.9]), np.array([0.05, 0.15, 0.8]),
+         np.array([0.5, 0.5])]
+    gamma, _ = _simulate(rng, 200_000, 0.2, m, u)
+    comps = [_comparison(f"c{k}", len(mk)) for k, mk in enumerate(m)]
+    model = train_em(gamma, comps, u, max_iterations=200, tolerance=1e-8)
+    assert model.prior == pytest.approx(0.2, abs=0.01)
+    for fitted, true in zip(model.comparisons, m):
+        np.testing.assert_allclose(fitted.m, true, atol=0.02)
+
+
+def test_scores_separate_matches_and_model_round_trips(tmp_path):
+    rng = np.random.default_rng(2)
+    m = [np.array([0.9, 0.08, 0.02]), np.array([0.9, 0.1])]
+    u = [np.array([0.01, 0.04, 0.95]), np.array([0.1, 0.9])]
+    gamma, truth = _simulate(rng, 50_000, 0.1, m, u, missing_rate=0.0)
+    comps = [_comparison("name", 3), _comparison("id", 2)]
+    model = train_em(gamma, comps, u)
+    weight, parts = score(gamma, model)
+    assert parts.shape == (len(gamma), 2)
+    assert probability(weight)[truth].mean() > 0.8 > probability(weight)[~truth].mean()
+    model.save(tmp_path / "model.json")
+    again = FSModel.load(tmp_path / "model.json")
+    np.testing.assert_allclose(score(gamma, again)[0], weight)
+
+
+def test_missing_level_carries_no_weight():
+    comps = [_comparison("a", 2)]
+    model = train_em(np.array([[0], [1], [MISSING]], dtype=np.int8), comps, [np.array([0.1, 0.9])])
+    _, parts = score(np.array([[MISSING]], dtype=np.int8), model)
+    assert parts[0, 0] == 0
