@@ -15,10 +15,11 @@ def build_comparisons(configs: tuple[ComparisonConfig, ...]) -> list[Comparison]
     out = []
     for c in configs:
         params = dict(c.params)
+        name = c.name
         if c.field is not None:
             params.setdefault("column", f"{c.field}_std")
-            params.setdefault("name", c.name or c.field)
-        out.append(make_comparison(c.matcher, name=c.name, **params))
+            name = name or c.field
+        out.append(make_comparison(c.matcher, name=name, **params))
     return out
 
 

@@ -31,7 +31,7 @@ class Ingested:
     records: pd.DataFrame  # source, record_id, row, the standard fields, x_* extras
     rejects: pd.DataFrame  # REJECT_COLUMNS
     counts: dict[str, int]  # per source: rows read
-    encoding: dict[str, str]
+    encodings: dict[str, str]
 
 
 def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:

@@ -1,7 +1,7 @@
 """Fellegi-Sunter scoring: m and u per comparison level, EM, term frequencies, explanations.
 
-u comes from random record pairs (almost all non-matches); m from EM on the candidate pairs
-with u held fixed, or from reviewers' labels. EM runs on the distinct comparison patterns with
+u starts from random record pairs (almost all non-matches) and EM refines m, u and the prior
+on the candidate pairs; reviewers' labels, where there are any, sharpen m. EM runs on the distinct comparison patterns with
 their counts, so ten million pairs with a few thousand patterns train in milliseconds. The
 trained model is plain JSON with m and u beside each level.
 """
@@ -166,29 +166,35 @@ def train_em(
     u: list[np.ndarray],
     max_iterations: int = 100,
     tolerance: float = 1e-6,
-    initial_prior: float = 0.01,
+    initial_prior: float = 0.3,
+    fix_u: bool = False,
+    u_pseudo_pairs: float = 1000.0,
 ) -> FSModel:
-    """EM for m and the prior over candidate pairs, u held fixed."""
+    """EM for m, u and the prior over the candidate pairs.
+
+    Candidate pairs are not random pairs: non-matches that share a birth year and a surname
+    agree far more often than random ones. So u starts from the random-pair estimate and EM
+    refines it on the candidates, held near the random estimate by ``u_pseudo_pairs`` pseudo
+    counts (``fix_u`` keeps it as sampled).
+    """
     uniq, counts = patterns(gamma)
     m = [_initial_m(len(c.labels)) for c in comparisons]
+    u = [np.asarray(x, dtype=float) for x in u]
+    u_random = [x.copy() for x in u]
     prior = initial_prior
-    log_u = _log_likelihoods(uniq, u)
     iterations = 0
     for iterations in range(1, max_iterations + 1):
         log_m = _log_likelihoods(uniq, m)
+        log_u = _log_likelihoods(uniq, u)
         logit = np.log(prior) - np.log1p(-prior) + log_m - log_u
         post = 1 / (1 + np.exp(-np.clip(logit, -700, 700)))
-        weight = post * counts
-        new_m = []
-        for k, c in enumerate(comparisons):
-            col = uniq[:, k]
-            present = col != MISSING
-            mass = np.bincount(col[present].astype(np.int64), weights=weight[present],
-                               minlength=len(c.labels))
-            new_m.append((mass + 1e-3) / (mass.sum() + 1e-3 * len(mass)))
-        new_prior = float(np.clip(weight.sum() / counts.sum(), FLOOR, 1 - FLOOR))
-        change = max(max(np.abs(a - b).max() for a, b in zip(new_m, m)), abs(new_prior - prior))
-        m, prior = new_m, new_prior
+        new_m = _level_mass(uniq, post * counts, comparisons, 1e-3, None)
+        new_u = u if fix_u else _level_mass(uniq, (1 - post) * counts, comparisons,
+                                            u_pseudo_pairs, u_random)
+        new_prior = float(np.clip((post * counts).sum() / counts.sum(), FLOOR, 1 - FLOOR))
+        change = max(max(np.abs(a - b).max() for a, b in zip(new_m + new_u, m + u)),
+                     abs(new_prior - prior))
+        m, u, prior = new_m, new_u, new_prior
         if change < tolerance:
             break
     return FSModel(
@@ -202,6 +208,20 @@ def train_em(
         int(gamma.shape[0]),
         "em",
     )
+
+
+def _level_mass(uniq, weight, comparisons, pseudo, base) -> list[np.ndarray]:
+    """Weighted level frequencies per comparison, smoothed towards ``base`` (or uniform)."""
+    out = []
+    for k, c in enumerate(comparisons):
+        col = uniq[:, k]
+        present = col != MISSING
+        mass = np.bincount(col[present].astype(np.int64), weights=weight[present],
+                           minlength=len(c.labels))
+        prior = base[k] if base is not None else np.full(len(mass), 1.0 / len(mass))
+        mass = mass + pseudo * prior
+        out.append(mass / mass.sum())
+    return out
 
 
 def m_from_labels(gamma: np.ndarray, is_match: np.ndarray, model: FSModel) -> FSModel:

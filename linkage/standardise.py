@@ -77,12 +77,13 @@ def _cross_field(out: pd.DataFrame) -> None:
         out["birth_year"] = np.where(year > 0, year, 0).astype(np.int32)
     if "name_pinyin" in out:
         surname = out["name_surname"] if "name_surname" in out else pd.Series(None, index=out.index)
-        pairs = pd.MultiIndex.from_arrays([out["name_pinyin"].fillna(""), surname.fillna("")])
-        codes, uniques = pd.factorize(pairs)
-        parts = [_pinyin_parts(p, s) for p, s in uniques]
-        table = np.array(parts + [(None, None, None)], dtype=object)
+        keys = out["name_pinyin"].fillna("").astype(str) + "\x1f" + surname.fillna("").astype(str)
+        codes, uniques = pd.factorize(keys)
+        table = np.empty((len(uniques), 3), dtype=object)
+        for i, key in enumerate(uniques):
+            table[i] = _pinyin_parts(*key.split("\x1f"))
         for i, col in enumerate(("surname_pinyin", "given_pinyin", "name_initials")):
-            out[col] = table[codes, i]
+            out[col] = table[codes, i] if len(out) else pd.Series([], dtype=object)
     if "id_norm" in out:
         norm = out["id_norm"].astype(object)
         usable = norm.notna().to_numpy()

@@ -1,0 +1,70 @@
+"""Configs are validated up front; each error names the key, the value and what would be right."""
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from linkage.config import ConfigError, load_config, parse_config
+from linkage.pipeline import plan
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _base() -> dict:
+    return yaml.safe_load((REPO / "configs" / "demo.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", ["demo", "febrl4", "febrl4_no_id", "febrl3", "febrl3_no_id"])
+def test_shipped_configs_validate(name):
+    config = load_config(REPO / "configs" / f"{name}.yaml")
+    assert plan(config)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.update(colour="blue"), r"'colour'.*not known"),
+        (lambda c: c.pop("job"), r"'top level.job' is missing"),
+        (lambda c: c["sources"][0].update(role="boss"), r"role.*'boss'.*authority"),
+        (lambda c: c["sources"][0].update(path="police.pdf"), r"\.csv or \.xlsx"),
+        (lambda c: c["sources"][0]["fields"].update({"Name": "x"}), r"lower_snake_case"),
+        (lambda c: c["thresholds"].update(match=1.5), r"thresholds.match.*1.5.*between 0 and 1"),
+        (lambda c: c["thresholds"].update(review=0.99), r"thresholds.review.*at most"),
+        (lambda c: c["comparisons"].append({"matcher": "soundex"}), r"'soundex'.*chinese_name"),
+        (lambda c: c["blocking"][0].update(max_block_size="big"), r"max_block_size.*integer"),
+        (lambda c: c.update(link_type="everything"), r"link_type.*link_and_dedupe"),
+        (lambda c: c["survivorship"].update(precedence=["tax"]), r"precedence.*'tax'"),
+        (lambda c: c.update(store="linkage.sqlite"), r"SQLAlchemy URL"),
+    ],
+)
+def test_errors_name_key_value_and_fix(change, message):
+    raw = _base()
+    change(raw)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw, REPO / "configs" / "demo.yaml")
+
+
+def test_unknown_blocking_key_is_caught_before_any_work():
+    raw = _base()
+    raw["blocking"].append({"keys": ["shoe_size"]})
+    config = parse_config(raw, REPO / "configs" / "demo.yaml")
+    with pytest.raises(ConfigError, match=r"shoe_size.*not available"):
+        plan(config)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+))
+def test_any_mapping_gives_a_config_or_a_config_error(junk):
+    raw = _base()
+    key = next(iter(junk)) if isinstance(junk, dict) and junk else "sources"
+    raw[key] = junk
+    try:
+        parse_config(raw, REPO / "configs" / "demo.yaml")
+    except ConfigError:
+        pass
