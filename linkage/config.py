@@ -102,7 +102,7 @@ SOURCE_KEYS = {
     "scheme",
 }
 DEFAULT_TRAINING = {
-    "u_sample_pairs": 2_000_000,
+    "u_sample_pairs": 500_000,
     "em_max_iterations": 100,
     "em_tolerance": 1e-6,
     "seed": 42,

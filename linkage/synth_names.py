@@ -1,0 +1,127 @@
+"""Name pools and character tables for the synthetic world (data only, no generation logic).
+
+Frequencies are approximate national shares (per cent) so that common names collide at scale
+(王伟, 张伟, 李娜). Every character here is in the CJK basic block (hence in GBK) unless it is
+listed in RARE_NOT_GBK, which only the UTF-8 sources may carry.
+"""
+from __future__ import annotations
+
+
+def _pairs(text: str) -> list[tuple[str, float]]:
+    """'王 7.1 李 7.0' -> [('王', 7.1), ('李', 7.0)]."""
+    parts = text.split()
+    return [(parts[i], float(parts[i + 1])) for i in range(0, len(parts), 2)]
+
+
+# Han surnames with approximate shares in per cent (top ~110, compound and heteronym ones rare).
+HAN_SURNAMES: list[tuple[str, float]] = _pairs("""
+王 7.12 李 7.06 张 6.85 刘 5.38 陈 4.53 杨 3.08 赵 2.29 黄 1.80 周 1.93 吴 2.05
+徐 1.45 孙 1.68 胡 1.16 朱 1.28 高 1.40 林 0.90 何 1.05 郭 1.13 马 1.29 罗 0.86
+梁 0.82 宋 0.70 郑 0.78 谢 0.72 韩 0.74 唐 0.68 冯 0.60 于 0.66 董 0.51 萧 0.10
+程 0.41 曹 0.57 袁 0.49 邓 0.58 许 0.66 傅 0.20 沈 0.35 曾 0.45 彭 0.56 吕 0.38
+苏 0.40 卢 0.34 蒋 0.46 蔡 0.45 贾 0.32 丁 0.37 魏 0.39 薛 0.20 叶 0.42 阎 0.06
+余 0.45 潘 0.47 杜 0.43 戴 0.13 夏 0.26 钟 0.32 汪 0.29 田 0.52 任 0.36 姜 0.40
+范 0.29 方 0.24 石 0.27 姚 0.34 谭 0.31 廖 0.20 邹 0.23 熊 0.23 金 0.30 陆 0.30
+郝 0.20 孔 0.13 白 0.28 崔 0.38 康 0.16 毛 0.16 邱 0.22 秦 0.22 江 0.21 史 0.17
+顾 0.16 侯 0.22 邵 0.15 孟 0.26 龙 0.18 万 0.15 段 0.19 雷 0.19 钱 0.14 汤 0.12
+尹 0.21 黎 0.10 易 0.10 常 0.18 武 0.16 乔 0.13 贺 0.16 赖 0.08 龚 0.15 文 0.12
+庞 0.10 樊 0.10 兰 0.08 殷 0.08 施 0.08 陶 0.17 洪 0.10 翟 0.06 安 0.10 颜 0.08
+倪 0.07 严 0.14 牛 0.10 温 0.12 芦 0.05 季 0.07 俞 0.06 章 0.07 鲁 0.09 葛 0.09
+伍 0.06 韦 0.08 申 0.07 尤 0.04 毕 0.06 聂 0.07 焦 0.07 房 0.05 付 0.25 闫 0.20
+单 0.04 区 0.01 仇 0.03 解 0.03 查 0.02 覃 0.02 缪 0.02 朴 0.04 佟 0.04 那 0.02
+欧阳 0.03 司马 0.004 上官 0.003 诸葛 0.003 司徒 0.003 皇甫 0.002 慕容 0.002
+""")
+
+# Surnames Mongolian families in Tongliao use (包/白/韩/吴 dominate), with rough weights.
+MONGOL_SURNAMES: list[tuple[str, float]] = _pairs("""
+包 30 白 18 韩 8 吴 6 宝 6 鲍 4 陈 3 何 3 于 3 金 2 黄 2 李 3 张 2 特 1 海 1 佟 1 鄂 1
+""")
+
+# Han given-name characters by gender and era of birth, most common first; the generator puts a
+# Zipf-like weight on the order, so the first few (伟, 娜, ...) recur often.
+HAN_GIVEN: dict[tuple[str, str], str] = {
+    ("M", "old"): "国建军明华文志福德富贵成林山海金玉宝荣忠庆平生春长永树才财喜祥民有学兴"
+                  "广俊和义发胜万振宗东满占奎仁殿双全连印凤江河中红卫继绍景柱龙刚",
+    ("M", "mid"): "伟勇军磊强涛斌杰明刚峰辉鹏超波亮东海林华飞宇健俊龙平新春志国建文利宏洪"
+                  "红晓云彬凯旭阳鑫浩敏锋冬雷光永兵立晨楠铁忠德",
+    ("M", "young"): "浩宇子轩博泽然一俊杰鑫辰涛睿梓航昊天明晨豪翔磊伟鹏凯铭嘉瑞逸文奕宸烨"
+                    "佳乐宁恒帅阳旭源洋琦硕皓炎哲",
+    ("F", "old"): "秀英兰玉桂芳珍淑凤华梅荣琴霞云翠春香素花爱敏菊芝莲彩金丽红艳萍娥清文平芬"
+                  "娟月",
+    ("F", "mid"): "丽娜艳敏静燕红霞丹娟玲芳晶慧颖雪婷洁琳莉梅萍杰宁晓欣佳楠琴媛岩冬月秀英"
+                  "云蕾倩微薇",
+    ("F", "young"): "欣怡雨涵梓萱佳悦思诗琪子馨婷雪紫嘉一可晨瑶妍琳彤钰婧乐心语若晗菲璐蕊"
+                    "然月颖舒",
+}
+
+# Mongolian name elements (Chinese transliterations), by gender. A name is one element or two.
+MONGOL_MALE = ("巴特尔 乌力吉 巴雅尔 额尔敦 毕力格 朝鲁 苏和 那顺 孟和 宝音 达来 敖其尔 哈斯 "
+               "阿拉坦 特木尔 吉日嘎拉 满都拉 额尔德尼 图门 查干 白音 胡和 伊德尔 巴图 孟根 "
+               "布和 那日苏 道尔吉 额日和 其力嘎 仁钦 桑布 扎布 宝力道 特古斯 宝力高 吉格木德 "
+               "乌恩 巴根那 德力格尔 阿木古楞 呼和 那木吉拉 朝克图 达瓦 图布信").split()
+MONGOL_FEMALE = ("其木格 其其格 萨仁 乌云 图雅 高娃 塔娜 娜仁 斯琴 托娅 萨日娜 乌兰 苏日娜 "
+                 "敖登 娜布其 乌日娜 吉雅 格日勒 萨如拉 乌日汗 阿如汗 白乙拉 青格乐 阿茹娜 "
+                 "诺敏 琪琪格 额尔敦 哈斯 其力嘎").split()
+
+# Transliteration variants seen across registrations; the last kind is one syllable longer.
+MONGOL_VARIANTS: dict[str, tuple[str, ...]] = {
+    "巴特尔": ("巴图尔", "巴特儿", "巴特"), "其木格": ("其米格", "齐木格"),
+    "额尔敦": ("额尔登", "额尔顿"), "其力嘎": ("其贺力嘎", "其力格"),
+    "乌力吉": ("乌力格", "吴力吉"), "巴雅尔": ("巴亚尔", "巴雅儿"),
+    "毕力格": ("必力格", "毕力戈"), "朝鲁": ("潮洛", "朝洛"), "苏和": ("苏赫",),
+    "那顺": ("纳顺",), "孟和": ("蒙和", "孟赫"), "宝音": ("包音", "宝银"),
+    "特木尔": ("铁木尔", "特穆尔"), "吉日嘎拉": ("吉日格勒", "吉日嘎朗"), "图雅": ("图娅",),
+    "高娃": ("高哇",), "塔娜": ("他娜",), "娜仁": ("那仁",), "萨仁": ("沙仁",),
+    "乌云": ("乌运", "乌云其"), "斯琴": ("思琴",), "阿拉坦": ("阿拉腾",),
+    "其其格": ("琪琪格", "奇其格"), "格日勒": ("格日乐", "格热勒"), "额尔德尼": ("额尔德木",),
+    "敖登": ("敖敦",), "那日苏": ("纳日苏",), "乌兰": ("乌兰其", "乌拉"), "巴图": ("巴图尔",),
+    "哈斯": ("哈斯尔",), "满都拉": ("满都呼",), "达来": ("达赖",), "萨日娜": ("萨仁娜",),
+}
+
+# Milk names (小名) clerks write for children instead of the registered name.
+MILK_NAMES = ("小宝 大宝 二宝 二丫 大丫 丫蛋 狗蛋 铁蛋 二蛋 小红 小花 小胖 小龙 小虎 小军 "
+              "小明 小丽 妞妞 胖胖 毛毛 豆豆 乐乐 贝贝 宝宝 小燕 小芳 小强 石头 栓柱 二小").split()
+
+# Look-alike characters (a clerk misreads the handwriting). Groups: each member may become another.
+LOOKALIKE_GROUPS = ("己已巳 戊戌戍 候侯 王玉壬 未末 日曰 士土 宇字 乌鸟 祖租 祥详 徽微 人入 "
+                    "天夭 干千于 午牛 拨拔 晴睛 住往 贝见 免兔 田由 甲申 白自 石右 辛幸 "
+                    "清请 玲铃 艳滟 娟涓 淑叔 杨扬 凤风").split()
+
+# Simplified -> traditional for common name and surname characters (written by older clerks or
+# copied from old documents).
+SIMPLIFIED_TO_TRADITIONAL: dict[str, str] = dict(zip(
+    "张伟刘陈杨赵黄吴孙马郑罗谢韩冯邓叶苏吕卢钟谭陆龙贺顾龚钱严汤丽华国军红东兰凤艳刚辉鹏飞涛庆"
+    "荣贵财宝杰强胜兴学凯岚娇晓云进达义礼长尔乌图额阳丰绍纪维结萧闫阎许赖韦门宁颖静爱伦",
+    "張偉劉陳楊趙黃吳孫馬鄭羅謝韓馮鄧葉蘇呂盧鍾譚陸龍賀顧龔錢嚴湯麗華國軍紅東蘭鳳艷剛輝鵬飛濤慶"
+    "榮貴財寶傑強勝興學凱嵐嬌曉雲進達義禮長爾烏圖額陽豐紹紀維結蕭閆閻許賴韋門寧穎靜愛倫",
+))
+
+# Extra common characters that widen the pool of homophone substitutes (王丽 -> 王莉, 静 -> 晶).
+HOMOPHONE_EXTRA = ("莉立力利励黎俐礼理里李丽历厉栗晶精京经菁井景境竞敬径镜净婧静靖瑾锦"
+                   "谨进近劲金津今筋尽慧惠会汇辉徽晖灰卉蕙红宏洪鸿虹弘泓宝保葆堡报抱豹"
+                   "军君均钧俊峻骏珺华桦骅话画化花滑铧娟鹃捐涓隽眷倩茜芊千迁谦乾虔芳方"
+                   "放坊舫仿纺飞菲妃非霏斐磊垒蕾雷镭擂明名铭鸣茗敏闵悯民岷珉伟玮炜维唯"
+                   "薇微为卫威巍艳燕雁焰彦颜岩言延妍研砚秀绣袖岫修羞英莹营迎颖影盈瑛鹰"
+                   "樱平萍屏凭苹娜那纳呐霞夏侠峡狭瑕梅美媚玫枚眉楣媒霉涛滔韬桃陶淘焘"
+                   "洁杰捷婕颉节结姐解")
+
+# Characters outside GBK that a UTF-8 registry may hold, and the substitute a GBK system gets.
+RARE_NOT_GBK: dict[str, str] = {"䶮": "岩", "㛃": "洁"}
+
+# Relation to the head: police canonical value -> spellings clerks use in NCMS.
+RELATION_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "户主": ("户主", "本人", "户主"),
+    "配偶": ("配偶", "妻", "妻子", "之妻"),
+    "丈夫": ("配偶", "夫", "丈夫"),
+    "子": ("子", "儿子", "之子"),
+    "女": ("女", "女儿", "之女"),
+    "父亲": ("父亲", "父", "之父"),
+    "母亲": ("母亲", "母", "之母"),
+    "儿媳": ("儿媳", "媳妇", "儿媳妇"),
+    "孙子": ("孙子", "孙", "之孙"),
+    "孙女": ("孙女", "孙", "之孙女"),
+}
+
+ORDINALS = "长次三四五六七"
+CHINESE_NUMERALS = ("", "一", "二", "三", "四", "五", "六", "七", "八", "九", "十",
+                    "十一", "十二", "十三", "十四", "十五")
