@@ -1,7 +1,9 @@
 """Fellegi-Sunter scoring: m and u per comparison level, EM, term frequencies, explanations.
 
-u starts from random record pairs (almost all non-matches) and EM refines m, u and the prior
-on the candidate pairs; reviewers' labels, where there are any, sharpen m. EM runs on the distinct comparison patterns with
+u comes from random record pairs (almost all non-matches, so they describe non-matches). m comes
+from EM sessions, one per blocking rule, as Splink does: inside the pairs a rule generated, the
+comparisons on the rule's own fields agree by construction and say nothing, so each session
+estimates m only for the other comparisons. Reviewers' labels, where there are any, sharpen m. EM runs on the distinct comparison patterns with
 their counts, so ten million pairs with a few thousand patterns train in milliseconds. The
 trained model is plain JSON with m and u beside each level.
 """
@@ -158,6 +160,63 @@ def _log_likelihoods(uniq: np.ndarray, probs: list[np.ndarray]) -> np.ndarray:
         logp = np.append(np.log(np.clip(p, FLOOR, 1)), 0.0)  # MISSING contributes nothing
         total += logp[uniq[:, k]]
     return total
+
+
+def train_sessions(
+    gamma: np.ndarray,
+    comparisons: list[Comparison],
+    u: list[np.ndarray],
+    sessions: list[tuple[str, np.ndarray, set[int]]],
+    max_iterations: int = 100,
+    tolerance: float = 1e-6,
+    total_pairs: float | None = None,
+) -> FSModel:
+    """m from one EM session per blocking rule, then the prior over all candidates.
+
+    ``sessions`` holds (rule name, mask of the candidate pairs it generated, indices of the
+    comparisons its keys involve). m per comparison is the mean over the sessions that could
+    estimate it. The prior is then fitted on all candidates with m and u fixed and turned into
+    the prior of a random record pair (``total_pairs``), which is what fixed random-pair u
+    needs.
+    """
+    estimates: list[list[np.ndarray]] = [[] for _ in comparisons]
+    iterations = 0
+    for _, mask, involved in sessions:
+        free = [k for k in range(len(comparisons)) if k not in involved]
+        if mask.sum() < 50 or not free:
+            continue
+        sub = gamma[mask][:, free]
+        fitted = train_em(sub, [comparisons[k] for k in free], [u[k] for k in free],
+                          max_iterations, tolerance, fix_u=True)
+        iterations += fitted.em_iterations
+        for k, params in zip(free, fitted.comparisons):
+            estimates[k].append(np.asarray(params.m))
+    m = [np.mean(e, axis=0) if e else _initial_m(len(c.labels))
+         for e, c in zip(estimates, comparisons)]
+    prior = fit_prior(gamma, m, u, max_iterations, tolerance)
+    if total_pairs:
+        prior = float(np.clip(prior * gamma.shape[0] / total_pairs, FLOOR, 1 - FLOOR))
+    return FSModel(
+        [ComparisonParams(c.name, list(c.labels), mk.tolist(), np.asarray(uk).tolist(),
+                          c.tf_column, list(c.tf_levels))
+         for c, mk, uk in zip(comparisons, m, u)],
+        prior, iterations, int(gamma.shape[0]), "em",
+    )
+
+
+def fit_prior(gamma, m, u, max_iterations: int = 100, tolerance: float = 1e-6) -> float:
+    """Share of matches among the given pairs, with m and u held fixed."""
+    uniq, counts = patterns(gamma)
+    ratio = _log_likelihoods(uniq, m) - _log_likelihoods(uniq, u)
+    prior = 0.1
+    for _ in range(max_iterations):
+        logit = np.log(prior) - np.log1p(-prior) + ratio
+        post = 1 / (1 + np.exp(-np.clip(logit, -700, 700)))
+        new = float(np.clip((post * counts).sum() / counts.sum(), FLOOR, 1 - FLOOR))
+        if abs(new - prior) < tolerance:
+            return new
+        prior = new
+    return prior
 
 
 def train_em(

@@ -131,8 +131,10 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
             valid_pair = _pair_filter(source_codes, config.link_type)
             u = model.estimate_u(records, comparisons, config.training["u_sample_pairs"],
                                  config.training["seed"], valid_pair)
-            fs = model.train_em(gamma, comparisons, u, config.training["em_max_iterations"],
-                                config.training["em_tolerance"])
+            fs = model.train_sessions(
+                gamma, comparisons, u, _sessions(records, config, comparisons, fields, left, right),
+                config.training["em_max_iterations"], config.training["em_tolerance"],
+                _total_pairs(records["source"], config.link_type))
         decision = _pair_decisions(left, right, n, decided)
         labelled = decision != ""
         if labelled.any():
@@ -215,6 +217,31 @@ def _json_default(value):
     if isinstance(value, (np.floating,)):
         return float(value)
     return str(value)
+
+
+def _sessions(records, config, comparisons, fields, left, right) -> list:
+    """Per blocking rule: the candidate pairs it generated and the comparisons its keys involve."""
+    carried = standardise.column_fields(fields)
+    comp_fields = [set().union(*(carried.get(col, set()) for col in c.columns)) for c in comparisons]
+    sessions = []
+    for rule in config.blocking:
+        rule_fields = set().union(*(carried.get(k, set()) for k in rule.keys))
+        codes = blocking.block_keys(records, rule.keys)
+        mask = (codes[left] == codes[right]) & (codes[left] >= 0)
+        involved = {k for k, f in enumerate(comp_fields) if f & rule_fields}
+        sessions.append((rule.name, mask, involved))
+    return sessions
+
+
+def _total_pairs(sources: pd.Series, link_type: str) -> float:
+    sizes = sources.value_counts().to_numpy(dtype=np.float64)
+    n = sizes.sum()
+    within = float((sizes * (sizes - 1) / 2).sum())
+    if link_type == "dedupe_only":
+        return within
+    if link_type == "link_only":
+        return n * (n - 1) / 2 - within
+    return n * (n - 1) / 2
 
 
 def _pair_filter(source_codes: np.ndarray, link_type: str):

@@ -22,9 +22,36 @@ STANDARDISERS = {
 }
 PASS_THROUGH = {"household_id", "ethnicity", "status"}
 
-# Columns derived across fields; blocking rules may use any of them.
-DERIVED = ("birth_year", "surname_pinyin", "given_pinyin", "id_region_canon", "id_prefix17",
-           "id_birth_part", "name_initials", "id_birth_agrees")
+# Columns derived across fields (blocking rules may use any of them) and the fields they carry.
+DERIVED = {
+    "birth_year": {"birth_date"},
+    "surname_pinyin": {"name"},
+    "given_pinyin": {"name"},
+    "name_initials": {"name"},
+    "id_region_canon": {"id_number"},
+    "id_prefix17": {"id_number"},
+    "id_birth_part": {"id_number"},
+    "id_birth_agrees": {"id_number", "birth_date"},
+}
+
+
+def column_fields(fields: set[str]) -> dict[str, set[str]]:
+    """Which raw fields each standardised column carries information from.
+
+    Training needs it: an EM session over pairs blocked on a birthdate must not estimate the
+    birthdate comparison, since every pair there agrees on it by construction.
+    """
+    out: dict[str, set[str]] = {}
+    for field in fields:
+        if field in STANDARDISERS:
+            for col in STANDARDISERS[field](pd.Series([], dtype=object)).columns:
+                out.setdefault(col, set()).add(field)
+        else:
+            out.setdefault(f"{field}_std" if field not in PASS_THROUGH else field, set()).add(field)
+    for col, sources in DERIVED.items():
+        if sources & fields:
+            out.setdefault(col, set()).update(sources & fields)
+    return out
 
 
 def standardise_records(records: pd.DataFrame, fields: set[str]) -> pd.DataFrame:

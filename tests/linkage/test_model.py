@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from linkage.model import FSModel, probability, score, train_em
+from linkage.model import FSModel, probability, score, train_em, train_sessions
 from matchers.base import MISSING, Comparison, Level
 
 
@@ -55,3 +55,18 @@ def test_missing_level_carries_no_weight():
     model = train_em(np.array([[0], [1], [MISSING]], dtype=np.int8), comps, [np.array([0.1, 0.9])])
     _, parts = score(np.array([[MISSING]], dtype=np.int8), model)
     assert parts[0, 0] == 0
+
+
+def test_sessions_recover_m_when_blocking_makes_non_matches_agree():
+    """Pairs blocked on comparison 0 all agree on it; its session must not learn from it."""
+    rng = np.random.default_rng(3)
+    m = [np.array([0.9, 0.1]), np.array([0.85, 0.1, 0.05]), np.array([0.9, 0.1])]
+    u = [np.array([0.02, 0.98]), np.array([0.01, 0.04, 0.95]), np.array([0.05, 0.95])]
+    gamma, is_match = _simulate(rng, 100_000, 0.05, m, u, missing_rate=0.0)
+    gamma[:, 0] = 0  # the blocking key: everyone in the block agrees
+    comps = [_comparison(f"c{k}", len(mk)) for k, mk in enumerate(m)]
+    mask = np.ones(len(gamma), dtype=bool)
+    model = train_sessions(gamma, comps, u, [("rule", mask, {0})], total_pairs=len(gamma) * 100)
+    for k in (1, 2):
+        np.testing.assert_allclose(model.comparisons[k].m, m[k], atol=0.03)
+    assert model.prior == pytest.approx(0.05 / 100, rel=0.3)
