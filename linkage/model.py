@@ -175,7 +175,8 @@ def train_sessions(
 
     ``sessions`` holds (rule name, mask of the candidate pairs it generated, indices of the
     comparisons its keys involve). m per comparison is the mean over the sessions that could
-    estimate it. The prior is then fitted on all candidates with m and u fixed and turned into
+    estimate it. The prior is then fitted on all candidates with m and u fixed (hiding, for each
+pair, the comparisons its own rules forced to agree) and turned into
     the prior of a random record pair (``total_pairs``), which is what fixed random-pair u
     needs.
     """
@@ -193,7 +194,12 @@ def train_sessions(
             estimates[k].append(np.asarray(params.m))
     m = [np.mean(e, axis=0) if e else _initial_m(len(c.labels))
          for e, c in zip(estimates, comparisons)]
-    prior = fit_prior(gamma, m, u, max_iterations, tolerance)
+    # Agreement a rule forced on its pairs says nothing about them: hide it from the prior too.
+    unforced = gamma.copy()
+    for _, mask, involved in sessions:
+        for k in involved:
+            unforced[mask, k] = MISSING
+    prior = fit_prior(unforced, m, u, max_iterations, tolerance)
     if total_pairs:
         prior = float(np.clip(prior * gamma.shape[0] / total_pairs, FLOOR, 1 - FLOOR))
     return FSModel(
