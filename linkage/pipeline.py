@@ -41,6 +41,9 @@ class RunResult:
     golden: pd.DataFrame = field(repr=False)
     review: pd.DataFrame = field(repr=False)
     model: model.FSModel = field(repr=False)
+    config: JobConfig = field(repr=False)
+    rejects: pd.DataFrame = field(repr=False)
+    weights: np.ndarray = field(repr=False)  # match weight (bits) of every candidate pair
 
 
 class _Timer:
@@ -208,7 +211,8 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     summary["timings"] = timer.timings
     (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
                                                      default=_json_default), encoding="utf-8")
-    return RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs)
+    return RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
+                     data.rejects, weight.astype(np.float32))
 
 
 def _json_default(value):
