@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--truth", type=Path, help="truth file (source, record_id, person_id) to score against")
     r.add_argument("--model", type=Path, help="score with this saved model.json instead of training")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    r.add_argument("--engine", choices=["local", "spark"], help="override the config's engine")
 
     e = sub.add_parser("evaluate", help="pairwise, B-cubed and duplicate-enrolment accuracy")
     e.add_argument("--truth", type=Path, required=True)
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
             synth_main(args.persons, args.seed, args.out)
         elif args.command == "run":
-            _run(load_config(args.config), args.out, args.truth, args.model, not args.quiet)
+            overrides = {"engine": args.engine} if args.engine else None
+            _run(load_config(args.config, overrides), args.out, args.truth, args.model,
+                 not args.quiet)
         elif args.command == "evaluate":
             _evaluate(args)
         elif args.command == "explain":

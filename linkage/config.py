@@ -83,6 +83,8 @@ class JobConfig:
     training: dict[str, Any] = field(default_factory=dict)
     household: dict[str, Any] = field(default_factory=dict)
     chunk_size: int = 1_000_000
+    engine: str = "local"
+    spark: dict[str, Any] = field(default_factory=dict)  # e.g. master, spark.* settings
     raw: dict[str, Any] = field(default_factory=dict)
 
     def source(self, name: str) -> SourceConfig:
@@ -95,8 +97,9 @@ class JobConfig:
 
 TOP_KEYS = {
     "job", "sources", "blocking", "comparisons", "thresholds", "link_type", "survivorship",
-    "output", "store", "training", "household", "chunk_size", "description",
+    "output", "store", "training", "household", "chunk_size", "description", "engine", "spark",
 }
+ENGINES = ("local", "spark")
 SOURCE_KEYS = {
     "name", "role", "record_id", "fields", "path", "url", "table", "query", "encoding", "sheet",
     "scheme",
@@ -227,6 +230,13 @@ def parse_config(raw: dict[str, Any], path: Path) -> JobConfig:
     if not isinstance(chunk_size, int) or chunk_size < 1000:
         raise _fail("chunk_size", chunk_size, "an integer of at least 1000 (pairs per chunk)")
 
+    engine = raw.get("engine", "local")
+    if engine not in ENGINES:
+        raise _fail("engine", engine, f"one of {', '.join(ENGINES)}")
+    spark = raw.get("spark") or {}
+    if not isinstance(spark, dict):
+        raise _fail("spark", spark, "a mapping such as {master: 'local[2]', 'spark.executor.memory': '4g'}")
+
     return JobConfig(
         job=job,
         path=path,
@@ -242,6 +252,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> JobConfig:
         training=training,
         household=household,
         chunk_size=chunk_size,
+        engine=engine,
+        spark=dict(spark),
         raw=raw,
     )
 
