@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from linkage import blocking, cluster, evaluate, golden, household, model, standardise
-from linkage.compare import build_comparisons, comparison_vectors
+from linkage import cluster, evaluate, golden, model, scoring, standardise
+from linkage.compare import build_comparisons
 from linkage.config import ConfigError, JobConfig
 from linkage.ingest import Ingested, ingest
 from linkage.store import Store
@@ -118,47 +118,22 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
         [records["source"].astype(str), records["record_id"].astype(str)]))
 
     decided = _decisions_for(store, position)
-    forced = blocking.pack(decided["l"].to_numpy(), decided["r"].to_numpy(), n) if len(decided) else None
 
-    with timer.stage("block"):
-        left, right, rules = blocking.candidate_pairs(records, config.blocking, config.link_type, forced)
-    with timer.stage("compare"):
-        gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
+    if config.engine == "spark":
+        from linkage.spark_engine import score_candidates_spark
 
-    with timer.stage("train"):
-        if model_path:
-            fs = model.FSModel.load(model_path)
-            fs.check_matches(comparisons)
-        else:
-            source_codes = pd.factorize(records["source"])[0]
-            valid_pair = _pair_filter(source_codes, config.link_type)
-            u = model.estimate_u(records, comparisons, config.training["u_sample_pairs"],
-                                 config.training["seed"], valid_pair)
-            fs = model.train_sessions(
-                gamma, comparisons, u, _sessions(records, config, comparisons, fields, left, right),
-                config.training["em_max_iterations"], config.training["em_tolerance"],
-                _total_pairs(records["source"], config.link_type))
-        decision = _pair_decisions(left, right, n, decided)
-        labelled = decision != ""
-        if labelled.any():
-            fs = model.m_from_labels(gamma[labelled], decision[labelled] == "match", fs)
-    tf_tables = {c.tf_column: model.term_frequencies(records, c.tf_column)
-                 for c in comparisons if c.tf_column and c.tf_column in records}
-
-    with timer.stage("score"):
-        weight, parts = model.score(gamma, fs, records, left, tf_tables,
-                                    config.training["tf_min_frequency"])
-        hh = np.zeros(len(weight))
-        if config.household["enabled"]:
-            strong = float(np.log2(config.match_threshold / (1 - config.match_threshold)))
-            hh = household.household_adjustment(records, left, right, weight, strong,
-                                                config.household["bonus"], config.household["penalty"])
-        weight = weight + hh
-        prob = model.probability(weight)
-        band = np.where(prob >= config.match_threshold, 0,
-                        np.where(prob >= config.review_threshold, 1, 2)).astype(np.int8)
-        band[decision == "match"] = 0
-        band[decision == "non_match"] = 2
+        scored = score_candidates_spark(records, config, comparisons, decided, model_path,
+                                        timer.stage, progress)
+    else:
+        scored = scoring.score_candidates(records, config, comparisons, decided, model_path,
+                                          timer.stage, progress)
+    left, right, gamma, parts = scored.left, scored.right, scored.gamma, scored.parts
+    weight, hh, decision, fs = scored.weight, scored.household, scored.decision, scored.model
+    prob = model.probability(weight)
+    band = np.where(prob >= config.match_threshold, 0,
+                    np.where(prob >= config.review_threshold, 1, 2)).astype(np.int8)
+    band[decision == "match"] = 0
+    band[decision == "non_match"] = 2
 
     with timer.stage("cluster"):
         match = np.flatnonzero(band == 0)
@@ -193,12 +168,12 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     review = pairs_frame[pairs_frame["pair_index"].isin(review_idx)].drop(columns="pair_index")
     review = review.sort_values("probability", key=lambda p: (p - 0.5).abs()).reset_index(drop=True)
 
-    summary = _summary(config, data, records, rules, left, gamma, comparisons, band, gold,
-                       clustering, review, timer, fs, run_id)
+    summary = _summary(config, data, records, scored, band, gold, clustering, review, timer, run_id)
     if truth_path is not None:
         truth = pd.read_csv(truth_path, dtype=str)
-        summary["blocking_recall"] = evaluate.blocking_recall(records, left, right, truth,
-                                                              config.link_type)
+        if scored.all_pairs:
+            summary["blocking_recall"] = evaluate.blocking_recall(records, left, right, truth,
+                                                                  config.link_type)
         insurance = {s.name for s in config.sources if s.role == "insurance"}
         summary["accuracy"] = evaluate.evaluate(clusters, truth, insurance)
 
@@ -223,39 +198,6 @@ def _json_default(value):
     return str(value)
 
 
-def _sessions(records, config, comparisons, fields, left, right) -> list:
-    """Per blocking rule: the candidate pairs it generated and the comparisons its keys involve."""
-    carried = standardise.column_fields(fields)
-    comp_fields = [set().union(*(carried.get(col, set()) for col in c.columns)) for c in comparisons]
-    sessions = []
-    for rule in config.blocking:
-        rule_fields = set().union(*(carried.get(k, set()) for k in rule.keys))
-        codes = blocking.block_keys(records, rule.keys)
-        mask = (codes[left] == codes[right]) & (codes[left] >= 0)
-        involved = {k for k, f in enumerate(comp_fields) if f & rule_fields}
-        sessions.append((rule.name, mask, involved))
-    return sessions
-
-
-def _total_pairs(sources: pd.Series, link_type: str) -> float:
-    sizes = sources.value_counts().to_numpy(dtype=np.float64)
-    n = sizes.sum()
-    within = float((sizes * (sizes - 1) / 2).sum())
-    if link_type == "dedupe_only":
-        return within
-    if link_type == "link_only":
-        return n * (n - 1) / 2 - within
-    return n * (n - 1) / 2
-
-
-def _pair_filter(source_codes: np.ndarray, link_type: str):
-    if link_type == "link_and_dedupe":
-        return None
-    if link_type == "link_only":
-        return lambda a, b: source_codes[a] != source_codes[b]
-    return lambda a, b: source_codes[a] == source_codes[b]
-
-
 def _decisions_for(store: Store, position: pd.Series) -> pd.DataFrame:
     """Active reviewer decisions on records of this run, as record positions."""
     d = store.active_decisions()
@@ -269,18 +211,6 @@ def _decisions_for(store: Store, position: pd.Series) -> pd.DataFrame:
     ok = ~(pd.isna(lpos) | pd.isna(rpos))
     return pd.DataFrame({"l": lpos[ok].astype(np.int64), "r": rpos[ok].astype(np.int64),
                          "decision": d["decision"].to_numpy()[ok]})
-
-
-def _pair_decisions(left, right, n, decided) -> np.ndarray:
-    out = np.full(len(left), "", dtype=object)
-    if len(decided):
-        packed = blocking.pack(left, right, n)
-        lookup = pd.Series(decided["decision"].to_numpy(),
-                           index=blocking.pack(decided["l"].to_numpy(), decided["r"].to_numpy(), n))
-        lookup = lookup[~lookup.index.duplicated(keep="last")]
-        hit = np.isin(packed, lookup.index.to_numpy())
-        out[hit] = lookup.reindex(packed[hit]).to_numpy()
-    return out
 
 
 def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts, hh, fs, idx):
@@ -309,8 +239,7 @@ def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts
     return frame
 
 
-def _summary(config, data, records, rules, left, gamma, comparisons, band, gold, clustering,
-             review, timer, fs, run_id) -> dict:
+def _summary(config, data, records, scored, band, gold, clustering, review, timer, run_id) -> dict:
     read = sum(data.counts.values())
     rejected = len(data.rejects)
     linked = len(records)
@@ -324,21 +253,18 @@ def _summary(config, data, records, rules, left, gamma, comparisons, band, gold,
             "rejected": int((data.rejects["source"] == s.name).sum()),
             "encoding": data.encodings[s.name],
         }
-    level_counts = {
-        c.name: {lab: int(cnt) for lab, cnt in zip(
-            ["missing", *c.labels],
-            np.bincount(gamma[:, k].astype(np.int64) + 1, minlength=len(c.labels) + 1))}
-        for k, c in enumerate(comparisons)
-    }
+    bands = scored.band_counts or {name: int((band == i).sum()) for i, name in enumerate(BANDS)}
+    fs = scored.model
     return {
         "run_id": run_id,
         "job": config.job,
         "records": {"read": read, "linked": linked, "rejected": rejected, "per_source": per_source},
-        "blocking": {"candidate_pairs": int(len(left)),
-                     "rules": [r.__dict__ for r in rules]},
-        "comparison_levels": level_counts,
+        "engine": config.engine,
+        "blocking": {"candidate_pairs": int(scored.candidates),
+                     "rules": [r.__dict__ for r in scored.rules]},
+        "comparison_levels": scored.level_counts,
         "model": {"prior": fs.prior, "em_iterations": fs.em_iterations, "m_source": fs.m_source},
-        "bands": {name: int((band == i).sum()) for i, name in enumerate(BANDS)},
+        "bands": bands,
         "entities": {
             "total": int(len(gold)),
             "by_status": {k: int(v) for k, v in gold["status"].value_counts().items()},

@@ -1,0 +1,152 @@
+"""The local engine: candidate pairs, comparison vectors, training and match weights.
+
+An engine turns standardised records into ``ScoredPairs``; everything after (bands, review,
+clustering, golden records) is the same whichever engine ran. The Spark engine returns the same
+object with only the pairs worth keeping (review band and above, and reviewed pairs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from linkage import blocking, household, model, standardise
+from linkage.compare import comparison_vectors
+from linkage.config import JobConfig
+from matchers.base import Comparison
+
+
+@dataclass
+class ScoredPairs:
+    left: np.ndarray  # record positions of the kept pairs (int32)
+    right: np.ndarray
+    gamma: np.ndarray  # (pairs x comparisons) int8 levels
+    parts: np.ndarray  # (pairs x comparisons) float32 weights: the explanation
+    household: np.ndarray  # household-context bits per pair
+    weight: np.ndarray  # total match weight per pair (prior, fields, household)
+    decision: np.ndarray  # reviewer decision per pair: "", "match" or "non_match"
+    model: model.FSModel
+    rules: list[blocking.RuleReport]
+    candidates: int  # all candidate pairs, kept or not
+    level_counts: dict[str, dict[str, int]]  # per comparison, over all candidates
+    band_counts: dict[str, int] | None = None  # engines that drop pairs count bands themselves
+    all_pairs: bool = True  # True when every candidate pair is kept (blocking recall possible)
+
+
+def score_candidates(
+    records: pd.DataFrame,
+    config: JobConfig,
+    comparisons: list[Comparison],
+    decided: pd.DataFrame,
+    model_path=None,
+    stage=None,
+    progress: bool = False,
+) -> ScoredPairs:
+    """Block, compare, train (or load) and score every candidate pair on this machine."""
+    from contextlib import nullcontext
+
+    stage = stage or (lambda name: nullcontext())
+    n = len(records)
+    fields = {f for s in config.sources for f in s.fields}
+    forced = blocking.pack(decided["l"].to_numpy(), decided["r"].to_numpy(), n) if len(decided) else None
+    with stage("block"):
+        left, right, rules = blocking.candidate_pairs(records, config.blocking, config.link_type, forced)
+    with stage("compare"):
+        gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
+    decision = pair_decisions(left, right, n, decided)
+    with stage("train"):
+        fs = train(records, config, comparisons, fields, left, right, gamma, decision, model_path)
+    with stage("score"):
+        weight, parts, hh = weigh(records, config, comparisons, fs, left, right, gamma)
+    return ScoredPairs(left, right, gamma, parts, hh, weight, decision, fs, rules, len(left),
+                       level_counts(gamma, comparisons))
+
+
+def train(records, config, comparisons, fields, left, right, gamma, decision, model_path=None):
+    """A saved model, or u from random pairs and m from EM sessions; labels sharpen m."""
+    if model_path:
+        fs = model.FSModel.load(model_path)
+        fs.check_matches(comparisons)
+    else:
+        source_codes = pd.factorize(records["source"])[0]
+        u = model.estimate_u(records, comparisons, config.training["u_sample_pairs"],
+                             config.training["seed"], pair_filter(source_codes, config.link_type))
+        fs = model.train_sessions(
+            gamma, comparisons, u, sessions(records, config, comparisons, fields, left, right),
+            config.training["em_max_iterations"], config.training["em_tolerance"],
+            total_pairs(records["source"], config.link_type))
+    labelled = decision != ""
+    if labelled.any():
+        fs = model.m_from_labels(gamma[labelled], decision[labelled] == "match", fs)
+    return fs
+
+
+def weigh(records, config, comparisons, fs, left, right, gamma):
+    """Match weight per pair: prior + per-field weights (term-frequency adjusted) + household."""
+    tf_tables = {c.tf_column: model.term_frequencies(records, c.tf_column)
+                 for c in comparisons if c.tf_column and c.tf_column in records}
+    weight, parts = model.score(gamma, fs, records, left, tf_tables,
+                                config.training["tf_min_frequency"])
+    hh = np.zeros(len(weight))
+    if config.household["enabled"]:
+        strong = float(np.log2(config.match_threshold / (1 - config.match_threshold)))
+        hh = household.household_adjustment(records, left, right, weight, strong,
+                                            config.household["bonus"], config.household["penalty"])
+    return weight + hh, parts, hh
+
+
+def level_counts(gamma: np.ndarray, comparisons: list[Comparison]) -> dict[str, dict[str, int]]:
+    return {
+        c.name: {lab: int(cnt) for lab, cnt in zip(
+            ["missing", *c.labels],
+            np.bincount(gamma[:, k].astype(np.int64) + 1, minlength=len(c.labels) + 1))}
+        for k, c in enumerate(comparisons)
+    }
+
+
+def sessions(records, config, comparisons, fields, left, right) -> list:
+    """Per blocking rule: the candidate pairs it generated and the comparisons its keys involve."""
+    carried = standardise.column_fields(fields)
+    comp_fields = [set().union(*(carried.get(col, set()) for col in c.columns)) for c in comparisons]
+    out = []
+    for rule in config.blocking:
+        rule_fields = set().union(*(carried.get(k, set()) for k in rule.keys))
+        codes = blocking.block_keys(records, rule.keys)
+        mask = (codes[left] == codes[right]) & (codes[left] >= 0)
+        involved = {k for k, f in enumerate(comp_fields) if f & rule_fields}
+        out.append((rule.name, mask, involved))
+    return out
+
+
+def total_pairs(sources: pd.Series, link_type: str) -> float:
+    """How many record pairs the link type allows: the population random-pair u speaks of."""
+    sizes = sources.value_counts().to_numpy(dtype=np.float64)
+    n = sizes.sum()
+    within = float((sizes * (sizes - 1) / 2).sum())
+    if link_type == "dedupe_only":
+        return within
+    if link_type == "link_only":
+        return n * (n - 1) / 2 - within
+    return n * (n - 1) / 2
+
+
+def pair_filter(source_codes: np.ndarray, link_type: str):
+    if link_type == "link_and_dedupe":
+        return None
+    if link_type == "link_only":
+        return lambda a, b: source_codes[a] != source_codes[b]
+    return lambda a, b: source_codes[a] == source_codes[b]
+
+
+def pair_decisions(left, right, n, decided) -> np.ndarray:
+    """The active reviewer decision of each pair ("" where none)."""
+    out = np.full(len(left), "", dtype=object)
+    if len(decided):
+        packed = blocking.pack(left, right, n)
+        lookup = pd.Series(decided["decision"].to_numpy(),
+                           index=blocking.pack(decided["l"].to_numpy(), decided["r"].to_numpy(), n))
+        lookup = lookup[~lookup.index.duplicated(keep="last")]
+        hit = np.isin(packed, lookup.index.to_numpy())
+        out[hit] = lookup.reindex(packed[hit]).to_numpy()
+    return out
