@@ -40,13 +40,13 @@ def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
         head = fh.read(sample_bytes)
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
+    if len(head) == sample_bytes and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]  # never judge a character cut in half
     try:
         head.decode("utf-8")
         return "utf-8"
-    except UnicodeDecodeError as exc:
-        # A cut in the middle of a multi-byte character at the sample's end is not an error.
-        if exc.start >= len(head) - 3 and len(head) == sample_bytes:
-            return "utf-8"
+    except UnicodeDecodeError:
+        pass
     try:
         head.decode("gb18030")
         return "gb18030"
@@ -128,6 +128,9 @@ def read_source(source: SourceConfig, progress: bool = False) -> tuple[pd.DataFr
         header_line, header = next(rows)
     except StopIteration:
         raise InputError(f"source '{source.name}': {where} has no header row") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"source '{source.name}': {where} header is not valid {encoding}: "
+                         f"{exc.reason}; set 'encoding' for this source") from exc
     header = [h.strip().lstrip("\ufeff") for h in header]
     wanted = {"record_id": source.record_id, **source.fields}
     missing = [f"{std} -> '{col}'" for std, col in wanted.items() if col not in header]

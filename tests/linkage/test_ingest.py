@@ -92,3 +92,11 @@ def test_sql_table_source(tmp_path):
     frame, rejects, encoding = read_source(source)
     assert frame["record_id"].tolist() == ["NH001", "NH002"]
     assert frame["id_number"].tolist() == ["150521196503120016", ""]
+
+
+def test_gbk_detected_when_the_sample_ends_inside_a_character(tmp_path):
+    path = tmp_path / "ncms.csv"
+    body = HEADER + "".join(f"NH{i:06d},王芳芳,,1980-01-02\n" for i in range(60_000))
+    path.write_bytes(body.encode("gbk"))
+    for size in (1 << 12, (1 << 12) + 1):  # cut after and inside a two-byte character
+        assert detect_encoding(path, sample_bytes=size) == "gb18030"
