@@ -66,8 +66,10 @@ def golden_records(
     out["household_id"] = first["household_auth"].fillna(first["household_id"])
     out["n_records"] = g.size()
     out["n_enrolments"] = g["insurance"].sum().astype(int)
-    out["schemes"] = f[f["insurance"]].groupby("entity_id")["scheme"].agg(
-        lambda s: "+".join(sorted(set(s)))).reindex(out.index).fillna("")
+    ins = f.loc[f["insurance"], ["entity_id", "scheme"]].drop_duplicates().sort_values(
+        ["entity_id", "scheme"])
+    out["schemes"] = pd.Series(_join_groups(ins["entity_id"].to_numpy(), ins["scheme"].to_numpy(), "+"),
+                               dtype=object).reindex(out.index).fillna("")
     has_authority = g["authority"].any()
     distinct_auth_ids = f[f["authority"] & f["id_valid"].notna()].groupby("entity_id")["id_valid"].nunique()
     contested_any = g["contested"].any()
@@ -90,8 +92,18 @@ def golden_records(
     reason[claimed] = "could belong to more than one registry person: needs review"
     out["status"] = status_col
     out["status_reason"] = reason
-    out["lineage"] = g["key"].agg(";".join)
+    out["lineage"] = pd.Series(_join_groups(f["entity_id"].to_numpy(), f["key"].to_numpy(), ";"))
     return out.reset_index()[GOLDEN_COLUMNS]
+
+
+def _join_groups(groups: np.ndarray, values: np.ndarray, sep: str) -> dict:
+    """Join the values of each run of equal (sorted) group labels; one pass, no per-group pandas."""
+    if len(groups) == 0:
+        return {}
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    ends = np.r_[starts[1:], len(groups)]
+    vals = values.tolist()
+    return {groups[a]: sep.join(vals[a:b]) for a, b in zip(starts.tolist(), ends.tolist())}
 
 
 def _col(records: pd.DataFrame, name: str, default=None) -> np.ndarray:

@@ -27,15 +27,21 @@ def household_adjustment(
     strong_weight: float,
     bonus: float = 2.0,
     penalty: float = 2.0,
+    floor: float = -np.inf,
 ) -> np.ndarray:
-    """Bits to add to each pair's match weight (0 where no household is known)."""
+    """Bits to add to each pair's match weight (0 where no household is known).
+
+    Pairs below ``floor`` are left at 0: a pair that cannot reach the review band even with the
+    bonus changes no band, and being weaker than ``strong_weight`` it is neither counted as
+    support nor the best pair of any record, so the others' adjustments do not depend on it.
+    """
     if "household_id" not in records or len(left) == 0:
         return np.zeros(len(left))
     hh_key = records["source"].astype(str) + "\x1f" + records["household_id"].astype(str)
     hh_code, _ = pd.factorize(hh_key.where(records["household_id"].notna(), None))
     src_code, _ = pd.factorize(records["source"])
     ha, hb = hh_code[left], hh_code[right]
-    known = (ha >= 0) & (hb >= 0) & (ha != hb)
+    known = (ha >= 0) & (hb >= 0) & (ha != hb) & (weight >= floor)
     adjust = np.zeros(len(left))
     if not known.any():
         return adjust

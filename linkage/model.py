@@ -147,10 +147,27 @@ def _initial_m(n_levels: int) -> np.ndarray:
 
 
 def patterns(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct comparison vectors and how many pairs have each."""
+    """Distinct comparison vectors and how many pairs have each.
+
+    Rows are packed into one int64 each (levels are small), so finding the distinct patterns
+    of ten million pairs is one integer sort rather than a row-wise lexsort.
+    """
     if gamma.shape[0] == 0:
         return gamma, np.zeros(0)
-    uniq, counts = np.unique(gamma, axis=0, return_counts=True)
+    shifted = gamma.astype(np.int64) + 1  # MISSING (-1) becomes 0
+    radix = np.maximum(shifted.max(axis=0) + 1, 1)
+    if float(np.prod(radix.astype(float))) >= 2**62:
+        uniq, counts = np.unique(gamma, axis=0, return_counts=True)
+        return uniq, counts.astype(float)
+    code = np.zeros(len(gamma), dtype=np.int64)
+    for k in range(gamma.shape[1]):
+        code = code * radix[k] + shifted[:, k]
+    codes, counts = np.unique(code, return_counts=True)
+    uniq = np.empty((len(codes), gamma.shape[1]), dtype=gamma.dtype)
+    rest = codes.copy()
+    for k in range(gamma.shape[1] - 1, -1, -1):
+        uniq[:, k] = rest % radix[k] - 1
+        rest //= radix[k]
     return uniq, counts.astype(float)
 
 

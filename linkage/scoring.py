@@ -91,8 +91,10 @@ def weigh(records, config, comparisons, fs, left, right, gamma):
     hh = np.zeros(len(weight))
     if config.household["enabled"]:
         strong = float(np.log2(config.match_threshold / (1 - config.match_threshold)))
+        review = float(np.log2(config.review_threshold / (1 - config.review_threshold)))
         hh = household.household_adjustment(records, left, right, weight, strong,
-                                            config.household["bonus"], config.household["penalty"])
+                                            config.household["bonus"], config.household["penalty"],
+                                            floor=review - config.household["bonus"])
     return weight + hh, parts, hh
 
 

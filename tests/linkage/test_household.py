@@ -36,3 +36,17 @@ def test_unknown_households_are_left_alone():
     records = pd.DataFrame({"source": ["police", "urban"], "household_id": ["H1", None]})
     adj = household_adjustment(records, np.array([0]), np.array([1]), np.array([12.0]), 10.0)
     assert adj.tolist() == [0.0]
+
+
+def test_pairs_below_the_floor_change_nothing_for_the_others():
+    records = pd.DataFrame({
+        "source": ["police"] * 3 + ["ncms"] * 3,
+        "household_id": ["H1"] * 3 + ["F1"] * 3,
+    })
+    left = np.array([0, 1, 2, 1, 2, 0])
+    right = np.array([3, 4, 5, 5, 4, 5])
+    weight = np.array([20.0, 15.0, 15.0, 9.0, 9.0, -30.0])
+    full = household_adjustment(records, left, right, weight, strong_weight=10.0)
+    cut = household_adjustment(records, left, right, weight, strong_weight=10.0, floor=-10.0)
+    assert cut[-1] == 0
+    np.testing.assert_array_equal(full[:-1], cut[:-1])
