@@ -2,7 +2,8 @@
 
 A run's results are written in one transaction when the run finishes, so a run that dies
 half-way leaves only a 'running' row behind and the previous complete run stays the one later
-runs build on. Reviewers' decisions live beside the runs and outlast them.
+runs build on. Reviewers' decisions live beside the runs and outlast them, as do the review
+app's accounts, leases, audit trail, second-review requests and reversals.
 """
 from __future__ import annotations
 
@@ -73,6 +74,58 @@ decisions = sa.Table(
     sa.Index("ix_decisions_pair", "source_l", "record_l", "source_r", "record_r"),
 )
 DECISIONS = ("match", "non_match", "unsure")
+
+# --- Review app (linkage/web): accounts, leases, audit trail, second reviews, reversals. ---
+users = sa.Table(
+    "users", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+# One row per pair handed out: the primary key makes a claim atomic on every backend.
+review_leases = sa.Table(
+    "review_leases", metadata,
+    sa.Column("pair_token", sa.String(64), primary_key=True),
+    sa.Column("reviewer", sa.String(64), nullable=False, index=True),
+    sa.Column("leased_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("actor", sa.String(100), nullable=False, index=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("pair_token", sa.String(64)),
+    sa.Column("source_l", sa.String(100)),
+    sa.Column("record_l", sa.String(200)),
+    sa.Column("source_r", sa.String(100)),
+    sa.Column("record_r", sa.String(200)),
+    sa.Column("decision_id", sa.Integer),
+    sa.Column("detail", sa.Text),
+)
+second_reviews = sa.Table(
+    "second_reviews", metadata,
+    sa.Column("request_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pair_token", sa.String(64), nullable=False, index=True),
+    sa.Column("source_l", sa.String(100), nullable=False),
+    sa.Column("record_l", sa.String(200), nullable=False),
+    sa.Column("source_r", sa.String(100), nullable=False),
+    sa.Column("record_r", sa.String(200), nullable=False),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("closed_by", sa.String(64)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+)
+decision_reversals = sa.Table(
+    "decision_reversals", metadata,
+    sa.Column("decision_id", sa.Integer, sa.ForeignKey("decisions.decision_id"), primary_key=True),
+    sa.Column("reversed_by", sa.String(64), nullable=False),
+    sa.Column("reversed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("note", sa.Text),
+)
 
 
 def canonical_pair(a: tuple[str, str], b: tuple[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -147,17 +200,8 @@ class Store:
     def add_decision(self, a: tuple[str, str], b: tuple[str, str], decision: str, reviewer: str,
                      score: float | None = None, note: str | None = None) -> int:
         """Record a reviewer's decision; it replaces any earlier active one for the pair."""
-        if decision not in DECISIONS:
-            raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
-        (sl, rl), (sr, rr) = canonical_pair(a, b)
-        pair = ((decisions.c.source_l == sl) & (decisions.c.record_l == rl)
-                & (decisions.c.source_r == sr) & (decisions.c.record_r == rr))
         with self.engine.begin() as conn:
-            conn.execute(decisions.update().where(pair & decisions.c.active).values(active=False))
-            result = conn.execute(decisions.insert().values(
-                source_l=sl, record_l=rl, source_r=sr, record_r=rr, decision=decision,
-                reviewer=reviewer, decided_at=_now(), score=score, note=note, active=True))
-            return int(result.inserted_primary_key[0])
+            return insert_decision(conn, a, b, decision, reviewer, score, note)
 
     def active_decisions(self) -> pd.DataFrame:
         with self.engine.connect() as conn:
@@ -167,6 +211,33 @@ class Store:
                                 .where(decisions.c.active)).all()
         return pd.DataFrame(rows, columns=["source_l", "record_l", "source_r", "record_r",
                                            "decision", "reviewer"])
+
+
+def pair_condition(table: sa.Table, a: tuple[str, str], b: tuple[str, str]):
+    """SQL condition selecting one pair (in canonical order) in a table with the pair columns."""
+    (sl, rl), (sr, rr) = canonical_pair(a, b)
+    return ((table.c.source_l == sl) & (table.c.record_l == rl)
+            & (table.c.source_r == sr) & (table.c.record_r == rr))
+
+
+def insert_decision(conn, a: tuple[str, str], b: tuple[str, str], decision: str, reviewer: str,
+                    score: float | None = None, note: str | None = None,
+                    active: bool = True) -> int:
+    """Insert a decision inside the caller's transaction; an active one deactivates the old one.
+
+    The review app writes the decision, its audit row and the lease release in one transaction,
+    so the statement lives here and both it and Store.add_decision use it.
+    """
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+    (sl, rl), (sr, rr) = canonical_pair(a, b)
+    if active:
+        conn.execute(decisions.update().where(pair_condition(decisions, a, b) & decisions.c.active)
+                     .values(active=False))
+    result = conn.execute(decisions.insert().values(
+        source_l=sl, record_l=rl, source_r=sr, record_r=rr, decision=decision,
+        reviewer=reviewer, decided_at=_now(), score=score, note=note, active=active))
+    return int(result.inserted_primary_key[0])
 
 
 def _bulk(conn, table: sa.Table, frame: pd.DataFrame, run_id: str, chunk: int = 50_000) -> None:

@@ -1,0 +1,81 @@
+"""The review app's factory: one FastAPI app over one store, with sessions, CSRF on every POST,
+strict security headers and no route that answers without checking the caller's role.
+"""
+from __future__ import annotations
+
+import secrets
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from linkage.config import JobConfig
+from linkage.store import Store
+from linkage.web import auth, pages, supervisor
+from linkage.web.context import AppState
+from linkage.web.queue import LEASE_SECONDS, ReviewQueue
+from linkage.web.records import RecordBook
+from linkage.web.rendering import HERE, render
+from linkage.web.session import LoginRequired, csrf_protect
+
+SESSION_HOURS = 10
+# Pages hold personal data: no caching, no framing, no referrer, nothing loaded from elsewhere.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(store_url: str, config: JobConfig | None = None, secret_key: str | None = None,
+               *, records: RecordBook | None = None,
+               lease_seconds: int = LEASE_SECONDS) -> FastAPI:
+    """The review app on the store at `store_url`.
+
+    With a job config the app reads the job's sources once (to show records) and queues the
+    job's latest complete run; without one it shows pair keys only and queues the latest run of
+    any job. `records` lets tests share one loaded RecordBook. Without a `secret_key` a random
+    one is drawn, so sessions end when the process does.
+    """
+    store = Store(store_url)
+    if records is None:
+        records = RecordBook.from_config(config) if config is not None else RecordBook()
+    queue = ReviewQueue(store.engine, config.job if config else None, lease_seconds)
+
+    app = FastAPI(title="Clerical review", docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(csrf_protect)])
+    app.state.review = AppState(store, queue, records, config)
+    app.add_middleware(SessionMiddleware, secret_key=secret_key or secrets.token_urlsafe(32),
+                       session_cookie="review_session", max_age=SESSION_HOURS * 3600,
+                       same_site="strict", https_only=False)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "Sign in first."}, status_code=401)
+        return RedirectResponse("/login", 303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return render(request, "error.html", status_code=exc.status_code,
+                      status=exc.status_code, message=exc.detail)
+
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(auth.router)
+    app.include_router(pages.router)
+    app.include_router(supervisor.router)
+    return app

@@ -1,0 +1,138 @@
+"""What a reviewer sees of two values: character differences, masked ID numbers, weight bars.
+
+Pure functions over strings, so the privacy rules (what part of an ID number leaves the server)
+are tested without a browser. Templates only render the segments these return.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+VISIBLE_HEAD = 4  # region digits shown of a masked ID number (the prefecture, e.g. 1505)
+VISIBLE_TAIL = 4  # sequence and check digits shown
+MASK = "*"
+_ID_CHAR = re.compile(r"[0-9XxＸｘ０-９]")
+_ID_LIKE = re.compile(r"[0-9０-９]{17}[0-9XxＸｘ０-９]|[0-9０-９]{15}")
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class IdCell:
+    char: str
+    differs: bool
+    masked: bool
+
+
+def char_diff(a: str | None, b: str | None,
+              aligned: bool = False) -> tuple[list[Segment], list[Segment]]:
+    """Both strings cut into runs of equal and differing characters (one character = one code
+    point, so 王丽/王莉 differ in one place, not in three bytes).
+
+    `aligned` compares position by position when the lengths agree: right for fixed formats
+    such as yyyy-mm-dd, where a day/month swap should show as two changed fields.
+    """
+    a, b = a or "", b or ""
+    if aligned and len(a) == len(b):
+        return _runs(a, [x != y for x, y in zip(a, b)]), _runs(b, [x != y for x, y in zip(a, b)])
+    left: list[Segment] = []
+    right: list[Segment] = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        same = op == "equal"
+        if i2 > i1:
+            left.append(Segment(a[i1:i2], not same))
+        if j2 > j1:
+            right.append(Segment(b[j1:j2], not same))
+    return left, right
+
+
+def _runs(text: str, changed: list[bool]) -> list[Segment]:
+    out: list[Segment] = []
+    for ch, flag in zip(text, changed):
+        if out and out[-1].changed == flag:
+            out[-1] = Segment(out[-1].text + ch, flag)
+        else:
+            out.append(Segment(ch, flag))
+    return out
+
+
+def _visible(i: int, n: int) -> bool:
+    return n >= 15 and (i < VISIBLE_HEAD or i >= n - VISIBLE_TAIL)
+
+
+def mask_id_pair(a: str | None, b: str | None) -> tuple[list[IdCell], list[IdCell]]:
+    """Two ID numbers masked for a reviewer: the region head and the last four characters stay,
+    every other digit becomes '*', and each position where the numbers differ is marked.
+
+    The reviewer learns where the numbers differ (one typo, two swapped digits, a damaged tail)
+    but not the number itself. Characters that are not digits (无, 待补, the E+ of Excel damage)
+    are shown: they carry no identity.
+    """
+    a, b = a or "", b or ""
+
+    def cells(s: str, other: str) -> list[IdCell]:
+        out = []
+        for i, ch in enumerate(s):
+            differs = i >= len(other) or other[i] != ch
+            hide = bool(_ID_CHAR.match(ch)) and not _visible(i, len(s))
+            out.append(IdCell(MASK if hide else ch, differs, hide))
+        return out
+
+    return cells(a, b), cells(b, a)
+
+
+def describe_id_difference(a: str | None, b: str | None) -> str:
+    """A short phrase on how two ID numbers differ, safe to show (it names no digit)."""
+    a, b = a or "", b or ""
+    if not a or not b:
+        return "one side has no usable number" if (a or b) else "no number on either side"
+    if a == b:
+        return "identical"
+    if len(a) != len(b):
+        return f"different lengths ({len(a)} and {len(b)} characters)"
+    where = [i for i in range(len(a)) if a[i] != b[i]]
+    if len(where) == 2 and where[1] == where[0] + 1 and a[where[0]] == b[where[1]] \
+            and a[where[1]] == b[where[0]]:
+        return f"two adjacent characters swapped (positions {where[0] + 1}-{where[1] + 1})"
+    if len(where) == 1:
+        return f"one character differs (position {where[0] + 1})"
+    return f"{len(where)} characters differ"
+
+
+def mask_free_text(value: str | None) -> str:
+    """Hide anything shaped like a resident ID inside a free-text field (an extra column)."""
+    if not value:
+        return value or ""
+    return _ID_LIKE.sub(lambda m: MASK * len(m.group(0)), value)
+
+
+@dataclass(frozen=True)
+class Bar:
+    name: str
+    level: str
+    weight: float
+    x: float  # SVG user units, in a 0..200 box whose centre (100) is weight 0
+    width: float
+
+
+def weight_bars(explanation: dict) -> list[Bar]:
+    """Per-field match weights (bits) as bars from a centre line: right for evidence of a match,
+    left against; all bars on one scale so their lengths compare."""
+    items: list[tuple[str, str, float]] = []
+    for name, value in explanation.items():
+        if isinstance(value, dict):
+            items.append((name, str(value.get("level", "")), float(value.get("weight") or 0.0)))
+        elif isinstance(value, (int, float)):
+            items.append((name, "", float(value)))
+    scale = max((abs(w) for _, _, w in items), default=0.0) or 1.0
+    bars = []
+    for name, level, w in items:
+        width = abs(w) / scale * 98
+        bars.append(Bar(name, level, w, 100.0 if w >= 0 else 100.0 - width, width))
+    return bars

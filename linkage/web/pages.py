@@ -1,0 +1,124 @@
+"""Reviewer routes: the queue, the pair page, deciding (then straight to the next pair), and the
+supervisor-only reveal of full ID numbers. Pairs are addressed by their opaque token only.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Path, Request
+from fastapi.responses import RedirectResponse
+
+from linkage.store import DECISIONS
+from linkage.web import audit, oversight, pairview
+from linkage.web.context import app_state
+from linkage.web.queue import LeaseConflict, PairClosed, ScoredPair
+from linkage.web.rendering import render
+from linkage.web.session import ReviewerUser, SupervisorUser
+
+router = APIRouter()
+Token = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+NOTICES = {
+    "empty": "No pair is waiting for you. Thank you!",
+    "gone": "That pair is no longer yours (its lease ran out or it was decided).",
+    "released": "You gave the pair back to the queue.",
+}
+
+
+@router.get("/")
+def home(user: ReviewerUser):
+    return RedirectResponse("/queue", 303)
+
+
+@router.get("/queue")
+def queue_page(request: Request, user: ReviewerUser, notice: str = ""):
+    q = app_state(request).queue
+    return render(request, "queue.html", user=user, stats=q.stats(user.username),
+                  held=q.held_by(user.username), notice=NOTICES.get(notice, ""),
+                  upcoming=q.waiting(user.username)[:15])
+
+
+@router.post("/queue/next")
+def next_pair(request: Request, user: ReviewerUser):
+    return _to_next(request, user.username)
+
+
+def _to_next(request: Request, username: str) -> RedirectResponse:
+    pair = app_state(request).queue.claim_next(username)
+    if pair is None:
+        return RedirectResponse("/queue?notice=empty", 303)
+    return RedirectResponse(f"/pair/{pair.ref.token}", 303)
+
+
+def _pair_or_404(request: Request, token: str) -> ScoredPair:
+    pair = app_state(request).queue.find(token)
+    if pair is None:
+        raise HTTPException(404, "No such pair.")
+    return pair
+
+
+def _page(request: Request, user, pair: ScoredPair, reveal: bool, status_code: int = 200):
+    st = app_state(request)
+    view = pairview.build(st.queue, st.records, pair, reveal=reveal)
+    history = oversight.pair_history(st.engine, pair.ref) if user.has_role("supervisor") else []
+    return render(request, "pair.html", status_code=status_code, user=user, view=view,
+                  history=history, holds=st.queue.holds(user.username, pair.ref.token),
+                  records_loaded=st.records.loaded)
+
+
+@router.get("/pair/{token}")
+def pair_page(request: Request, token: Token, user: ReviewerUser):
+    """A reviewer sees only the pair they hold; a supervisor may open any pair (from the log)."""
+    st = app_state(request)
+    pair = _pair_or_404(request, token)
+    if not st.queue.holds(user.username, token) and not user.has_role("supervisor"):
+        return RedirectResponse("/queue?notice=gone", 303)
+    with st.engine.begin() as conn:
+        audit.record(conn, user.username, "view_pair", pair.ref)
+    return _page(request, user, pair, reveal=False)
+
+
+@router.post("/pair/{token}/decide")
+def decide(request: Request, token: Token, user: ReviewerUser,
+           decision: Annotated[str, Form()], note: Annotated[str, Form(max_length=2000)] = ""):
+    """Store the decision and open the next pair at once."""
+    if decision not in DECISIONS:
+        raise HTTPException(422, f"decision must be one of {', '.join(DECISIONS)}")
+    st = app_state(request)
+    pair = _pair_or_404(request, token)
+    try:
+        st.queue.decide(user.username, pair, decision, note.strip() or None,
+                        override=user.has_role("supervisor"))
+    except LeaseConflict:
+        raise HTTPException(409, "Another reviewer holds this pair now; your decision was not "
+                                 "stored. Take the next pair.") from None
+    except PairClosed:
+        raise HTTPException(409, "This pair was decided by someone else after your lease ran "
+                                 "out; your decision was not stored.") from None
+    return _to_next(request, user.username)
+
+
+@router.post("/pair/{token}/release")
+def release(request: Request, token: Token, user: ReviewerUser):
+    """Give the pair back undecided (e.g. before a break)."""
+    app_state(request).queue.release_all(user.username)
+    return RedirectResponse("/queue?notice=released", 303)
+
+
+@router.post("/pair/{token}/reveal")
+def reveal(request: Request, token: Token, user: SupervisorUser):
+    """Show both full ID numbers; only supervisors and admins, and always audited."""
+    st = app_state(request)
+    pair = _pair_or_404(request, token)
+    with st.engine.begin() as conn:
+        audit.record(conn, user.username, "reveal_id", pair.ref, detail={"fields": ["id_number"]})
+    return _page(request, user, pair, reveal=True)
+
+
+@router.get("/api/me")
+def me(user: ReviewerUser) -> dict:
+    return {"username": user.username, "role": user.role}
+
+
+@router.get("/api/queue")
+def queue_stats(request: Request, user: ReviewerUser) -> dict:
+    return app_state(request).queue.stats(user.username)

@@ -1,0 +1,159 @@
+"""The pair page's content: two records field by field with their differences, the model's
+reasons as bars, both households and the other candidates of each record.
+
+ID numbers leave this module masked unless `reveal` is set, which only the reveal route (a
+supervisor's audited POST) does; household and candidate lists carry no ID number at all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from linkage.config import STANDARD_FIELDS
+from linkage.web.display import (
+    Bar,
+    IdCell,
+    Segment,
+    char_diff,
+    describe_id_difference,
+    mask_free_text,
+    mask_id_pair,
+    weight_bars,
+)
+from linkage.web.queue import ReviewQueue, ScoredPair
+from linkage.web.records import Record, RecordBook
+
+ID_STATUS_TEXT = {
+    "valid": "check digit valid", "bad_check": "check digit wrong", "missing": "missing",
+    "upgraded": "old 15-digit number, shown upgraded to 18", "excel_damaged": "damaged by Excel",
+}
+
+
+@dataclass
+class Row:
+    field: str
+    columns: tuple[str, str]
+    kind: str  # 'diff' (segments), 'id' (cells), 'text'
+    left: list = field(default_factory=list)
+    right: list = field(default_factory=list)
+    notes: tuple[str, str] = ("", "")
+    summary: str = ""
+
+    @property
+    def differs(self) -> bool:
+        return any(getattr(part, "changed", False) or getattr(part, "differs", False)
+                   for part in (*self.left, *self.right))
+
+
+@dataclass
+class Member:
+    record_id: str
+    name: str
+    relation: str
+    birth: str
+    gender: str
+    is_self: bool
+
+
+@dataclass
+class Other:
+    record: str
+    name: str
+    probability: float | None
+    band: str | None
+    refused: bool
+
+
+@dataclass
+class PairView:
+    pair: ScoredPair
+    left: Record | None
+    right: Record | None
+    rows: list[Row]
+    bars: list[Bar]
+    households: tuple[list[Member], list[Member]]
+    others: tuple[list[Other], list[Other]]
+    revealed: bool
+
+
+def _id_value(record: Record) -> str:
+    return record.id_norm or record.fields.get("id_number", "").strip()
+
+
+def _id_row(a: Record, b: Record, reveal: bool) -> Row:
+    va, vb = _id_value(a), _id_value(b)
+    cells_a, cells_b = mask_id_pair(va, vb)
+    if reveal:
+        cells_a = [IdCell(ch, c.differs, False) for ch, c in zip(va, cells_a)]
+        cells_b = [IdCell(ch, c.differs, False) for ch, c in zip(vb, cells_b)]
+    notes = tuple(ID_STATUS_TEXT.get(r.id_status or "", r.id_status or "") for r in (a, b))
+    if reveal:
+        notes = tuple(f"{n}; as typed: {r.fields.get('id_number', '')}"
+                      for n, r in zip(notes, (a, b)))
+    return Row("id_number", (a.columns.get("id_number", ""), b.columns.get("id_number", "")),
+               "id", cells_a, cells_b, notes, describe_id_difference(va, vb))
+
+
+def _typed(*pairs: tuple[str | None, str]) -> tuple[str, ...]:
+    """What was typed, where it differs from the standardised value shown."""
+    return tuple(f"as typed: {raw}" if raw and raw != std else "" for raw, std in pairs)
+
+
+def _value_row(name: str, a: Record, b: Record) -> Row:
+    cols = (a.columns.get(name, ""), b.columns.get(name, ""))
+    va, vb = a.fields.get(name), b.fields.get(name)
+    if name == "birth_date":  # compare the parsed dates; show what was typed beside them
+        notes = _typed((va, a.birth), (vb, b.birth))
+        left, right = char_diff(a.birth or va, b.birth or vb, aligned=True)
+        return Row(name, cols, "diff", left, right, notes)
+    if name == "gender":
+        notes = _typed((va, a.gender), (vb, b.gender))
+        left, right = char_diff(a.gender or va, b.gender or vb)
+        return Row(name, cols, "diff", left, right, notes)
+    # Mapped on one side only, or household codes of two sources (different numbering schemes).
+    if va is None or vb is None or (name == "household_id" and a.source != b.source):
+        return Row(name, cols, "text", [Segment(mask_free_text(va), False)] if va else [],
+                   [Segment(mask_free_text(vb), False)] if vb else [])
+    left, right = char_diff(mask_free_text(va), mask_free_text(vb))
+    return Row(name, cols, "diff", left, right)
+
+
+def _rows(a: Record, b: Record, reveal: bool) -> list[Row]:
+    names = [f for f in STANDARD_FIELDS if f in a.fields or f in b.fields]
+    names += [f for f in dict.fromkeys([*a.fields, *b.fields]) if f not in names]
+    rows = [_id_row(a, b, reveal) if n == "id_number" else _value_row(n, a, b) for n in names]
+    for rec, side in ((a, 0), (b, 1)):
+        for col, value in rec.extras.items():
+            seg = [Segment(mask_free_text(value), False)]
+            rows.append(Row(col, (col, "") if side == 0 else ("", col), "text",
+                            seg if side == 0 else [], seg if side == 1 else []))
+    return rows
+
+
+def _members(book: RecordBook, rec: Record | None) -> list[Member]:
+    if rec is None:
+        return []
+    return [Member(m.record_id, m.name, m.fields.get("relation", ""), m.birth, m.gender,
+                   m.key == rec.key) for m in book.household(*rec.key)]
+
+
+def _others(queue: ReviewQueue, book: RecordBook, pair: ScoredPair,
+            key: tuple[str, str]) -> list[Other]:
+    out = []
+    for p in queue.other_pairs(key, pair.ref.token):
+        other = p.ref.right if p.ref.left == key else p.ref.left
+        rec = book.get(*other)
+        out.append(Other(f"{other[0]}:{other[1]}", rec.name if rec else "", p.probability,
+                         p.band, p.refused_merge))
+    return out
+
+
+def build(queue: ReviewQueue, book: RecordBook, pair: ScoredPair, reveal: bool = False) -> PairView:
+    a, b = book.get(*pair.ref.left), book.get(*pair.ref.right)
+    rows = _rows(a, b, reveal) if a and b else []
+    return PairView(
+        pair=pair, left=a, right=b, rows=rows, bars=weight_bars(pair.explanation),
+        households=(_members(book, a), _members(book, b)),
+        others=(_others(queue, book, pair, pair.ref.left),
+                _others(queue, book, pair, pair.ref.right)),
+        revealed=reveal,
+    )

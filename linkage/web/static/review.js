@@ -1,0 +1,25 @@
+// One key per decision on the pair page (m / n / u); Esc leaves the note box.
+(function () {
+  "use strict";
+  var form = document.getElementById("decide");
+  if (!form) { return; }
+  var keys = { m: "match", n: "non_match", u: "unsure" };
+  var sent = false;
+  form.addEventListener("submit", function (e) {
+    if (sent) { e.preventDefault(); return; }
+    sent = true;
+    document.body.classList.add("sending");
+  });
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) {
+      if (e.key === "Escape") { t.blur(); }
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) { return; }
+    var decision = keys[(e.key || "").toLowerCase()];
+    if (!decision) { return; }
+    var button = form.querySelector('button[name="decision"][value="' + decision + '"]');
+    if (button) { e.preventDefault(); button.click(); }
+  });
+})();

@@ -1,0 +1,129 @@
+"""Review-app fixtures: one small synthetic world and one pipeline run per test session, copied
+into a fresh store (a SQLite file, or a PostgreSQL schema of its own) for every test."""
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from review_helpers import PG_URL, add_users, copy_run, login, write_config
+
+
+@pytest.fixture(scope="session")
+def web_world(tmp_path_factory) -> Path:
+    """A synthetic prefecture of 1,500 persons written as the demo job expects it."""
+    from linkage.synth import generate_world, write_world
+
+    root = tmp_path_factory.mktemp("webworld")
+    write_world(generate_world(1500, seed=11), root / "data" / "demo")
+    (root / "configs").mkdir()
+    return root
+
+
+@pytest.fixture(scope="session")
+def web_run(web_world, tmp_path_factory):
+    """The demo job run once over the small world, into a SQLite store tests copy from."""
+    from linkage.config import load_config
+    from linkage.pipeline import run
+    from linkage.web.records import RecordBook
+
+    tmp = tmp_path_factory.mktemp("webrun")
+    db = tmp / "store.sqlite"
+    config = load_config(write_config(web_world, tmp, f"sqlite:///{db}"))
+    result = run(config)
+    return SimpleNamespace(config=config, db=db, records=RecordBook.from_config(config),
+                           run_id=result.run_id, world=web_world)
+
+
+def _pg_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def template_db(web_run, tmp_path_factory) -> Path:
+    """A SQLite store with the session run and the test users, copied file-wise per test (SQLite
+    commits each CREATE TABLE on its own, so building a store costs a third of a second)."""
+    path = tmp_path_factory.mktemp("template") / "review.sqlite"
+    copy_run(web_run.db, f"sqlite:///{path}")
+    add_users(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.backend)])
+def backend_url(request, tmp_path):
+    """An empty store location: a SQLite file not yet made, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/review.sqlite"
+        return
+    if not _pg_available():
+        pytest.fail(f"PostgreSQL is not reachable at {PG_URL}; ./dev test starts it")
+    schema = "w_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    yield PG_URL + f"?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def store_url(backend_url, web_run, template_db):
+    """A fresh store holding the session run and the test users."""
+    if backend_url.startswith("sqlite:///"):
+        shutil.copy(template_db, backend_url.removeprefix("sqlite:///"))
+    else:
+        copy_run(web_run.db, backend_url)
+        add_users(backend_url)
+    return backend_url
+
+
+@pytest.fixture
+def make_app(web_run):
+    """Build apps on a store; their connection pools are closed after the test."""
+    from linkage.web import create_app
+
+    apps = []
+
+    def build(url: str, **kwargs):
+        kwargs.setdefault("records", web_run.records)
+        app = create_app(url, web_run.config, "test-secret", **kwargs)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.state.review.store.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app, store_url):
+    return make_app(store_url)
+
+
+@pytest.fixture
+def client_for(app):
+    """TestClients signed in as a given user (one per call, each its own cookie jar)."""
+    from fastapi.testclient import TestClient
+
+    clients = []
+
+    def make(username: str | None = None):
+        client = TestClient(app, follow_redirects=False)
+        clients.append(client)
+        client.csrf = login(client, username) if username else None
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

@@ -1,0 +1,122 @@
+"""Helpers the review-app tests share (plain functions; fixtures live in conftest.py)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "out" / "artifacts"
+PG_URL = os.environ.get("LINKAGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# Cheap hashes keep sign-in fast in tests; verification reads the cost from the hash itself.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+PASSWORD = "correct horse 1"
+USERS = {"alice": "reviewer", "bob": "reviewer", "carol": "reviewer", "dan": "reviewer",
+         "sam": "supervisor", "ada": "admin"}
+
+
+def write_config(world: Path, tmp: Path, store_url: str) -> Path:
+    """The demo config over the small world, with an output folder and store of its own.
+
+    The u-probabilities are estimated from 50,000 random pairs instead of 500,000: a tenth of
+    the training time, and the same review pairs to within one on this world.
+    """
+    text = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
+    text = text.replace("output: ../out/demo", f"output: {tmp / 'out'}")
+    text = text.replace("store: sqlite:///../out/demo/linkage.sqlite", f"store: {store_url}")
+    if not re.search(r"^training:", text, re.MULTILINE):
+        text += "\ntraining:\n  u_sample_pairs: 50000\n"
+    path = world / "configs" / f"demo-{tmp.name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def copy_run(source_db: Path, url: str) -> None:
+    """Copy the session run (runs + scored pairs: all the app reads) into the store at url."""
+    from linkage.store import Store, runs, scored_pairs
+
+    src = sa.create_engine(f"sqlite:///{source_db}")
+    dst = Store(url).engine
+    try:
+        with src.connect() as a, dst.begin() as b:
+            for table in (runs, scored_pairs):
+                rows = [dict(r) for r in a.execute(sa.select(table)).mappings()]
+                if rows:
+                    b.execute(table.insert(), rows)
+    finally:
+        src.dispose()
+        dst.dispose()
+
+
+def add_users(url: str) -> None:
+    from linkage.accounts import create_user
+    from linkage.store import Store
+
+    engine = Store(url).engine
+    try:
+        for name, role in USERS.items():
+            create_user(engine, name, PASSWORD, role, hasher=FAST_HASHER)
+    finally:
+        engine.dispose()
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def login(client, username: str, password: str = PASSWORD) -> str:
+    """Sign in through the form; returns the session's CSRF token."""
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"username": username, "password": password,
+                                           "csrf_token": token})
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/queue").text)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def live_server(app):
+    """The app under a real uvicorn server on a free loopback port, in a thread."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+def save_artifact(path: Path) -> Path:
+    """Copy a test artefact to out/artifacts/ (ignored by git) for people to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / path.name
+    shutil.copy(path, target)
+    return target

@@ -1,0 +1,58 @@
+"""Decisions taken in the review app are what the next `linkage run` applies."""
+import shutil
+
+from fastapi.testclient import TestClient
+from review_helpers import add_users, login, write_config
+
+from linkage.config import load_config
+from linkage.pipeline import run
+from linkage.store import Store
+
+
+def _entities(store: Store, run_id: str) -> dict[tuple[str, str], str]:
+    members = store.members(run_id)
+    return dict(zip(zip(members["source"], members["record_id"]), members["entity_id"]))
+
+
+def test_the_next_run_merges_and_splits_as_reviewers_decided(web_run, tmp_path, make_app):
+    db = tmp_path / "store.sqlite"
+    shutil.copy(web_run.db, db)  # the whole first run, entities included
+    add_users(f"sqlite:///{db}")
+    config = load_config(write_config(web_run.world, tmp_path, f"sqlite:///{db}"))
+    store = Store(config.store)
+    before = _entities(store, web_run.run_id)
+    app = make_app(config.store)
+    queue = app.state.review.queue
+    apart = [p for p in queue.candidates() if before[p.ref.left] != before[p.ref.right]]
+    merge, keep_apart = apart[0], apart[1]
+    alice, bob, sam = (TestClient(app, follow_redirects=False) for _ in range(3))
+    tokens = {c: login(c, name) for c, name in ((alice, "alice"), (bob, "bob"), (sam, "sam"))}
+
+    def decide(client, pair, decision):
+        response = client.post(f"/pair/{pair.ref.token}/decide",
+                               data={"decision": decision, "csrf_token": tokens[client]})
+        assert response.status_code == 303
+
+    decide(alice, merge, "match")
+    decide(alice, keep_apart, "non_match")
+    second = run(config)
+    after = _entities(store, second.run_id)
+    assert after[merge.ref.left] == after[merge.ref.right]  # merged as decided
+    assert after[keep_apart.ref.left] != after[keep_apart.ref.right]
+    assert queue.latest_run() == second.run_id  # the app follows the new run
+    waiting = {p.ref.token for p in queue.candidates()}
+    assert merge.ref.token not in waiting and keep_apart.ref.token not in waiting
+
+    # A supervisor sends the merge back; a second reviewer splits it; the next run splits it.
+    [row] = [d for d in sam.get("/api/decisions").json() if d["pair"] == merge.ref.token]
+    sam.post(f"/supervisor/decisions/{row['decision_id']}/second-review",
+             data={"csrf_token": tokens[sam]})
+    assert bob.post("/queue/next", data={"csrf_token": tokens[bob]}).headers["location"] == (
+        f"/pair/{merge.ref.token}")
+    decide(bob, merge, "non_match")
+    third = run(config)
+    final = _entities(store, third.run_id)
+    assert final[merge.ref.left] != final[merge.ref.right]
+    for client in (alice, bob, sam):
+        client.close()
+    store.engine.dispose()
