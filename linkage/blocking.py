@@ -91,16 +91,24 @@ def candidate_pairs(
             block_keys(records, rule.keys), rule.max_block_size
         )
         packed = _filter_link_type(packed, n, source_codes, link_type)
-        packed = np.unique(packed)
+        packed = unique_sorted(packed)
         before = found.size
-        found = np.union1d(found, packed)
+        found = unique_sorted(np.concatenate([found, packed]))
         reports.append(RuleReport(rule.name, int(packed.size), int(found.size - before), blocks,
                                   skipped_blocks, skipped_pairs))
     if forced is not None and forced.size:
-        found = np.union1d(found, forced)
+        found = unique_sorted(np.concatenate([found, forced]))
     left = (found // n).astype(np.int32) if n else found.astype(np.int32)
     right = (found % n).astype(np.int32) if n else found.astype(np.int32)
     return left, right, reports
+
+
+def unique_sorted(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; a plain sort and a mask, several times faster than np.unique."""
+    values = np.sort(values)
+    if values.size:
+        values = values[np.r_[True, values[1:] != values[:-1]]]
+    return values
 
 
 def _filter_link_type(packed: np.ndarray, n: int, sources: np.ndarray, link_type: str) -> np.ndarray:

@@ -44,6 +44,8 @@ def comparison_vectors(
             lhs = table.take(left[start:stop])
             rhs = table.take(right[start:stop])
             for k, comparison in enumerate(comparisons):
-                out[start:stop, k] = comparison.compare(lhs, rhs)
+                # Only the comparison's own columns: level tests slice their frames per level.
+                cols = list(comparison.columns)
+                out[start:stop, k] = comparison.compare(lhs[cols], rhs[cols])
             bar.update(stop - start)
     return out

@@ -15,9 +15,17 @@ import pytest
 from pypinyin import Style, lazy_pinyin
 from stdnum.iso7064 import mod_11_2
 
-from linkage import synth_names as pools
-from linkage.synth import (NCMS_COLUMNS, POLICE_COLUMNS, RATES, URBAN_COLUMNS, generate_world,
-                           resident_ids, synth_main, write_world)
+from linkage.synth import (
+    NCMS_COLUMNS,
+    POLICE_COLUMNS,
+    RATES,
+    URBAN_COLUMNS,
+    generate_world,
+    resident_ids,
+    synth_main,
+    write_world,
+)
+from linkage.synth import names as pools
 
 PERSONS, SEED = 5000, 7
 

@@ -1,0 +1,35 @@
+"""Synthetic prefecture: police registry, NCMS and urban rosters, with an exact answer key.
+
+Why: the matcher has to be measured on data carrying the errors of DESIGN.md section 3 at
+realistic rates, and real rosters are sensitive personal data that cannot live in the repository.
+People are generated as numpy arrays of indices into pools (names.py, linkage/data/
+tongliao_places.json); per-record Python only runs on the small subsets that receive an error,
+so 1M persons take about a minute. The same seed gives the same world.
+
+Modules, in the order a world is made:
+  params     household templates, error and enrolment rates (the numbers one tunes)
+  names      name pools and character tables (data only)
+  arrays     vectorised digit strings, GB 11643 numbers, weighted draws
+  geo        counties, townships, villages and their clerks
+  people     households, persons, births and names
+  identity   twins, namesakes, deaths, migrants, resident IDs, relations to the head
+  records    one source's view of its persons, and the error log
+  errors     name, ID and gender errors per class
+  dates      birthdate errors and formats
+  sources    the police, NCMS and urban exports and their columns
+  world      generate_world: all of the above from one seed
+  io         write_world and the `linkage synth` entry point
+"""
+from linkage.synth.arrays import resident_ids
+from linkage.synth.dates import DATE_FORMATS
+from linkage.synth.errors import ID_ERRORS, NAME_ERRORS
+from linkage.synth.io import ENCODINGS, synth_main, write_world
+from linkage.synth.params import ENROL, RATES, REF_YEAR
+from linkage.synth.sources import NCMS_COLUMNS, POLICE_COLUMNS, URBAN_COLUMNS
+from linkage.synth.world import World, error_summary, generate_world
+
+__all__ = [
+    "DATE_FORMATS", "ENCODINGS", "ENROL", "ID_ERRORS", "NAME_ERRORS", "NCMS_COLUMNS",
+    "POLICE_COLUMNS", "RATES", "REF_YEAR", "URBAN_COLUMNS", "World", "error_summary",
+    "generate_world", "resident_ids", "synth_main", "write_world",
+]

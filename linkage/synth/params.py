@@ -1,0 +1,97 @@
+"""The numbers that shape the world: household templates, error rates and enrolment rates.
+
+Why a module of its own: these are what one tunes to make the synthetic prefecture look like a
+real one, and they read best in one place, apart from the code that draws from them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+REF_YEAR = 2020  # the rosters are as of the end of this year
+
+# Roles inside a household (slots of a household template).
+# head, spouse, child, married son (lives with his wife), head's father, mother, daughter-in-law,
+# grandchild
+H, S, C, CM, F, M, D, G = range(8)
+MALE, FEMALE = 1, 2
+ETHNICITY = np.array(["汉族", "蒙古族", "满族", "回族"], dtype=object)
+HAN, MONGOL = 0, 1
+
+# Household templates: slots, share, head's birth years (lo, hi, lo2, hi2, P(first range)),
+# P(head is male).
+TEMPLATES: list[tuple[tuple[int, ...], float, tuple[int, int, int, int, float], float]] = [
+    ((H,), 0.10, (1928, 1958, 1970, 1998, 0.5), 0.55),
+    ((H, S), 0.20, (1935, 1965, 1975, 1997, 0.65), 0.92),
+    ((H, S, C), 0.22, (1962, 1993, 0, 0, 1.0), 0.92),
+    ((H, S, C, C), 0.18, (1962, 1990, 0, 0, 1.0), 0.92),
+    ((H, S, C, C, C), 0.05, (1958, 1988, 0, 0, 1.0), 0.95),
+    ((H, S, C, M), 0.04, (1962, 1988, 0, 0, 1.0), 1.0),
+    ((H, S, C, C, F, M), 0.03, (1962, 1988, 0, 0, 1.0), 1.0),
+    ((H, S, CM, D), 0.02, (1938, 1962, 0, 0, 1.0), 0.92),
+    ((H, S, CM, D, G), 0.06, (1938, 1962, 0, 0, 1.0), 0.92),
+    ((H, S, CM, D, G, G), 0.05, (1938, 1960, 0, 0, 1.0), 0.92),
+    ((H, S, CM, D, G, G, G), 0.01, (1938, 1958, 0, 0, 1.0), 0.95),
+    ((H, C), 0.04, (1955, 1990, 0, 0, 1.0), 0.25),
+    ((H, C, C), 0.01, (1955, 1985, 0, 0, 1.0), 0.25),
+    ((H, S, C, C, C, F, M), 0.005, (1962, 1985, 0, 0, 1.0), 1.0),
+]
+SLOTS = np.full((len(TEMPLATES), 7), -1, dtype=np.int8)
+for _t, (_slots, *_rest) in enumerate(TEMPLATES):
+    SLOTS[_t, : len(_slots)] = _slots
+SIZE = (SLOTS >= 0).sum(axis=1)
+SHARE = np.array([t[1] for t in TEMPLATES])
+SHARE = SHARE / SHARE.sum()
+YEARS = np.array([t[2] for t in TEMPLATES], dtype=float)
+HEAD_MALE = np.array([t[3] for t in TEMPLATES])
+# The two slots that can hold twins (first two children, else first two grandchildren), or -1.
+TWIN_SLOTS = np.full((len(TEMPLATES), 2), -1, dtype=np.int8)
+for _t, (_slots, *_rest) in enumerate(TEMPLATES):
+    for _role in (C, G):
+        _where = [i for i, r in enumerate(_slots) if r == _role]
+        if len(_where) >= 2 and TWIN_SLOTS[_t, 0] < 0:
+            TWIN_SLOTS[_t] = _where[:2]
+
+# Error rates, conditional on the error being possible for the record (a lowercase x needs an X,
+# a lunar date an elderly person). NCMS rates are scaled by each clerk's carelessness.
+RATES: dict[str, dict[str, float]] = {
+    "police": {
+        "name_homophone": 0.003, "name_lookalike": 0.002, "name_translit_variant": 0.02,
+        "name_dot_variant": 0.02,
+        "id_wrong_check": 0.001, "id_mistyped_digit": 0.001, "id_swapped_digits": 0.001,
+        "date_digit_off": 0.002,
+    },
+    "ncms": {
+        "name_milk_name": 0.12, "name_cut4": 0.40, "name_translit_variant": 0.12,
+        "name_surname_dropped": 0.10, "name_dot_variant": 0.25, "name_homophone": 0.035,
+        "name_lookalike": 0.03, "name_traditional": 0.01, "name_space": 0.012,
+        "name_dropped_char": 0.006, "name_doubled_char": 0.004, "name_swapped_given": 0.008,
+        "id_blank": 0.02, "id_placeholder": 0.01, "id_15digit": 0.03, "id_wrong_check": 0.008,
+        "id_mistyped_digit": 0.012, "id_swapped_digits": 0.007, "id_fullwidth": 0.005,
+        "id_lowercase_x": 0.25, "id_spaces": 0.005, "id_excel_float": 0.008, "id_excel_000": 0.007,
+        "id_parent_number": 0.02, "id_renumbered": 0.004,
+        "date_jan1": 0.01, "date_year_month": 0.008, "date_day_month_swap": 0.008,
+        "date_lunar": 0.15, "date_digit_off": 0.008,
+        "gender_blank": 0.03, "gender_wrong": 0.003,
+    },
+    "urban": {
+        "name_translit_variant": 0.05, "name_surname_dropped": 0.04, "name_dot_variant": 0.12,
+        "name_homophone": 0.015, "name_lookalike": 0.01, "name_traditional": 0.005,
+        "name_space": 0.005, "name_dropped_char": 0.003, "name_doubled_char": 0.002,
+        "name_swapped_given": 0.003,
+        "id_blank": 0.004, "id_placeholder": 0.002, "id_15digit": 0.004, "id_wrong_check": 0.003,
+        "id_mistyped_digit": 0.007, "id_swapped_digits": 0.004, "id_fullwidth": 0.003,
+        "id_lowercase_x": 0.12, "id_spaces": 0.003, "id_excel_float": 0.003, "id_excel_000": 0.003,
+        "id_parent_number": 0.004, "id_renumbered": 0.002,
+        "date_jan1": 0.003, "date_year_month": 0.001, "date_day_month_swap": 0.003,
+        "date_lunar": 0.02, "date_digit_off": 0.005,
+        "gender_blank": 0.01, "gender_wrong": 0.002,
+    },
+}
+# Record selection rates (per eligible person) for the rosters and the duplicate enrolments.
+ENROL = {
+    "ncms_household": 0.96, "ncms_person": 0.97, "ncms_dead_listed": 0.2,
+    "ncms_dead_unlisted": 0.95,
+    "urban_child": 0.85, "urban_elderly": 0.8, "urban_adult": 0.45, "urban_dead": 0.03,
+    "pupil_in_urban": 0.04, "worker_in_urban": 0.015, "migrant_rural_in_urban": 0.25,
+    "married_daughter_twice": 0.012, "ncms_entered_twice": 0.004, "police_double": 0.0025,
+}

@@ -1,0 +1,228 @@
+"""Persons and their households as aligned arrays: who lives where, born when, named what.
+
+Why arrays: a person is an index, every attribute a numpy column, so a million persons are drawn
+in seconds. Households follow templates (params.TEMPLATES), birth years follow the head's, children
+carry the father's line, Mongolian names are syllables with the surname dotted, plain or absent.
+The hard cases and the resident IDs are added in identity.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from linkage.synth import identity, params
+from linkage.synth import names as pools
+from linkage.synth.arrays import pick, zipf
+from linkage.synth.geo import Geo
+from linkage.synth.params import CM, FEMALE, HAN, MALE, MONGOL, REF_YEAR, C, D, F, G, H, M, S
+
+
+@dataclass
+class People:
+    """Persons and their households as aligned arrays (no per-person Python objects)."""
+
+    hh: np.ndarray
+    pos: np.ndarray
+    role: np.ndarray
+    gender: np.ndarray
+    by: np.ndarray
+    bm: np.ndarray
+    bd: np.ndarray
+    eth: np.ndarray
+    sn: np.ndarray
+    sep: np.ndarray
+    gn: np.ndarray
+    mstyle: np.ndarray  # Mongolian (syllable) given name
+    rare: np.ndarray  # name holds a character outside GBK
+    region: np.ndarray
+    seq: np.ndarray
+    rid: np.ndarray
+    parent: np.ndarray  # a parent in the same household, or -1
+    relation: np.ndarray  # police spelling (户主, 配偶, 长子, ...)
+    dead: np.ndarray  # 0 alive, 1 dead and marked 死亡, 2 dead but still 正常
+    unregistered: np.ndarray  # migrant missing from the police registry
+    twin_of: np.ndarray
+    hh_start: np.ndarray
+    hh_size: np.ndarray
+    hh_county: np.ndarray
+    hh_unit: np.ndarray
+    hh_village: np.ndarray
+    hh_group: np.ndarray
+    hh_urban: np.ndarray
+
+    @property
+    def name(self) -> np.ndarray:
+        return self.sn + self.sep + self.gn
+
+    def __len__(self) -> int:
+        return len(self.hh)
+
+
+def _households(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Templates of households whose sizes add up to exactly n persons."""
+    tpl = rng.choice(len(params.TEMPLATES), size=max(n, 1), p=params.SHARE)
+    cum = np.cumsum(params.SIZE[tpl])
+    k = int(np.searchsorted(cum, n, side="right"))
+    rest = n - (int(cum[k - 1]) if k else 0)
+    return np.concatenate([tpl[:k], np.zeros(rest, dtype=tpl.dtype)])
+
+
+def _child_year(rng, base: np.ndarray, lo: int, span_max: int) -> np.ndarray:
+    span = np.clip(REF_YEAR - base - lo, 0, span_max)
+    year = base + lo + np.floor(rng.random(len(base)) * (span + 1)).astype(int)
+    return np.minimum(year, REF_YEAR)
+
+
+def _draw_surnames(rng, eth: np.ndarray) -> np.ndarray:
+    han = np.array([s for s, _ in pools.HAN_SURNAMES], dtype=object)
+    han_p = np.array([w for _, w in pools.HAN_SURNAMES])
+    mon = np.array([s for s, _ in pools.MONGOL_SURNAMES], dtype=object)
+    mon_p = np.array([w for _, w in pools.MONGOL_SURNAMES])
+    out = pick(rng, han, len(eth), han_p / han_p.sum())
+    is_m = eth == MONGOL
+    out[is_m] = pick(rng, mon, int(is_m.sum()), mon_p / mon_p.sum())
+    hui = eth == 3  # Hui families are often 马
+    out[hui & (rng.random(len(eth)) < 0.3)] = "马"
+    return out
+
+
+def _han_given(rng, gender: np.ndarray, by: np.ndarray) -> np.ndarray:
+    n = len(gender)
+    era = np.where(by < 1970, 0, np.where(by < 1995, 1, 2))
+    one = rng.random(n) < np.where((by >= 1965) & (by < 1995), 0.45, 0.18)
+    out = np.empty(n, dtype=object)
+    for g, gname in ((MALE, "M"), (FEMALE, "F")):
+        for e, ename in enumerate(("old", "mid", "young")):
+            idx = np.flatnonzero((gender == g) & (era == e))
+            chars = np.array(list(pools.HAN_GIVEN[(gname, ename)]), dtype=object)
+            p = zipf(len(chars))
+            first, second = pick(rng, chars, len(idx), p), pick(rng, chars, len(idx), p)
+            out[idx] = np.where(one[idx], first, first + second)
+    return out
+
+
+def _mongol_given(rng, gender: np.ndarray) -> np.ndarray:
+    n = len(gender)
+    out = np.empty(n, dtype=object)
+    for g, elems in ((MALE, pools.MONGOL_MALE), (FEMALE, pools.MONGOL_FEMALE)):
+        idx = np.flatnonzero(gender == g)
+        arr = np.array(elems, dtype=object)
+        p = zipf(len(arr), 0.6, 2.0)
+        a, b = pick(rng, arr, len(idx), p), pick(rng, arr, len(idx), p)
+        two = (rng.random(len(idx)) < 0.45) & (a != b)
+        out[idx] = np.where(two, a + b, a)
+    return out
+
+
+def make_people(rng: np.random.Generator, n: int, geo: Geo) -> People:
+    """n persons in households placed in geo: roles, genders, birthdates, ethnicity, names, IDs."""
+    tpl = _households(rng, n)
+    nh = len(tpl)
+    size = params.SIZE[tpl]
+    hh_start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    slots = params.SLOTS[tpl]
+    role = slots[slots >= 0].astype(np.int8)
+    hh = np.repeat(np.arange(nh), size)
+    pos = np.arange(n) - hh_start[hh]
+
+    # where each household lives
+    county = rng.choice(len(geo.share), size=nh, p=geo.share)
+    urban = (rng.random(nh) < geo.urban_share[county]).astype(int)
+    unit = geo.cu_start[county, urban] + (rng.random(nh) * geo.cu_count[county, urban]).astype(int)
+    village = geo.unit_vstart[unit] + (rng.random(nh) * geo.unit_vcount[unit]).astype(int)
+    group = np.where(geo.vil_groups[village] > 0,
+                     1 + (rng.random(nh) * geo.vil_groups[village]).astype(int), 0)
+
+    # gender
+    head_male = rng.random(nh) < params.HEAD_MALE[tpl]
+    r = rng.random(n)
+    gender = np.where(r < 0.53, MALE, FEMALE).astype(np.int8)
+    gender[role == H] = np.where(head_male, MALE, FEMALE)
+    gender[role == S] = np.where(head_male[hh[role == S]], FEMALE, MALE)
+    gender[(role == CM) | (role == F)] = MALE
+    gender[(role == M) | (role == D)] = FEMALE
+
+    # birth years by role, from the head's
+    lo1, hi1, lo2, hi2, p1 = (params.YEARS[tpl, k] for k in range(5))
+    first = rng.random(nh) < p1
+    lo, hi = np.where(first, lo1, lo2), np.where(first, hi1, hi2)
+    head_year = (lo + np.floor(rng.random(nh) * (hi - lo + 1))).astype(int)
+    hy = head_year[hh]
+    by = hy.copy()
+    spouse_gap = np.clip(np.round(rng.normal(2.5, 2.5, n)), -5, 12).astype(int)
+    is_s = role == S
+    by[is_s] = hy[is_s] + np.where(gender[is_s] == FEMALE, 1, -1) * spouse_gap[is_s]
+    mother_base = np.where(head_male[hh], hy + 2, hy)
+    is_c = role == C
+    by[is_c] = _child_year(rng, mother_base[is_c], 20, 17)
+    is_cm = role == CM
+    by[is_cm] = _child_year(rng, hy[is_cm], 21, 8)
+    son_year = np.zeros(nh, dtype=int)
+    son_year[hh[is_cm]] = by[is_cm]
+    is_d = role == D
+    by[is_d] = son_year[hh[is_d]] + np.clip(np.round(rng.normal(1.5, 2, int(is_d.sum()))), -3, 8)
+    is_g = role == G
+    by[is_g] = _child_year(rng, son_year[hh[is_g]] + 1, 20, 14)
+    by[role == F] = hy[role == F] - 22 - rng.integers(0, 13, int((role == F).sum()))
+    by[role == M] = hy[role == M] - 20 - rng.integers(0, 13, int((role == M).sum()))
+    by = np.clip(by, 1920, REF_YEAR)
+    bm, bd = _random_day(rng, by)
+
+    # ethnicity and surnames: the line (father's side) and those who married in
+    line_eth = _draw_ethnicity(rng, geo.mongol_share[county])
+    other_eth = _draw_ethnicity(rng, geo.mongol_share[county[hh]])
+    own_eth = np.where(rng.random(n) < 0.75, line_eth[hh], other_eth)
+    uses_line = np.isin(role, (C, CM, G, F)) | (np.isin(role, (H, S)) & (gender == MALE))
+    eth = np.where(uses_line, line_eth[hh], own_eth).astype(np.int8)
+    line_sn = _draw_surnames(rng, line_eth)
+    sn = np.where(uses_line, line_sn[hh], _draw_surnames(rng, eth))
+
+    # given names: Han style, or Mongolian syllables with surname dotted, plain or absent
+    gn = _han_given(rng, gender, by)
+    p_mstyle = np.where(by < 1980, 0.75, np.where(by < 2000, 0.6, 0.5))
+    mstyle = (eth == MONGOL) & (rng.random(n) < p_mstyle)
+    gn[mstyle] = _mongol_given(rng, gender[mstyle])
+    sep = np.full(n, "", dtype=object)
+    usage = rng.random(n)
+    sn = np.where(mstyle & (usage < 0.45), "", sn)
+    sep[mstyle & (usage >= 0.45) & (usage < 0.75)] = "·"
+    rare_keys = np.array(list(pools.RARE_NOT_GBK), dtype=object)
+    rare = ~mstyle & (np.array([len(x) for x in gn]) == 2) & (rng.random(n) < 0.0005)
+    first_char = np.array([x[0] for x in gn[rare]], dtype=object)
+    gn[rare] = first_char + pick(rng, rare_keys, int(rare.sum()))
+
+    people = People(
+        hh=hh, pos=pos, role=role, gender=gender, by=by, bm=bm, bd=bd, eth=eth, sn=sn, sep=sep,
+        gn=gn, mstyle=mstyle, rare=rare, region=np.zeros(n, dtype=np.int64),
+        seq=np.zeros(n, dtype=np.int64), rid=np.empty(0, dtype=object),
+        parent=np.full(n, -1), relation=np.empty(n, dtype=object), dead=np.zeros(n, dtype=np.int8),
+        unregistered=np.zeros(n, dtype=bool), twin_of=np.full(n, -1),
+        hh_start=hh_start, hh_size=size, hh_county=county, hh_unit=unit, hh_village=village,
+        hh_group=group, hh_urban=urban.astype(bool),
+    )
+    people.parent[is_c] = hh_start[hh[is_c]]
+    people.parent[is_g] = hh_start[hh[is_g]] + 2  # the married son's slot
+    identity.add_twins(rng, people, tpl)
+    identity.add_namesakes(rng, people)
+    identity.add_father_son_same_name(rng, people)
+    identity.set_status(rng, people, geo)
+    identity.assign_ids(rng, people, geo)
+    people.relation = identity.relations_to_head(people)
+    return people
+
+
+def _random_day(rng, by: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    leap = (by % 4 == 0) & ((by % 100 != 0) | (by % 400 == 0))
+    doy = np.floor(rng.random(len(by)) * (365 + leap)).astype(int)
+    date = (by - 1970).astype("datetime64[Y]").astype("datetime64[D]") + doy
+    month = date.astype("datetime64[M]")
+    bm = (month - (by - 1970).astype("datetime64[Y]").astype("datetime64[M]")).astype(int) + 1
+    bd = (date - month.astype("datetime64[D]")).astype(int) + 1
+    return bm, bd
+
+
+def _draw_ethnicity(rng, mongol_share: np.ndarray) -> np.ndarray:
+    r = rng.random(len(mongol_share))
+    return np.select([r < mongol_share, r < mongol_share + 0.02, r < mongol_share + 0.03],
+                     [MONGOL, 2, 3], HAN)
