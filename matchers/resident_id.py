@@ -218,14 +218,66 @@ def parse_id(value: object) -> dict:
 
 
 def standardise(series: pd.Series) -> pd.DataFrame:
-    """The six id_* columns for a raw ID column, parsed once per distinct value."""
+    """The six id_* columns for a raw ID column, parsed once per distinct value.
+
+    Most cells are already clean, valid 18-character numbers; those are checked in one
+    vectorised pass (check character, date, region) and only the rest go through ``parse_id``.
+    """
     try:
-        out = per_distinct_frame(series, parse_id, COLUMNS)
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
     except TypeError:  # unhashable cells (lists, dicts): parse their text instead
-        out = per_distinct_frame(series.map(lambda v: v if v is None else str(v)), parse_id,
-                                 COLUMNS)
+        codes, uniques = pd.factorize(series.map(lambda v: v if v is None else str(v)))
+    table = _parse_distinct(np.asarray(uniques, dtype=object))
+    table = pd.concat([table, pd.DataFrame([parse_id(None)], columns=COLUMNS)], ignore_index=True)
+    out = table.iloc[codes].reset_index(drop=True)
+    out.index = series.index
     out["id_birth"] = out["id_birth"].astype(np.int32)
     return out
+
+
+_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
+
+
+def _parse_distinct(values: np.ndarray) -> pd.DataFrame:
+    """parse_id over distinct values, with the clean-and-valid majority done at once."""
+    out = pd.DataFrame({c: pd.Series([None] * len(values), dtype=object) for c in COLUMNS})
+    fast = _fast_valid(values)
+    if fast.any():
+        ids = values[fast].astype(str)
+        digits = np.frombuffer("".join(ids).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+        out.loc[fast, "id_norm"] = ids
+        out.loc[fast, "id_status"] = "valid"
+        out.loc[fast, "id_birth"] = np.array([int(v[6:14]) for v in ids])
+        out.loc[fast, "id_gender"] = np.where((digits[:, 16] - 48) % 2 == 1, "M", "F")
+        out.loc[fast, "id_region"] = [v[:6] for v in ids]
+    slow = np.flatnonzero(~fast)
+    if slow.size:
+        rows = pd.DataFrame.from_records([parse_id(v) for v in values[slow]], columns=COLUMNS)
+        out.iloc[slow] = rows.to_numpy(dtype=object)
+    out["id_birth"] = pd.to_numeric(out["id_birth"]).fillna(0).astype(np.int64)
+    return out
+
+
+def _fast_valid(values: np.ndarray) -> np.ndarray:
+    """Which values parse_id would call 'valid' as they stand (clean text, no normalising)."""
+    text = pd.Series(values, dtype=object)
+    is_text = text.map(type).eq(str).to_numpy()
+    shaped = np.zeros(len(values), dtype=bool)
+    shaped[is_text] = text[is_text].str.fullmatch(r"[0-9]{17}[0-9X]").to_numpy(dtype=bool)
+    idx = np.flatnonzero(shaped)
+    if idx.size == 0:
+        return shaped
+    ids = text.to_numpy()[idx].astype(str)
+    digits = np.frombuffer("".join(ids).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+    check_ok = _CHECK[(digits[:, :17].astype(np.int64) - 48) @ _WEIGHTS % 11] == digits[:, 17]
+    one_char = (digits == digits[:, :1]).all(axis=1)  # 111111111111111111 is a placeholder
+    born = pd.to_datetime(pd.Series([v[6:14] for v in ids]), format="%Y%m%d", errors="coerce")
+    date_ok = (born.notna() & (born.dt.year >= MIN_BIRTH_YEAR)
+               & (born <= pd.Timestamp(date.today()))).to_numpy()
+    region_ok = pd.Series([v[:6] for v in ids]).isin(region_codes()).to_numpy()
+    shaped[idx] = check_ok & ~one_char & date_ok & region_ok
+    return shaped
 
 
 # --------------------------------------------------------------------------- comparison
