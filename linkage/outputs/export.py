@@ -1,0 +1,87 @@
+"""`linkage export`: write the office outputs again from the store's latest complete run.
+
+Entity membership and golden rows come from the store, so the files describe exactly the run
+reviewers and auditors see, even after the output folder was cleaned. The input files are read
+and standardised again (cheap next to linking) for the fields the store does not keep: what the
+clerks entered, tiers, receipts. The store keeps pair weights only for the match and review
+bands, so the report's histogram shows those and says so.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from linkage import standardise
+from linkage.config import JobConfig
+from linkage.golden import GOLDEN_COLUMNS
+from linkage.ingest import ingest
+from linkage.outputs.view import RunView
+from linkage.outputs.writer import write_outputs
+from linkage.store import Store, golden, runs, scored_pairs
+
+BOOL_COLUMNS = ["duplicate_enrolment", "id_repaired", "deceased", "needs_review"]
+
+
+class ExportError(RuntimeError):
+    """Nothing to export: the store holds no complete run of the job."""
+
+
+def load_latest(config: JobConfig) -> RunView:
+    """The store's latest complete run of the job, joined to freshly standardised inputs."""
+    store = Store(config.store)
+    run_id = store.last_complete_run(config.job)
+    if run_id is None:
+        raise ExportError(f"the store {config.store} holds no complete run of job "
+                          f"'{config.job}': run `linkage run` first")
+    members = store.members(run_id)
+    with store.engine.connect() as conn:
+        summary, model = conn.execute(
+            sa.select(runs.c.summary, runs.c.model).where(runs.c.run_id == run_id)).one()
+        rows = conn.execute(sa.select(golden.c.record).where(golden.c.run_id == run_id)).scalars()
+        gold = pd.DataFrame([json.loads(r) for r in rows], columns=GOLDEN_COLUMNS)
+        weights = np.fromiter(conn.execute(
+            sa.select(scored_pairs.c.weight).where(scored_pairs.c.run_id == run_id)).scalars(),
+            dtype=np.float64)
+    for column in BOOL_COLUMNS:
+        gold[column] = gold[column].fillna(False).astype(bool)
+    for column in ("n_records", "n_enrolments"):
+        gold[column] = gold[column].fillna(0).astype(int)
+
+    fields = {f for s in config.sources for f in s.fields}
+    records = standardise.standardise_records(ingest(config.sources).records, fields)
+    key = pd.MultiIndex.from_arrays([records["source"].astype(str),
+                                     records["record_id"].astype(str)])
+    entity = pd.Series(members["entity_id"].to_numpy(), index=pd.MultiIndex.from_arrays(
+        [members["source"].astype(str), members["record_id"].astype(str)]))
+    entity = entity[~entity.index.duplicated()]
+    entity_id = entity.reindex(key).to_numpy(dtype=object)
+    known = pd.notna(entity_id)
+    notes = [f"Exported from the store's run {run_id}; input files read again."]
+    if not known.all():
+        notes.append(f"{int((~known).sum()):,} records in the input files now were not in that "
+                     "run and are left out; run `linkage run` to link them.")
+    if known.sum() < len(members):
+        notes.append(f"{len(members) - int(known.sum()):,} records of that run are no longer in "
+                     "the input files; their entities keep them in the golden rows.")
+    return RunView(
+        run_id=run_id,
+        summary=json.loads(summary),
+        records=records[known].reset_index(drop=True),
+        entity_id=entity_id[known],
+        golden=gold,
+        config=config,
+        model=json.loads(model),
+        weights=weights,
+        weights_note="only the pairs the store keeps (match and review bands)",
+        notes=notes,
+    )
+
+
+def export_latest(config: JobConfig, out_dir: Path | None = None) -> tuple[RunView, dict]:
+    """Write the outputs of the latest complete run into ``out_dir`` (default: the config's)."""
+    view = load_latest(config)
+    return view, write_outputs(view, Path(out_dir or config.output))
