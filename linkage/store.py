@@ -173,8 +173,9 @@ class Store:
         with self.engine.begin() as conn:
             _bulk(conn, entity_members, members[["source", "record_id", "entity_id"]], run_id)
             g = golden_rows.copy()
-            g["record"] = [json.dumps(r, ensure_ascii=False, default=str)
-                           for r in golden_rows.to_dict("records")]
+            # One JSON object per golden row, serialised by pandas in C rather than per row.
+            g["record"] = golden_rows.to_json(orient="records", lines=True, force_ascii=False,
+                                              date_format="iso").splitlines()
             _bulk(conn, golden, g[["entity_id", "status", "name", "id_number", "birth_date",
                                    "gender", "record"]], run_id)
             _bulk(conn, scored_pairs, pairs, run_id)
@@ -240,15 +241,29 @@ def insert_decision(conn, a: tuple[str, str], b: tuple[str, str], decision: str,
     return int(result.inserted_primary_key[0])
 
 
-def _bulk(conn, table: sa.Table, frame: pd.DataFrame, run_id: str, chunk: int = 50_000) -> None:
+def _bulk(conn, table: sa.Table, frame: pd.DataFrame, run_id: str, chunk: int = 100_000) -> None:
+    """Insert a frame's rows with the driver's executemany on plain tuples.
+
+    Building a dict per row through SQLAlchemy cost more than the database itself at a
+    million entities; a positional statement and tuples keep it to the driver's speed on
+    SQLite and PostgreSQL alike.
+    """
     if frame.empty:
         return
     frame = frame.astype(object).where(frame.notna(), None)
-    columns = list(frame.columns)
-    for start in range(0, len(frame), chunk):
-        part = frame.iloc[start:start + chunk]
-        rows: Iterable[dict] = [
-            {"run_id": run_id, **dict(zip(columns, values))}
-            for values in part.itertuples(index=False, name=None)
-        ]
-        conn.execute(table.insert(), list(rows))
+    columns = ["run_id", *frame.columns]
+    statement = table.insert().compile(dialect=conn.dialect, column_keys=columns)
+    names = statement.positiontup or []
+    order = [columns.index(name) for name in names] if names else list(range(len(columns)))
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        for start in range(0, len(frame), chunk):
+            part = frame.iloc[start:start + chunk]
+            rows = [(run_id, *values) for values in part.itertuples(index=False, name=None)]
+            if names:
+                rows = [tuple(row[i] for i in order) for row in rows]
+                cursor.executemany(str(statement), rows)
+            else:
+                cursor.executemany(str(statement), [dict(zip(columns, row)) for row in rows])
+    finally:
+        cursor.close()
