@@ -174,8 +174,9 @@ class Store:
             _bulk(conn, entity_members, members[["source", "record_id", "entity_id"]], run_id)
             g = golden_rows.copy()
             # One JSON object per golden row, serialised by pandas in C rather than per row.
-            g["record"] = golden_rows.to_json(orient="records", lines=True, force_ascii=False,
-                                              date_format="iso").splitlines()
+            g["record"] = (golden_rows.to_json(orient="records", lines=True, force_ascii=False,
+                                               date_format="iso").splitlines()
+                           if len(golden_rows) else [])
             _bulk(conn, golden, g[["entity_id", "status", "name", "id_number", "birth_date",
                                    "gender", "record"]], run_id)
             _bulk(conn, scored_pairs, pairs, run_id)
