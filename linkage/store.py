@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import Iterable
 
 import pandas as pd
 import sqlalchemy as sa

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from stdnum.iso7064 import mod_11_2
 
-from matchers.base import MISSING, Comparison, Level, per_distinct_frame, register, select_levels
+from matchers.base import MISSING, Comparison, Level, register, select_levels
 
 COLUMNS = ["id_norm", "id_status", "id_birth", "id_gender", "id_region", "id_partial"]
 STATUSES = ("valid", "upgraded", "bad_check", "bad_date", "bad_region", "excel_damaged",
