@@ -1,38 +1,12 @@
 """The store on SQLite and on the real PostgreSQL server of the test machine."""
-import os
-import uuid
-
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from linkage.store import Store
 
-PG_URL = os.environ.get("LINKAGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _pg_available() -> bool:
-    try:
-        with sa.create_engine(PG_URL).connect():
-            return True
-    except Exception:
-        return False
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.backend)])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        yield Store(f"sqlite:///{tmp_path}/s.sqlite")
-        return
-    if not _pg_available():
-        pytest.fail(f"PostgreSQL is not reachable at {PG_URL}; ./dev test starts it")
-    schema = "t_" + uuid.uuid4().hex[:10]
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield Store(PG_URL + f"?options=-csearch_path%3D{schema}")
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+@pytest.fixture
+def store(backend_url):
+    return Store(backend_url)
 
 
 def test_run_results_are_written_atomically(store):

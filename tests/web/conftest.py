@@ -3,24 +3,17 @@ into a fresh store (a SQLite file, or a PostgreSQL schema of its own) for every 
 from __future__ import annotations
 
 import shutil
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import sqlalchemy as sa
-from review_helpers import PG_URL, add_users, copy_run, login, write_config
+from review_helpers import add_users, copy_run, login, write_config
 
 
 @pytest.fixture(scope="session")
-def web_world(tmp_path_factory) -> Path:
-    """A synthetic prefecture of 1,500 persons written as the demo job expects it."""
-    from linkage.synth import generate_world, write_world
-
-    root = tmp_path_factory.mktemp("webworld")
-    write_world(generate_world(1500, seed=11), root / "data" / "demo")
-    (root / "configs").mkdir()
-    return root
+def web_world(small_world) -> Path:
+    """The shared small synthetic world (tests/conftest.py)."""
+    return small_world
 
 
 @pytest.fixture(scope="session")
@@ -38,17 +31,6 @@ def web_run(web_world, tmp_path_factory):
                            run_id=result.run_id, world=web_world)
 
 
-def _pg_available() -> bool:
-    try:
-        engine = sa.create_engine(PG_URL)
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except sa.exc.OperationalError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def template_db(web_run, tmp_path_factory) -> Path:
     """A SQLite store with the session run and the test users, copied file-wise per test (SQLite
@@ -57,24 +39,6 @@ def template_db(web_run, tmp_path_factory) -> Path:
     copy_run(web_run.db, f"sqlite:///{path}")
     add_users(f"sqlite:///{path}")
     return path
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.backend)])
-def backend_url(request, tmp_path):
-    """An empty store location: a SQLite file not yet made, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/review.sqlite"
-        return
-    if not _pg_available():
-        pytest.fail(f"PostgreSQL is not reachable at {PG_URL}; ./dev test starts it")
-    schema = "w_" + uuid.uuid4().hex[:10]
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield PG_URL + f"?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,67 @@
+"""Fixtures every suite shares: a small synthetic world, the demo job over it, and a store
+location on each back end (a SQLite file, or a PostgreSQL schema of its own on the real server)."""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("LINKAGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory) -> Path:
+    """A synthetic prefecture of 1,500 persons written as the demo job expects it."""
+    from linkage.synth import generate_world, write_world
+
+    root = tmp_path_factory.mktemp("world")
+    write_world(generate_world(1500, seed=11), root / "data" / "demo")
+    (root / "configs").mkdir()
+    shutil.copy(REPO / "configs" / "demo.yaml", root / "configs" / "demo.yaml")
+    return root
+
+
+@pytest.fixture
+def demo_job(small_world, tmp_path) -> Path:
+    """The demo config over the small world, with a store and output of its own."""
+    config = small_world / "configs" / f"demo-{tmp_path.name}.yaml"
+    text = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
+    text = text.replace("output: ../out/demo", f"output: {tmp_path / 'out'}")
+    text = text.replace("store: sqlite:///../out/demo/linkage.sqlite",
+                        f"store: sqlite:///{tmp_path / 'store.sqlite'}")
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def pg_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.backend)])
+def backend_url(request, tmp_path):
+    """An empty store location: a SQLite file not yet made, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/store.sqlite"
+        return
+    if not pg_available():
+        pytest.fail(f"PostgreSQL is not reachable at {PG_URL}; ./dev test starts it")
+    schema = "t_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    yield PG_URL + f"?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
