@@ -195,7 +195,8 @@ def _print_summary(s: dict, out_dir: Path) -> None:
         d = a["duplicate_enrolment"]
         print(f"  duplicate enrolment P {d['precision']:.4f} R {d['recall']:.4f} "
               f"({d['flagged']} flagged, {d['true']} true)")
-        print(f"  blocking recall {s['blocking_recall']['recall']:.4f}")
+        if "blocking_recall" in s:  # only when every candidate pair was kept (local engine)
+            print(f"  blocking recall {s['blocking_recall']['recall']:.4f}")
     print(f"  timings (s) {s['timings']}")
     print(f"  outputs in {out_dir}")
     _print_outputs(s.get("outputs") or {}, out_dir)

@@ -110,3 +110,14 @@ def test_cli_reports_config_errors_plainly(tmp_path, capsys):
     bad.write_text("job: x\nsources: []\n", encoding="utf-8")
     assert main(["run", str(bad)]) == 2
     assert "sources" in capsys.readouterr().err
+
+
+def test_summary_prints_without_blocking_recall(first_run, capsys):
+    """The Spark engine keeps only strong pairs, so its summary has accuracy but no blocking recall."""
+    from linkage.cli import _print_summary
+
+    _, result = first_run
+    summary = {k: v for k, v in result.summary.items() if k != "blocking_recall"}
+    _print_summary(summary, result.out_dir)
+    out = capsys.readouterr().out
+    assert "pairwise P" in out and "blocking recall" not in out
