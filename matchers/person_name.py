@@ -90,14 +90,23 @@ def _as_text(value: object) -> str | None:
         return None
 
 
+# Most names are plain unified ideographs: NFKC leaves them as they are and nothing in them is
+# invisible, so one regex match spares the per-character work below.
+_PLAIN_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+
+
 def _drop_invisible(text: str) -> str:
     # Whitespace of every kind, control and format characters (zero-width space, BOM, ...).
+    if _PLAIN_HAN.fullmatch(text):
+        return text
     return "".join(
         c for c in text if not c.isspace() and unicodedata.category(c) not in ("Cc", "Cf")
     )
 
 
 def _clean_once(text: str) -> str:
+    if _PLAIN_HAN.fullmatch(text):
+        return text
     text = unicodedata.normalize("NFKC", _drop_invisible(text))
     text = _drop_invisible(text)  # NFKC can make spaces (e.g. U+00A8 -> ' \u0308')
     return _DOT_RUN.sub(DOT, text).strip(DOT)
