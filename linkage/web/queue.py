@@ -231,12 +231,7 @@ class ReviewQueue:
         try:
             with self.engine.begin() as conn:
                 # A write first: on SQLite this takes the write lock before anything is read.
-                conn.execute(review_leases.delete().where(
-                    review_leases.c.pair_token == ref.token,
-                    sa.or_(review_leases.c.expires_at < now, review_leases.c.reviewer == reviewer)))
-                conn.execute(review_leases.insert().values(
-                    pair_token=ref.token, reviewer=reviewer, leased_at=now,
-                    expires_at=now + self.lease))
+                _lease(conn, ref.token, reviewer, now, now + self.lease)
                 if not self._still_open(conn, ref, reviewer):
                     raise PairClosed(ref.token)
             return True
@@ -302,11 +297,7 @@ class ReviewQueue:
         taking = True
         try:
             with self.engine.begin() as conn:
-                conn.execute(review_leases.delete().where(
-                    review_leases.c.pair_token == ref.token,
-                    sa.or_(review_leases.c.expires_at < now, review_leases.c.reviewer == reviewer)))
-                conn.execute(review_leases.insert().values(
-                    pair_token=ref.token, reviewer=reviewer, leased_at=now, expires_at=now))
+                _lease(conn, ref.token, reviewer, now, now)
                 taking = False
                 if not override and not self._still_open(conn, ref, reviewer):
                     raise PairClosed(ref.token)
@@ -389,3 +380,13 @@ class ReviewQueue:
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         return [p for p in map(_row_pair, rows) if p.ref.token != exclude][:limit]
+
+
+def _lease(conn, token: str, reviewer: str, now, expires) -> None:
+    """Take the pair's lease inside the caller's transaction: drop an expired or own lease,
+    then insert; the unique pair token makes a concurrent second insert fail."""
+    conn.execute(review_leases.delete().where(
+        review_leases.c.pair_token == token,
+        sa.or_(review_leases.c.expires_at < now, review_leases.c.reviewer == reviewer)))
+    conn.execute(review_leases.insert().values(
+        pair_token=token, reviewer=reviewer, leased_at=now, expires_at=expires))
