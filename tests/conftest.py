@@ -26,16 +26,26 @@ def small_world(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def make_demo_job(small_world):
+    """Write the demo config over the small world with output and store under ``folder``."""
+
+    def make(folder: Path) -> Path:
+        config = small_world / "configs" / f"demo-{folder.name}.yaml"
+        text = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
+        text = text.replace("output: ../out/demo", f"output: {folder / 'out'}")
+        text = text.replace("store: sqlite:///../out/demo/linkage.sqlite",
+                            f"store: sqlite:///{folder / 'store.sqlite'}")
+        config.write_text(text, encoding="utf-8")
+        return config
+
+    return make
+
+
 @pytest.fixture
-def demo_job(small_world, tmp_path) -> Path:
+def demo_job(make_demo_job, tmp_path) -> Path:
     """The demo config over the small world, with a store and output of its own."""
-    config = small_world / "configs" / f"demo-{tmp_path.name}.yaml"
-    text = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
-    text = text.replace("output: ../out/demo", f"output: {tmp_path / 'out'}")
-    text = text.replace("store: sqlite:///../out/demo/linkage.sqlite",
-                        f"store: sqlite:///{tmp_path / 'store.sqlite'}")
-    config.write_text(text, encoding="utf-8")
-    return config
+    return make_demo_job(tmp_path)
 
 
 def pg_available() -> bool:

@@ -2,14 +2,12 @@
 import contextlib
 import io
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from linkage.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
 FILES = ["roster.csv", "roster.xlsx", "not_verified.csv", "not_verified.xlsx", "conflicts.csv",
          "conflicts.xlsx", "duplicate_enrolments.csv", "duplicate_enrolments.xlsx",
          "village_quality.csv", "clerk_quality.csv", "record_errors.csv", "report.html",
@@ -17,15 +15,9 @@ FILES = ["roster.csv", "roster.xlsx", "not_verified.csv", "not_verified.xlsx", "
 
 
 @pytest.fixture(scope="module")
-def cli_run(small_world, tmp_path_factory):
+def cli_run(make_demo_job, tmp_path_factory):
     """`linkage run` once over the small world: its config and what it printed."""
-    tmp = tmp_path_factory.mktemp("cli")
-    config = small_world / "configs" / f"demo-{tmp.name}.yaml"
-    text = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
-    text = text.replace("output: ../out/demo", f"output: {tmp / 'out'}")
-    text = text.replace("store: sqlite:///../out/demo/linkage.sqlite",
-                        f"store: sqlite:///{tmp / 'store.sqlite'}")
-    config.write_text(text, encoding="utf-8")
+    config = make_demo_job(tmp_path_factory.mktemp("cli"))
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert main(["run", str(config), "--quiet"]) == 0
