@@ -25,9 +25,6 @@ PASS_THROUGH = {"household_id", "ethnicity", "status"}
 # Columns derived across fields (blocking rules may use any of them) and the fields they carry.
 DERIVED = {
     "birth_year": {"birth_date"},
-    "surname_pinyin": {"name"},
-    "given_pinyin": {"name"},
-    "name_initials": {"name"},
     "id_region_canon": {"id_number"},
     "id_prefix17": {"id_number"},
     "id_birth_part": {"id_number"},
@@ -71,8 +68,8 @@ def standardise_records(records: pd.DataFrame, fields: set[str]) -> pd.DataFrame
 
 
 def _blank_to_none(values: pd.Series) -> pd.Series:
-    stripped = values.astype(object).where(values.notna(), None)
-    return stripped.map(lambda v: (v.strip() or None) if isinstance(v, str) else v)
+    """Text stripped, blank text and NA as None; other values (numbers) as they are."""
+    return per_distinct(values, lambda v: (v.strip() or None) if isinstance(v, str) else v)
 
 
 def _cross_field(out: pd.DataFrame) -> None:
@@ -102,15 +99,6 @@ def _cross_field(out: pd.DataFrame) -> None:
     if "birth_date" in out:
         year = out["birth_date"].to_numpy(dtype=np.int64) // 10000
         out["birth_year"] = np.where(year > 0, year, 0).astype(np.int32)
-    if "name_pinyin" in out:
-        surname = out["name_surname"] if "name_surname" in out else pd.Series(None, index=out.index)
-        keys = out["name_pinyin"].fillna("").astype(str) + "\x1f" + surname.fillna("").astype(str)
-        codes, uniques = pd.factorize(keys)
-        table = np.empty((len(uniques), 3), dtype=object)
-        for i, key in enumerate(uniques):
-            table[i] = _pinyin_parts(*key.split("\x1f"))
-        for i, col in enumerate(("surname_pinyin", "given_pinyin", "name_initials")):
-            out[col] = table[codes, i] if len(out) else pd.Series([], dtype=object)
     if "id_norm" in out:
         norm = out["id_norm"].astype(object)
         usable = norm.notna().to_numpy()
@@ -136,16 +124,3 @@ def _birth_compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     month_ok = (month_a == 0) | (month_b == 0) | (month_a == month_b)
     day_ok = (day_a == 0) | (day_b == 0) | (day_a == day_b)
     return same_year & month_ok & day_ok
-
-
-def _pinyin_parts(pinyin: str, surname: str) -> tuple[str | None, str | None, str | None]:
-    """Surname syllables, given-name syllables and initials of one distinct name."""
-    syllables = pinyin.split()
-    if not syllables:
-        return None, None, None
-    k = len(surname) if surname and "·" not in surname else 0
-    return (
-        " ".join(syllables[:k]) or None,
-        " ".join(syllables[k:]) or None,
-        "".join(x[0] for x in syllables),
-    )

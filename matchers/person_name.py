@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -66,6 +67,9 @@ COLUMNS = [
     "name_pinyin",
     "name_fold",
     "name_minority",
+    "surname_pinyin",
+    "given_pinyin",
+    "name_initials",
 ]
 
 
@@ -178,15 +182,23 @@ def split_name(value: object) -> tuple[str | None, str | None]:
 
 def _syllables(key: str, surname: str | None) -> list[str]:
     """Canonical toneless reading per character; the surname's own reading at its position."""
+    return [syllable for syllable, _ in _sounds(key, surname)]
+
+
+def _sounds(key: str, surname: str | None) -> list[tuple[str, str]]:
+    """(reading, folded sound) per character of the key, surname read as a surname."""
+    sounds = [_char_sound(char) for char in key]
     special = hanzi.surname_readings(surname) if surname else None
-    out = []
-    for i, char in enumerate(key):
-        if special and i < len(special):
-            out.append(special[i])
-        else:
-            found = hanzi.readings(char)
-            out.append(found[0] if found else char)
-    return out
+    for i, syllable in enumerate(special[:len(key)] if special else ()):
+        sounds[i] = (syllable, hanzi.fold_syllable(syllable) if hanzi.readings(key[i]) else key[i])
+    return sounds
+
+
+@lru_cache(maxsize=None)
+def _char_sound(char: str) -> tuple[str, str]:
+    # Han characters fold by sound, one private-use character each; anything else stays as is.
+    found = hanzi.readings(char)
+    return (found[0], hanzi.fold_syllable(found[0])) if found else (char, char)
 
 
 def name_pinyin(value: object) -> str | None:
@@ -197,22 +209,39 @@ def name_pinyin(value: object) -> str | None:
     return " ".join(_syllables((surname or "") + given, surname))
 
 
-def _fold(key: str, syllables: list[str]) -> str:
-    # Han characters fold by sound, one private-use character each; anything else stays as is.
-    return "".join(
-        hanzi.fold_syllable(syl) if hanzi.readings(char) else char
-        for char, syl in zip(key, syllables)
-    )
+@lru_cache(maxsize=None)
+def _plain_key(char: str) -> str | None:
+    """The settled key of one plain ideograph, or None when it leaves plain ideographs.
+
+    For a name of plain ideographs the key is the concatenation of these: every step of
+    ``_key_once`` works character by character and NFKC leaves plain ideographs alone.
+    """
+    key = _key_of_norm(char)
+    return key if _PLAIN_HAN.fullmatch(key) else None
 
 
 def _parse(value: object) -> dict:
+    if type(value) is str and _PLAIN_HAN.fullmatch(value):
+        parts = [_plain_key(c) for c in value]
+        if None not in parts:  # the common case: no per-name normalising at all
+            return _parsed(value, value, "".join(parts))
+    return _parse_general(value)
+
+
+def _parse_general(value: object) -> dict:
     raw = _as_text(value)
     norm = normalise_name(raw) if raw is not None else None
     key = _key_of_norm(norm) if norm else ""
     if not key:
         return dict.fromkeys(COLUMNS) | {"name_raw": raw, "name_norm": norm, "name_minority": False}
+    return _parsed(raw, norm, key)
+
+
+def _parsed(raw: str, norm: str, key: str) -> dict:
     surname, given = _split_key(norm, key)
-    syllables = _syllables(key, surname)
+    sounds = _sounds(key, surname)
+    syllables = [syllable for syllable, _ in sounds]
+    cut = len(surname) if surname else 0
     return {
         "name_raw": raw,
         "name_norm": norm,
@@ -220,8 +249,12 @@ def _parse(value: object) -> dict:
         "name_surname": surname,
         "name_given": given,
         "name_pinyin": " ".join(syllables),
-        "name_fold": _fold(key, syllables),
+        "name_fold": "".join(fold for _, fold in sounds),
         "name_minority": DOT in norm or len(given) >= 3,
+        # Blocking keys: surname and given-name syllables apart, and the initials.
+        "surname_pinyin": " ".join(syllables[:cut]) or None,
+        "given_pinyin": " ".join(syllables[cut:]) or None,
+        "name_initials": "".join(x[0] for x in syllables if x),
     }
 
 

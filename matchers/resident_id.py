@@ -228,56 +228,72 @@ def standardise(series: pd.Series) -> pd.DataFrame:
     except TypeError:  # unhashable cells (lists, dicts): parse their text instead
         codes, uniques = pd.factorize(series.map(lambda v: v if v is None else str(v)))
     table = _parse_distinct(np.asarray(uniques, dtype=object))
-    table = pd.concat([table, pd.DataFrame([parse_id(None)], columns=COLUMNS)], ignore_index=True)
-    out = table.iloc[codes].reset_index(drop=True)
-    out.index = series.index
-    out["id_birth"] = out["id_birth"].astype(np.int32)
-    return out
+    missing = parse_id(None)
+    out = {}
+    for col in COLUMNS:  # the NA code -1 picks the appended 'missing' row
+        column = np.append(table[col], np.array([missing[col]], dtype=table[col].dtype))
+        out[col] = column[codes]
+    frame = pd.DataFrame(out, index=series.index)
+    frame["id_birth"] = frame["id_birth"].astype(np.int32)
+    return frame
 
 
 _WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 _CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
+_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
-def _parse_distinct(values: np.ndarray) -> pd.DataFrame:
+@lru_cache(maxsize=None)
+def _region_numbers() -> np.ndarray:
+    return np.array(sorted(int(code) for code in region_codes()), dtype=np.int64)
+
+
+def _parse_distinct(values: np.ndarray) -> dict[str, np.ndarray]:
     """parse_id over distinct values, with the clean-and-valid majority done at once."""
-    out = pd.DataFrame({c: pd.Series([None] * len(values), dtype=object) for c in COLUMNS})
-    fast = _fast_valid(values)
+    n = len(values)
+    out = {col: np.full(n, None, dtype=object) for col in COLUMNS}
+    out["id_birth"] = np.zeros(n, dtype=np.int64)
+    fast, digits = _fast_valid(values)
     if fast.any():
-        ids = values[fast].astype(str)
-        digits = np.frombuffer("".join(ids).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
-        out.loc[fast, "id_norm"] = ids
-        out.loc[fast, "id_status"] = "valid"
-        out.loc[fast, "id_birth"] = np.array([int(v[6:14]) for v in ids])
-        out.loc[fast, "id_gender"] = np.where((digits[:, 16] - 48) % 2 == 1, "M", "F")
-        out.loc[fast, "id_region"] = [v[:6] for v in ids]
-    slow = np.flatnonzero(~fast)
-    if slow.size:
-        rows = pd.DataFrame.from_records([parse_id(v) for v in values[slow]], columns=COLUMNS)
-        out.iloc[slow] = rows.to_numpy(dtype=object)
-    out["id_birth"] = pd.to_numeric(out["id_birth"]).fillna(0).astype(np.int64)
+        out["id_norm"][fast] = values[fast]
+        out["id_status"][fast] = "valid"
+        out["id_birth"][fast] = (digits[:, 6:14] - 48) @ 10 ** np.arange(7, -1, -1)
+        out["id_gender"][fast] = np.where((digits[:, 16] - 48) % 2 == 1, "M", "F")
+        region = np.ascontiguousarray(digits[:, :6].astype(np.uint8)).view("S6").ravel()
+        out["id_region"][fast] = region.astype("U6").astype(object)
+    for i in np.flatnonzero(~fast):
+        for col, value in parse_id(values[i]).items():
+            out[col][i] = value
     return out
 
 
-def _fast_valid(values: np.ndarray) -> np.ndarray:
-    """Which values parse_id would call 'valid' as they stand (clean text, no normalising)."""
-    text = pd.Series(values, dtype=object)
-    is_text = text.map(type).eq(str).to_numpy()
-    shaped = np.zeros(len(values), dtype=bool)
-    shaped[is_text] = text[is_text].str.fullmatch(r"[0-9]{17}[0-9X]").to_numpy(dtype=bool)
-    idx = np.flatnonzero(shaped)
+def _fast_valid(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which values parse_id would call 'valid' as they stand (clean text, no normalising).
+
+    Returns the mask and the (k, 18) character codes of the values it marks.
+    """
+    fast = np.zeros(len(values), dtype=bool)
+    idx = np.flatnonzero([type(v) is str and len(v) == 18 and v.isascii() for v in values])
     if idx.size == 0:
-        return shaped
-    ids = text.to_numpy()[idx].astype(str)
-    digits = np.frombuffer("".join(ids).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
-    check_ok = _CHECK[(digits[:, :17].astype(np.int64) - 48) @ _WEIGHTS % 11] == digits[:, 17]
+        return fast, np.zeros((0, 18), dtype=np.int64)
+    chars = np.frombuffer("".join(values[idx]).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+    digits = chars.astype(np.int64)
+    is_digit = (digits >= 48) & (digits <= 57)
+    shaped = is_digit[:, :17].all(axis=1) & (is_digit[:, 17] | (digits[:, 17] == ord("X")))
+    check_ok = _CHECK[(digits[:, :17] - 48) @ _WEIGHTS % 11] == digits[:, 17]
     one_char = (digits == digits[:, :1]).all(axis=1)  # 111111111111111111 is a placeholder
-    born = pd.to_datetime(pd.Series([v[6:14] for v in ids]), format="%Y%m%d", errors="coerce")
-    date_ok = (born.notna() & (born.dt.year >= MIN_BIRTH_YEAR)
-               & (born <= pd.Timestamp(date.today()))).to_numpy()
-    region_ok = pd.Series([v[:6] for v in ids]).isin(region_codes()).to_numpy()
-    shaped[idx] = check_ok & ~one_char & date_ok & region_ok
-    return shaped
+    number = (np.where(is_digit, digits - 48, 0)[:, :14] @ 10 ** np.arange(13, -1, -1))
+    born, region = number % 10 ** 8, number // 10 ** 8
+    year, month, day = born // 10000, born // 100 % 100, born % 100
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days = _DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    today = date.today()
+    date_ok = ((year >= MIN_BIRTH_YEAR) & (month >= 1) & (month <= 12) & (day >= 1)
+               & (day <= days) & (born <= today.year * 10000 + today.month * 100 + today.day))
+    region_ok = np.isin(region, _region_numbers())
+    good = shaped & check_ok & ~one_char & date_ok & region_ok
+    fast[idx[good]] = True
+    return fast, digits[good]
 
 
 # --------------------------------------------------------------------------- comparison

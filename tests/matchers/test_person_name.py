@@ -303,3 +303,22 @@ def test_key_ignores_inserted_spaces_and_dots(name, inserts):
         position = min(position, len(spaced))
         spaced = spaced[:position] + separator + spaced[position:]
     assert name_key(spaced) == name_key(name)
+
+
+# Plain ideographs, with traditional forms, variant classes and heteronym surnames among them.
+_HAN_NAME_CHARS = "王李张張陈陳刘劉闫阎萧肖于於单曾区仇解查翟覃缪朴欧阳陽司马馬乾昇伟偉芳巴特尔爾㐀䶵鿿"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=_HAN_NAME_CHARS, min_size=1, max_size=6))
+def test_the_plain_ideograph_fast_path_parses_as_the_general_path(name):
+    from matchers.person_name import _parse, _parse_general
+
+    assert _parse(name) == _parse_general(name)
+
+
+def test_pinyin_blocking_parts_split_at_the_surname():
+    out = standardise(pd.Series(["单田芳", "欧阳修", "包·巴特尔", "巴特尔", None]))
+    assert out["surname_pinyin"].tolist() == ["shan", "ou yang", "bao", None, None]
+    assert out["given_pinyin"].tolist() == ["tian fang", "xiu", "ba te er", "ba te er", None]
+    assert out["name_initials"].tolist() == ["stf", "oyx", "bbte", "bte", None]
