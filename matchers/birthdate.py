@@ -259,7 +259,9 @@ def _plain_full_dates(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     mask[np.flatnonzero(is_text)[hit]] = True
     found = parts.to_numpy(dtype=object)[hit]
     y, m, d = (_first_found(found[:, [k, k + 3, k + 6]]) for k in range(3))
-    return mask, *_results(y, m, d)
+    dates, quality = _results(y, m, d)
+    quality[(y == 0) & (m == 0) & (d == 0)] = "missing"  # 00000000, 0000-00-00: a placeholder
+    return mask, dates, quality
 
 
 def _first_found(columns: np.ndarray) -> np.ndarray:

@@ -329,3 +329,19 @@ def test_round_trip_two_digit_years_and_partial_dates(day):
     assert parse_birthdate(f"{day.year}-{day.month:02d}") == (expected // 100 * 100, "year_month")
     assert parse_birthdate(f"{day.year}年{day.month}月") == (expected // 100 * 100, "year_month")
     assert parse_birthdate(str(day.year)) == (day.year * 10000, "year")
+
+
+_DATE_TEXT = st.one_of(
+    st.from_regex(r"\A[0-9]{8}\Z"),
+    st.from_regex(r"\A[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}\Z"),
+    st.from_regex(r"\A[0-9]{4}年[0-9]{1,2}月[0-9]{1,2}[日号]?\Z"),
+    st.text(alphabet="0123456789-/.年月日号 农历", max_size=12),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_DATE_TEXT, min_size=1, max_size=5))
+def test_the_vectorised_plain_date_path_parses_as_parse_birthdate(texts):
+    out = standardise(pd.Series(texts, dtype=object))
+    expected = [parse_birthdate(t) for t in texts]
+    assert list(zip(out["birth_date"].tolist(), out["birth_quality"].tolist())) == expected
