@@ -30,6 +30,9 @@ class Level:
     description: str = ""
 
 
+SMALL_BATCH = 64  # pairs; below this Comparison.compare tests levels without subsetting
+
+
 @dataclass(frozen=True)
 class Comparison:
     """An ordered list of levels over some standardised columns.
@@ -60,6 +63,19 @@ class Comparison:
         missing = np.asarray(self.missing(left, right), dtype=bool)
         out[missing] = MISSING
         todo = np.flatnonzero(~missing)
+        if n <= SMALL_BATCH:
+            # A few pairs (an online check): subsetting frames per level costs more than testing
+            # every remaining row at every level; tests are row-wise, so the levels are the same.
+            if todo.size < n:
+                left, right = left.iloc[todo], right.iloc[todo]
+            open_ = np.ones(todo.size, dtype=bool)
+            for index, level in enumerate(self.levels):
+                if not open_.any():
+                    break
+                hit = np.asarray(level.test(left, right), dtype=bool) & open_
+                out[todo[hit]] = index
+                open_ &= ~hit
+            return out
         for index, level in enumerate(self.levels):
             if todo.size == 0:
                 break
@@ -133,6 +149,12 @@ def per_distinct_frame(values: pd.Series, func: Callable[[object], dict], column
     out = table.iloc[codes].reset_index(drop=True)
     out.index = values.index
     return out
+
+
+def cpdist_workers(n_pairs: int) -> int:
+    """rapidfuzz threads for ``n_pairs``: all cores on big batches, none for a check's few pairs
+    (starting threads costs more than the work, and waits for a core on a busy server)."""
+    return -1 if n_pairs >= 20_000 else 1
 
 
 def is_blank(values: pd.Series) -> np.ndarray:

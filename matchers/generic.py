@@ -19,6 +19,7 @@ from matchers import birthdate
 from matchers.base import (
     Comparison,
     Level,
+    cpdist_workers,
     either_missing,
     equal,
     is_blank,
@@ -63,9 +64,9 @@ def _strings(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _score(a: np.ndarray, b: np.ndarray, scorer: Callable) -> np.ndarray:
     try:
-        return cpdist(a, b, scorer=scorer, workers=-1, dtype=np.float64)
+        return cpdist(a, b, scorer=scorer, workers=cpdist_workers(len(a)), dtype=np.float64)
     except TypeError:  # a non-text value slipped into the column: compare its text
-        return cpdist(a.astype(str), b.astype(str), scorer=scorer, workers=-1, dtype=np.float64)
+        return cpdist(a.astype(str), b.astype(str), scorer=scorer, workers=cpdist_workers(len(a)), dtype=np.float64)
 
 
 def _pairwise(column: str, scorer: Callable, keep: Callable[[np.ndarray], np.ndarray]):

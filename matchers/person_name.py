@@ -48,6 +48,7 @@ from matchers.base import (
     MISSING,
     Comparison,
     Level,
+    cpdist_workers,
     either_missing,
     per_distinct_frame,
     register,
@@ -397,7 +398,7 @@ PairTest = Callable[[_Pairs, np.ndarray], np.ndarray]
 def _cpdist(scorer, left: np.ndarray, right: np.ndarray, **kwargs) -> np.ndarray:
     if left.size == 0:
         return np.zeros(0)
-    return cpdist(left, right, scorer=scorer, workers=-1, **kwargs)
+    return cpdist(left, right, scorer=scorer, workers=cpdist_workers(left.size), **kwargs)
 
 
 def _exact(p: _Pairs, sel: np.ndarray) -> np.ndarray:
