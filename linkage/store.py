@@ -1,13 +1,16 @@
 """The job's store (SQLAlchemy: SQLite by default, PostgreSQL for a shared deployment).
 
 A run's results are written in one transaction when the run finishes, so a run that dies
-half-way leaves only a 'running' row behind and the previous complete run stays the one later
-runs build on. Reviewers' decisions live beside the runs and outlast them, as do the review
+half-way (even by SIGKILL) leaves only a 'running' row behind, which the next run marks failed,
+and the previous complete run stays the one later runs build on. The schema comes from the
+Alembic migrations in linkage/migrations, applied when a store is opened. Reviewers' decisions live beside the runs and outlast them, as do the review
 app's accounts, leases, audit trail, second-review requests and reversals.
 """
 from __future__ import annotations
 
 import json
+import os
+import socket
 import uuid
 from datetime import datetime, timezone
 
@@ -126,6 +129,18 @@ decision_reversals = sa.Table(
     sa.Column("note", sa.Text),
 )
 
+# --- Check API (issue 7): bearer tokens; only a SHA-256 of each secret is kept. ---
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("token_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("scope", sa.String(20), nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+)
+
 
 def canonical_pair(a: tuple[str, str], b: tuple[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
     return (a, b) if a <= b else (b, a)
@@ -144,15 +159,51 @@ class Store:
             path = url[len("sqlite:///"):]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url)
-        metadata.create_all(self.engine)
+        # SQLite: wait up to 30 s for another writer (review server, a run) instead of 5 s.
+        sqlite = url.startswith("sqlite")
+        self.engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
+        from linkage import migrate  # its Alembic env imports this module's metadata
+
+        migrate.upgrade(self.engine)
 
     def begin_run(self, job: str) -> str:
+        """A 'running' row naming the process, so a later run can tell if it was killed."""
+        self.close_interrupted()
         run_id = _now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
         with self.engine.begin() as conn:
             conn.execute(runs.insert().values(run_id=run_id, job=job, started_at=_now(),
-                                              status="running"))
+                                              status="running", summary=owner))
         return run_id
+
+    def close_interrupted(self) -> list[str]:
+        """Mark 'running' rows whose process on this host is gone (killed) as failed.
+
+        Their results were never written (a run stores everything in its last transaction),
+        so only the status changes; runs of other hosts are left alone.
+        """
+        from linkage.staging import pid_alive
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(runs.c.run_id, runs.c.summary)
+                                .where(runs.c.status == "running")).all()
+        gone = []
+        for run_id, summary in rows:
+            try:
+                owner = json.loads(summary or "{}")
+            except ValueError:
+                continue
+            if (isinstance(owner, dict) and owner.get("host") == socket.gethostname()
+                    and isinstance(owner.get("pid"), int) and not pid_alive(owner["pid"])):
+                gone.append(run_id)
+        for run_id in gone:
+            with self.engine.begin() as conn:
+                conn.execute(runs.update().where(runs.c.run_id == run_id,
+                                                 runs.c.status == "running").values(
+                    status="failed", finished_at=_now(),
+                    summary=json.dumps({"error": "interrupted: its process ended without "
+                                                 "finishing the run"})))
+        return gone
 
     def fail_run(self, run_id: str, message: str) -> None:
         with self.engine.begin() as conn:
@@ -167,9 +218,21 @@ class Store:
         members: pd.DataFrame,
         golden_rows: pd.DataFrame,
         pairs: pd.DataFrame,
+        carry_pairs_from: str | None = None,
     ) -> None:
-        """Write every result of a run atomically and mark it complete."""
+        """Write every result of a run atomically and mark it complete.
+
+        ``carry_pairs_from``: a run whose stored pairs this run keeps as well (`linkage add`
+        links a few records and the earlier pairs still wait for their reviewers).
+        """
         with self.engine.begin() as conn:
+            if carry_pairs_from:
+                columns = [c.name for c in scored_pairs.columns if c.name != "run_id"]
+                conn.execute(scored_pairs.insert().from_select(
+                    ["run_id", *columns],
+                    sa.select(sa.literal(run_id, sa.String(40)),
+                              *[scored_pairs.c[c] for c in columns])
+                    .where(scored_pairs.c.run_id == carry_pairs_from)))
             _bulk(conn, entity_members, members[["source", "record_id", "entity_id"]], run_id)
             g = golden_rows.copy()
             # One JSON object per golden row, serialised by pandas in C rather than per row.

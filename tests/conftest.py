@@ -28,14 +28,15 @@ def small_world(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def make_demo_job(small_world):
-    """Write the demo config over the small world with output and store under ``folder``."""
+    """Write the demo config over the small world with output and store under ``folder``
+    (or the store at the given URL)."""
 
-    def make(folder: Path) -> Path:
+    def make(folder: Path, store: str | None = None) -> Path:
         config = small_world / "configs" / f"demo-{folder.name}.yaml"
         text = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
         text = text.replace("output: ../out/demo", f"output: {folder / 'out'}")
         text = text.replace("store: sqlite:///../out/demo/linkage.sqlite",
-                            f"store: sqlite:///{folder / 'store.sqlite'}")
+                            f"store: '{store or 'sqlite:///' + str(folder / 'store.sqlite')}'")
         config.write_text(text, encoding="utf-8")
         return config
 
@@ -59,11 +60,10 @@ def pg_available() -> bool:
         return False
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.backend)])
-def backend_url(request, tmp_path):
-    """An empty store location: a SQLite file not yet made, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/store.sqlite"
+def _store_location(kind: str, folder: Path):
+    """A SQLite file not yet made in ``folder``, or a PostgreSQL schema of its own (dropped after)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder}/store.sqlite"
         return
     if not pg_available():
         pytest.fail(f"PostgreSQL is not reachable at {PG_URL}; ./dev test starts it")
@@ -75,3 +75,17 @@ def backend_url(request, tmp_path):
     with admin.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.backend)])
+def backend_url(request, tmp_path):
+    """An empty store location on each back end."""
+    yield from _store_location(request.param, tmp_path)
+
+
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgresql", marks=pytest.mark.backend)])
+def module_backend_url(request, tmp_path_factory):
+    """backend_url for module-scoped fixtures (one pipeline run shared by a module's tests)."""
+    yield from _store_location(request.param, tmp_path_factory.mktemp("store"))
+

@@ -36,3 +36,27 @@ def test_a_new_decision_replaces_the_previous_one_for_the_pair(store):
     assert (active.iloc[0]["source_l"], active.iloc[0]["record_l"]) == ("ncms", "NH1")
     with pytest.raises(ValueError):
         store.add_decision(("a", "1"), ("b", "2"), "maybe", "x")
+
+
+def test_a_run_whose_process_is_gone_is_marked_failed_by_the_next_run(store):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+
+    from linkage.store import runs
+
+    killed = store.begin_run("demo")
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    with store.engine.begin() as conn:  # as if that process had begun the run and been killed
+        conn.execute(runs.update().where(runs.c.run_id == killed).values(
+            summary=json.dumps({"pid": int(ended.stdout), "host": socket.gethostname()})))
+    alive = store.begin_run("demo")  # owned by this (living) process
+    store.begin_run("demo")
+    with store.engine.connect() as conn:
+        states = dict(conn.execute(sa.select(runs.c.run_id, runs.c.status)).all())
+    assert states[killed] == "failed" and states[alive] == "running"
+    assert store.last_complete_run("demo") is None

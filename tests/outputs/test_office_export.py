@@ -15,9 +15,10 @@ FILES = ["roster.csv", "roster.xlsx", "not_verified.csv", "not_verified.xlsx", "
 
 
 @pytest.fixture(scope="module")
-def cli_run(make_demo_job, tmp_path_factory):
-    """`linkage run` once over the small world: its config and what it printed."""
-    config = make_demo_job(tmp_path_factory.mktemp("cli"))
+def cli_run(make_demo_job, tmp_path_factory, module_backend_url):
+    """`linkage run` once over the small world (store on SQLite, then on PostgreSQL): its config
+    and what it printed."""
+    config = make_demo_job(tmp_path_factory.mktemp("cli"), module_backend_url)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert main(["run", str(config), "--quiet"]) == 0
@@ -61,6 +62,6 @@ def test_export_rewrites_the_same_files_from_the_store(cli_run, tmp_path, capsys
     assert "only the pairs the store keeps" in html
 
 
-def test_export_without_a_complete_run_says_so(demo_job, capsys):
-    assert main(["export", str(demo_job)]) == 2
+def test_export_without_a_complete_run_says_so(make_demo_job, tmp_path, backend_url, capsys):
+    assert main(["export", str(make_demo_job(tmp_path, backend_url))]) == 2
     assert "no complete run" in capsys.readouterr().err

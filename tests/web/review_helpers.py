@@ -39,15 +39,16 @@ def write_config(world: Path, tmp: Path, store_url: str) -> Path:
     return path
 
 
-def copy_run(source_db: Path, url: str) -> None:
-    """Copy the session run (runs + scored pairs: all the app reads) into the store at url."""
-    from linkage.store import Store, runs, scored_pairs
+def copy_run(source_db: Path, url: str, whole: bool = False) -> None:
+    """Copy the session run (runs + scored pairs: all the app reads; `whole`: its entities and
+    golden records too) into the store at url."""
+    from linkage.store import Store, entity_members, golden, runs, scored_pairs
 
     src = sa.create_engine(f"sqlite:///{source_db}")
     dst = Store(url).engine
     try:
         with src.connect() as a, dst.begin() as b:
-            for table in (runs, scored_pairs):
+            for table in (runs, scored_pairs, *((entity_members, golden) if whole else ())):
                 rows = [dict(r) for r in a.execute(sa.select(table)).mappings()]
                 if rows:
                     b.execute(table.insert(), rows)
@@ -120,3 +121,40 @@ def save_artifact(path: Path) -> Path:
     target = ARTIFACTS / path.name
     shutil.copy(path, target)
     return target
+
+
+@contextmanager
+def server_process(config: Path, secret: str = "test-secret"):
+    """`linkage serve CONFIG` as a real process on a free port; yields (base URL, process).
+
+    The process is killed when the block ends (if the test has not killed it already)."""
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "linkage.cli", "serve", str(config), "--port", str(port)],
+        env={**os.environ, "LINKAGE_SECRET_KEY": secret}, cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"linkage serve exited with {proc.returncode}")
+            try:
+                if httpx.get(base + "/login", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("linkage serve did not start")
+            time.sleep(0.1)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(30)

@@ -48,8 +48,8 @@ def test_bad_accounts_are_refused_with_a_reason(engine, username, password, role
 
 
 @pytest.fixture
-def config_path(web_world, tmp_path):
-    return write_config(web_world, tmp_path, f"sqlite:///{tmp_path}/store.sqlite")
+def config_path(web_world, tmp_path, backend_url):
+    return write_config(web_world, tmp_path, backend_url)
 
 
 def test_users_add_and_list_from_the_command_line(config_path, monkeypatch, capsys):

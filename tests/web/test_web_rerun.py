@@ -2,7 +2,7 @@
 import shutil
 
 from fastapi.testclient import TestClient
-from review_helpers import add_users, login, write_config
+from review_helpers import add_users, copy_run, login, write_config
 
 from linkage.config import load_config
 from linkage.pipeline import run
@@ -14,11 +14,14 @@ def _entities(store: Store, run_id: str) -> dict[tuple[str, str], str]:
     return dict(zip(zip(members["source"], members["record_id"]), members["entity_id"]))
 
 
-def test_the_next_run_merges_and_splits_as_reviewers_decided(web_run, tmp_path, make_app):
-    db = tmp_path / "store.sqlite"
-    shutil.copy(web_run.db, db)  # the whole first run, entities included
-    add_users(f"sqlite:///{db}")
-    config = load_config(write_config(web_run.world, tmp_path, f"sqlite:///{db}"))
+def test_the_next_run_merges_and_splits_as_reviewers_decided(web_run, tmp_path, make_app,
+                                                             backend_url):
+    if backend_url.startswith("sqlite:///"):
+        shutil.copy(web_run.db, backend_url.removeprefix("sqlite:///"))
+    else:
+        copy_run(web_run.db, backend_url, whole=True)  # the whole first run, entities included
+    add_users(backend_url)
+    config = load_config(write_config(web_run.world, tmp_path, backend_url))
     store = Store(config.store)
     before = _entities(store, web_run.run_id)
     app = make_app(config.store)

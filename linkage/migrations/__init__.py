@@ -1,0 +1,1 @@
+"""Alembic migrations of the store (run by linkage.migrate; no alembic.ini needed)."""
