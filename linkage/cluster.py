@@ -31,8 +31,13 @@ def cluster(
     authority: np.ndarray,
     must_link: tuple[np.ndarray, np.ndarray] = (np.empty(0, int), np.empty(0, int)),
     cannot_link: tuple[np.ndarray, np.ndarray] = (np.empty(0, int), np.empty(0, int)),
+    exclusive: np.ndarray | None = None,
 ) -> Clustering:
-    """Label every record; ``left/right/weight`` are the match edges of the model."""
+    """Label every record; ``left/right/weight`` are the match edges of the model.
+
+    ``exclusive`` marks nodes no two of which may share an entity through model edges, like
+    authority records (`linkage add` marks the existing entities, whose ids never change).
+    """
     ml_l, ml_r = must_link
     all_l = np.concatenate([left, ml_l]).astype(np.int64)
     all_r = np.concatenate([right, ml_r]).astype(np.int64)
@@ -41,6 +46,8 @@ def cluster(
 
     comp_auth = np.bincount(labels, weights=authority.astype(float), minlength=labels.max() + 1)
     bad = comp_auth > 1
+    if exclusive is not None:
+        bad |= np.bincount(labels, weights=exclusive.astype(float), minlength=labels.max() + 1) > 1
     cl_l, cl_r = cannot_link
     if cl_l.size:
         same = labels[cl_l] == labels[cl_r]
@@ -50,7 +57,8 @@ def cluster(
 
     in_bad = bad[labels]
     edge_idx = np.flatnonzero(in_bad[left])
-    refused = _greedy(n, left, right, weight, edge_idx, authority, ml_l, ml_r, cl_l, cl_r, in_bad)
+    refused = _greedy(n, left, right, weight, edge_idx, authority, ml_l, ml_r, cl_l, cl_r, in_bad,
+                      exclusive)
     # Rebuild components from the accepted edges only.
     keep = np.ones(left.size, dtype=bool)
     keep[refused] = False
@@ -61,7 +69,8 @@ def cluster(
     return Clustering(labels, refused)
 
 
-def _greedy(n, left, right, weight, edge_idx, authority, ml_l, ml_r, cl_l, cl_r, in_bad):
+def _greedy(n, left, right, weight, edge_idx, authority, ml_l, ml_r, cl_l, cl_r, in_bad,
+            exclusive=None):
     parent = {}
 
     def find(x):
@@ -73,6 +82,8 @@ def _greedy(n, left, right, weight, edge_idx, authority, ml_l, ml_r, cl_l, cl_r,
         return root
 
     has_auth = {int(i): True for i in np.flatnonzero(authority & in_bad)}
+    has_excl = ({} if exclusive is None else
+                {int(i): True for i in np.flatnonzero(exclusive & in_bad)})
     forbid: dict[int, set[int]] = {}
     for a, b in zip(cl_l.tolist(), cl_r.tolist()):
         if in_bad[a]:
@@ -82,6 +93,7 @@ def _greedy(n, left, right, weight, edge_idx, authority, ml_l, ml_r, cl_l, cl_r,
     def union(ra, rb):
         parent[rb] = ra
         has_auth[ra] = has_auth.get(ra, False) or has_auth.get(rb, False)
+        has_excl[ra] = has_excl.get(ra, False) or has_excl.get(rb, False)
         if rb in forbid:
             forbid.setdefault(ra, set()).update(forbid.pop(rb))
 
@@ -96,7 +108,8 @@ def _greedy(n, left, right, weight, edge_idx, authority, ml_l, ml_r, cl_l, cl_r,
         ra, rb = find(int(left[e])), find(int(right[e]))
         if ra == rb:
             continue
-        blocked = has_auth.get(ra, False) and has_auth.get(rb, False)
+        blocked = ((has_auth.get(ra, False) and has_auth.get(rb, False))
+                   or (has_excl.get(ra, False) and has_excl.get(rb, False)))
         if not blocked and (ra in forbid or rb in forbid):
             fa = {find(x) for x in forbid.get(ra, ())}
             fb = {find(x) for x in forbid.get(rb, ())}

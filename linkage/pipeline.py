@@ -19,7 +19,9 @@ import pandas as pd
 from linkage import cluster, evaluate, golden, model, scoring, standardise
 from linkage.compare import build_comparisons
 from linkage.config import ConfigError, JobConfig
-from linkage.ingest import Ingested, ingest
+from linkage.additions import ingest_job
+from linkage.ingest import Ingested
+from linkage.staging import staged
 from linkage.store import Store
 
 log = logging.getLogger("linkage")
@@ -29,6 +31,32 @@ BANDS = ("match", "review", "non_match")
 
 class AccountingError(RuntimeError):
     """Records in != records linked + records rejected: the run refuses to finish."""
+
+
+def check_accounting(counts: dict[str, int], linked: pd.DataFrame, rejects: pd.DataFrame) -> None:
+    """Raise AccountingError unless, per source, records read = records linked + rejected, and
+    every linked record is one row with an entity (when `linked` carries entity ids).
+
+    `counts` are counted while reading, apart from the records kept and the rejects, so a stage
+    that drops or duplicates a record cannot go unnoticed (DESIGN.md section 5).
+    """
+    problems = []
+    keys = linked[["source", "record_id"]].astype(str)
+    if keys.duplicated().any():
+        dup = keys[keys.duplicated()].iloc[0]
+        problems.append(f"record {dup['source']}:{dup['record_id']} is linked more than once")
+    if "entity_id" in linked and linked["entity_id"].isna().any():
+        problems.append(f"{int(linked['entity_id'].isna().sum())} linked record(s) have no entity")
+    sources = set(counts) | set(linked["source"].astype(str)) | set(rejects["source"].astype(str))
+    for source in sorted(sources):
+        read = counts.get(source, 0)
+        kept = int((linked["source"] == source).sum())
+        rejected = int((rejects["source"] == source).sum())
+        if read != kept + rejected:
+            problems.append(f"source {source!r}: records read {read} != linked {kept} + "
+                            f"rejected {rejected}")
+    if problems:
+        raise AccountingError("records not accounted for: " + "; ".join(problems))
 
 
 @dataclass
@@ -96,10 +124,17 @@ def run(
     store = Store(config.store)
     run_id = store.begin_run(config.job)
     try:
-        result = _run(config, comparisons, out_dir, store, run_id, progress, truth_path, model_path)
+        # Files are written to a staging folder and published only after the run is stored:
+        # a run killed at any point leaves the previous run's files whole (linkage/staging.py).
+        with staged(out_dir) as staging:
+            result = _run(config, comparisons, staging, store, run_id, progress, truth_path,
+                          model_path)
+        result.out_dir = out_dir
     except BaseException as exc:
         store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        store.engine.dispose()
     return result
 
 
@@ -109,7 +144,7 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     fields = {f for s in config.sources for f in s.fields}
 
     with timer.stage("ingest"):
-        data: Ingested = ingest(config.sources, progress)
+        data: Ingested = ingest_job(config, store, progress)  # sources and `add` batches
     with timer.stage("standardise"):
         records = standardise.standardise_records(data.records, fields).reset_index(drop=True)
     n = len(records)
@@ -127,13 +162,9 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     else:
         scored = scoring.score_candidates(records, config, comparisons, decided, model_path,
                                           timer.stage, progress)
-    left, right, gamma, parts = scored.left, scored.right, scored.gamma, scored.parts
-    weight, hh, decision, fs = scored.weight, scored.household, scored.decision, scored.model
-    prob = model.probability(weight)
-    band = np.where(prob >= config.match_threshold, 0,
-                    np.where(prob >= config.review_threshold, 1, 2)).astype(np.int8)
-    band[decision == "match"] = 0
-    band[decision == "non_match"] = 2
+    left, right = scored.left, scored.right
+    weight, decision, fs = scored.weight, scored.decision, scored.model
+    prob, band = classify(weight, decision, config)
 
     with timer.stage("cluster"):
         match = np.flatnonzero(band == 0)
@@ -158,15 +189,8 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
 
     clusters = pd.DataFrame({"source": records["source"], "record_id": records["record_id"],
                              "entity_id": entity_ids})
-    review_idx = np.union1d(np.flatnonzero((band == 1) & (decision == "")), refused)
-    reasons = np.full(len(left), "", dtype=object)
-    reasons[band == 1] = "score in the review band"
-    reasons[refused] = "would put two registry persons (or a reviewer's non-match) in one entity"
-    stored_idx = np.union1d(np.flatnonzero(band <= 1), refused)
-    pairs_frame = _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts, hh,
-                               fs, stored_idx)
-    review = pairs_frame[pairs_frame["pair_index"].isin(review_idx)].drop(columns="pair_index")
-    review = review.sort_values("probability", key=lambda p: (p - 0.5).abs()).reset_index(drop=True)
+    check_accounting(data.counts, clusters, data.rejects)
+    pairs_frame, review = pair_tables(records, scored, prob, band, refused, REFUSED)
 
     summary = _summary(config, data, records, scored, band, gold, clustering, review, timer, run_id)
     if truth_path is not None:
@@ -177,15 +201,58 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
         insurance = {s.name for s in config.sources if s.role == "insurance"}
         summary["accuracy"] = evaluate.evaluate(clusters, truth, insurance)
 
-    with timer.stage("write"):
-        _write_outputs(out_dir, clusters, gold, review, data.rejects, fs, summary)
-        store.finish_run(run_id, summary, fs.to_dict(), clusters, gold,
-                         pairs_frame.drop(columns="pair_index")[
-                             ["source_l", "record_l", "source_r", "record_r", "weight",
-                              "probability", "band", "reason", "explanation"]])
-    summary["timings"] = timer.timings
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        data.rejects, weight.astype(np.float32))
+    return finish(result, store, pairs_frame, timer)
+
+
+REFUSED = "would put two registry persons (or a reviewer's non-match) in one entity"
+STORED_PAIR_COLUMNS = ["source_l", "record_l", "source_r", "record_r", "weight", "probability",
+                       "band", "reason", "explanation"]
+
+
+def classify(weight: np.ndarray, decision: np.ndarray, config: JobConfig):
+    """Probability and band (0 match, 1 review, 2 non-match) per pair; reviewers overrule."""
+    prob = model.probability(weight)
+    band = np.where(prob >= config.match_threshold, 0,
+                    np.where(prob >= config.review_threshold, 1, 2)).astype(np.int8)
+    band[decision == "match"] = 0
+    band[decision == "non_match"] = 2
+    return prob, band
+
+
+def pair_tables(records: pd.DataFrame, scored: scoring.ScoredPairs, prob: np.ndarray,
+                band: np.ndarray, refused: np.ndarray,
+                refused_reason) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pairs the store keeps (match and review bands, refused merges) and the review list.
+
+    ``refused_reason`` is one text, or one per refused pair, saying why clustering refused it.
+    """
+    left, decision = scored.left, scored.decision
+    review_idx = np.union1d(np.flatnonzero((band == 1) & (decision == "")), refused)
+    reasons = np.full(len(left), "", dtype=object)
+    reasons[band == 1] = "score in the review band"
+    reasons[refused] = refused_reason
+    stored_idx = np.union1d(np.flatnonzero(band <= 1), refused)
+    pairs_frame = _pairs_frame(records, left, scored.right, scored.weight, prob, band, reasons,
+                               scored.gamma, scored.parts, scored.household, scored.model,
+                               stored_idx)
+    review = pairs_frame[pairs_frame["pair_index"].isin(review_idx)].drop(columns="pair_index")
+    review = review.sort_values("probability", key=lambda p: (p - 0.5).abs()).reset_index(drop=True)
+    return pairs_frame.drop(columns="pair_index")[STORED_PAIR_COLUMNS], review
+
+
+def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: _Timer,
+           carry_pairs_from: str | None = None) -> RunResult:
+    """Write a run's files into ``result.out_dir``, then store it: complete only once stored.
+
+    ``carry_pairs_from`` names a run whose stored pairs this one keeps too (`linkage add`).
+    """
+    out_dir, summary, fs = result.out_dir, result.summary, result.model
+    with timer.stage("write"):
+        _write_outputs(out_dir, result.clusters, result.golden, result.review, result.rejects, fs,
+                       summary)
+    summary["timings"] = timer.timings
     # --- office outputs (issue 5): roster, lists, quality reports, report.html ---------------
     from linkage.outputs import write_office_outputs
 
@@ -194,6 +261,10 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     # --- end office outputs -------------------------------------------------------------------
     (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
                                                      default=_json_default), encoding="utf-8")
+    # Last: the run counts as complete only once every result is stored in one transaction.
+    with timer.stage("store"):
+        store.finish_run(result.run_id, summary, fs.to_dict(), result.clusters, result.golden,
+                         pairs, carry_pairs_from=carry_pairs_from)
     return result
 
 
@@ -250,8 +321,7 @@ def _summary(config, data, records, scored, band, gold, clustering, review, time
     read = sum(data.counts.values())
     rejected = len(data.rejects)
     linked = len(records)
-    if read != linked + rejected:
-        raise AccountingError(f"records read {read} != linked {linked} + rejected {rejected}")
+    check_accounting(data.counts, records, data.rejects)
     per_source = {}
     for s in config.sources:
         per_source[s.name] = {

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from linkage import standardise
 from linkage.config import JobConfig
 from linkage.golden import GOLDEN_COLUMNS
-from linkage.ingest import ingest
+from linkage.additions import ingest_job
 from linkage.outputs.view import RunView
 from linkage.outputs.writer import write_outputs
 from linkage.store import Store, golden, runs, scored_pairs
@@ -52,7 +52,7 @@ def load_latest(config: JobConfig) -> RunView:
         gold[column] = gold[column].fillna(0).astype(int)
 
     fields = {f for s in config.sources for f in s.fields}
-    records = standardise.standardise_records(ingest(config.sources).records, fields)
+    records = standardise.standardise_records(ingest_job(config, store).records, fields)
     key = pd.MultiIndex.from_arrays([records["source"].astype(str),
                                      records["record_id"].astype(str)])
     entity = pd.Series(members["entity_id"].to_numpy(), index=pd.MultiIndex.from_arrays(
@@ -83,5 +83,9 @@ def load_latest(config: JobConfig) -> RunView:
 
 def export_latest(config: JobConfig, out_dir: Path | None = None) -> tuple[RunView, dict]:
     """Write the outputs of the latest complete run into ``out_dir`` (default: the config's)."""
+    from linkage.staging import staged
+
     view = load_latest(config)
-    return view, write_outputs(view, Path(out_dir or config.output))
+    with staged(Path(out_dir or config.output)) as staging:  # whole files even if killed
+        manifest = write_outputs(view, staging)
+    return view, manifest

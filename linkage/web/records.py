@@ -64,10 +64,10 @@ class RecordBook:
     @classmethod
     def from_config(cls, config: JobConfig) -> RecordBook:
         """Read every source of the job as a run does; rejected rows are not records."""
-        from linkage.ingest import ingest
+        from linkage.additions import ingest_job
         from linkage.standardise import standardise_records
 
-        raw = ingest(config.sources).records.reset_index(drop=True)
+        raw = ingest_job(config).records.reset_index(drop=True)  # sources and `add` batches
         fields = {f for s in config.sources for f in s.fields}
         std = standardise_records(raw[["source", "record_id", *sorted(fields)]], fields)
         frame = raw.copy()

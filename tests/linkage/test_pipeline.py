@@ -67,8 +67,8 @@ def test_rerun_gives_the_same_entity_ids(first_run):
     assert (merged["entity_id_x"] == merged["entity_id_y"]).all()
 
 
-def test_reviewer_decisions_stick_across_runs(demo_job, small_world):
-    config = load_config(demo_job)
+def test_reviewer_decisions_stick_across_runs(demo_job, small_world, backend_url):
+    config = load_config(demo_job, {"store": backend_url})
     first = run(config)
     clusters = first.clusters
     police = clusters[clusters["source"] == "police"].iloc[0]
