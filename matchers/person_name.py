@@ -221,6 +221,11 @@ def _plain_key(char: str) -> str | None:
     return key if _PLAIN_HAN.fullmatch(key) else None
 
 
+def parse_name(value: object) -> dict:
+    """The name columns of COLUMNS for one raw value; never raises."""
+    return _parse(value)
+
+
 def _parse(value: object) -> dict:
     if type(value) is str and _PLAIN_HAN.fullmatch(value):
         parts = [_plain_key(c) for c in value]

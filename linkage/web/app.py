@@ -32,15 +32,24 @@ SECURITY_HEADERS = {
 }
 
 
+async def security_headers(request: Request, call_next):
+    """Middleware: every answer carries SECURITY_HEADERS (unless a route set its own)."""
+    response = await call_next(request)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
 def create_app(store_url: str, config: JobConfig | None = None, secret_key: str | None = None,
                *, records: RecordBook | None = None,
-               lease_seconds: int = LEASE_SECONDS) -> FastAPI:
+               lease_seconds: int = LEASE_SECONDS, check_api: bool = True) -> FastAPI:
     """The review app on the store at `store_url`.
 
     With a job config the app reads the job's sources once (to show records) and queues the
     job's latest complete run; without one it shows pair keys only and queues the latest run of
     any job. `records` lets tests share one loaded RecordBook. Without a `secret_key` a random
-    one is drawn, so sessions end when the process does.
+    one is drawn, so sessions end when the process does. With a config (and `check_api`) the
+    token-authenticated check API is mounted at /api/v1 (linkage/web/check_api.py).
     """
     store = Store(store_url)
     if records is None:
@@ -54,12 +63,7 @@ def create_app(store_url: str, config: JobConfig | None = None, secret_key: str 
                        session_cookie="review_session", max_age=SESSION_HOURS * 3600,
                        same_site="strict", https_only=False)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.middleware("http")(security_headers)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):
@@ -78,4 +82,10 @@ def create_app(store_url: str, config: JobConfig | None = None, secret_key: str 
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(supervisor.router)
+    if config is not None and check_api:
+        # A sub-application: bearer tokens, its own OpenAPI, outside the session/CSRF rules.
+        from linkage.web.check_api import create_check_app
+
+        app.state.check_api = create_check_app(config, store)
+        app.mount("/api/v1", app.state.check_api)
     return app

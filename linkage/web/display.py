@@ -136,3 +136,19 @@ def weight_bars(explanation: dict) -> list[Bar]:
         width = abs(w) / scale * 98
         bars.append(Bar(name, level, w, 100.0 if w >= 0 else 100.0 - width, width))
     return bars
+
+
+def mask_id(value: str | None) -> str | None:
+    """One ID number masked as the review app masks it: the region head and the last four
+    characters stay, every other digit becomes '*' (for API clients that may not see IDs)."""
+    if not value:
+        return value
+    return "".join(MASK if _ID_CHAR.match(ch) and not _visible(i, len(value)) else ch
+                   for i, ch in enumerate(value))
+
+
+def mask_name(value: str | None) -> str | None:
+    """A name with only its first character shown (张** , 包·***); middle dots stay."""
+    if not value:
+        return value
+    return value[0] + "".join(ch if ch in "·•．・" else MASK for ch in value[1:])

@@ -16,12 +16,15 @@ from linkage.config import JobConfig
 
 
 class DropQueryString(logging.Filter):
-    """Cut the query string from uvicorn's access-log lines (args: client, method, path, ...)."""
+    """Cut the query string from uvicorn's access-log lines (args: client, method, path, ...),
+    and mask ID-number-like digit runs in the path (someone may paste an ID into the URL bar)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from linkage.ingest import mask_ids
+
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+            record.args = (*args[:2], mask_ids(args[2].split("?", 1)[0]), *args[3:])
         return True
 
 
@@ -34,13 +37,19 @@ def log_config() -> dict:
 
 
 def serve(config: JobConfig, host: str = "127.0.0.1", port: int = 8000,
-          secret_key: str | None = None, store_url: str | None = None) -> None:
-    """Run the app on the job's store until interrupted."""
+          secret_key: str | None = None, store_url: str | None = None,
+          check_only: bool = False) -> None:
+    """Run the app on the job's store until interrupted (only the check API if `check_only`)."""
     from linkage.web.app import create_app
+    from linkage.web.check_api import check_only_app, preload
 
-    secret_key = secret_key or os.environ.get("LINKAGE_SECRET_KEY")
-    if not secret_key:
-        print("note: LINKAGE_SECRET_KEY is not set; sessions end when the server stops",
-              file=sys.stderr)
-    app = create_app(store_url or config.store, config, secret_key)
+    if check_only:
+        app = check_only_app(config, store_url or config.store)
+    else:
+        secret_key = secret_key or os.environ.get("LINKAGE_SECRET_KEY")
+        if not secret_key:
+            print("note: LINKAGE_SECRET_KEY is not set; sessions end when the server stops",
+                  file=sys.stderr)
+        app = create_app(store_url or config.store, config, secret_key)
+    preload(app.state.check_api)
     uvicorn.run(app, host=host, port=port, log_config=log_config(), proxy_headers=False)

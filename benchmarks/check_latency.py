@@ -1,0 +1,275 @@
+"""Latency of the online duplicate check (POST /api/v1/check) against a real server.
+
+Why: a clerk enrols people at the desk and the check must answer before the next keystroke;
+the target is p99 <= 20 ms for single checks against a 1M-person master. The world is
+generated once per size (`linkage synth`, reused under --workdir like the other benchmarks),
+the job runs once to build the master, then `linkage serve --check-only` starts as a child
+process on 127.0.0.1 and a few client threads (httpx, keep-alive) send single checks sampled
+from realistic records: registry persons enrolling in the urban scheme (some with typing
+errors or no ID), NCMS members renewing, and people the master has never seen.
+
+    .venv/bin/python benchmarks/check_latency.py                    # 20,000 persons, about a minute
+    .venv/bin/python benchmarks/check_latency.py --persons 1000000  # the target size
+
+Prints latency percentiles with checks arriving at random times at --rate per second (open
+loop: what a clerk waits, measured from arrival, the target's figure), the saturation
+throughput of --clients clients sending back to back (closed loop), one client's latency,
+verdicts, the server's index build time and its memory (peak and after the load), and writes
+check_latency.json to the workdir.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import random
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness import LINKAGE, REPO, ensure_world, install_config, report_failure, run_ours
+
+
+def has_master(root: Path) -> bool:
+    """A complete run of this world's job exists (the master can be built without a rerun)."""
+    import sqlalchemy as sa
+
+    db = root / "out" / "demo" / "linkage.sqlite"
+    if not db.is_file():
+        return False
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(sa.text(
+                "SELECT count(*) FROM runs WHERE status = 'complete'")).scalar())
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def sample_records(data: Path, n: int, seed: int) -> list[dict]:
+    """Single-check bodies: 40% registry persons enrolling in the urban scheme (a third with a
+    typing error or no ID), 30% NCMS members as entered, 30% people never seen."""
+    rng = random.Random(seed)
+    police = pd.read_csv(data / "police.csv", dtype=str, keep_default_na=False)
+    ncms = pd.read_csv(data / "ncms.csv", dtype=str, keep_default_na=False, encoding="gb18030")
+    names = police["姓名"].tolist()
+    out = []
+    for i in range(n):
+        kind = rng.random()
+        if kind < 0.4:
+            r = police.iloc[rng.randrange(len(police))]
+            rec = {"source": "urban", "name": r["姓名"], "id_number": r["公民身份号码"],
+                   "birth_date": r["出生日期"].replace("-", ""), "gender": "1" if r["性别"] == "男" else "2",
+                   "township": r["苏木乡镇"], "village": r["嘎查村"]}
+            error = rng.random()
+            if error < 0.12:
+                rec["id_number"] = ""
+            elif error < 0.24 and len(rec["name"]) >= 2:
+                rec["name"] = rec["name"][0] + " " + rec["name"][1:]
+            elif error < 0.34 and len(rec["id_number"]) == 18:
+                d = rec["id_number"]
+                rec["id_number"] = d[:10] + d[11] + d[10] + d[12:]  # two digits swapped
+        elif kind < 0.7:
+            r = ncms.iloc[rng.randrange(len(ncms))]
+            rec = {"source": "ncms", "name": r["成员姓名"], "id_number": r["身份证号"],
+                   "birth_date": r["出生日期"], "gender": r["性别"], "household_id": r["家庭编号"],
+                   "relation": r["与户主关系"], "township": r["乡镇"], "village": r["村"]}
+        else:
+            a, b = rng.choice(names), rng.choice(names)
+            year, month, day = rng.randint(1940, 2024), rng.randint(1, 12), rng.randint(1, 28)
+            body = f"150525{year}{month:02d}{day:02d}{rng.randint(100, 999)}"
+            from stdnum.iso7064 import mod_11_2
+
+            rec = {"source": "urban", "name": a[:1] + b[1:] or a, "id_number": body + mod_11_2.calc_check_digit(body),
+                   "birth_date": f"{year}-{month:02d}-{day:02d}", "gender": rng.choice("男女")}
+        out.append(rec)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def memory_of(pid: int) -> dict:
+    """VmHWM (peak) and VmRSS (now) of a process, in GB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    kb = {k: int(v) for k, v in re.findall(r"^(VmHWM|VmRSS):\s+(\d+) kB", text, re.MULTILINE)}
+    return {"peak_rss_gb": round(kb["VmHWM"] / 2**20, 3), "rss_gb": round(kb["VmRSS"] / 2**20, 3)}
+
+
+def load(url: str, token: str, records: list[dict], clients: int, rate: float | None = None,
+         seed: int = 0) -> tuple[np.ndarray, float, dict]:
+    """Send every record once from ``clients`` threads; (latencies in ms, wall s, verdicts).
+
+    Without ``rate`` each client sends its next check as soon as the last is answered (closed
+    loop: the server's saturation throughput). With ``rate`` checks arrive at that mean rate
+    per second at random (Poisson) times, as clerks' enrolments do, whether or not earlier ones
+    are answered (open loop), and each latency counts from the check's arrival time, so a
+    queue building up in the server shows in the figures instead of slowing the arrivals.
+    """
+    import httpx
+
+    work: queue.Queue = queue.Queue()
+    arrivals = np.zeros(len(records))
+    if rate:
+        arrivals = np.cumsum(np.random.default_rng(seed).exponential(1 / rate, len(records)))
+    for i, rec in enumerate(records):
+        work.put((i, rec))
+    latency = np.zeros(len(records))
+    verdicts: dict[str, int] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client():
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                          timeout=30) as http:
+            while True:
+                try:
+                    i, rec = work.get_nowait()
+                except queue.Empty:
+                    return
+                start = time.perf_counter()
+                if rate:
+                    start = begin + arrivals[i]
+                    time.sleep(max(0.0, start - time.perf_counter()))
+                answer = http.post("/api/v1/check", json=rec)
+                latency[i] = (time.perf_counter() - start) * 1000
+                with lock:
+                    if answer.status_code != 200:
+                        errors.append(f"{answer.status_code} {answer.text[:200]}")
+                    else:
+                        v = answer.json()["verdict"]
+                        verdicts[v] = verdicts.get(v, 0) + 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    begin = start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    if errors:
+        raise SystemExit(f"{len(errors)} requests failed, first: {errors[0]}")
+    return latency, wall, verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--persons", type=int, default=20_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--workdir", type=Path, default=Path("/tmp/linkage-bench"))
+    p.add_argument("--requests", type=int, default=3000)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--clients", type=int, default=4,
+                   help="closed-loop clients for the saturation throughput")
+    p.add_argument("--rate", type=float, default=25.0,
+                   help="open-loop arrivals per second for the latency target (a prefecture's "
+                        "desks enrol a few people a second at the busiest)")
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+
+    root = ensure_world(args.workdir, args.persons, args.seed)
+    if not has_master(root):
+        print(f"running the job on {args.persons:,} persons to build the master ...", file=sys.stderr)
+        child, summary = run_ours(root, False)
+        if summary is None:
+            report_failure("linkage run", child)
+            return 1
+    config = install_config(root, False)
+    data = root / "data" / "demo"
+
+    from linkage.config import load_config
+    from linkage.store import Store
+    from linkage.tokens import create_token
+
+    store = Store(load_config(config).store)
+    token = create_token(store.engine, "benchmark", "check")[1]
+    store.engine.dispose()
+
+    port = free_port()
+    log_path = args.workdir / f"check-server-{args.persons}.log"
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([str(LINKAGE), "serve", str(config), "--check-only",
+                                   "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                  cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        while True:
+            try:
+                if httpx.get(url + "/api/v1/openapi.json", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None:
+                raise SystemExit(f"server exited:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        ready_s = time.perf_counter() - started
+        text = log_path.read_text()
+        built = re.search(r"built in ([0-9.]+) s", text)
+        build_s = float(built.group(1)) if built else None
+        memory_ready = memory_of(server.pid)
+
+        records = sample_records(data, args.warmup + args.requests, args.seed)
+        load(url, token, records[:args.warmup], args.clients)
+        # Open loop at --rate: the latency a clerk sees. Enough threads that arrivals never
+        # wait for a free client.
+        opened, _, verdicts = load(url, token, records[args.warmup:], 16, rate=args.rate,
+                                   seed=args.seed)
+        latency, wall, _ = load(url, token, records[args.warmup:], args.clients)
+        memory = memory_of(server.pid)
+        single, _, _ = load(url, token, records[args.warmup:args.warmup + 500], 1)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    pct = {f"p{q}": round(float(np.percentile(latency, q)), 2) for q in (50, 95, 99)}
+    pct["max"] = round(float(latency.max()), 2)
+    one = {f"p{q}": round(float(np.percentile(single, q)), 2) for q in (50, 95, 99)}
+    arrive = {f"p{q}": round(float(np.percentile(opened, q)), 2) for q in (50, 95, 99)}
+    arrive["max"] = round(float(opened.max()), 2)
+    result = {
+        "benchmark": "check_latency", "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "persons": args.persons, "clients": args.clients, "requests": args.requests,
+        "rate_per_s": args.rate, "open_loop_latency_ms": arrive,
+        "saturation_latency_ms": pct, "one_client_latency_ms": one,
+        "throughput_per_s": round(args.requests / wall, 1), "verdicts": verdicts,
+        "index_build_s": build_s, "server_ready_s": round(ready_s, 1),
+        "server_memory_after_build": memory_ready, "server_memory_after_load": memory,
+        "load_average": os.getloadavg(),
+    }
+    print(f"persons {args.persons:,}; master built in {build_s} s (server ready in {ready_s:.1f} s)")
+    print(f"{args.requests:,} single checks arriving at {args.rate:g}/s (open loop): "
+          f"p50 {arrive['p50']} ms, p95 {arrive['p95']} ms, p99 {arrive['p99']} ms, "
+          f"max {arrive['max']} ms  (target p99 <= 20 ms)")
+    print(f"{args.requests:,} single checks from {args.clients} closed-loop clients (saturation): "
+          f"p50 {pct['p50']} ms, p95 {pct['p95']} ms, p99 {pct['p99']} ms, max {pct['max']} ms; "
+          f"{result['throughput_per_s']} checks/s")
+    print(f"one client (500 checks): p50 {one['p50']} ms, p95 {one['p95']} ms, p99 {one['p99']} ms")
+    print(f"verdicts {verdicts}")
+    print(f"server memory: peak {memory['peak_rss_gb']} GB, now {memory['rss_gb']} GB "
+          f"(after build: {memory_ready['rss_gb']} GB); load average {os.getloadavg()[0]:.1f}")
+    out = args.workdir / "check_latency.json"
+    previous = json.loads(out.read_text()) if out.is_file() else []
+    previous = previous if isinstance(previous, list) else [previous]
+    out.write_text(json.dumps(previous + [result], indent=2), encoding="utf-8")
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Check new enrolment records against the master: candidates, weights, and a verdict.
+
+A check runs the batch pipeline's own steps on the new records against the in-memory master
+(linkage/master.py): the same standardisers, the same blocking rules (and block-size limits),
+the same Comparison objects and the run's Fellegi-Sunter model with the run's name
+frequencies. So a pair's field weights are the ones a batch run would give it. The one
+difference: a lone enrolment has no household around it, so the household context term of the
+batch run is 0 here (the explanation says so).
+
+Verdict, from the best candidate entity (highest match probability):
+
+* ``new_person``: no entity reaches the review threshold;
+* ``needs_review``: the best entity lies between the review and match thresholds, or two or
+  more entities reach the match threshold;
+* ``duplicate_enrolment``: one entity reaches the match threshold, the record comes from an
+  insurance source, and the entity already holds an insurance enrolment this record does not
+  renew: one in another scheme (NCMS vs urban), or in the same scheme under another household;
+* ``known_person``: one entity reaches the match threshold and the record would be its first
+  enrolment (it has only registry records) or renews one it has (same source and record id,
+  or same scheme and household). A record from a non-insurance source is never a duplicate
+  enrolment.
+
+Single records take a per-record standardisation path (each field's standardiser once per
+distinct value, cached, and the cross-field rules on one row) because the frame path spends
+~20 ms in pandas overhead on a one-row frame; batches take ``standardise_records`` itself.
+tests/linkage/test_check.py checks that both paths give the same columns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from linkage import model
+from linkage.master import Master, key_hashes
+from linkage.standardise import PASS_THROUGH, STANDARDISERS, VALUE_PARSERS, _birth_compatible
+from linkage.standardise import standardise_records
+from matchers import generic, resident_id
+
+VERDICTS = ("new_person", "known_person", "duplicate_enrolment", "needs_review")
+MAX_CANDIDATES = 5  # entities returned per record, best first
+ROW_PATH_MAX = 16  # batches up to this size take the per-record standardisation path
+
+
+@dataclass
+class Candidate:
+    entity_id: str
+    probability: float
+    weight: float
+    band: str  # match / review / non_match by the job's thresholds
+    record: tuple[str, str]  # the entity's member record that matched best (source, record id)
+    explanation: dict  # per comparison {level, weight}, plus household and prior
+    golden: dict  # the entity's golden record (unmasked: the API masks by scope)
+    enrolments: list[dict] = field(default_factory=list)  # its insurance records
+
+
+@dataclass
+class CheckResult:
+    verdict: str
+    reason: str
+    entity_id: str | None  # the entity the record belongs to, when the verdict names one
+    candidates: list[Candidate]
+    quality: dict  # what standardising found: id_status, birth_quality
+
+
+# --- standardising ------------------------------------------------------------------------
+
+def _plain(value):
+    """numpy scalars to Python ones, NaN to None (what a one-row frame would hold)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+@lru_cache(maxsize=262_144)
+def _field_columns(name: str, value: str | None) -> tuple[tuple[str, object], ...]:
+    """The standardised columns one raw value of one field gives, by that field's value parser
+    (the one its vectorised standardiser agrees with). Cached: names, dates and villages repeat
+    across enrolments."""
+    if name in VALUE_PARSERS:
+        return tuple((c, _plain(v)) for c, v in VALUE_PARSERS[name](value).items())
+    if name in PASS_THROUGH:
+        return ((name, (value.strip() or None) if isinstance(value, str) else value),)
+    return ((f"{name}_std", generic.standardise_text(pd.Series([value], dtype=object)).iloc[0]),)
+
+
+def standardise_row(record: dict, fields: set[str], needed: set[str]) -> dict:
+    """One record's standardised columns, as ``standardise_records`` gives them for one row."""
+    row = dict(record)
+    for name in sorted(fields):
+        if name in STANDARDISERS or name in PASS_THROUGH or f"{name}_std" in needed:
+            row.update(_field_columns(name, record.get(name)))
+    _cross_field_row(row)
+    return row
+
+
+def _cross_field_row(row: dict) -> None:
+    """``standardise._cross_field`` for one record held as a dict."""
+    if "id_gender" in row and row.get("gender") is None:
+        row["gender"] = row["id_gender"]
+    if "id_birth" in row and "birth_date" in row:
+        idb, bd = int(row["id_birth"]), int(row["birth_date"])
+        row["id_birth_agrees"] = bool(_birth_compatible(np.array([idb]), np.array([bd]))[0]) \
+            if idb > 0 and bd > 0 else True
+        if bd == 0 and row.get("id_status") in ("valid", "upgraded"):
+            row["birth_date"] = idb
+            if idb > 0:
+                row["birth_quality"] = "from_id"
+    elif "id_birth" in row:
+        row["id_birth_agrees"] = True
+    if "birth_date" in row:
+        year = int(row["birth_date"]) // 10000
+        row["birth_year"] = year if year > 0 else 0
+    if "id_norm" in row:
+        norm = row["id_norm"]
+        row["id_prefix17"] = norm[:17] if isinstance(norm, str) else None
+        region = resident_id.canonical_region(row.get("id_region"))
+        row["id_region_canon"] = region
+        birth = int(row["id_birth"])
+        row["id_birth_part"] = region + str(birth) if birth > 0 and region is not None else None
+
+
+def standardise_queries(master: Master, records: list[dict]) -> dict[str, np.ndarray]:
+    """The records' standardised columns the master's checks read, plus id_status and
+    birth_quality, as arrays of the master's own dtypes."""
+    columns = list(master.table) + [c for c in ("id_status", "birth_quality") if c not in master.table]
+    if len(records) <= ROW_PATH_MAX:
+        rows = [standardise_row(r, master.fields, set(master.table)) for r in records]
+        values = {c: [row.get(c) for row in rows] for c in columns}
+    else:
+        frame = pd.DataFrame({f: [r.get(f) for r in records] for f in sorted(master.fields)})
+        frame.insert(0, "source", [r.get("source") for r in records])
+        frame.insert(1, "record_id", [r.get("record_id") for r in records])
+        std = standardise_records(frame, master.fields)
+        values = {c: std[c].to_numpy() for c in columns if c in std}
+    return {c: np.asarray(v, dtype=master.table[c].dtype if c in master.table else object)
+            for c, v in values.items()}
+
+
+# --- candidates and weights ---------------------------------------------------------------
+
+def candidate_pairs(master: Master, queries: dict[str, np.ndarray], sources: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(query index, master position) pairs from every blocking rule, unioned and sorted."""
+    n = max(len(master.record_id), 1)
+    found = []
+    for block in master.blocks:
+        hashes, valid = key_hashes(queries, block.rule.keys)
+        q, pos = block.lookup(hashes, valid)
+        found.append(q.astype(np.int64) * n + pos)
+    packed = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+    q, pos = packed // n, (packed % n).astype(np.int32)
+    link_type = master.config.link_type
+    if link_type != "link_and_dedupe" and q.size:
+        same = master.source_code[pos] == sources[q]
+        keep = ~same if link_type == "link_only" else same
+        q, pos = q[keep], pos[keep]
+    return q, pos
+
+
+def score_pairs(master: Master, queries: dict[str, np.ndarray], q: np.ndarray, pos: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gamma, per-field weights, total weight) of each (query, master record) pair."""
+    gamma = np.empty((len(q), len(master.comparisons)), dtype=np.int8)
+    if len(q):
+        # One frame per side for all comparisons: building frames is most of a check's time.
+        cols = sorted({c for comparison in master.comparisons for c in comparison.columns})
+        lhs = pd.DataFrame({c: queries[c][q] for c in cols})
+        rhs = master.take(cols, pos)
+        for k, comparison in enumerate(master.comparisons):
+            gamma[:, k] = comparison.compare(lhs, rhs)
+        # In a batch run the new record would come last, so the pair's left side (whose value
+        # the term frequency is read from) is the master record.
+        tf = sorted(master.tf_tables)
+        weight, parts = model.score(gamma, master.model, master.take(tf, pos),
+                                    np.arange(len(q)), master.tf_tables,
+                                    master.config.training["tf_min_frequency"])
+    else:
+        weight = np.empty(0)
+        parts = np.empty((0, len(master.comparisons)), dtype=np.float32)
+    return gamma, parts, weight
+
+
+# --- the check ----------------------------------------------------------------------------
+
+def check_records(master: Master, records: list[dict], max_candidates: int = MAX_CANDIDATES
+                  ) -> list[CheckResult]:
+    """Check enrolment records (dicts of raw fields plus ``source`` and optional ``record_id``)
+    against the master; one result per record, in order. Vectorised over the whole batch."""
+    if not records:
+        return []
+    names = list(master.sources)
+    sources = np.array([names.index(r["source"]) for r in records], dtype=np.int16)
+    queries = standardise_queries(master, records)
+    q, pos = candidate_pairs(master, queries, sources)
+    gamma, parts, weight = score_pairs(master, queries, q, pos)
+    prob = model.probability(weight)
+    entity = master.entity[pos]
+    # Best pair per (query, entity), best entities first.
+    order = np.lexsort((-weight, entity, q))
+    q, pos, entity, gamma, parts, weight, prob = (a[order] for a in (q, pos, entity, gamma, parts, weight, prob))
+    first = np.r_[True, (q[1:] != q[:-1]) | (entity[1:] != entity[:-1])] if len(q) else np.empty(0, bool)
+    best = np.flatnonzero(first)
+    best = best[np.lexsort((-weight[best], q[best]))]
+    per_query = np.split(best, np.searchsorted(q[best], np.arange(1, len(records))))
+
+    results = []
+    for i, picks in enumerate(per_query):
+        record = records[i]
+        probs = prob[picks]
+        candidates = [_candidate(master, record, int(j), gamma, parts, weight, prob, pos, entity)
+                      for j in picks[:max_candidates]]
+        verdict, reason, entity_id = decide(master, record, candidates, probs)
+        quality = {c: _plain(queries[c][i]) for c in ("id_status", "birth_quality")
+                   if c in queries}
+        results.append(CheckResult(verdict, reason, entity_id, candidates, quality))
+    return results
+
+
+def _candidate(master, record, j, gamma, parts, weight, prob, pos, entity) -> Candidate:
+    fs = master.model
+    explanation = {c.name: {"level": c.labels[gamma[j, k]] if gamma[j, k] >= 0 else "missing",
+                            "weight": round(float(parts[j, k]), 2)}
+                   for k, c in enumerate(fs.comparisons)}
+    explanation["household"] = 0.0
+    explanation["prior"] = round(fs.prior_weight, 2)
+    p = float(prob[j])
+    band = ("match" if p >= master.config.match_threshold
+            else "review" if p >= master.config.review_threshold else "non_match")
+    code = int(entity[j])
+    golden_row = {k: _plain(v) for k, v in master.golden.iloc[code].items()}
+    at = int(pos[j])
+    return Candidate(str(master.entity_ids[code]), round(p, 6), round(float(weight[j]), 3), band,
+                     (master.sources[master.source_code[at]], str(master.record_id[at])),
+                     explanation, golden_row, _enrolments(master, record, code))
+
+
+def _enrolments(master: Master, record: dict, code: int) -> list[dict]:
+    """The entity's insurance records, each marked when the record would renew it."""
+    roles, schemes = master.roles, master.schemes
+    out = []
+    for at in master.members(code).tolist():
+        source = master.sources[master.source_code[at]]
+        if roles[source] != "insurance":
+            continue
+        household = master.household[at]
+        out.append({"source": source, "scheme": schemes[source],
+                    "record_id": str(master.record_id[at]), "household_id": household,
+                    "renewed": renews(record, source, str(master.record_id[at]), household,
+                                      schemes)})
+    return out
+
+
+def renews(record: dict, source: str, record_id: str, household, schemes: dict[str, str]) -> bool:
+    """Whether the new record is the same enrolment as an existing one (renewal, correction).
+
+    Same source and record id; or the same scheme and, where both name one, the same household.
+    """
+    if record["source"] == source and record.get("record_id") and str(record["record_id"]) == record_id:
+        return True
+    if schemes[record["source"]] != schemes[source]:
+        return False
+    mine, theirs = _text(record.get("household_id")), _text(household)
+    return mine is None or theirs is None or mine == theirs
+
+
+def _text(value) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def decide(master: Master, record: dict, candidates: list[Candidate], probs: np.ndarray
+           ) -> tuple[str, str, str | None]:
+    """(verdict, reason, entity id) by the rule in the module docstring."""
+    match, review = master.config.match_threshold, master.config.review_threshold
+    if not len(probs) or probs.max() < review:
+        return "new_person", "no known person reaches the review threshold", None
+    above = int((probs >= match).sum())
+    best = candidates[0]
+    if above >= 2:
+        return ("needs_review", f"{above} different persons reach the match threshold", None)
+    if probs.max() < match:
+        return ("needs_review", f"best candidate {best.entity_id} has probability "
+                f"{best.probability:.4f}, between the review and match thresholds", None)
+    if master.roles[record["source"]] != "insurance":
+        return "known_person", f"matches {best.entity_id}", best.entity_id
+    others = [e for e in best.enrolments if not e["renewed"]]
+    if others:
+        where = ", ".join(f"{e['scheme']} {e['source']}:{e['record_id']}" for e in others)
+        return "duplicate_enrolment", f"{best.entity_id} is already enrolled: {where}", best.entity_id
+    if best.enrolments:
+        return "known_person", f"renews the enrolment of {best.entity_id}", best.entity_id
+    return "known_person", f"first enrolment of {best.entity_id}", best.entity_id

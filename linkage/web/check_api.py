@@ -1,0 +1,460 @@
+"""The check API (/api/v1): a new enrolment checked against the master while the clerk waits.
+
+Mounted into the review app as a sub-application, so it has its own OpenAPI description
+(/api/v1/openapi.json, readable at /api/v1/docs) and its own rules: clients authenticate with
+a bearer token (linkage/tokens.py), never with the review app's cookie session, so the review
+app's CSRF check does not apply here and cannot be bypassed from here. Records travel in JSON
+bodies only; no route takes personal data in its URL, and nothing here logs a record.
+
+The master (linkage/master.py) is built on first use, or at start-up by ``linkage serve``, and
+rebuilt in the background when the job has a newer complete run; checks keep using the old
+one until the new one is ready.
+"""
+# No `from __future__ import annotations`: FastAPI must see the per-job record model itself.
+import csv
+import gc
+import html
+import io
+import logging
+import threading
+import time
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from linkage.check import MAX_CANDIDATES, VERDICTS, CheckResult, check_records
+from linkage.config import JobConfig
+from linkage.master import Master, NoMaster, latest_run, load_master
+from linkage.store import Store
+from linkage.tokens import ApiToken, TokenVerifier
+from linkage.web.display import mask_id, mask_name
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 10_000  # records per batch request
+MAX_CSV_BYTES = 20 * 2**20
+MAX_FIELD_CHARS = 200
+REFRESH_SECONDS = 60.0  # how often the store is asked for a newer complete run
+
+FIELD_HELP = {
+    "name": "姓名 as written (张伟, 包·巴特尔, 張偉 ...)",
+    "id_number": "resident ID as written: 18 or 15 characters; damaged values are fine",
+    "birth_date": "any roster format: 1965-03-12, 19650312, 1965/3/12, 1965年3月12日 ...",
+    "gender": "男/女, 1/2 or M/F",
+    "household_id": "the roster's household (family) code",
+    "relation": "relation to the head of household (户主, 配偶, 长子 ...)",
+    "township": "苏木/乡/镇",
+    "village": "嘎查/村, with or without the group (组)",
+    "ethnicity": "民族",
+    "status": "人员状态 (registry records)",
+}
+
+API_DESCRIPTION = """
+Checks an enrolment record against the master roster: the entities and golden records of the
+job's latest complete linkage run, matched with the run's own blocking rules, comparisons and
+Fellegi-Sunter model (so field weights equal a batch run's; the household-context term is 0
+for a lone record).
+
+**Verdicts** (from the best candidate entity by match probability):
+
+* `new_person`: no entity reaches the review threshold;
+* `needs_review`: the best entity lies between the review and match thresholds, or two or more
+  entities reach the match threshold;
+* `duplicate_enrolment`: one entity reaches the match threshold, the record comes from an
+  insurance source, and the entity already holds an insurance enrolment this record does not
+  renew (another scheme, or the same scheme under another household);
+* `known_person`: one entity reaches the match threshold and this would be its first
+  enrolment, or renews one it has (same source and record id, or same scheme and household).
+
+**Authentication**: `Authorization: Bearer lkt_...` (made with `linkage tokens add`). Scope
+`check` sees names, ID numbers, birth days and household ids masked; `check_full` sees them in
+full; `status` may only read `/status`. No token or a revoked one: 401; too small a scope: 403.
+
+Personal data goes in request bodies only, never in URLs.
+"""
+
+
+def _settled(master: Master) -> Master:
+    """Move the master's millions of objects out of the garbage collector's sight.
+
+    A full collection would otherwise walk them all now and then, and the clerk whose check
+    it interrupts waits for it: the p99 latency.
+    """
+    gc.collect()
+    gc.freeze()
+    return master
+
+
+class MasterHolder:
+    """The current master, built on first use and swapped when a newer run completes."""
+
+    def __init__(self, config: JobConfig, store: Store, refresh_seconds: float = REFRESH_SECONDS):
+        self.config = config
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self._master: Master | None = None
+        self._lock = threading.Lock()
+        self._checked = 0.0
+        self._refreshing = False
+
+    @property
+    def loaded(self) -> Master | None:
+        """The master if one is built already (never builds one)."""
+        return self._master
+
+    def get(self) -> Master:
+        master = self._master
+        if master is None:
+            with self._lock:
+                if self._master is None:
+                    self._master = _settled(load_master(self.config, self.store))
+                    self._checked = time.monotonic()
+                master = self._master
+        elif time.monotonic() - self._checked >= self.refresh_seconds and not self._refreshing:
+            self._refreshing = True
+            self._checked = time.monotonic()
+            threading.Thread(target=self._refresh, name="master-refresh", daemon=True).start()
+        return master
+
+    def _refresh(self) -> None:
+        try:
+            run_id = latest_run(self.store, self.config.job)
+            if self._master is None or run_id != self._master.run_id:
+                self._master = _settled(load_master(self.config, self.store, run_id))
+        except Exception:  # noqa: BLE001 - keep serving the master we have
+            log.exception("check API: rebuilding the master failed; serving run %s",
+                          self._master.run_id if self._master else None)
+        finally:
+            self._refreshing = False
+
+
+# --- request and response bodies ------------------------------------------------------------
+
+class _RecordBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_FIELD_CHARS)
+
+    @model_validator(mode="after")
+    def _identifies_someone(self):
+        if not any((getattr(self, f, None) or "").strip() for f in ("name", "id_number")):
+            raise ValueError("a record needs a name or an ID number (or both)")
+        # As ingest rejects such cells: a NUL would also merge distinct values when factorised.
+        for name, value in self:
+            if isinstance(value, str) and "\x00" in value:
+                raise ValueError(f"field {name!r} holds a NUL character")
+        return self
+
+
+def record_model(config: JobConfig) -> type[BaseModel]:
+    """The enrolment record the job's sources can describe: its mapped fields, all optional
+    text, plus the source (scheme) it is enrolled in and, if it has one yet, its record id."""
+    fields = sorted({f for s in config.sources for f in s.fields})
+    sources = tuple(s.name for s in config.sources)
+    spec: dict[str, Any] = {
+        "source": (Literal[sources], Field(description="the configured source this record would "
+                                                       "be entered in: " + ", ".join(
+            f"{s.name} ({s.role}{', ' + s.scheme if s.scheme else ''})" for s in config.sources))),
+        "record_id": (str | None, Field(None, description="the record's id in its source, when it "
+                                                          "has one (a renewal or correction)")),
+    }
+    for f in fields:
+        spec[f] = (str | None, Field(None, description=FIELD_HELP.get(f, "as in the source")))
+    return create_model("EnrolmentRecord", __base__=_RecordBase, **spec)
+
+
+class FieldWeight(BaseModel):
+    level: str = Field(description="comparison level, strongest first in the model")
+    weight: float = Field(description="match weight in bits (log2 m/u)")
+
+
+class MatchedRecord(BaseModel):
+    source: str
+    record_id: str
+
+
+class Enrolment(BaseModel):
+    source: str
+    scheme: str
+    record_id: str
+    household_id: str | None = Field(description="null for the check scope")
+    renewed: bool = Field(description="true when the checked record would renew this enrolment")
+
+
+class CandidateOut(BaseModel):
+    entity_id: str
+    probability: float
+    weight: float = Field(description="total match weight in bits: prior + fields")
+    band: Literal["match", "review", "non_match"]
+    record: MatchedRecord = Field(description="the entity's record that matched best")
+    explanation: dict[str, FieldWeight | float] = Field(
+        description="per comparison its level and weight; 'household' and 'prior' in bits")
+    golden: dict[str, Any] = Field(description="the entity's golden record (masked for the "
+                                               "check scope)")
+    enrolments: list[Enrolment]
+
+
+class CheckOut(BaseModel):
+    verdict: Literal[VERDICTS]
+    reason: str
+    entity_id: str | None = Field(description="the person this record is, when the verdict "
+                                              "names one")
+    run_id: str = Field(description="the linkage run the master comes from")
+    masked: bool
+    quality: dict[str, str | None] = Field(description="what standardising found: id_status "
+                                                       "(valid, bad_check, ...), birth_quality")
+    candidates: list[CandidateOut] = Field(description=f"at most {MAX_CANDIDATES}, best first")
+
+
+class BatchOut(BaseModel):
+    run_id: str
+    count: int
+    results: list[CheckOut]
+
+
+class StatusOut(BaseModel):
+    job: str
+    run_id: str
+    records: int
+    entities: int
+    build_seconds: float
+    thresholds: dict[str, float]
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+def _masked_golden(golden: dict) -> dict:
+    out = dict(golden)
+    out["name"] = mask_name(out.get("name"))
+    out["id_number"] = mask_id(out.get("id_number"))
+    birth = out.get("birth_date")
+    out["birth_date"] = birth[:4] + "-**-**" if isinstance(birth, str) and len(birth) >= 4 else birth
+    out["household_id"] = None
+    return out
+
+
+def result_json(result: CheckResult, run_id: str, full: bool) -> dict:
+    """One check result as the API answers it, masked unless ``full``."""
+    candidates = []
+    for c in result.candidates:
+        enrolments = [dict(e) if full else {**e, "household_id": None} for e in c.enrolments]
+        candidates.append({
+            "entity_id": c.entity_id, "probability": c.probability, "weight": c.weight,
+            "band": c.band, "record": {"source": c.record[0], "record_id": c.record[1]},
+            "explanation": c.explanation,
+            "golden": c.golden if full else _masked_golden(c.golden),
+            "enrolments": enrolments,
+        })
+    return {"verdict": result.verdict, "reason": result.reason, "entity_id": result.entity_id,
+            "run_id": run_id, "masked": not full, "quality": result.quality,
+            "candidates": candidates}
+
+
+def create_check_app(config: JobConfig, store: Store,
+                     refresh_seconds: float = REFRESH_SECONDS) -> FastAPI:
+    """The check API over the job's store; mount it at /api/v1."""
+    app = FastAPI(title="Enrolment check API", version="1", description=API_DESCRIPTION,
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    holder = MasterHolder(config, store, refresh_seconds)
+    verifier = TokenVerifier(store.engine)
+    app.state.holder = holder
+    Record = record_model(config)
+    BatchIn = create_model("BatchRequest", __config__=ConfigDict(extra="forbid"),
+                           records=(list[Record], Field(min_length=1, max_length=MAX_BATCH)))
+    bearer = HTTPBearer(auto_error=False, description="an API token: `linkage tokens add`")
+
+    # Token checks and single checks run on the event loop, one at a time in arrival order:
+    # each takes milliseconds of CPU, and handing them to threads would only make concurrent
+    # checks share the interpreter lock and all finish late (the tail latency a clerk sees).
+    def scoped(scope: str):
+        async def dependency(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+                             ) -> ApiToken:
+            token = verifier.verify(credentials.credentials) if credentials else None
+            if token is None:
+                raise HTTPException(401, "A valid API token is needed: Authorization: Bearer lkt_...",
+                                    headers={"WWW-Authenticate": "Bearer"})
+            if not token.allows(scope):
+                raise HTTPException(403, f"This needs a token with the {scope} scope; this "
+                                         f"token has {token.scope}.")
+            return token
+        return dependency
+
+    def master() -> Master:
+        try:
+            return holder.get()
+        except NoMaster as exc:
+            raise HTTPException(503, str(exc)) from None
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        # The submitted values are left out of the answer: an ID number is not echoed back.
+        return JSONResponse({"detail": [_error(e) for e in exc.errors()]}, status_code=422)
+
+    def run_checks(token: ApiToken, records: list[dict]) -> tuple[str, list[dict]]:
+        m = master()
+        full = token.allows("check_full")
+        return m.run_id, [result_json(r, m.run_id, full) for r in check_records(m, records)]
+
+    @app.post("/check", summary="Check one enrolment record", response_model=CheckOut,
+              responses={401: {"description": "no valid token"}, 403: {"description": "scope"},
+                         422: {"description": "bad record"}, 503: {"description": "no master"}})
+    async def check_one(record: Record, token: ApiToken = Depends(scoped("check"))):  # type: ignore[valid-type]
+        """The candidate persons for one record, with probabilities, per-field explanations and
+        golden records, and a verdict: new_person, known_person, duplicate_enrolment or
+        needs_review (rules in the API description)."""
+        if holder.loaded is None:  # the first check builds the master: not on the event loop
+            _, results = await run_in_threadpool(run_checks, token, [record.model_dump()])
+        else:
+            _, results = run_checks(token, [record.model_dump()])
+        return JSONResponse(results[0])
+
+    @app.post("/check/batch", summary="Check a batch of records (JSON)", response_model=BatchOut,
+              description=f"Up to {MAX_BATCH:,} records checked at once (one standardisation "
+                          "and one comparison pass for the whole batch); results in the order "
+                          "sent, each as /check answers it. Each record is checked against the "
+                          "master only, not against the others in the batch.",
+              responses={422: {"description": f"bad record, or more than {MAX_BATCH:,}"}})
+    def check_batch(batch: BatchIn, token: ApiToken = Depends(scoped("check"))):  # type: ignore[valid-type]
+        run_id, results = run_checks(token, [r.model_dump() for r in batch.records])
+        return JSONResponse({"run_id": run_id, "count": len(results), "results": results})
+
+    @app.post("/check/batch/csv", summary="Check a batch of records (CSV upload)",
+              response_model=BatchOut)
+    async def check_csv(file: UploadFile = File(description="CSV in UTF-8 or GBK/GB18030: a "
+                                                            "source's own export (its columns as "
+                                                            "the job config maps them) or "
+                                                            "standard field names"),
+                        source: str = Form(description="the source the rows would be entered in"),
+                        token: ApiToken = Depends(scoped("check"))):
+        """A roster file checked like /check/batch (same limit, same answers per row)."""
+        data = await file.read(MAX_CSV_BYTES + 1)
+        if len(data) > MAX_CSV_BYTES:
+            raise HTTPException(413, f"file over {MAX_CSV_BYTES // 2**20} MB; split it")
+        raw = _csv_records(data, source, config)
+        try:
+            records = [Record.model_validate(r).model_dump() for r in raw]
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        run_id, results = await run_in_threadpool(run_checks, token, records)
+        return JSONResponse({"run_id": run_id, "count": len(results), "results": results})
+
+    @app.get("/status", summary="The master's state", response_model=StatusOut)
+    def status(token: ApiToken = Depends(scoped("status"))):
+        """Which run the master comes from and how big it is; no personal data."""
+        m = master()
+        return {"job": config.job, "run_id": m.run_id, "records": m.stats["records"],
+                "entities": m.stats["entities"], "build_seconds": m.stats["build_seconds"],
+                "thresholds": {"match": config.match_threshold, "review": config.review_threshold}}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return HTMLResponse(_docs_page(app.openapi()))
+
+    return app
+
+
+def check_only_app(config: JobConfig, store_url: str) -> FastAPI:
+    """The check API alone at /api/v1, for a server that does not host the review pages (it
+    then holds no copy of the sources beside the master)."""
+    from linkage.web.app import security_headers
+
+    app = FastAPI(title="Enrolment check", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.check_api = create_check_app(config, Store(store_url))
+    app.mount("/api/v1", app.state.check_api)
+    app.middleware("http")(security_headers)
+    return app
+
+
+def preload(check_app: FastAPI) -> None:
+    """Build the master before serving, so the first clerk does not wait for it."""
+    import sys
+
+    try:
+        master = check_app.state.holder.get()
+    except NoMaster as exc:
+        print(f"note: check API has no master yet ({exc}); it loads on the first check after a "
+              "run", file=sys.stderr)
+        return
+    print(f"check API: master of run {master.run_id}: {master.stats['records']:,} records, "
+          f"{master.stats['entities']:,} entities, built in {master.stats['build_seconds']} s",
+          file=sys.stderr)
+
+
+def _error(e: dict) -> dict:
+    return {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+
+
+def _csv_records(data: bytes, source: str, config: JobConfig) -> list[dict]:
+    """Rows of an uploaded CSV as record dicts (fields named as the API names them)."""
+    names = [s.name for s in config.sources]
+    if source not in names:
+        raise _invalid(["body", "source"], f"source must be one of {', '.join(names)}")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise _invalid(["body", "file"], "the file is neither UTF-8 nor GBK/GB18030 text")
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise _invalid(["body", "file"], "the file is empty (no header row)")
+    header = [h.strip() for h in rows[0]]
+    src = config.source(source)
+    by_column = {col: f for f, col in src.fields.items()} | {src.record_id: "record_id"}
+    fields = {f for s in config.sources for f in s.fields} | {"record_id"}
+    mapping = {i: by_column.get(h) or (h if h in fields else None) for i, h in enumerate(header)}
+    if not {"name", "id_number"} & set(mapping.values()):
+        raise _invalid(["body", "file"], "no name or ID number column: use the source's own "
+                                         f"column names ({src.fields.get('name')}, "
+                                         f"{src.fields.get('id_number')}) or name, id_number")
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    if len(body) > MAX_BATCH:
+        raise _invalid(["body", "file"], f"{len(body):,} rows; at most {MAX_BATCH:,} per request")
+    out = []
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise _invalid(["body", "file", line], f"row {line} has {len(row)} cells but the "
+                                                    f"header has {len(header)}")
+        record = {"source": source}
+        record.update({f: (row[i] or None) for i, f in mapping.items() if f})
+        out.append(record)
+    return out
+
+
+def _invalid(loc: list, msg: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+def _docs_page(spec: dict) -> str:
+    """The OpenAPI description as one plain page (no scripts from elsewhere: the app's content
+    security policy allows none, and the office network may have no internet)."""
+    esc = html.escape
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>{esc(spec['info']['title'])}</title>"
+             f"<link rel='stylesheet' href='/static/app.css'></head><body><main>",
+             f"<h1>{esc(spec['info']['title'])} v{esc(spec['info']['version'])}</h1>",
+             f"<p><a href='openapi.json'>openapi.json</a></p>",
+             f"<pre>{esc(spec['info'].get('description', '').strip())}</pre>"]
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            parts.append(f"<h2>{esc(method.upper())} /api/v1{esc(path)}</h2>"
+                         f"<p><strong>{esc(op.get('summary', ''))}</strong></p>"
+                         f"<pre>{esc(op.get('description', ''))}</pre>")
+            body = op.get("requestBody", {}).get("content", {})
+            for kind, content in body.items():
+                ref = content.get("schema", {}).get("$ref", "")
+                parts.append(f"<p>body ({esc(kind)}): {esc(ref.rsplit('/', 1)[-1] or 'form')}</p>")
+    for name, schema in spec.get("components", {}).get("schemas", {}).items():
+        props = schema.get("properties", {})
+        if not props:
+            continue
+        rows = "".join(f"<tr><td>{esc(p)}</td><td>{esc(str(v.get('description', '')))}</td></tr>"
+                       for p, v in props.items())
+        parts.append(f"<h3>{esc(name)}</h3><table>{rows}</table>")
+    parts.append("</main></body></html>")
+    return "".join(parts)

@@ -1,0 +1,31 @@
+"""The per-value parsers the online check uses give what the column standardisers give."""
+import pandas as pd
+import pytest
+
+from linkage.standardise import STANDARDISERS, VALUE_PARSERS
+
+VALUES = {
+    "id_number": ["150525198001011235", "15052519800101123x", "1.50525E+17", "无", None],
+    "name": ["包·巴特尔", "張 偉", "单田芳", "", None],
+    "birth_date": ["1980年1月1日", "80.1.1", "29221", "农历1965年3月12日", None],
+    "gender": ["男", "F", "2", "未知", None],
+    "township": ["甘旗卡镇", "努古斯台苏木", "", None],
+    "village": ["巴彦塔拉嘎查三组", "东风村2社", None],
+    "relation": ["户主", "之子", "孙女", "其他", None],
+}
+
+
+def test_every_standardiser_has_a_value_parser():
+    assert set(VALUE_PARSERS) == set(STANDARDISERS) == set(VALUES)
+
+
+@pytest.mark.parametrize("field", sorted(VALUES))
+def test_value_parsers_agree_with_their_standardisers(field):
+    frame = STANDARDISERS[field](pd.Series(VALUES[field], dtype=object))
+    for i, value in enumerate(VALUES[field]):
+        parsed = VALUE_PARSERS[field](value)
+        assert list(parsed) == list(frame.columns)
+        row = frame.iloc[i]
+        for column, got in parsed.items():
+            want = row[column]
+            assert (pd.isna(want) and pd.isna(got)) if pd.isna(want) else got == want, (value, column)

@@ -1,0 +1,408 @@
+"""The check API (/api/v1): verdicts on the small synthetic world, masking by scope, tokens,
+the same weights as the batch run, batch = singles, and a real uvicorn server process.
+
+The demo job runs once per session (tests/web/conftest.py web_run); each test copies that run
+(runs, entity_members, golden) into a fresh store on SQLite or on the real PostgreSQL.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from review_helpers import free_port
+from stdnum.iso7064 import mod_11_2
+
+from linkage.store import Store, entity_members, golden, runs, scored_pairs
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+# --- the world, read the way a clerk would type it ---------------------------------------------
+
+@pytest.fixture(scope="session")
+def world(web_run):
+    """The small world's source rows (as text), its truth and the run's entities."""
+    data = web_run.world / "data" / "demo"
+    police = pd.read_csv(data / "police.csv", dtype=str, keep_default_na=False)
+    ncms = pd.read_csv(data / "ncms.csv", dtype=str, keep_default_na=False, encoding="gb18030")
+    urban = pd.read_csv(data / "urban.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    truth = pd.read_csv(data / "truth.csv", dtype=str)
+    with sa.create_engine(f"sqlite:///{web_run.db}").connect() as conn:
+        members = pd.read_sql(sa.select(entity_members).where(
+            entity_members.c.run_id == web_run.run_id), conn)
+    entity = dict(zip(zip(members["source"], members["record_id"]), members["entity_id"]))
+    return {"police": police, "ncms": ncms, "urban": urban, "truth": truth, "entity": entity}
+
+
+def police_record(row: pd.Series, source: str, **extra) -> dict:
+    """A registry person's details as an enrolment in ``source`` (fields of the API)."""
+    return {"source": source, "name": row["姓名"], "id_number": row["公民身份号码"],
+            "birth_date": row["出生日期"], "gender": row["性别"], "township": row["苏木乡镇"],
+            "village": row["嘎查村"], **extra}
+
+
+def persons_with(world, has: set[str], lacks: set[str]) -> list[str]:
+    """Truth person ids with records in every source of ``has`` and none in ``lacks``."""
+    by_person = world["truth"].groupby("person_id")["source"].agg(set)
+    return sorted(p for p, s in by_person.items() if has <= s and not (lacks & s))
+
+
+def police_row_of(world, person: str) -> pd.Series:
+    rid = world["truth"].query("person_id == @person and source == 'police'")["record_id"].iloc[0]
+    return world["police"].set_index("人员编号").loc[rid].rename(rid)
+
+
+def valid_id(region: str, birth: str, seq: str) -> str:
+    body = region + birth + seq
+    return body + mod_11_2.calc_check_digit(body)
+
+
+# --- stores, apps and tokens -------------------------------------------------------------------
+
+def copy_master(source_db, url: str) -> None:
+    """Copy the session run's runs, entities and golden records into the store at url."""
+    src = sa.create_engine(f"sqlite:///{source_db}")
+    dst = Store(url).engine
+    try:
+        with src.connect() as a, dst.begin() as b:
+            for table in (runs, entity_members, golden, scored_pairs):
+                rows = [dict(r) for r in a.execute(sa.select(table)).mappings()]
+                if rows:
+                    b.execute(table.insert(), rows)
+    finally:
+        src.dispose()
+        dst.dispose()
+
+
+@pytest.fixture
+def check_url(backend_url, web_run):
+    copy_master(web_run.db, backend_url)
+    return backend_url
+
+
+@pytest.fixture
+def api(make_app, check_url):
+    """A TestClient on the review app (check API mounted) and a token per scope."""
+    from fastapi.testclient import TestClient
+
+    from linkage.tokens import create_token
+
+    app = make_app(check_url)
+    engine = app.state.review.store.engine
+    tokens = {scope: create_token(engine, f"test-{scope}", scope)[1]
+              for scope in ("status", "check", "check_full")}
+    with TestClient(app) as client:
+        client.tokens = tokens
+        client.engine = engine
+        client.app_ = app
+        yield client
+
+
+def post(client, path: str, body, scope: str = "check_full"):
+    return client.post(f"/api/v1{path}", json=body,
+                       headers={"Authorization": f"Bearer {client.tokens[scope]}"})
+
+
+# --- verdicts ----------------------------------------------------------------------------------
+
+def test_registry_person_enrolling_first_time_is_known_person(api, world):
+    person = persons_with(world, {"police"}, {"ncms", "urban"})[0]
+    row = police_row_of(world, person)
+    record = police_record(row, "ncms", household_id="15059900000001")
+    record["name"] = record["name"][0] + " " + record["name"][1:]  # a space typed inside
+    answer = post(api, "/check", record)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["verdict"] == "known_person", body["reason"]
+    assert body["entity_id"] == world["entity"][("police", row.name)]
+    best = body["candidates"][0]
+    assert best["entity_id"] == body["entity_id"] and best["band"] == "match"
+    assert best["enrolments"] == []
+    assert best["explanation"]["id_number"]["level"] == "exact_valid"
+    assert best["explanation"]["household"] == 0.0
+    assert best["golden"]["id_number"] == row["公民身份号码"]  # check_full: unmasked
+
+
+def test_urban_enrolment_of_ncms_member_is_duplicate_enrolment(api, world):
+    person = persons_with(world, {"police", "ncms"}, {"urban"})[0]
+    row = police_row_of(world, person)
+    body = post(api, "/check", police_record(row, "urban", birth_date=row["出生日期"].replace("-", ""))).json()
+    assert body["verdict"] == "duplicate_enrolment", body["reason"]
+    assert body["entity_id"] == world["entity"][("police", row.name)]
+    schemes = {e["scheme"] for e in body["candidates"][0]["enrolments"] if not e["renewed"]}
+    assert schemes == {"NCMS"}
+    assert "NCMS" in body["reason"]
+
+
+def test_ncms_renewal_in_same_household_is_known_person(api, world):
+    truth = world["truth"]
+    once = truth[truth["source"] == "ncms"].groupby("person_id").size().eq(1)
+    person = [p for p in persons_with(world, {"police", "ncms"}, {"urban"}) if once.get(p)][0]
+    rid = truth.query("person_id == @person and source == 'ncms'")["record_id"].iloc[0]
+    row = world["ncms"].set_index("参合编号").loc[rid]
+    record = {"source": "ncms", "record_id": rid, "name": row["成员姓名"],
+              "id_number": row["身份证号"], "birth_date": row["出生日期"], "gender": row["性别"],
+              "household_id": row["家庭编号"], "village": row["村"], "township": row["乡镇"]}
+    body = post(api, "/check", record).json()
+    entity = world["entity"][("ncms", rid)]
+    assert (body["verdict"], body["entity_id"]) == ("known_person", entity), body["reason"]
+    renewed = [e["record_id"] for e in body["candidates"][0]["enrolments"] if e["renewed"]]
+    assert renewed == [rid]
+    # The same person entered again under another NCMS household is a duplicate enrolment
+    # (a married daughter left in her parents' household and added to her husband's).
+    moved = {**record, "record_id": None, "household_id": "15059999999999"}
+    body = post(api, "/check", moved).json()
+    assert (body["verdict"], body["entity_id"]) == ("duplicate_enrolment", entity), body["reason"]
+
+
+def test_fresh_person_is_new_person(api):
+    record = {"source": "urban", "name": "欧阳雪梅", "id_number": valid_id("150525", "20240229", "358"),
+              "birth_date": "2024年2月29日", "gender": "女", "township": "东明镇",
+              "village": "东明中心小学"}
+    body = post(api, "/check", record).json()
+    assert body["verdict"] == "new_person", body
+    assert body["entity_id"] is None
+    assert all(c["band"] == "non_match" for c in body["candidates"])
+    assert body["quality"] == {"id_status": "valid", "birth_quality": "exact"}
+
+
+def test_name_and_birth_month_only_needs_review(api, world):
+    names = pd.concat([world["police"]["姓名"], world["ncms"]["成员姓名"], world["urban"]["xm"]])
+    counts = names.value_counts()
+    police = world["police"]
+    rare = police[police["姓名"].map(counts).eq(1) & police["姓名"].str.len().eq(3)
+                  & police["出生日期"].str.match(r"^\d{4}-\d{2}-\d{2}$")].iloc[0]
+    record = {"source": "ncms", "name": rare["姓名"], "birth_date": rare["出生日期"][:7]}
+    body = post(api, "/check", record).json()
+    assert body["verdict"] == "needs_review", body
+    best = body["candidates"][0]
+    assert best["entity_id"] == world["entity"][("police", rare["人员编号"])]
+    assert best["band"] == "review"
+    assert body["entity_id"] is None
+
+
+# --- scopes, tokens, payloads ------------------------------------------------------------------
+
+def test_check_scope_sees_masked_records(api, world):
+    person = persons_with(world, {"police", "ncms"}, {"urban"})[1]
+    row = police_row_of(world, person)
+    record = police_record(row, "urban")
+    full = post(api, "/check", record, "check_full").json()
+    masked = post(api, "/check", record, "check")
+    assert masked.status_code == 200
+    text = masked.text
+    body = masked.json()
+    assert body["masked"] is True and full["masked"] is False
+    golden_masked, golden_full = body["candidates"][0]["golden"], full["candidates"][0]["golden"]
+    idn = row["公民身份号码"]
+    assert golden_full["id_number"] == idn
+    assert golden_masked["id_number"] == idn[:4] + "*" * 10 + idn[-4:]
+    assert golden_masked["name"][0] == golden_full["name"][0]
+    assert set(golden_masked["name"][1:]) <= {"*", "·"}
+    assert golden_masked["birth_date"].endswith("-**-**")
+    assert golden_masked["household_id"] is None
+    assert all(e["household_id"] is None for e in body["candidates"][0]["enrolments"])
+    assert idn not in text and golden_full["name"] not in text and idn[6:14] not in text
+    assert body["verdict"] == full["verdict"] == "duplicate_enrolment"
+
+
+def test_tokens_missing_wrong_revoked_or_too_small(api):
+    from linkage.tokens import list_tokens, revoke_token
+
+    record = {"source": "urban", "name": "李娜", "birth_date": "1990-01-01"}
+    assert api.post("/api/v1/check", json=record).status_code == 401
+    bad = api.post("/api/v1/check", json=record,
+                   headers={"Authorization": "Bearer " + api.tokens["check"][:-2] + "xx"})
+    assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
+    assert post(api, "/check", record, "status").status_code == 403
+    assert post(api, "/status", None, "status").status_code == 405  # GET only
+    status = api.get("/api/v1/status", headers={"Authorization": f"Bearer {api.tokens['status']}"})
+    assert status.status_code == 200 and status.json()["entities"] > 1000
+    assert post(api, "/check", record, "check").status_code == 200
+    token_id = api.tokens["check"].split("_")[1]
+    revoke_token(api.engine, token_id)
+    assert post(api, "/check", record, "check").status_code == 401
+    listed = {t.token_id: t for t in list_tokens(api.engine)}
+    assert listed[token_id].revoked_at is not None and listed[token_id].last_used_at is not None
+    with api.engine.connect() as conn:  # only a hash of the secret is stored
+        stored = conn.execute(sa.text("SELECT * FROM api_tokens")).all()
+    assert not any(api.tokens["check"].split("_", 2)[2] in str(r) for r in stored)
+
+
+def test_bad_payloads_get_422_without_echoing_values(api):
+    idn = valid_id("150525", "19800101", "123")
+    cases = [
+        ({"source": "hospital", "id_number": idn}, "source"),
+        ({"source": "ncms", "id_number": idn, "phone": "13800000000"}, "phone"),
+        ({"source": "ncms", "birth_date": "1980-01-01"}, "a record needs a name or an ID number"),
+        ({"source": "ncms", "name": "王" * 201}, "at most 200 characters"),
+        ({"source": "ncms", "name": 123}, "valid string"),
+        ({"source": "ncms", "name": "王\x00伟", "id_number": idn}, "NUL character"),
+    ]
+    for body, expected in cases:
+        answer = post(api, "/check", body)
+        assert answer.status_code == 422, body
+        assert expected in answer.text, answer.text
+        assert idn not in answer.text
+    assert post(api, "/check/batch", {"records": []}).status_code == 422
+    assert post(api, "/check/batch", [{"source": "ncms", "name": "王伟"}]).status_code == 422
+    assert api.post("/api/v1/check", content=b"{not json",
+                    headers={"Authorization": f"Bearer {api.tokens['check']}",
+                             "Content-Type": "application/json"}).status_code == 422
+
+
+def test_openapi_and_docs_served_and_review_csrf_kept(api):
+    spec = api.get("/api/v1/openapi.json").json()
+    assert {"/check", "/check/batch", "/check/batch/csv", "/status"} <= set(spec["paths"])
+    assert "duplicate_enrolment" in spec["info"]["description"]
+    record = spec["components"]["schemas"]["EnrolmentRecord"]
+    assert {"name", "id_number", "birth_date", "source"} <= set(record["properties"])
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    docs = api.get("/api/v1/docs")
+    assert docs.status_code == 200 and "/api/v1/check/batch" in docs.text
+    assert "<script" not in docs.text
+    # The review app keeps its CSRF check; the token API needs none.
+    assert api.post("/queue/next").status_code == 403
+
+
+# --- the same answers as the batch run, and batch = singles ------------------------------------
+
+def test_field_weights_equal_the_batch_runs(api, world, web_run):
+    """For stored pairs of the run, checking one side gives the other the stored field weights
+    (the run's total minus its household term)."""
+    from linkage.check import candidate_pairs, score_pairs, standardise_queries
+
+    master = api.app_.state.check_api.state.holder.get()
+    with sa.create_engine(f"sqlite:///{web_run.db}").connect() as conn:
+        pairs = pd.read_sql(sa.select(scored_pairs).where(
+            (scored_pairs.c.run_id == web_run.run_id) & (scored_pairs.c.source_l == "ncms")
+            & (scored_pairs.c.source_r == "police")), conn).head(60)
+    assert len(pairs) >= 30
+    ncms = world["ncms"].set_index("参合编号")
+    position = {(master.sources[s], r): i for i, (s, r) in
+                enumerate(zip(master.source_code, master.record_id))}
+    records = []
+    for rid in pairs["record_l"]:
+        row = ncms.loc[rid]
+        records.append({"source": "ncms", "name": row["成员姓名"], "id_number": row["身份证号"],
+                        "birth_date": row["出生日期"], "gender": row["性别"], "relation": row["与户主关系"],
+                        "household_id": row["家庭编号"], "village": row["村"], "township": row["乡镇"]})
+    queries = standardise_queries(master, records)
+    q, pos = candidate_pairs(master, queries, np.full(len(records), 1, dtype=np.int16))
+    _, parts, weight = score_pairs(master, queries, q, pos)
+    found = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(q, pos))}
+    names = [c.name for c in master.model.comparisons]
+    for i, pair in enumerate(pairs.itertuples()):
+        k = found[(i, position[("police", pair.record_r)])]
+        stored = json.loads(pair.explanation)
+        assert [round(float(parts[k, j]), 2) for j in range(len(names))] == \
+            [stored[n]["weight"] for n in names]
+        assert weight[k] == pytest.approx(pair.weight - stored["household"], abs=2e-3)
+
+
+def test_batch_gives_the_same_answers_as_singles(api, world):
+    police, ncms = world["police"], world["ncms"]
+    records = [police_record(police.iloc[i], "urban") for i in range(0, 400, 20)]
+    records += [{"source": "ncms", "name": r["成员姓名"], "id_number": r["身份证号"],
+                 "birth_date": r["出生日期"], "household_id": r["家庭编号"], "village": r["村"]}
+                for _, r in ncms.iloc[:200:10].iterrows()]
+    records.append({"source": "urban", "name": "欧阳雪梅", "birth_date": "2024-02-29"})
+    assert len(records) > 16  # the batch takes the vectorised standardisation path
+    batch = post(api, "/check/batch", {"records": records})
+    assert batch.status_code == 200
+    results = batch.json()["results"]
+    assert len(results) == len(records)
+    singles = [post(api, "/check", r).json() for r in records]
+    assert results == singles
+    assert {r["verdict"] for r in results} >= {"duplicate_enrolment", "new_person"}
+
+
+def test_csv_upload_of_a_roster_export(api, web_run):
+    text = (web_run.world / "data" / "demo" / "ncms.csv").read_bytes().decode("gb18030")
+    lines = text.splitlines()[:31]
+    data = "\n".join(lines).encode("gb18030")  # the NCMS export as is: GBK, its own columns
+    answer = api.post("/api/v1/check/batch/csv", data={"source": "ncms"},
+                      files={"file": ("ncms.csv", data, "text/csv")},
+                      headers={"Authorization": f"Bearer {api.tokens['check']}"})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert len(results) == 30
+    # Every row is in the master already: each renews its own enrolment or duplicates one.
+    assert all(r["verdict"] in ("known_person", "duplicate_enrolment", "needs_review") for r in results)
+    assert sum(r["verdict"] != "needs_review" for r in results) >= 28
+    bad = api.post("/api/v1/check/batch/csv", data={"source": "ncms"},
+                   files={"file": ("x.csv", "a,b\n1,2\n".encode(), "text/csv")},
+                   headers={"Authorization": f"Bearer {api.tokens['check']}"})
+    assert bad.status_code == 422 and "no name or ID number column" in bad.text
+
+
+def test_single_path_standardises_like_the_batch_path(web_run, world):
+    """standardise_row (single checks) gives the columns standardise_records gives."""
+    from linkage.check import standardise_row
+    from linkage.ingest import ingest
+    from linkage.master import load_master
+    from linkage.standardise import standardise_records
+
+    master = load_master(web_run.config)
+    raw = ingest(web_run.config.sources).records
+    fields = master.fields
+    std = standardise_records(raw[["source", "record_id", *sorted(fields)]], fields)
+    columns = list(master.table)
+    for i in range(len(raw)):
+        record = {f: raw.at[i, f] for f in fields}
+        row = standardise_row(record, fields, set(columns))
+        for c in columns:
+            a, b = row.get(c), std.at[i, c]
+            b = None if b is None or (isinstance(b, float) and np.isnan(b)) else b
+            assert a == b, (raw.at[i, "source"], raw.at[i, "record_id"], c, a, b)
+
+
+# --- a real server process ---------------------------------------------------------------------
+
+def test_real_uvicorn_server_process_and_no_id_in_logs(web_run, tmp_path, world):
+    import httpx
+
+    from linkage.tokens import create_token
+
+    config_path = web_run.config.path
+    token = create_token(Store(web_run.config.store).engine, "live-test", "check")[1]
+    port = free_port()
+    log = open(tmp_path / "server.log", "w+")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "linkage.cli", "serve", str(config_path), "--check-only",
+         "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 90
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            while True:
+                try:
+                    if http.get("/api/v1/openapi.json").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None and time.monotonic() < deadline, \
+                    (tmp_path / "server.log").read_text()
+                time.sleep(0.25)
+            person = persons_with(world, {"police", "ncms"}, {"urban"})[2]
+            row = police_row_of(world, person)
+            answer = http.post("/api/v1/check", json=police_record(row, "urban"),
+                               headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200
+            assert answer.json()["verdict"] == "duplicate_enrolment"
+            assert answer.headers["x-frame-options"] == "DENY"
+            assert http.post("/api/v1/check", json={"source": "urban", "id_number": row["公民身份号码"]}
+                             ).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(20)
+    text = (tmp_path / "server.log").read_text()
+    assert "POST /api/v1/check" in text  # the access log is on
+    assert row["公民身份号码"] not in text and row["姓名"] not in text
