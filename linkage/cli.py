@@ -1,5 +1,5 @@
-"""Command line: `linkage synth | febrl | run | evaluate | explain | decide | demo | serve |
-users`."""
+"""Command line: `linkage synth | febrl | run | add | evaluate | explain | decide | demo | serve |
+users | tokens`."""
 from __future__ import annotations
 
 import argparse
@@ -28,6 +28,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--model", type=Path, help="score with this saved model.json instead of training")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.add_argument("--engine", choices=["local", "spark"], help="override the config's engine")
+
+    a = sub.add_parser("add", help="link a file of new records against the existing entities "
+                                   "(no full re-run)")
+    a.add_argument("config", type=Path)
+    a.add_argument("--input", type=Path, required=True, help="CSV or XLSX of new records")
+    a.add_argument("--source", help="the configured source whose column mapping the file follows "
+                                    "(default: the one source whose columns its header has)")
+    a.add_argument("--out", type=Path, help="output folder (default: the config's 'output')")
+    a.add_argument("--truth", type=Path, help="truth file to score the new state against")
+    a.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     o = sub.add_parser("export", help="write the office outputs and run report again from the "
                                       "store's latest complete run")
@@ -73,6 +83,29 @@ def _parser() -> argparse.ArgumentParser:
     ul = usub.add_parser("list", help="list users and roles")
     ul.add_argument("config", type=Path)
     # --- end review app ---
+    # --- check API (issue 7): tokens ---
+    v.add_argument("--check-only", action="store_true",
+                   help="serve only the check API (/api/v1), not the review pages")
+    t = sub.add_parser("tokens", help="check-API tokens: add, list, revoke")
+    tsub = t.add_subparsers(dest="tokens_command", required=True)
+    ta = tsub.add_parser("add", help="make a token; its secret is printed once")
+    ta.add_argument("config", type=Path)
+    ta.add_argument("name", help="who uses it, e.g. 'kezuo-desk-3'")
+    ta.add_argument("--scope", required=True, choices=["status", "check", "check_full"])
+    tl = tsub.add_parser("list", help="list tokens (never their secrets)")
+    tl.add_argument("config", type=Path)
+    tr = tsub.add_parser("revoke", help="revoke a token at once")
+    tr.add_argument("config", type=Path)
+    tr.add_argument("token_id")
+    # --- end check API ---
+
+    # --- store schema (issue 8): db upgrade, db current ---
+    b = sub.add_parser("db", help="the store's schema: upgrade to the newest revision, or show it")
+    bsub = b.add_subparsers(dest="db_command", required=True)
+    for name, text in (("upgrade", "migrate the store to the newest schema revision"),
+                       ("current", "print the store's schema revision and the newest one")):
+        bsub.add_parser(name, help=text).add_argument("config", type=Path)
+    # --- end store schema ---
 
     m = sub.add_parser("demo", help="generate the synthetic world and run the demo job on it")
     m.add_argument("--persons", type=int, default=5_000)
@@ -95,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides = {"engine": args.engine} if args.engine else None
             _run(load_config(args.config, overrides), args.out, args.truth, args.model,
                  not args.quiet)
+        elif args.command == "add":
+            return _add(load_config(args.config), args)
         elif args.command == "export":
             return _export(load_config(args.config), args.out)
         elif args.command == "evaluate":
@@ -116,14 +151,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: {path}")
         elif args.command == "demo":
             _demo(args)
+        elif args.command == "db":
+            return _db(args.db_command, load_config(args.config))
         # --- review app (issue 4) ---
         elif args.command == "serve":
             from linkage.web.server import serve
 
-            serve(load_config(args.config), args.host, args.port)
+            serve(load_config(args.config), args.host, args.port, check_only=args.check_only)
         elif args.command == "users":
             return _users(args, load_config(args.config))
         # --- end review app ---
+        elif args.command == "tokens":
+            return _tokens(args, load_config(args.config))
     except (ConfigError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -164,6 +203,50 @@ def _users(args, config) -> int:
 # --- end review app ---
 
 
+def _db(command: str, config) -> int:
+    """`db upgrade` migrates the store (as opening it does); `db current` only looks."""
+    import sqlalchemy as sa
+
+    from linkage import migrate
+
+    engine = sa.create_engine(config.store)
+    try:
+        if command == "upgrade":
+            migrate.upgrade(engine)
+        print(f"store {engine.url.render_as_string(hide_password=True)}: revision "
+              f"{migrate.current(engine) or 'none'} (newest {migrate.head()})")
+    finally:
+        engine.dispose()
+    return 0
+
+
+# --- check API (issue 7) ---
+def _tokens(args, config) -> int:
+    from linkage.store import Store
+    from linkage.tokens import TokenError, create_token, list_tokens, revoke_token
+
+    engine = Store(config.store).engine
+    try:
+        if args.tokens_command == "add":
+            token, text = create_token(engine, args.name, args.scope)
+            print(f"token {token.token_id} ({token.name}, scope {token.scope}) created; its "
+                  "secret is shown only now:", file=sys.stderr)
+            print(text)
+        elif args.tokens_command == "list":
+            for tok in list_tokens(engine):
+                state = f"revoked {tok.revoked_at:%Y-%m-%d}" if tok.revoked_at else "active"
+                used = f"{tok.last_used_at:%Y-%m-%d %H:%M}" if tok.last_used_at else "never"
+                print(f"{tok.token_id}\t{tok.scope}\t{state}\tlast used {used}\t{tok.name}")
+        else:
+            token = revoke_token(engine, args.token_id)
+            print(f"token {token.token_id} ({token.name}) revoked")
+    except TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+# --- end check API ---
+
+
 def _pair_key(text: str) -> tuple[str, str]:
     if ":" not in text:
         raise SystemExit(f"error: {text!r} should be SOURCE:RECORD_ID")
@@ -177,6 +260,26 @@ def _run(config, out, truth, model_path, progress) -> dict:
     result = run(config, out, progress=progress, truth_path=truth, model_path=model_path)
     _print_summary(result.summary, result.out_dir)
     return result.summary
+
+
+def _add(config, args) -> int:
+    from linkage.incremental import AddError, add
+
+    try:
+        result = add(config, args.input, args.source, args.out, progress=not args.quiet,
+                     truth_path=args.truth)
+    except AddError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    s, state = result.summary, result.summary["state"]
+    kept = s["added"]["file"]
+    print(f"added {args.input} as source '{s['added']['source']}' ("
+          + (f"kept in {kept}; later runs read it)" if kept else "nothing linked: not kept)"))
+    print(f"  {state['joined_existing']:,} records joined existing entities, "
+          f"{state['new_entities']:,} new entities; {state['bridges_to_review']:,} would bridge "
+          "two existing entities and wait for review")
+    _print_summary(s, result.out_dir)
+    return 0
 
 
 def _print_summary(s: dict, out_dir: Path) -> None:
