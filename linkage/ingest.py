@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+import numpy as np
 import pandas as pd
 
 from linkage.config import SourceConfig
@@ -560,10 +561,20 @@ def read_source(source: SourceConfig, progress: bool = False) -> tuple[pd.DataFr
             f"source '{source.name}': {where}: {undecodable} of {read} rows cannot be read as "
             f"{encoding} (first at {first_undecodable}); the file's encoding is not {encoding}: "
             "set 'encoding' for this source (auto, utf-8, gbk, gb18030)")
-    frame = pd.DataFrame(out)
+    frame = pd.DataFrame({k: v if k in ("row", "record_id") else _shared(v) for k, v in out.items()})
     frame.insert(0, "source", source.name)
     frame.attrs["rows_read"] = read
     return frame, pd.DataFrame(rejects, columns=REJECT_COLUMNS), encoding
+
+
+def _shared(cells: list[str]) -> np.ndarray:
+    """The column with equal cells as one string object.
+
+    Rosters repeat villages, townships, genders, relations and dates endlessly; the reader makes
+    a new string per cell, which at a million persons costs gigabytes held for the whole run.
+    """
+    codes, uniques = pd.factorize(np.asarray(cells, dtype=object))
+    return np.asarray(uniques, dtype=object)[codes]
 
 
 def _fit(cells: list[str], width: int) -> list[str]:

@@ -190,16 +190,18 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     clusters = pd.DataFrame({"source": records["source"], "record_id": records["record_id"],
                              "entity_id": entity_ids})
     check_accounting(data.counts, clusters, data.rejects)
-    pairs_frame, review = pair_tables(records, scored, prob, band, refused, REFUSED)
+    with timer.stage("pairs"):
+        pairs_frame, review = pair_tables(records, scored, prob, band, refused, REFUSED)
 
     summary = _summary(config, data, records, scored, band, gold, clustering, review, timer, run_id)
     if truth_path is not None:
-        truth = pd.read_csv(truth_path, dtype=str)
-        if scored.all_pairs:
-            summary["blocking_recall"] = evaluate.blocking_recall(records, left, right, truth,
-                                                                  config.link_type)
-        insurance = {s.name for s in config.sources if s.role == "insurance"}
-        summary["accuracy"] = evaluate.evaluate(clusters, truth, insurance)
+        with timer.stage("evaluate"):
+            truth = pd.read_csv(truth_path, dtype=str)
+            if scored.all_pairs:
+                summary["blocking_recall"] = evaluate.blocking_recall(records, left, right, truth,
+                                                                      config.link_type)
+            insurance = {s.name for s in config.sources if s.role == "insurance"}
+            summary["accuracy"] = evaluate.evaluate(clusters, truth, insurance)
 
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        data.rejects, weight.astype(np.float32))
@@ -294,14 +296,7 @@ def _decisions_for(store: Store, position: pd.Series) -> pd.DataFrame:
 def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts, hh, fs, idx):
     src = records["source"].astype(str).to_numpy()
     rid = records["record_id"].astype(str).to_numpy()
-    explanation = []
-    for i in idx.tolist():
-        e = {c.name: {"level": c.labels[gamma[i, k]] if gamma[i, k] >= 0 else "missing",
-                      "weight": round(float(parts[i, k]), 2)}
-             for k, c in enumerate(fs.comparisons)}
-        e["household"] = round(float(hh[i]), 2)
-        e["prior"] = round(fs.prior_weight, 2)
-        explanation.append(json.dumps(e, ensure_ascii=False))
+    explanation = explanations(gamma[idx], parts[idx], hh[idx], fs)
     a, b = left[idx], right[idx]
     swap = (src[a] > src[b]) | ((src[a] == src[b]) & (rid[a] > rid[b]))
     a, b = np.where(swap, b, a), np.where(swap, a, b)
@@ -315,6 +310,33 @@ def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts
     for k, c in enumerate(fs.comparisons):
         frame[f"w_{c.name}"] = np.round(parts[idx, k], 2)
     return frame
+
+
+def explanations(gamma: np.ndarray, parts: np.ndarray, household: np.ndarray,
+                 fs: model.FSModel) -> np.ndarray:
+    """Each pair's explanation as JSON text: per comparison its level and weight, then the
+    household term and the prior, weights rounded to 0.01 as Python's round() does.
+
+    Built a column at a time (a json.dumps per pair took a minute at a million persons);
+    the text equals json.dumps of the dict, which tests/linkage/test_pipeline.py pins.
+    """
+    out = np.full(len(gamma), "{", dtype=object)
+    for k, c in enumerate(fs.comparisons):
+        labels = np.array([json.dumps(label) for label in c.labels] + ['"missing"'], dtype=object)
+        level = np.where(gamma[:, k] >= 0, gamma[:, k], len(c.labels))
+        out = (out + ("" if k == 0 else ", ") + json.dumps(c.name, ensure_ascii=False)
+               + ': {"level": ' + labels[level] + ', "weight": ' + _json_rounded(parts[:, k])
+               + "}")
+    sep = ", " if fs.comparisons else ""
+    return (out + sep + '"household": ' + _json_rounded(household) + ', "prior": '
+            + json.dumps(round(fs.prior_weight, 2)) + "}")
+
+
+def _json_rounded(values: np.ndarray) -> np.ndarray:
+    """json.dumps(round(float(v), 2)) per value, computed once per distinct value."""
+    distinct, inverse = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
+    text = np.array([json.dumps(round(float(v), 2)) for v in distinct], dtype=object)
+    return text[inverse.reshape(-1)]
 
 
 def _summary(config, data, records, scored, band, gold, clustering, review, timer, run_id) -> dict:

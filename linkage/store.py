@@ -234,13 +234,7 @@ class Store:
                               *[scored_pairs.c[c] for c in columns])
                     .where(scored_pairs.c.run_id == carry_pairs_from)))
             _bulk(conn, entity_members, members[["source", "record_id", "entity_id"]], run_id)
-            g = golden_rows.copy()
-            # One JSON object per golden row, serialised by pandas in C rather than per row.
-            g["record"] = (golden_rows.to_json(orient="records", lines=True, force_ascii=False,
-                                               date_format="iso").splitlines()
-                           if len(golden_rows) else [])
-            _bulk(conn, golden, g[["entity_id", "status", "name", "id_number", "birth_date",
-                                   "gender", "record"]], run_id)
+            _bulk(conn, golden, golden_rows, run_id, prepare=_golden_columns)
             _bulk(conn, scored_pairs, pairs, run_id)
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(
                 status="complete", finished_at=_now(),
@@ -304,24 +298,41 @@ def insert_decision(conn, a: tuple[str, str], b: tuple[str, str], decision: str,
     return int(result.inserted_primary_key[0])
 
 
-def _bulk(conn, table: sa.Table, frame: pd.DataFrame, run_id: str, chunk: int = 100_000) -> None:
+GOLDEN_COLUMNS = ["entity_id", "status", "name", "id_number", "birth_date", "gender", "record"]
+
+
+def _golden_columns(part: pd.DataFrame) -> pd.DataFrame:
+    """The golden table's columns of some golden rows, the whole row kept as JSON in `record`.
+
+    Serialised by pandas in C rather than per row, one chunk at a time: at a million persons
+    the JSON of all rows at once would hold gigabytes beside everything else.
+    """
+    record = part.to_json(orient="records", lines=True, force_ascii=False,
+                          date_format="iso").splitlines()
+    return part.assign(record=record)[GOLDEN_COLUMNS]
+
+
+def _bulk(conn, table: sa.Table, frame: pd.DataFrame, run_id: str, chunk: int = 100_000,
+          prepare=None) -> None:
     """Insert a frame's rows with the driver's executemany on plain tuples.
 
     Building a dict per row through SQLAlchemy cost more than the database itself at a
     million entities; a positional statement and tuples keep it to the driver's speed on
-    SQLite and PostgreSQL alike.
+    SQLite and PostgreSQL alike. ``prepare`` turns each chunk into the table's columns, so
+    derived text exists for one chunk at a time.
     """
     if frame.empty:
         return
-    frame = frame.astype(object).where(frame.notna(), None)
-    columns = ["run_id", *frame.columns]
+    prepare = prepare or (lambda part: part)
+    columns = ["run_id", *prepare(frame.iloc[:1]).columns]
     statement = table.insert().compile(dialect=conn.dialect, column_keys=columns)
     names = statement.positiontup or []
     order = [columns.index(name) for name in names] if names else list(range(len(columns)))
     cursor = conn.connection.driver_connection.cursor()
     try:
         for start in range(0, len(frame), chunk):
-            part = frame.iloc[start:start + chunk]
+            part = prepare(frame.iloc[start:start + chunk])
+            part = part.astype(object).where(part.notna(), None)
             rows = [(run_id, *values) for values in part.itertuples(index=False, name=None)]
             if names:
                 rows = [tuple(row[i] for i in order) for row in rows]

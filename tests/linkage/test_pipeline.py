@@ -1,6 +1,7 @@
 """End to end: the demo job on a small synthetic world, and its contracts."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -121,3 +122,23 @@ def test_summary_prints_without_blocking_recall(first_run, capsys):
     _print_summary(summary, result.out_dir)
     out = capsys.readouterr().out
     assert "pairwise P" in out and "blocking recall" not in out
+
+
+def test_explanations_are_the_json_of_each_pairs_weights(first_run):
+    from linkage.pipeline import explanations
+
+    fs = first_run[1].model
+    rng = np.random.default_rng(3)
+    n = 500
+    gamma = np.stack([rng.integers(-1, len(c.labels), n) for c in fs.comparisons], axis=1)
+    parts = rng.normal(0, 4, (n, len(fs.comparisons))).astype(np.float32)
+    parts[:50] = np.round(parts[:50], 3)  # values on a rounding edge as well
+    household = rng.choice([0.0, 0.5, -1.25, 0.285], n)
+    text = explanations(gamma.astype(np.int8), parts, household, fs)
+    for i in range(n):
+        expected = {c.name: {"level": c.labels[gamma[i, k]] if gamma[i, k] >= 0 else "missing",
+                             "weight": round(float(parts[i, k]), 2)}
+                    for k, c in enumerate(fs.comparisons)}
+        expected["household"] = round(float(household[i]), 2)
+        expected["prior"] = round(fs.prior_weight, 2)
+        assert text[i] == json.dumps(expected, ensure_ascii=False)
