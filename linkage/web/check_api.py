@@ -359,12 +359,12 @@ def create_check_app(config: JobConfig, store: Store,
 def check_only_app(config: JobConfig, store_url: str) -> FastAPI:
     """The check API alone at /api/v1, for a server that does not host the review pages (it
     then holds no copy of the sources beside the master)."""
-    from linkage.web.app import security_headers
+    from linkage.web.app import SecurityHeaders
 
     app = FastAPI(title="Enrolment check", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.check_api = create_check_app(config, Store(store_url))
     app.mount("/api/v1", app.state.check_api)
-    app.middleware("http")(security_headers)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
