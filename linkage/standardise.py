@@ -65,7 +65,7 @@ def column_fields(fields: set[str]) -> dict[str, set[str]]:
 
 def standardise_records(records: pd.DataFrame, fields: set[str]) -> pd.DataFrame:
     """Add every derived column for the fields any source maps; keeps the records' index."""
-    out = records.copy()
+    out = records.copy(deep=False)  # new columns only; the raw ones are shared, never written
     for field in sorted(fields):
         if field in STANDARDISERS:
             derived = STANDARDISERS[field](out[field])

@@ -245,8 +245,7 @@ def _parse_general(value: object) -> dict:
 
 def _parsed(raw: str, norm: str, key: str) -> dict:
     surname, given = _split_key(norm, key)
-    sounds = _sounds(key, surname)
-    syllables = [syllable for syllable, _ in sounds]
+    syllables, folds = zip(*_sounds(key, surname))
     cut = len(surname) if surname else 0
     return {
         "name_raw": raw,
@@ -255,12 +254,12 @@ def _parsed(raw: str, norm: str, key: str) -> dict:
         "name_surname": surname,
         "name_given": given,
         "name_pinyin": " ".join(syllables),
-        "name_fold": "".join(fold for _, fold in sounds),
+        "name_fold": "".join(folds),
         "name_minority": DOT in norm or len(given) >= 3,
         # Blocking keys: surname and given-name syllables apart, and the initials.
         "surname_pinyin": " ".join(syllables[:cut]) or None,
         "given_pinyin": " ".join(syllables[cut:]) or None,
-        "name_initials": "".join(x[0] for x in syllables if x),
+        "name_initials": "".join([x[0] for x in syllables if x]),
     }
 
 

@@ -29,3 +29,17 @@ def test_value_parsers_agree_with_their_standardisers(field):
         for column, got in parsed.items():
             want = row[column]
             assert (pd.isna(want) and pd.isna(got)) if pd.isna(want) else got == want, (value, column)
+
+
+def test_standardise_records_leaves_the_raw_records_as_they_were():
+    from linkage.standardise import standardise_records
+
+    raw = pd.DataFrame({"source": ["ncms", "urban"], "record_id": ["N1", "U1"],
+                        "name": ["张 伟", "包·巴特尔"], "gender": ["", "男"],
+                        "birth_date": ["", "1975.3.12"],
+                        "id_number": ["150525198001011235", "无"],
+                        "household_id": [" H1 ", ""]})
+    before = raw.copy()
+    out = standardise_records(raw, {"name", "gender", "birth_date", "id_number", "household_id"})
+    pd.testing.assert_frame_equal(raw, before)
+    assert out["gender"].tolist() == ["M", "M"] and out["household_id"].tolist() == ["H1", None]
