@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 # Every stage the pipeline announces, in order (pipeline._Timer and scoring.score_candidates).
 STAGES = ["ingest", "standardise", "block", "compare", "train", "score", "cluster", "golden",
-          "write", "outputs", "store"]
+          "pairs", "write", "outputs", "store"]
 
 
 def write_job(world: Path, folder: Path, store_url: str) -> Path:
