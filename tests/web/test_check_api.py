@@ -2,7 +2,7 @@
 the same weights as the batch run, batch = singles, and a real uvicorn server process.
 
 The demo job runs once per session (tests/web/conftest.py web_run); each test copies that run
-(runs, entity_members, golden) into a fresh store on SQLite or on the real PostgreSQL.
+(runs, scored pairs, entity_members, golden) into a fresh store on SQLite or on the real PostgreSQL.
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from review_helpers import free_port
+from review_helpers import copy_run, free_port
 from stdnum.iso7064 import mod_11_2
 
-from linkage.store import Store, entity_members, golden, runs, scored_pairs
+from linkage.store import Store, entity_members, scored_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -66,24 +66,9 @@ def valid_id(region: str, birth: str, seq: str) -> str:
 
 # --- stores, apps and tokens -------------------------------------------------------------------
 
-def copy_master(source_db, url: str) -> None:
-    """Copy the session run's runs, entities and golden records into the store at url."""
-    src = sa.create_engine(f"sqlite:///{source_db}")
-    dst = Store(url).engine
-    try:
-        with src.connect() as a, dst.begin() as b:
-            for table in (runs, entity_members, golden, scored_pairs):
-                rows = [dict(r) for r in a.execute(sa.select(table)).mappings()]
-                if rows:
-                    b.execute(table.insert(), rows)
-    finally:
-        src.dispose()
-        dst.dispose()
-
-
 @pytest.fixture
 def check_url(backend_url, web_run):
-    copy_master(web_run.db, backend_url)
+    copy_run(web_run.db, backend_url, whole=True)
     return backend_url
 
 
