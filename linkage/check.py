@@ -34,10 +34,11 @@ import numpy as np
 import pandas as pd
 
 from linkage import model
-from linkage.master import Master, key_hashes
+from linkage.master import Master, key_hashes, plain_value
 from linkage.standardise import PASS_THROUGH, STANDARDISERS, VALUE_PARSERS, _birth_compatible
 from linkage.standardise import standardise_records
 from matchers import generic, resident_id
+from matchers.base import Columns
 
 VERDICTS = ("new_person", "known_person", "duplicate_enrolment", "needs_review")
 MAX_CANDIDATES = 5  # entities returned per record, best first
@@ -67,22 +68,13 @@ class CheckResult:
 
 # --- standardising ------------------------------------------------------------------------
 
-def _plain(value):
-    """numpy scalars to Python ones, NaN to None (what a one-row frame would hold)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
-
-
 @lru_cache(maxsize=262_144)
 def _field_columns(name: str, value: str | None) -> tuple[tuple[str, object], ...]:
     """The standardised columns one raw value of one field gives, by that field's value parser
     (the one its vectorised standardiser agrees with). Cached: names, dates and villages repeat
     across enrolments."""
     if name in VALUE_PARSERS:
-        return tuple((c, _plain(v)) for c, v in VALUE_PARSERS[name](value).items())
+        return tuple((c, plain_value(v)) for c, v in VALUE_PARSERS[name](value).items())
     if name in PASS_THROUGH:
         return ((name, (value.strip() or None) if isinstance(value, str) else value),)
     return ((f"{name}_std", generic.standardise_text(pd.Series([value], dtype=object)).iloc[0]),)
@@ -147,9 +139,9 @@ def candidate_pairs(master: Master, queries: dict[str, np.ndarray], sources: np.
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(query index, master position) pairs from every blocking rule, unioned and sorted."""
     n = max(len(master.record_id), 1)
-    found = []
+    found, memo = [], {}
     for block in master.blocks:
-        hashes, valid = key_hashes(queries, block.rule.keys)
+        hashes, valid = key_hashes(queries, block.rule.keys, memo)
         q, pos = block.lookup(hashes, valid)
         found.append(q.astype(np.int64) * n + pos)
     packed = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
@@ -167,9 +159,10 @@ def score_pairs(master: Master, queries: dict[str, np.ndarray], q: np.ndarray, p
     """(gamma, per-field weights, total weight) of each (query, master record) pair."""
     gamma = np.empty((len(q), len(master.comparisons)), dtype=np.int8)
     if len(q):
-        # One frame per side for all comparisons: building frames is most of a check's time.
+        # Plain arrays, not DataFrames: building and indexing frames for a check's few pairs
+        # cost more than comparing them.
         cols = sorted({c for comparison in master.comparisons for c in comparison.columns})
-        lhs = pd.DataFrame({c: queries[c][q] for c in cols})
+        lhs = Columns({c: queries[c][q] for c in cols})
         rhs = master.take(cols, pos)
         for k, comparison in enumerate(master.comparisons):
             gamma[:, k] = comparison.compare(lhs, rhs)
@@ -215,7 +208,7 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
         candidates = [_candidate(master, record, int(j), gamma, parts, weight, prob, pos, entity)
                       for j in picks[:max_candidates]]
         verdict, reason, entity_id = decide(master, record, candidates, probs)
-        quality = {c: _plain(queries[c][i]) for c in ("id_status", "birth_quality")
+        quality = {c: plain_value(queries[c][i]) for c in ("id_status", "birth_quality")
                    if c in queries}
         results.append(CheckResult(verdict, reason, entity_id, candidates, quality))
     return results
@@ -232,7 +225,7 @@ def _candidate(master, record, j, gamma, parts, weight, prob, pos, entity) -> Ca
     band = ("match" if p >= master.config.match_threshold
             else "review" if p >= master.config.review_threshold else "non_match")
     code = int(entity[j])
-    golden_row = {k: _plain(v) for k, v in master.golden.iloc[code].items()}
+    golden_row = master.golden_row(code)
     at = int(pos[j])
     return Candidate(str(master.entity_ids[code]), round(p, 6), round(float(weight[j]), 3), band,
                      (master.sources[master.source_code[at]], str(master.record_id[at])),

@@ -30,7 +30,7 @@ from linkage import model, standardise
 from linkage.compare import build_comparisons
 from linkage.config import BlockingRule, JobConfig
 from linkage.store import Store, golden, runs
-from matchers.base import Comparison
+from matchers.base import Columns, Comparison
 
 # Golden columns a check answers with (lineage is long and the members give it anyway).
 GOLDEN_FIELDS = (
@@ -94,32 +94,40 @@ class BlockIndex:
         return self.hashes.nbytes + self.starts.nbytes + self.counts.nbytes + self.positions.nbytes
 
 
-def key_hashes(frame, keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def key_hashes(frame, keys: tuple[str, ...], memo: dict | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """64-bit hash of each row's blocking key and whether the key is usable.
 
     Blank follows ``blocking.block_keys``: 0 in an integer column, None or '' in any other.
     Integers are hashed as int64 whatever their width, so a query built from Python ints
     meets the master's int32 columns. ``frame`` maps column names to numpy arrays (a dict, or
-    a DataFrame).
+    a DataFrame). ``memo`` keeps each column's hashes across calls, for rules sharing a key.
     """
     n = len(frame[keys[0]])
     combined = np.zeros(n, dtype=np.uint64)
     valid = np.ones(n, dtype=bool)
     for key in keys:
-        col = np.asarray(frame[key])
-        if np.issubdtype(col.dtype, np.integer):
-            values = col.astype(np.int64)
-            valid &= values != 0
-            h = pd.util.hash_array(values)
+        if memo is not None and key in memo:
+            h, usable = memo[key]
         else:
-            values = col.astype(object)
-            blank = pd.isna(values) | (values == "")
-            valid &= ~blank
-            text = values.copy()
-            text[blank] = ""
-            h = pd.util.hash_array(text.astype(str).astype(object), categorize=n > 64)
+            h, usable = _column_hash(np.asarray(frame[key]))
+            if memo is not None:
+                memo[key] = h, usable
+        valid &= usable
         combined = (combined ^ h) * _HASH_MIX + np.uint64(len(keys))
     return combined, valid
+
+
+def _column_hash(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hash, usable) of one key column's values."""
+    if np.issubdtype(col.dtype, np.integer):
+        values = col.astype(np.int64)
+        return pd.util.hash_array(values), values != 0
+    values = col.astype(object)
+    blank = pd.isna(values) | (values == "")
+    text = values.copy()
+    text[blank] = ""
+    return pd.util.hash_array(text.astype(str).astype(object), categorize=len(col) > 64), ~blank
 
 
 @dataclass
@@ -145,6 +153,13 @@ class Master:
     fields: set[str]  # raw fields the job maps (what a query may carry)
     stats: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # The golden columns as arrays (categories as codes + categories), for golden_row.
+        self._golden_columns = {
+            name: ((values.cat.codes.to_numpy(), values.cat.categories.to_numpy(dtype=object))
+                   if isinstance(values.dtype, pd.CategoricalDtype) else (values.to_numpy(), None))
+            for name, values in self.golden.items()}
+
     @property
     def roles(self) -> dict[str, str]:
         return {s.name: s.role for s in self.config.sources}
@@ -153,13 +168,24 @@ class Master:
     def schemes(self) -> dict[str, str]:
         return {s.name: s.scheme or s.name for s in self.config.sources}
 
-    def take(self, columns: list[str], positions: np.ndarray) -> pd.DataFrame:
-        """A frame of some columns at some record positions (what a comparison reads).
+    def take(self, columns: list[str], positions: np.ndarray) -> Columns:
+        """Some columns at some record positions (what a comparison reads).
 
         Columns live as separate arrays: taking a few of them for a few dozen candidates is
         a fraction of what a take on a wide DataFrame costs, and that is most of a check.
         """
-        return pd.DataFrame({c: self.table[c][positions] for c in columns})
+        return Columns({c: self.table[c][positions] for c in columns})
+
+    def golden_row(self, entity_code: int) -> dict:
+        """One entity's golden record, read column by column (a row of a wide frame with
+        categorical columns costs a check more than the rest of its candidate)."""
+        row = {}
+        for name, (values, categories) in self._golden_columns.items():
+            value = values[entity_code]
+            if categories is not None:
+                value = categories[value] if value >= 0 else None
+            row[name] = plain_value(value)
+        return row
 
     def members(self, entity_code: int) -> np.ndarray:
         return self.member_order[self.member_starts[entity_code]:self.member_starts[entity_code + 1]]
@@ -175,6 +201,15 @@ class Master:
                   + self.member_starts.nbytes + sum(b.nbytes for b in self.blocks))
         tf = sum(t.memory_usage(deep=True) for t in self.tf_tables.values())
         return int(frames + arrays + tf)
+
+
+def plain_value(value):
+    """numpy scalars to Python ones, NaN to None (what JSON can carry)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
 
 
 def needed_columns(config: JobConfig, comparisons: list[Comparison]) -> list[str]:

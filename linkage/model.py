@@ -348,8 +348,10 @@ def score(
             hit = np.isin(gamma[:, idx], levels)
             if hit.any():
                 u_level = np.asarray(c.u)[gamma[hit, idx]]
-                values = records[c.tf_column].to_numpy(dtype=object)[left[hit]]
-                freq = pd.Series(values).map(tf_tables[c.tf_column]).fillna(tf_floor).to_numpy()
+                values = np.asarray(records[c.tf_column], dtype=object)[left[hit]]
+                table = tf_tables[c.tf_column]
+                at = table.index.get_indexer(values)  # -1: a value the table never saw
+                freq = np.where(at >= 0, table.to_numpy()[at], tf_floor)
                 # Agreeing on a common name is weaker evidence than the average agreement.
                 parts[hit, idx] += np.log2(u_level / np.maximum(freq, tf_floor)).astype(np.float32)
     total = parts.sum(axis=1, dtype=np.float64) + model.prior_weight

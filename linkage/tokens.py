@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -24,6 +25,8 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from linkage.store import api_tokens
+
+log = logging.getLogger(__name__)
 
 SCOPES = ("status", "check", "check_full")
 SCOPE_RANK = {scope: rank for rank, scope in enumerate(SCOPES, start=1)}
@@ -95,7 +98,11 @@ def revoke_token(engine: sa.Engine, token_id: str) -> ApiToken:
 
 class TokenVerifier:
     """Checks presented tokens against the store on every request (a revocation counts at
-    once) and notes when each token was last used, without a write per request."""
+    once) and notes when each token was last used, without a write per request.
+
+    The note is written from a background thread: a check answers in milliseconds, and a
+    write may wait on the disk or on another writer (a run storing its results).
+    """
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
@@ -122,6 +129,14 @@ class TokenVerifier:
             if now - self._touched.get(token_id, -TOUCH_SECONDS) < TOUCH_SECONDS:
                 return
             self._touched[token_id] = now
-        with self.engine.begin() as conn:
-            conn.execute(api_tokens.update().where(api_tokens.c.token_id == token_id)
-                         .values(last_used_at=datetime.now(timezone.utc)))
+        used = datetime.now(timezone.utc)
+        threading.Thread(target=self._write_used, args=(token_id, used), daemon=True,
+                         name="token-last-used").start()
+
+    def _write_used(self, token_id: str, used: datetime) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(api_tokens.update().where(api_tokens.c.token_id == token_id)
+                             .values(last_used_at=used))
+        except sa.exc.SQLAlchemyError:  # a note only: the check it came from is answered
+            log.warning("could not note when API token %s was last used", token_id, exc_info=True)

@@ -3,7 +3,8 @@
 A *standardiser* turns one raw column into derived columns, computing each distinct raw value
 once (registry data repeats names and villages heavily). A *comparison* is an ordered list of
 levels, strongest first; each level is a pure vectorised test over two aligned frames of
-standardised columns. The first level whose test holds gives the pair its level index; pairs
+standardised columns: pandas DataFrames, or :class:`Columns` (plain numpy arrays, for the few
+pairs of an online check). Tests read a column with :func:`column`, which serves both. The first level whose test holds gives the pair its level index; pairs
 where either side is missing get ``MISSING`` (no evidence either way); pairs no level claims
 get the last level, which is always ``different``.
 """
@@ -18,7 +19,41 @@ import pandas as pd
 
 MISSING = -1
 
-LevelTest = Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]
+
+class Columns:
+    """Aligned standardised columns as plain numpy arrays, read like a DataFrame.
+
+    ``len`` is the number of rows, ``name in columns`` and ``columns[name]`` reach a column,
+    ``take(rows)`` picks rows. An online check compares a handful of pairs, and building and
+    indexing DataFrames for them cost more than the comparisons themselves.
+    """
+
+    __slots__ = ("_rows", "arrays")
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self.arrays = arrays
+        self._rows = len(next(iter(arrays.values()))) if arrays else 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.arrays
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+    def take(self, rows: np.ndarray) -> Columns:
+        return Columns({name: values[rows] for name, values in self.arrays.items()})
+
+
+Frame = pd.DataFrame | Columns
+LevelTest = Callable[[Frame, Frame], np.ndarray]
+
+
+def column(frame: Frame, name: str, dtype: object = None) -> np.ndarray:
+    """One column of either kind of frame as a numpy array."""
+    return np.asarray(frame[name], dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -54,12 +89,13 @@ class Comparison:
     def labels(self) -> tuple[str, ...]:
         return tuple(level.label for level in self.levels) + ("different",)
 
-    def compare(self, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    def compare(self, left: Frame, right: Frame) -> np.ndarray:
         """Level index per aligned row pair (int8), ``MISSING`` where either side is missing."""
         n = len(left)
         out = np.full(n, len(self.levels), dtype=np.int8)  # default: different
-        left = left.reset_index(drop=True)
-        right = right.reset_index(drop=True)
+        if isinstance(left, pd.DataFrame):
+            left = left.reset_index(drop=True)
+            right = right.reset_index(drop=True)
         missing = np.asarray(self.missing(left, right), dtype=bool)
         out[missing] = MISSING
         todo = np.flatnonzero(~missing)
@@ -67,7 +103,7 @@ class Comparison:
             # A few pairs (an online check): subsetting frames per level costs more than testing
             # every remaining row at every level; tests are row-wise, so the levels are the same.
             if todo.size < n:
-                left, right = left.iloc[todo], right.iloc[todo]
+                left, right = left.take(todo), right.take(todo)
             open_ = np.ones(todo.size, dtype=bool)
             for index, level in enumerate(self.levels):
                 if not open_.any():
@@ -79,7 +115,7 @@ class Comparison:
         for index, level in enumerate(self.levels):
             if todo.size == 0:
                 break
-            hit = np.asarray(level.test(left.iloc[todo], right.iloc[todo]), dtype=bool)
+            hit = np.asarray(level.test(left.take(todo), right.take(todo)), dtype=bool)
             out[todo[hit]] = index
             todo = todo[~hit]
         return out
@@ -157,23 +193,23 @@ def cpdist_workers(n_pairs: int) -> int:
     return -1 if n_pairs >= 20_000 else 1
 
 
-def is_blank(values: pd.Series) -> np.ndarray:
+def is_blank(values: pd.Series | np.ndarray) -> np.ndarray:
     """True where a standardised value is absent (None, NaN or empty string)."""
-    arr = values.to_numpy(dtype=object)
+    arr = np.asarray(values, dtype=object)
     return pd.isna(arr) | (arr == "")
 
 
-def either_missing(column: str) -> LevelTest:
-    def test(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-        return is_blank(left[column]) | is_blank(right[column])
+def either_missing(name: str) -> LevelTest:
+    def test(left: Frame, right: Frame) -> np.ndarray:
+        return is_blank(left[name]) | is_blank(right[name])
 
     return test
 
 
-def equal(column: str) -> LevelTest:
-    def test(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-        a = left[column].to_numpy(dtype=object)
-        b = right[column].to_numpy(dtype=object)
-        return (a == b) & ~is_blank(left[column])
+def equal(name: str) -> LevelTest:
+    def test(left: Frame, right: Frame) -> np.ndarray:
+        a = column(left, name, object)
+        b = column(right, name, object)
+        return (a == b) & ~is_blank(a)
 
     return test

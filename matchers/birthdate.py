@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from lunar_python import Lunar, LunarYear
 
-from matchers.base import Comparison, Level, register, select_levels
+from matchers.base import Comparison, Frame, Level, register, select_levels
+from matchers.base import column as column_of
 
 MIN_YEAR = 1880
 MAX_YEAR = max(2026, date.today().year)  # newborns enrol in the current year
@@ -366,12 +367,12 @@ def _from_epoch_days(days: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- comparison levels
 
-def birth_dates(frame: pd.DataFrame, column: str = "birth_date") -> np.ndarray:
+def birth_dates(frame: Frame, column: str = "birth_date") -> np.ndarray:
     """The yyyymmdd column as int32, 0 where absent."""
-    values = frame[column]
+    values = column_of(frame, column)
     if values.dtype == np.int32:
-        return values.to_numpy()
-    numbers = pd.to_numeric(values, errors="coerce").fillna(0).to_numpy()
+        return values
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").fillna(0).to_numpy()
     return np.clip(numbers, 0, 99_991_231).astype(np.int32)
 
 
@@ -463,7 +464,7 @@ def same_year(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a // 10000 == b // 10000) & (a > 0)
 
 
-def date_levels(dates: Callable[[pd.DataFrame], np.ndarray], within: int = 3) -> tuple[Level, ...]:
+def date_levels(dates: Callable[[Frame], np.ndarray], within: int = 3) -> tuple[Level, ...]:
     """The birthdate levels over any way of getting yyyymmdd arrays from the two frames."""
 
     def level(label: str, test: Callable, description: str) -> Level:
@@ -484,7 +485,7 @@ def date_levels(dates: Callable[[pd.DataFrame], np.ndarray], within: int = 3) ->
 def birthdate_comparison(levels: list[str] | None = None, within_days: int = 3, **_) -> Comparison:
     """Birthdate levels, strongest first; a Jan-1 placeholder reaches 'year' at most."""
 
-    def missing(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    def missing(left: Frame, right: Frame) -> np.ndarray:
         return (birth_dates(left) == 0) | (birth_dates(right) == 0)
 
     return Comparison(

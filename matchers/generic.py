@@ -18,6 +18,7 @@ from rapidfuzz.process import cpdist
 from matchers import birthdate
 from matchers.base import (
     Comparison,
+    Frame,
     Level,
     cpdist_workers,
     either_missing,
@@ -27,6 +28,7 @@ from matchers.base import (
     register,
     select_levels,
 )
+from matchers.base import column as column_of
 
 _METRICS = {
     "jaro_winkler": JaroWinkler.normalized_similarity,
@@ -54,10 +56,10 @@ def standardise_text(series: pd.Series) -> pd.Series:
     return per_distinct(series, _text)
 
 
-def _strings(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+def _strings(frame: Frame, column: str) -> tuple[np.ndarray, np.ndarray]:
     """The column as an object array of str ('' where blank) and the blank mask."""
-    blank = is_blank(frame[column])
-    values = frame[column].to_numpy(dtype=object).copy()
+    values = column_of(frame, column, object).copy()
+    blank = is_blank(values)
     values[blank] = ""
     return values, blank
 
@@ -72,7 +74,7 @@ def _score(a: np.ndarray, b: np.ndarray, scorer: Callable) -> np.ndarray:
 def _pairwise(column: str, scorer: Callable, keep: Callable[[np.ndarray], np.ndarray]):
     """A level test that scores aligned rows with rapidfuzz and keeps scores passing ``keep``."""
 
-    def test(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    def test(left: Frame, right: Frame) -> np.ndarray:
         a, blank_a = _strings(left, column)
         b, blank_b = _strings(right, column)
         if not len(a):
@@ -170,10 +172,10 @@ def date_string_comparison(
     distinct value per chunk); text that is no date counts as missing, as in the birthdate matcher.
     """
 
-    def dates(frame: pd.DataFrame) -> np.ndarray:
-        return birthdate.standardise(frame[column])["birth_date"].to_numpy()
+    def dates(frame: Frame) -> np.ndarray:
+        return birthdate.standardise(pd.Series(column_of(frame, column)))["birth_date"].to_numpy()
 
-    def missing(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    def missing(left: Frame, right: Frame) -> np.ndarray:
         return (dates(left) == 0) | (dates(right) == 0)
 
     all_levels = birthdate.date_levels(dates)

@@ -47,7 +47,9 @@ from matchers import hanzi
 from matchers.base import (
     MISSING,
     Comparison,
+    Frame,
     Level,
+    column,
     cpdist_workers,
     either_missing,
     per_distinct_frame,
@@ -351,20 +353,20 @@ class _Pairs:
     and one_edit; pinyin_high and pinyin_low) compute it once.
     """
 
-    def __init__(self, left: pd.DataFrame, right: pd.DataFrame) -> None:
-        code_l, uniq_l = pd.factorize(left["name_raw"].to_numpy(dtype=object))
-        code_r, uniq_r = pd.factorize(right["name_raw"].to_numpy(dtype=object))
+    def __init__(self, left: Frame, right: Frame) -> None:
+        code_l, uniq_l = pd.factorize(column(left, "name_raw", object))
+        code_r, uniq_r = pd.factorize(column(right, "name_raw", object))
         joint, _ = pd.factorize(np.concatenate([uniq_l, uniq_r]))
         joint_l, joint_r = joint[: len(uniq_l)], joint[len(uniq_l):]
         n_names = int(joint.max()) + 1 if joint.size else 0
         # Read each name's columns from one row where it occurs (all such rows agree).
         rows_l, rows_r = _first_rows(code_l, len(uniq_l)), _first_rows(code_r, len(uniq_r))
         columns = {}
-        for column in COLUMNS[2:]:
+        for name in COLUMNS[2:]:
             values = np.empty(n_names + 1, dtype=object)  # the last entry is the blank name
-            values[joint_r] = right[column].to_numpy(dtype=object)[rows_r]
-            values[joint_l] = left[column].to_numpy(dtype=object)[rows_l]
-            columns[column] = values
+            values[joint_r] = column(right, name, object)[rows_r]
+            values[joint_l] = column(left, name, object)[rows_l]
+            columns[name] = values
         self.names = _Names(columns)
         # Code -1 (no value) picks the appended blank name.
         self.a = np.append(joint_l, n_names)[code_l]
@@ -541,7 +543,7 @@ def _pinyin_similar(threshold: float, floor: float) -> PairTest:
 def _as_level(label: str, pair_test: PairTest, description: str) -> Level:
     """A Level whose test runs on two frames; the pair test stays reachable for the fast path."""
 
-    def test(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    def test(left: Frame, right: Frame) -> np.ndarray:
         pairs = _Pairs(left, right)
         sel = np.flatnonzero(~pairs.missing)
         hit = np.zeros(len(pairs.a), dtype=bool)
@@ -560,7 +562,7 @@ class NameComparison(Comparison):
     pairs not yet claimed and levels share distances: 10 million pairs take seconds.
     """
 
-    def compare(self, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    def compare(self, left: Frame, right: Frame) -> np.ndarray:
         tests = [getattr(level.test, "pair_test", None) for level in self.levels]
         if any(t is None for t in tests):
             return super().compare(left, right)

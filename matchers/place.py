@@ -16,6 +16,7 @@ import pandas as pd
 
 from matchers.base import (
     Comparison,
+    Frame,
     Level,
     is_blank,
     per_distinct,
@@ -23,6 +24,7 @@ from matchers.base import (
     register,
     select_levels,
 )
+from matchers.base import column as column_of
 
 _ETHNIC = r"(?:蒙古|满|回|朝鲜|达斡尔|鄂温克|鄂伦春|锡伯)族"
 _TOWNSHIP_KIND = re.compile(rf"(?:{_ETHNIC})?(?:苏木|乡|镇|街道)$")
@@ -117,13 +119,14 @@ def standardise_village(series: pd.Series) -> pd.DataFrame:
     return per_distinct_frame(series, parse_village, ["village_norm", "village_group"])
 
 
-def _values(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+def _values(frame: Frame, column: str) -> tuple[np.ndarray, np.ndarray]:
     if column not in frame:
         return np.full(len(frame), None, dtype=object), np.ones(len(frame), dtype=bool)
-    return frame[column].to_numpy(dtype=object), is_blank(frame[column])
+    values = column_of(frame, column, object)
+    return values, is_blank(values)
 
 
-def _same_village(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+def _same_village(left: Frame, right: Frame) -> np.ndarray:
     va, blank_va = _values(left, "village_norm")
     vb, _ = _values(right, "village_norm")
     ta, blank_ta = _values(left, "township_norm")
@@ -131,14 +134,14 @@ def _same_village(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
     return (va == vb) & ~blank_va & ((ta == tb) | blank_ta | blank_tb)
 
 
-def _same_township(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+def _same_township(left: Frame, right: Frame) -> np.ndarray:
     ta, blank_ta = _values(left, "township_norm")
     tb, _ = _values(right, "township_norm")
     return (ta == tb) & ~blank_ta
 
 
-def _no_place(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    def side(frame: pd.DataFrame) -> np.ndarray:
+def _no_place(left: Frame, right: Frame) -> np.ndarray:
+    def side(frame: Frame) -> np.ndarray:
         return _values(frame, "village_norm")[1] & _values(frame, "township_norm")[1]
 
     return side(left) | side(right)

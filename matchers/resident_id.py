@@ -15,13 +15,21 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cached_property, lru_cache
 from importlib import resources
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 from stdnum.iso7064 import mod_11_2
 
-from matchers.base import MISSING, Comparison, Level, register, select_levels
+from matchers.base import (
+    MISSING,
+    Comparison,
+    Frame,
+    Level,
+    LevelTest,
+    column,
+    register,
+    select_levels,
+)
 
 COLUMNS = ["id_norm", "id_status", "id_birth", "id_gender", "id_region", "id_partial"]
 STATUSES = ("valid", "upgraded", "bad_check", "bad_date", "bad_region", "excel_damaged",
@@ -298,9 +306,9 @@ def _fast_valid(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------- comparison
 
-def _id_bytes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _id_bytes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n, 18) uint8 characters of id_norm and a mask of rows holding an 18-char ASCII id."""
-    arr = values.to_numpy(dtype=object)
+    arr = np.asarray(values, dtype=object)
     blank = pd.isna(arr) | (arr == "")
     filled = arr.copy()
     filled[blank] = "?" * 18  # never compared: masked by ``present``
@@ -361,9 +369,9 @@ def birth_agrees(id_birth: np.ndarray, birth_date: np.ndarray, jan1: np.ndarray,
     return unknown | inside | swapped
 
 
-def _column(frame: pd.DataFrame, name: str, default: object) -> np.ndarray:
+def _column(frame: Frame, name: str, default: object) -> np.ndarray:
     if name in frame:
-        return frame[name].to_numpy()
+        return column(frame, name)
     return np.full(len(frame), default, dtype=object if default is None else np.int64)
 
 
@@ -381,7 +389,7 @@ class _Pairs:
     whose IDs are within two characters of each other or Excel-damaged.
     """
 
-    def __init__(self, left: pd.DataFrame, right: pd.DataFrame, birth_tolerance_days: int,
+    def __init__(self, left: Frame, right: Frame, birth_tolerance_days: int,
                  min_partial: int) -> None:
         self.left, self.right, self.n = left, right, len(left)
         self.tolerance, self.min_partial = birth_tolerance_days, min_partial
@@ -393,8 +401,8 @@ class _Pairs:
         return a, b, pa, pb
 
     def _status(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (self.left["id_status"].to_numpy(dtype=object)[rows],
-                self.right["id_status"].to_numpy(dtype=object)[rows])
+        return (column(self.left, "id_status", object)[rows],
+                column(self.right, "id_status", object)[rows])
 
     @cached_property
     def exact_kind(self) -> tuple[np.ndarray, np.ndarray]:
@@ -555,7 +563,7 @@ _LABELS = frozenset(label for label, _ in LEVELS)
 class _ResidentIdComparison(Comparison):
     """Same result as :meth:`Comparison.compare`, sharing the pair features across levels."""
 
-    def compare(self, left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    def compare(self, left: Frame, right: Frame) -> np.ndarray:
         pairs = _Pairs(left, right, **self.params)
         out = np.full(len(left), len(self.levels), dtype=np.int8)
         todo = ~pairs.missing
@@ -571,8 +579,8 @@ class _ResidentIdComparison(Comparison):
         return out
 
 
-def _level_test(label: str, params: dict) -> Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]:
-    def test(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+def _level_test(label: str, params: dict) -> LevelTest:
+    def test(left: Frame, right: Frame) -> np.ndarray:
         return getattr(_Pairs(left, right, **params), label)()
 
     return test

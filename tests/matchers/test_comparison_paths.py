@@ -1,7 +1,8 @@
 """A few pairs (the online check) and many pairs (a batch run) must get the same levels.
 
-Comparison.compare takes a shortcut below SMALL_BATCH pairs; this pins that it is only a
-shortcut, on realistic pairs of a synthetic world with every comparison of the demo job.
+Comparison.compare takes a shortcut below SMALL_BATCH pairs, and the online check hands it
+plain numpy columns (matchers.base.Columns) instead of DataFrames; this pins that both are only
+shortcuts, on realistic pairs of a synthetic world with every comparison of the demo job.
 """
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from linkage.compare import build_comparisons
 from linkage.config import load_config
 from linkage.standardise import standardise_records
 from linkage.synth import generate_world
-from matchers.base import SMALL_BATCH
+from matchers.base import SMALL_BATCH, Columns
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,3 +55,30 @@ def test_small_batches_get_the_levels_of_one_big_batch(pairs):
                                  for i in range(0, len(left), 7)])
         assert np.array_equal(whole, pieces), comparison.name
         assert len(set(whole.tolist())) >= 3, comparison.name  # the pairs exercise several levels
+
+
+def as_columns(frame: pd.DataFrame) -> Columns:
+    return Columns({c: frame[c].to_numpy() for c in frame.columns})
+
+
+def test_numpy_columns_get_the_levels_of_dataframes(pairs):
+    std, left, right, comparisons = pairs
+    for comparison in comparisons:
+        cols = list(comparison.columns)
+        lhs, rhs = std[cols].take(left), std[cols].take(right)
+        whole = comparison.compare(lhs, rhs)
+        assert np.array_equal(comparison.compare(as_columns(lhs), as_columns(rhs)), whole), \
+            comparison.name
+        pieces = np.concatenate([comparison.compare(as_columns(lhs.iloc[i:i + 5]),
+                                                    as_columns(rhs.iloc[i:i + 5]))
+                                 for i in range(0, len(left), 5)])
+        assert np.array_equal(pieces, whole), comparison.name
+
+
+def test_columns_reads_like_a_frame():
+    frame = Columns({"name_key": np.array(["张伟", "王芳", None], dtype=object),
+                     "birth_date": np.array([19650312, 0, 19800101], dtype=np.int32)})
+    assert len(frame) == 3 and "name_key" in frame and "village_norm" not in frame
+    picked = frame.take(np.array([2, 0]))
+    assert picked["name_key"].tolist() == [None, "张伟"]
+    assert picked["birth_date"].dtype == np.int32 and len(picked) == 2

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.base import MISSING, make_comparison
+from matchers.base import MISSING, Columns, make_comparison
 from matchers.generic import (
     date_string_comparison,
     exact_comparison,
@@ -142,6 +143,22 @@ def test_febrl4_true_pairs_mostly_agree(febrl4_pairs):
         others = right.sample(frac=1, random_state=0).reset_index(drop=True)
         shuffled = comparison.compare(left, others)
         assert (shuffled == 0).mean() < 0.1, comparison.name
+
+
+def test_numpy_columns_get_the_levels_of_dataframes(febrl4_pairs):
+    """The online check hands comparisons plain arrays (Columns): same levels as frames."""
+    left, right = febrl4_pairs
+    others = right.sample(frac=1, random_state=0).reset_index(drop=True)
+    as_columns = lambda frame: Columns({c: frame[c].to_numpy() for c in frame.columns})
+    for comparison in (string_comparison(column="given_name"), exact_comparison(column="state"),
+                       numeric_string_comparison(column="postcode"),
+                       date_string_comparison(column="date_of_birth")):
+        for rhs in (right, others):
+            whole = comparison.compare(left, rhs)
+            assert np.array_equal(comparison.compare(as_columns(left), as_columns(rhs)), whole)
+            pieces = [comparison.compare(as_columns(left.iloc[i:i + 3]), as_columns(rhs.iloc[i:i + 3]))
+                      for i in range(0, 300, 3)]
+            assert np.array_equal(np.concatenate(pieces), whole[:300]), comparison.name
 
 
 @settings(max_examples=1000, deadline=None)
