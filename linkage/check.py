@@ -20,10 +20,16 @@ Verdict, from the best candidate entity (highest match probability):
   or same scheme and household). A record from a non-insurance source is never a duplicate
   enrolment.
 
+The records of one batch are also paired with each other (same blocking rules, comparisons and
+model): each result lists the batch's other records that reach the review threshold with it.
+A record the master does not know that matches an earlier record of its batch is
+``needs_review`` instead of ``new_person``: the same new person sent twice is one enrolment
+repeated, or two.
+
 Single records take a per-record standardisation path (each field's standardiser once per
 distinct value, cached, and the cross-field rules on one row) because the frame path spends
 ~20 ms in pandas overhead on a one-row frame; batches take ``standardise_records`` itself.
-tests/linkage/test_check.py checks that both paths give the same columns.
+tests/web/test_check_api.py checks that both paths give the same columns.
 """
 from __future__ import annotations
 
@@ -64,6 +70,8 @@ class CheckResult:
     entity_id: str | None  # the entity the record belongs to, when the verdict names one
     candidates: list[Candidate]
     quality: dict  # what standardising found: id_status, birth_quality
+    # Other records of the same batch that may be this person: {index, probability, band}.
+    batch_matches: list[dict] = field(default_factory=list)
 
 
 # --- standardising ------------------------------------------------------------------------
@@ -146,36 +154,100 @@ def candidate_pairs(master: Master, queries: dict[str, np.ndarray], sources: np.
         found.append(q.astype(np.int64) * n + pos)
     packed = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
     q, pos = packed // n, (packed % n).astype(np.int32)
-    link_type = master.config.link_type
-    if link_type != "link_and_dedupe" and q.size:
-        same = master.source_code[pos] == sources[q]
-        keep = ~same if link_type == "link_only" else same
-        q, pos = q[keep], pos[keep]
-    return q, pos
+    keep = _keep_link_type(master, master.source_code[pos], sources[q])
+    return q[keep], pos[keep]
 
 
 def score_pairs(master: Master, queries: dict[str, np.ndarray], q: np.ndarray, pos: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(gamma, per-field weights, total weight) of each (query, master record) pair."""
-    gamma = np.empty((len(q), len(master.comparisons)), dtype=np.int8)
-    if len(q):
-        # Plain arrays, not DataFrames: building and indexing frames for a check's few pairs
-        # cost more than comparing them.
-        cols = sorted({c for comparison in master.comparisons for c in comparison.columns})
-        lhs = Columns({c: queries[c][q] for c in cols})
-        rhs = master.take(cols, pos)
-        for k, comparison in enumerate(master.comparisons):
-            gamma[:, k] = comparison.compare(lhs, rhs)
-        # In a batch run the new record would come last, so the pair's left side (whose value
-        # the term frequency is read from) is the master record.
-        tf = sorted(master.tf_tables)
-        weight, parts = model.score(gamma, master.model, master.take(tf, pos),
-                                    np.arange(len(q)), master.tf_tables,
-                                    master.config.training["tf_min_frequency"])
-    else:
-        weight = np.empty(0)
-        parts = np.empty((0, len(master.comparisons)), dtype=np.float32)
+    # Plain arrays, not DataFrames: building and indexing frames for a check's few pairs
+    # cost more than comparing them.
+    cols = _compared_columns(master)
+    lhs = Columns({c: queries[c][q] for c in cols})
+    # In a batch run the new record would come last, so the pair's left side (whose value the
+    # term frequency is read from) is the master record.
+    return _score(master, lhs, master.take(cols, pos), master.take(sorted(master.tf_tables), pos))
+
+
+def _compared_columns(master: Master) -> list[str]:
+    return sorted({c for comparison in master.comparisons for c in comparison.columns})
+
+
+def _score(master: Master, lhs: Columns, rhs: Columns, tf_side: Columns
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gamma, per-field weights, total weight) of aligned pairs; term frequencies are read
+    from ``tf_side``."""
+    gamma = np.empty((len(lhs), len(master.comparisons)), dtype=np.int8)
+    if not len(lhs):
+        return gamma, np.empty((0, len(master.comparisons)), dtype=np.float32), np.empty(0)
+    for k, comparison in enumerate(master.comparisons):
+        gamma[:, k] = comparison.compare(lhs, rhs)
+    weight, parts = model.score(gamma, master.model, tf_side, np.arange(len(lhs)),
+                                master.tf_tables, master.config.training["tf_min_frequency"])
     return gamma, parts, weight
+
+
+def _keep_link_type(master: Master, source_a: np.ndarray, source_b: np.ndarray) -> np.ndarray:
+    """Which pairs the job's link type allows (link_only: across sources; dedupe_only: within)."""
+    link_type = master.config.link_type
+    if link_type == "link_and_dedupe":
+        return np.ones(len(source_a), dtype=bool)
+    same = source_a == source_b
+    return ~same if link_type == "link_only" else same
+
+
+def batch_pairs(master: Master, queries: dict[str, np.ndarray], sources: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j), i < j: records of one batch that the job's blocking rules pair with each other
+    (the same person sent twice in one file: the master cannot know either yet)."""
+    n = len(sources)
+    found, memo = [], {}
+    for rule in master.config.blocking:
+        hashes, valid = key_hashes(queries, rule.keys, memo)
+        rows = np.flatnonzero(valid)
+        order = rows[np.argsort(hashes[rows], kind="stable")]
+        sorted_hashes = hashes[order]
+        starts = np.flatnonzero(np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]) \
+            if order.size else np.empty(0, dtype=np.int64)
+        sizes = np.diff(np.r_[starts, order.size])
+        shared = (sizes > 1) & (sizes <= rule.max_block_size)
+        for start, size in zip(starts[shared].tolist(), sizes[shared].tolist()):  # few: most keys are one record's
+            members = np.sort(order[start:start + size]).astype(np.int64)
+            a, b = np.triu_indices(size, 1)
+            found.append(members[a] * n + members[b])
+    packed = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+    i, j = packed // n, packed % n
+    keep = _keep_link_type(master, sources[i], sources[j])
+    return i[keep], j[keep]
+
+
+def batch_matches(master: Master, queries: dict[str, np.ndarray], sources: np.ndarray
+                  ) -> list[list[dict]]:
+    """Per record, the other records of its batch that reach the review threshold with it:
+    ``{"index", "probability", "band"}``, best first."""
+    out: list[list[dict]] = [[] for _ in range(len(sources))]
+    if len(sources) < 2:
+        return out
+    i, j = batch_pairs(master, queries, sources)
+    cols = _compared_columns(master)
+    tf = sorted(master.tf_tables)
+    _, _, weight = _score(master, Columns({c: queries[c][i] for c in cols}),
+                          Columns({c: queries[c][j] for c in cols}),
+                          Columns({c: queries[c][i] for c in tf}))
+    prob = model.probability(weight)
+    for a, b, p in zip(i.tolist(), j.tolist(), prob.tolist()):
+        if p >= master.config.review_threshold:
+            out[a].append({"index": b, "probability": round(p, 6), "band": _band(master, p)})
+            out[b].append({"index": a, "probability": round(p, 6), "band": _band(master, p)})
+    for matches in out:
+        matches.sort(key=lambda m: (-m["probability"], m["index"]))
+    return out
+
+
+def _band(master: Master, p: float) -> str:
+    return ("match" if p >= master.config.match_threshold
+            else "review" if p >= master.config.review_threshold else "non_match")
 
 
 # --- the check ----------------------------------------------------------------------------
@@ -201,6 +273,8 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
     best = best[np.lexsort((-weight[best], q[best]))]
     per_query = np.split(best, np.searchsorted(q[best], np.arange(1, len(records))))
 
+    in_batch = batch_matches(master, queries, sources)
+
     results = []
     for i, picks in enumerate(per_query):
         record = records[i]
@@ -208,9 +282,15 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
         candidates = [_candidate(master, record, int(j), gamma, parts, weight, prob, pos, entity)
                       for j in picks[:max_candidates]]
         verdict, reason, entity_id = decide(master, record, candidates, probs)
+        earlier = [m for m in in_batch[i] if m["index"] < i and m["band"] == "match"]
+        if verdict == "new_person" and earlier:
+            verdict = "needs_review"
+            reason = (f"not in the master, but the same person as record {earlier[0]['index']} "
+                      "of this batch (probability "
+                      f"{earlier[0]['probability']:.4f}): one enrolment or two?")
         quality = {c: plain_value(queries[c][i]) for c in ("id_status", "birth_quality")
                    if c in queries}
-        results.append(CheckResult(verdict, reason, entity_id, candidates, quality))
+        results.append(CheckResult(verdict, reason, entity_id, candidates, quality, in_batch[i]))
     return results
 
 
@@ -222,8 +302,7 @@ def _candidate(master, record, j, gamma, parts, weight, prob, pos, entity) -> Ca
     explanation["household"] = 0.0
     explanation["prior"] = round(fs.prior_weight, 2)
     p = float(prob[j])
-    band = ("match" if p >= master.config.match_threshold
-            else "review" if p >= master.config.review_threshold else "non_match")
+    band = _band(master, p)
     code = int(entity[j])
     golden_row = master.golden_row(code)
     at = int(pos[j])

@@ -30,6 +30,7 @@ from linkage import model, standardise
 from linkage.compare import build_comparisons
 from linkage.config import BlockingRule, JobConfig
 from linkage.store import Store, golden, runs
+from matchers import birthdate
 from matchers.base import Columns, Comparison
 
 # Golden columns a check answers with (lineage is long and the members give it anyway).
@@ -287,6 +288,8 @@ def load_master(config: JobConfig, store: Store | None = None, run_id: str | Non
                                                      c.tf_column)
                  for c in comparisons if c.tf_column and c.tf_column in table}
     blocks = [BlockIndex.build(rule, table) for rule in config.blocking]
+
+    birthdate.prepare_lunar_table()
     timings["index"] = time.perf_counter() - t
 
     t = time.perf_counter()

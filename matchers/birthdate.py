@@ -320,6 +320,12 @@ def _build_years(rows: np.ndarray) -> None:
         _built[row] = True
 
 
+def prepare_lunar_table() -> None:
+    """Fill the lunar table for every year now (about half a second), so that a server's first
+    checks do not each pay for the years they meet first."""
+    _build_years(np.arange(_N_YEARS))
+
+
 def lunar_to_solar(yyyymmdd: int, leap: bool = False) -> int:
     """Solar yyyymmdd of a date whose digits are read as a lunar date; 0 if no such day.
 

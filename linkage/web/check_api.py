@@ -71,6 +71,10 @@ for a lone record).
 * `known_person`: one entity reaches the match threshold and this would be its first
   enrolment, or renews one it has (same source and record id, or same scheme and household).
 
+**Batches** are also matched within themselves: `batch_matches` lists the batch's other
+records (by index) that may be the same person. A record the master does not know that
+matches an earlier record of its batch is `needs_review`, not `new_person`.
+
 **Authentication**: `Authorization: Bearer lkt_...` (made with `linkage tokens add`). Scope
 `check` sees names, ID numbers, birth days and household ids masked; `check_full` sees them in
 full; `status` may only read `/status`. No token or a revoked one: 401; too small a scope: 403.
@@ -197,6 +201,12 @@ class CandidateOut(BaseModel):
     enrolments: list[Enrolment]
 
 
+class BatchMatch(BaseModel):
+    index: int = Field(description="position of the other record in the batch (0-based)")
+    probability: float
+    band: Literal["match", "review"]
+
+
 class CheckOut(BaseModel):
     verdict: Literal[VERDICTS]
     reason: str
@@ -207,6 +217,9 @@ class CheckOut(BaseModel):
     quality: dict[str, str | None] = Field(description="what standardising found: id_status "
                                                        "(valid, bad_check, ...), birth_quality")
     candidates: list[CandidateOut] = Field(description=f"at most {MAX_CANDIDATES}, best first")
+    batch_matches: list[BatchMatch] = Field(description="other records of the same batch that "
+                                                        "may be this person, best first (empty "
+                                                        "for a single check)")
 
 
 class BatchOut(BaseModel):
@@ -250,7 +263,7 @@ def result_json(result: CheckResult, run_id: str, full: bool) -> dict:
         })
     return {"verdict": result.verdict, "reason": result.reason, "entity_id": result.entity_id,
             "run_id": run_id, "masked": not full, "quality": result.quality,
-            "candidates": candidates}
+            "candidates": candidates, "batch_matches": result.batch_matches}
 
 
 def create_check_app(config: JobConfig, store: Store,
@@ -314,8 +327,8 @@ def create_check_app(config: JobConfig, store: Store,
     @app.post("/check/batch", summary="Check a batch of records (JSON)", response_model=BatchOut,
               description=f"Up to {MAX_BATCH:,} records checked at once (one standardisation "
                           "and one comparison pass for the whole batch); results in the order "
-                          "sent, each as /check answers it. Each record is checked against the "
-                          "master only, not against the others in the batch.",
+                          "sent, each as /check answers it, and the records are matched with "
+                          "each other too (batch_matches).",
               responses={422: {"description": f"bad record, or more than {MAX_BATCH:,}"}})
     def check_batch(batch: BatchIn, token: ApiToken = Depends(scoped("check"))):  # type: ignore[valid-type]
         run_id, results = run_checks(token, [r.model_dump() for r in batch.records])

@@ -309,8 +309,51 @@ def test_batch_gives_the_same_answers_as_singles(api, world):
     results = batch.json()["results"]
     assert len(results) == len(records)
     singles = [post(api, "/check", r).json() for r in records]
-    assert results == singles
+    assert all(s["batch_matches"] == [] for s in singles)
+    in_batch = [r.pop("batch_matches") for r in results]
+    assert results == [{k: v for k, v in s.items() if k != "batch_matches"} for s in singles]
     assert {r["verdict"] for r in results} >= {"duplicate_enrolment", "new_person"}
+    # Records of the same person in this batch (a police row and its NCMS row) name each other.
+    assert sum(map(len, in_batch)) >= 2
+    for i, matches in enumerate(in_batch):
+        for m in matches:
+            assert any(back["index"] == i for back in in_batch[m["index"]])
+            if m["band"] == "match":
+                assert results[i]["entity_id"] == results[m["index"]]["entity_id"] is not None
+
+
+def test_same_new_person_twice_in_a_batch_needs_review(api):
+    fresh = {"source": "urban", "name": "欧阳雪梅", "id_number": valid_id("150525", "20240229", "358"),
+             "birth_date": "2024-02-29", "gender": "女", "township": "东明镇"}
+    again = {**fresh, "source": "ncms", "name": "欧阳 雪梅", "birth_date": "20240229",
+             "household_id": "15052599990001"}
+    other = {"source": "urban", "name": "司马光明", "id_number": valid_id("150525", "20230101", "117"),
+             "birth_date": "2023-01-01"}
+    body = post(api, "/check/batch", {"records": [fresh, other, again]}).json()
+    first, second, third = body["results"]
+    assert first["verdict"] == second["verdict"] == "new_person"
+    assert third["verdict"] == "needs_review" and "record 0 of this batch" in third["reason"]
+    assert [m["index"] for m in first["batch_matches"]] == [2]
+    assert [m["index"] for m in third["batch_matches"]] == [0]
+    assert third["batch_matches"][0]["band"] == "match" and second["batch_matches"] == []
+    # Sent alone, each is simply new.
+    assert post(api, "/check", again).json()["verdict"] == "new_person"
+
+
+def test_two_persons_above_the_match_threshold_need_review(web_run):
+    """The verdict rule on the real master's thresholds: two entities at match level is a
+    question for a reviewer (a person split in two, or twins sharing an ID typed on both)."""
+    from linkage.check import Candidate, decide
+    from linkage.master import load_master
+
+    master = load_master(web_run.config)
+    record = {"source": "urban", "name": "张伟"}
+    high = master.config.match_threshold
+    candidates = [Candidate(str(master.entity_ids[k]), p, 30.0, "match", ("police", "x"), {}, {}, [])
+                  for k, p in ((0, 0.9999), (1, max(high, 0.99)))]
+    verdict, reason, entity_id = decide(master, record, candidates, np.array([0.9999, max(high, 0.99)]))
+    assert (verdict, entity_id) == ("needs_review", None)
+    assert reason == "2 different persons reach the match threshold"
 
 
 def test_csv_upload_of_a_roster_export(api, web_run):
