@@ -322,3 +322,25 @@ def test_pinyin_blocking_parts_split_at_the_surname():
     assert out["surname_pinyin"].tolist() == ["shan", "ou yang", "bao", None, None]
     assert out["given_pinyin"].tolist() == ["tian fang", "xiu", "ba te er", "ba te er", None]
     assert out["name_initials"].tolist() == ["stf", "oyx", "bbte", "bte", None]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.frozensets(st.sampled_from(["le", "lei", "li", "xing", "hang", "zhang",
+                                                         "chang", "yue", "le5"]), max_size=3),
+                         min_size=1, max_size=40), min_size=1, max_size=4))
+def test_reading_set_overlap_grows_like_a_rebuild(batches):
+    """The overlap matrix, grown set by set between lookups, equals set intersection."""
+    from matchers.hanzi import ReadingSets
+
+    sets = ReadingSets()
+    for batch in batches:  # sets arrive over several checks, the matrix is read between them
+        ids = [sets.han_id(fs) for fs in batch]
+        matrix = sets.overlap()
+        for a, fa in zip(ids, batch):
+            for b, fb in zip(ids, batch):
+                assert matrix[a, b] == bool(fa & fb)
+    known = list(sets._sets)
+    matrix = sets.overlap()
+    for a, fa in enumerate(known):
+        for b, fb in enumerate(known):
+            assert matrix[a, b] == bool(fa & fb)
