@@ -4,9 +4,10 @@ A *standardiser* turns one raw column into derived columns, computing each disti
 once (registry data repeats names and villages heavily). A *comparison* is an ordered list of
 levels, strongest first; each level is a pure vectorised test over two aligned frames of
 standardised columns: pandas DataFrames, or :class:`Columns` (plain numpy arrays, for the few
-pairs of an online check). Tests read a column with :func:`column`, which serves both. The first level whose test holds gives the pair its level index; pairs
-where either side is missing get ``MISSING`` (no evidence either way); pairs no level claims
-get the last level, which is always ``different``.
+pairs of an online check). Tests read a column with :func:`column`, which serves both. The
+first level whose test holds gives the pair its level index; pairs where either side is missing
+get ``MISSING`` (no evidence either way); pairs no level claims get the last level, which is
+always ``different``.
 """
 from __future__ import annotations
 
