@@ -278,11 +278,12 @@ def _run(config, out, truth, model_path, progress) -> dict:
 
 def _add(config, args) -> int:
     from linkage.incremental import AddError, add
+    from linkage.store import Superseded
 
     try:
         result = add(config, args.input, args.source, args.out, progress=not args.quiet,
                      truth_path=args.truth)
-    except AddError as exc:
+    except (AddError, Superseded) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     s, state = result.summary, result.summary["state"]

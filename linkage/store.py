@@ -146,6 +146,35 @@ def canonical_pair(a: tuple[str, str], b: tuple[str, str]) -> tuple[tuple[str, s
     return (a, b) if a <= b else (b, a)
 
 
+class Superseded(RuntimeError):
+    """A run built on an earlier run (`linkage add`) finds that another run of the job completed
+    meanwhile. Storing it would make a state without that run's records or decisions the latest
+    one (two adds at once would each miss the other's records), so it is refused."""
+
+
+def _still_latest(conn: sa.Connection, run_id: str, base: str) -> None:
+    """Refuse to store ``run_id`` unless ``base`` is still its job's latest complete run.
+
+    The write lock is taken before looking (SQLite: a first write; PostgreSQL: the base run's
+    row, which every run built on it locks), so of two runs built on one base only the first
+    to store passes.
+    """
+    job = conn.execute(sa.select(runs.c.job).where(runs.c.run_id == run_id)).scalar()
+    conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == base).with_for_update())
+    conn.execute(runs.update().where(runs.c.run_id == run_id).values(status="running"))
+    latest = _latest_complete(conn, job)
+    if latest != base:
+        raise Superseded(f"run {latest} of job '{job}' completed while this run was built on "
+                         f"run {base}; storing it would drop what {latest} added. Nothing was "
+                         "stored: run `linkage add` again (it builds on the latest run)")
+
+
+def _latest_complete(conn: sa.Connection, job: str) -> str | None:
+    return conn.execute(
+        sa.select(runs.c.run_id).where(runs.c.job == job, runs.c.status == "complete")
+        .order_by(runs.c.finished_at.desc(), runs.c.run_id.desc()).limit(1)).scalar()
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -222,11 +251,13 @@ class Store:
     ) -> None:
         """Write every result of a run atomically and mark it complete.
 
-        ``carry_pairs_from``: a run whose stored pairs this run keeps as well (`linkage add`
-        links a few records and the earlier pairs still wait for their reviewers).
+        ``carry_pairs_from``: the run this one was built on, whose stored pairs it keeps as
+        well (`linkage add` links a few records and the earlier pairs still wait for their
+        reviewers). It must still be the job's latest complete run: see :class:`Superseded`.
         """
         with self.engine.begin() as conn:
             if carry_pairs_from:
+                _still_latest(conn, run_id, carry_pairs_from)
                 columns = [c.name for c in scored_pairs.columns if c.name != "run_id"]
                 conn.execute(scored_pairs.insert().from_select(
                     ["run_id", *columns],
@@ -243,10 +274,7 @@ class Store:
 
     def last_complete_run(self, job: str) -> str | None:
         with self.engine.connect() as conn:
-            return conn.execute(
-                sa.select(runs.c.run_id).where(runs.c.job == job, runs.c.status == "complete")
-                .order_by(runs.c.finished_at.desc(), runs.c.run_id.desc()).limit(1)
-            ).scalar()
+            return _latest_complete(conn, job)
 
     def members(self, run_id: str) -> pd.DataFrame:
         with self.engine.connect() as conn:

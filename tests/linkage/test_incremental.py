@@ -322,3 +322,48 @@ def test_add_on_each_backend(split, backend_url, tmp_path):
         assert len(store.members(result.run_id)) == len(result.clusters)
     finally:
         store.engine.dispose()
+
+
+def test_add_over_a_base_superseded_meanwhile_stores_nothing(split, backend_url, tmp_path,
+                                                             monkeypatch, capsys):
+    """Two adds at once on one base: the second to store would lose the first's records, so it
+    is refused, its run marked failed and its kept batch removed; adding again then works."""
+    from linkage.store import Superseded
+
+    config_path = _config(tmp_path, split["base"], "race", store=backend_url)
+    config = load_config(config_path)
+    base = run(config).run_id
+    real_finish = Store.finish_run
+    meanwhile = {}
+
+    def other_add_completes_first(self, run_id, *args, **kwargs):
+        monkeypatch.setattr(Store, "finish_run", real_finish)
+        meanwhile["result"] = add(config, split["urban_new"], source="urban")
+        meanwhile["run"] = meanwhile["result"].run_id
+        return real_finish(self, run_id, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "finish_run", other_add_completes_first)
+    assert main(["add", str(config_path), "--input", str(split["ncms_new"]), "--quiet"]) == 2
+    assert f"run {meanwhile['run']} of job" in capsys.readouterr().err
+    store = Store(config.store)
+    try:
+        assert store.last_complete_run(config.job) == meanwhile["run"] != base
+        with store.engine.connect() as conn:
+            rows = conn.execute(sa.select(runs.c.run_id, runs.c.status, runs.c.summary)
+                                .where(runs.c.job == config.job)).all()
+        failed = [r for r in rows if r.status == "failed"]
+        assert len(failed) == 1 and "completed while this run was built" in failed[0].summary
+        assert store.members(failed[0].run_id).empty
+        kept = sorted(p.name for p in (config.output / "added").iterdir())
+        assert kept == [f"{meanwhile['run']}-urban.csv"]
+        with pytest.raises(Superseded):  # the store refuses it directly too
+            other = store.begin_run(config.job)
+            store.finish_run(other, {}, {}, pd.DataFrame(columns=["source", "record_id",
+                                                                  "entity_id"]),
+                             pd.DataFrame(), pd.DataFrame(), carry_pairs_from=base)
+    finally:
+        store.engine.dispose()
+    again = add(config, split["ncms_new"], source="ncms")
+    first = _ids(meanwhile["result"].clusters)
+    assert (_ids(again.clusters).reindex(first.index) == first).all()  # the first add's records stay
+    assert len(again.clusters) > len(first)
