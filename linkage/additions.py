@@ -58,9 +58,11 @@ def added_files(config: JobConfig, store: Store) -> list[dict]:
     return out
 
 
-def ingest_job(config: JobConfig, store: Store | None = None, progress: bool = False) -> Ingested:
-    """The configured sources plus every kept addition: all the records the job now has."""
-    data = ingest(config.sources, progress)
+def ingest_job(config: JobConfig, store: Store | None = None, progress: bool = False,
+               only: set[str] | None = None) -> Ingested:
+    """The configured sources plus every kept addition: all the records the job now has
+    (of the sources named in ``only``, when given)."""
+    data = ingest([s for s in config.sources if only is None or s.name in only], progress)
     if store is None:
         own = Store(config.store)
         try:
@@ -87,6 +89,8 @@ def ingest_job(config: JobConfig, store: Store | None = None, progress: bool = F
             raise InputError(f"run {info['run_id']} added records from {info['original']}, kept "
                              f"in {path}, which is missing: restore that file (or start a new "
                              "store) so every linked record is read again")
+        if only is not None and info["source"] not in only:
+            continue
         source = config.source(info["source"])
         frame, rej, _ = read_source(as_file_source(source, path), progress)
         dup = frame["record_id"].isin(seen[source.name]).to_numpy()

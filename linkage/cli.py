@@ -360,9 +360,9 @@ def _evaluate(args) -> None:
 
 
 def _explain(args) -> None:
+    from linkage.additions import ingest_job
     from linkage.compare import build_comparisons, comparison_vectors
     from linkage.config import load_config
-    from linkage.ingest import ingest
     from linkage.model import FSModel, probability, score
     from linkage.standardise import standardise_records
 
@@ -372,7 +372,7 @@ def _explain(args) -> None:
     model.check_matches(comparisons)
     keys = [_pair_key(args.left), _pair_key(args.right)]
     wanted = [s for s in config.sources if s.name in {k[0] for k in keys}]
-    data = ingest(wanted)
+    data = ingest_job(config, only={s.name for s in wanted})  # records added by `add` too
     recs = data.records
     rows = []
     for source, record_id in keys:

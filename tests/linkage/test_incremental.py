@@ -216,6 +216,20 @@ def test_later_full_run_reads_the_added_records(added, split):
     assert (same.loc[unchanged, "entity_id_x"] == same.loc[unchanged, "entity_id_y"]).mean() > 0.999
 
 
+def test_explain_reads_records_added_by_add(added, split, capsys):
+    """`linkage explain` finds a record that only a kept batch holds (not the source file)."""
+    in_source = {r[0] for r in _rows(split["base"] / "urban.csv", ENCODINGS["urban"])[1:]}
+    added_ids = {r[0] for r in _rows(split["urban_new"], ENCODINGS["urban"])[1:]} - in_source
+    clusters = added["final"].clusters.astype(str)
+    police = clusters[clusters["source"] == "police"].groupby("entity_id")["record_id"].first()
+    joined = clusters[(clusters["source"] == "urban") & clusters["record_id"].isin(added_ids)
+                      & clusters["entity_id"].isin(police.index)].iloc[0]
+    left, right = f"police:{police[joined['entity_id']]}", f"urban:{joined['record_id']}"
+    assert main(["explain", str(added["config_path"]), left, right]) == 0
+    out = capsys.readouterr().out
+    assert f"{left}  vs  {right}" in out and "match weight" in out
+
+
 def test_add_without_a_complete_run_is_a_clear_error(split, tmp_path, capsys):
     config_path = _config(tmp_path, split["base"], "empty")
     assert main(["add", str(config_path), "--input", str(split["urban_new"])]) == 2
