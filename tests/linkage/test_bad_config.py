@@ -126,6 +126,27 @@ def test_config_file_that_is_not_yaml_is_a_clear_error(tmp_path):
         load_config(path)
 
 
+def test_key_given_twice_is_refused_with_both_lines(tmp_path):
+    """PyYAML lets the second of two equal keys win silently; a config must not."""
+    text = DEMO.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("job:"))
+    lines.insert(at + 1, "job: demo_copy")
+    path = tmp_path / "job.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"(?s)found the key 'job' twice \(first on line "
+                                          rf"{at + 1}\); keep one.*job.yaml\", line {at + 2}"):
+        load_config(path)
+    # Inside a nested mapping too (a source's field mapping).
+    nested = text.replace("  - name: police\n", "  - name: police\n    name: police2\n", 1)
+    assert nested != text
+    path.write_text(nested, encoding="utf-8")
+    with pytest.raises(ConfigError, match="found the key 'name' twice"):
+        load_config(path)
+    path.write_text(text, encoding="utf-8")
+    assert load_config(path).job  # the demo itself has no duplicate key
+
+
 # --------------------------------------------------------------------------- fuzz
 
 # Parameters the registered matchers take, beside the schema's own keys.
