@@ -95,7 +95,7 @@ def sample_records(data: Path, n: int, seed: int) -> list[dict]:
 
 
 def open_loop(url: str, token: str, records: list[dict], rate: float, seed: int
-              ) -> tuple[np.ndarray, dict]:
+              ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Checks arriving at ``rate`` per second at random (Poisson) times, as clerks' enrolments
     do, sent whether or not earlier ones are answered; (latencies in ms, verdicts).
 
@@ -138,7 +138,7 @@ def open_loop(url: str, token: str, records: list[dict], rate: float, seed: int
     asyncio.run(main())
     if errors:
         raise SystemExit(f"{len(errors)} requests failed, first: {errors[0]}")
-    return latency, verdicts
+    return latency, arrivals, verdicts
 
 
 def free_port() -> int:
@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         records = sample_records(data, args.warmup + args.requests, args.seed)
         load(url, token, records[:args.warmup], args.clients)
         # Open loop at --rate: the latency a clerk sees.
-        opened, verdicts = open_loop(url, token, records[args.warmup:], args.rate, args.seed)
+        opened, arrived, verdicts = open_loop(url, token, records[args.warmup:], args.rate,
+                                              args.seed)
         latency, wall, _ = load(url, token, records[args.warmup:], args.clients)
         memory = memory_of(server.pid)
         single, _, _ = load(url, token, records[args.warmup:args.warmup + 500], 1)
@@ -269,10 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     one = {f"p{q}": round(float(np.percentile(single, q)), 2) for q in (50, 95, 99)}
     arrive = {f"p{q}": round(float(np.percentile(opened, q)), 2) for q in (50, 95, 99)}
     arrive["max"] = round(float(opened.max()), 2)
+    # When the slowest checks arrived (s into the open loop): a periodic cause shows as a rhythm.
+    slowest = [[round(float(arrived[i]), 2), round(float(opened[i]), 1)]
+               for i in sorted(np.argsort(opened)[-5:])]
     result = {
         "benchmark": "check_latency", "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "persons": args.persons, "clients": args.clients, "requests": args.requests,
         "rate_per_s": args.rate, "open_loop_latency_ms": arrive,
+        "open_loop_slowest_at_s_ms": slowest,
         "saturation_latency_ms": pct, "one_client_latency_ms": one,
         "throughput_per_s": round(args.requests / wall, 1), "verdicts": verdicts,
         "index_build_s": build_s, "server_ready_s": round(ready_s, 1),
@@ -283,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.requests:,} single checks arriving at {args.rate:g}/s (open loop): "
           f"p50 {arrive['p50']} ms, p95 {arrive['p95']} ms, p99 {arrive['p99']} ms, "
           f"max {arrive['max']} ms  (target p99 <= 20 ms)")
+    print("  slowest five (arrival s, ms): " + ", ".join(f"{t} s {ms} ms" for t, ms in slowest))
     print(f"{args.requests:,} single checks from {args.clients} closed-loop clients (saturation): "
           f"p50 {pct['p50']} ms, p95 {pct['p95']} ms, p99 {pct['p99']} ms, max {pct['max']} ms; "
           f"{result['throughput_per_s']} checks/s")
