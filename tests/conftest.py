@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from demo_config import write_demo_config
 
 REPO = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("LINKAGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -32,13 +33,8 @@ def make_demo_job(small_world):
     (or the store at the given URL)."""
 
     def make(folder: Path, store: str | None = None) -> Path:
-        config = small_world / "configs" / f"demo-{folder.name}.yaml"
-        text = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
-        text = text.replace("output: ../out/demo", f"output: {folder / 'out'}")
-        text = text.replace("store: sqlite:///../out/demo/linkage.sqlite",
-                            f"store: '{store or 'sqlite:///' + str(folder / 'store.sqlite')}'")
-        config.write_text(text, encoding="utf-8")
-        return config
+        return write_demo_config(small_world / "configs" / f"demo-{folder.name}.yaml",
+                                 folder / "out", store or f"sqlite:///{folder / 'store.sqlite'}")
 
     return make
 

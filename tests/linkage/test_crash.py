@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from demo_config import write_demo_config
 from linkage.config import load_config
 from linkage.pipeline import run
 from linkage.store import entity_members, golden, runs, scored_pairs
@@ -34,14 +35,8 @@ STAGES = ["ingest", "standardise", "block", "compare", "train", "score", "cluste
 def write_job(world: Path, folder: Path, store_url: str) -> Path:
     """The demo job over the small world with its own output folder and store (u from 50,000
     random pairs: a tenth of the training time, same results on this world)."""
-    text = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
-    text = text.replace("output: ../out/demo", f"output: {folder / 'out'}")
-    text = text.replace("store: sqlite:///../out/demo/linkage.sqlite", f"store: '{store_url}'")
-    if not re.search(r"^training:", text, re.MULTILINE):
-        text += "\ntraining:\n  u_sample_pairs: 50000\n"
-    path = world / "configs" / f"crash-{folder.name}-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_demo_config(world / "configs" / f"crash-{folder.name}-{uuid.uuid4().hex[:6]}.yaml",
+                             folder / "out", store_url, fast_training=True)
 
 
 def start(config: Path) -> subprocess.Popen:

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from demo_config import write_demo_config
 from linkage import cluster
 from linkage.additions import added_files
 from linkage.cli import main
@@ -26,7 +27,6 @@ from linkage.ingest import InputError
 from linkage.pipeline import run
 from linkage.store import Store, runs, scored_pairs
 
-REPO = Path(__file__).resolve().parents[2]
 ENCODINGS = {"police": "utf-8", "ncms": "gbk", "urban": "utf-8-sig"}
 # Rows a clerk might send that cannot be linked, appended to the urban batch.
 BAD_URBAN_ROWS = [
@@ -49,14 +49,8 @@ def _write(path: Path, encoding: str, rows: list[list[str]]) -> Path:
 
 def _config(folder: Path, data: Path, name: str, store: str | None = None) -> Path:
     """The demo config over ``data`` with its output and store under ``folder/name``."""
-    text = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
-    text = text.replace("../data/demo/", f"{data}/")
-    text = text.replace("output: ../out/demo", f"output: {folder / name / 'out'}")
-    text = text.replace("store: sqlite:///../out/demo/linkage.sqlite",
-                        f"store: {store or 'sqlite:///' + str(folder / name / 'store.sqlite')}")
-    path = folder / f"{name}.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_demo_config(folder / f"{name}.yaml", folder / name / "out",
+                             store or f"sqlite:///{folder / name / 'store.sqlite'}", data=data)
 
 
 @pytest.fixture(scope="module")

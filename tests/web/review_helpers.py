@@ -12,6 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from demo_config import write_demo_config
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "out" / "artifacts"
@@ -29,14 +30,8 @@ def write_config(world: Path, tmp: Path, store_url: str) -> Path:
     The u-probabilities are estimated from 50,000 random pairs instead of 500,000: a tenth of
     the training time, and the same review pairs to within one on this world.
     """
-    text = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
-    text = text.replace("output: ../out/demo", f"output: {tmp / 'out'}")
-    text = text.replace("store: sqlite:///../out/demo/linkage.sqlite", f"store: {store_url}")
-    if not re.search(r"^training:", text, re.MULTILINE):
-        text += "\ntraining:\n  u_sample_pairs: 50000\n"
-    path = world / "configs" / f"demo-{tmp.name}.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_demo_config(world / "configs" / f"demo-{tmp.name}.yaml", tmp / "out", store_url,
+                             fast_training=True)
 
 
 def copy_run(source_db: Path, url: str, whole: bool = False) -> None:
