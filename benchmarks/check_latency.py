@@ -94,6 +94,30 @@ def sample_records(data: Path, n: int, seed: int) -> list[dict]:
     return out
 
 
+class _Tally:
+    """What the checks sent came back with: latency (ms) by record, verdict counts, errors."""
+
+    def __init__(self, n: int) -> None:
+        self.latency = np.zeros(n)
+        self.verdicts: dict[str, int] = {}
+        self.errors: list[str] = []
+
+    async def send(self, http, i: int, record: dict, start: float) -> None:
+        """POST one check; its latency counts from ``start`` (perf_counter seconds)."""
+        async with http.post("/api/v1/check", json=record) as answer:
+            body = await answer.read()
+        self.latency[i] = (time.perf_counter() - start) * 1000
+        if answer.status != 200:
+            self.errors.append(f"{answer.status} {body[:200]!r}")
+        else:
+            verdict = json.loads(body)["verdict"]
+            self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
+
+    def raise_on_errors(self) -> None:
+        if self.errors:
+            raise SystemExit(f"{len(self.errors)} requests failed, first: {self.errors[0]}")
+
+
 def open_loop(url: str, token: str, records: list[dict], rate: float, seed: int
               ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Checks arriving at ``rate`` per second at random (Poisson) times, as clerks' enrolments
@@ -109,21 +133,11 @@ def open_loop(url: str, token: str, records: list[dict], rate: float, seed: int
     import aiohttp
 
     arrivals = np.cumsum(np.random.default_rng(seed).exponential(1 / rate, len(records)))
-    latency = np.zeros(len(records))
-    verdicts: dict[str, int] = {}
-    errors: list[str] = []
+    tally = _Tally(len(records))
 
     async def one(http, i: int, rec: dict, begin: float) -> None:
         await asyncio.sleep(max(0.0, begin + arrivals[i] - time.perf_counter()))
-        start = begin + arrivals[i]
-        async with http.post("/api/v1/check", json=rec) as answer:
-            body = await answer.read()
-        latency[i] = (time.perf_counter() - start) * 1000
-        if answer.status != 200:
-            errors.append(f"{answer.status} {body[:200]!r}")
-        else:
-            v = json.loads(body)["verdict"]
-            verdicts[v] = verdicts.get(v, 0) + 1
+        await tally.send(http, i, rec, begin + arrivals[i])
 
     async def main() -> None:
         connector = aiohttp.TCPConnector(limit=64)
@@ -136,9 +150,8 @@ def open_loop(url: str, token: str, records: list[dict], rate: float, seed: int
             await asyncio.gather(*(one(http, i, rec, begin) for i, rec in enumerate(records)))
 
     asyncio.run(main())
-    if errors:
-        raise SystemExit(f"{len(errors)} requests failed, first: {errors[0]}")
-    return latency, arrivals, verdicts
+    tally.raise_on_errors()
+    return tally.latency, arrivals, tally.verdicts
 
 
 def free_port() -> int:
@@ -164,22 +177,12 @@ def load(url: str, token: str, records: list[dict], clients: int) -> tuple[np.nd
 
     import aiohttp
 
-    latency = np.zeros(len(records))
-    verdicts: dict[str, int] = {}
-    errors: list[str] = []
+    tally = _Tally(len(records))
     todo = iter(range(len(records)))
 
     async def client(http) -> None:
         for i in todo:  # one shared iterator: each record is sent once, by whichever is free
-            start = time.perf_counter()
-            async with http.post("/api/v1/check", json=records[i]) as answer:
-                body = await answer.read()
-            latency[i] = (time.perf_counter() - start) * 1000
-            if answer.status != 200:
-                errors.append(f"{answer.status} {body[:200]!r}")
-            else:
-                v = json.loads(body)["verdict"]
-                verdicts[v] = verdicts.get(v, 0) + 1
+            await tally.send(http, i, records[i], time.perf_counter())
 
     async def main() -> float:
         async with aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=clients),
@@ -189,9 +192,8 @@ def load(url: str, token: str, records: list[dict], clients: int) -> tuple[np.nd
             return time.perf_counter() - begin
 
     wall = asyncio.run(main())
-    if errors:
-        raise SystemExit(f"{len(errors)} requests failed, first: {errors[0]}")
-    return latency, wall, verdicts
+    tally.raise_on_errors()
+    return tally.latency, wall, tally.verdicts
 
 
 def main(argv: list[str] | None = None) -> int:

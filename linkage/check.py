@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from linkage import model
-from linkage.master import Master, key_hashes, plain_value
+from linkage.master import BlockIndex, Master, key_hashes, plain_value
 from linkage.standardise import PASS_THROUGH, STANDARDISERS, VALUE_PARSERS, _birth_compatible
 from linkage.standardise import standardise_records
 from matchers import generic, resident_id
@@ -202,18 +202,13 @@ def batch_pairs(master: Master, queries: dict[str, np.ndarray], sources: np.ndar
     """(i, j), i < j: records of one batch that the job's blocking rules pair with each other
     (the same person sent twice in one file: the master cannot know either yet)."""
     n = len(sources)
-    found, memo = [], {}
+    found = []
     for rule in master.config.blocking:
-        hashes, valid = key_hashes(queries, rule.keys, memo)
-        rows = np.flatnonzero(valid)
-        order = rows[np.argsort(hashes[rows], kind="stable")]
-        sorted_hashes = hashes[order]
-        starts = np.flatnonzero(np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]) \
-            if order.size else np.empty(0, dtype=np.int64)
-        sizes = np.diff(np.r_[starts, order.size])
-        shared = (sizes > 1) & (sizes <= rule.max_block_size)
-        for start, size in zip(starts[shared].tolist(), sizes[shared].tolist()):  # few: most keys are one record's
-            members = np.sort(order[start:start + size]).astype(np.int64)
+        block = BlockIndex.build(rule, queries)  # the master's own grouping, over the batch
+        shared = (block.counts > 1) & (block.counts <= rule.max_block_size)
+        for start, size in zip(block.starts[shared].tolist(), block.counts[shared].tolist()):
+            # few: most keys are one record's
+            members = np.sort(block.positions[start:start + size]).astype(np.int64)
             a, b = np.triu_indices(size, 1)
             found.append(members[a] * n + members[b])
     packed = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
@@ -238,8 +233,9 @@ def batch_matches(master: Master, queries: dict[str, np.ndarray], sources: np.nd
     prob = model.probability(weight)
     for a, b, p in zip(i.tolist(), j.tolist(), prob.tolist()):
         if p >= master.config.review_threshold:
-            out[a].append({"index": b, "probability": round(p, 6), "band": _band(master, p)})
-            out[b].append({"index": a, "probability": round(p, 6), "band": _band(master, p)})
+            band = _band(master, p)
+            out[a].append({"index": b, "probability": round(p, 6), "band": band})
+            out[b].append({"index": a, "probability": round(p, 6), "band": band})
     for matches in out:
         matches.sort(key=lambda m: (-m["probability"], m["index"]))
     return out
