@@ -233,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     log_path = args.workdir / f"check-server-{args.persons}.log"
     started = time.perf_counter()
     with open(log_path, "w") as log:
+        # The benchmark's load is far over a desk token's record limit: lift it.
         server = subprocess.Popen([str(LINKAGE), "serve", str(config), "--check-only",
-                                   "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                   "--port", str(port), "--check-rate", "none"], stdout=log, stderr=subprocess.STDOUT,
                                   cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:

@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     # --- check API (issue 7): tokens ---
     v.add_argument("--check-only", action="store_true",
                    help="serve only the check API (/api/v1), not the review pages")
+    v.add_argument("--check-rate", default=None, metavar="RATE",
+                   help="records a check-scope (masked) token may check, e.g. "
+                        "'30/minute;300/hour;2000/day' (the default); 'none' lifts it")
+    v.add_argument("--check-full-rate", default=None, metavar="RATE",
+                   help="the same for check_full tokens (default '20000/minute')")
     t = sub.add_parser("tokens", help="check-API tokens: add, list, revoke")
     tsub = t.add_subparsers(dest="tokens_command", required=True)
     ta = tsub.add_parser("add", help="make a token; its secret is printed once")
@@ -110,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     tr = tsub.add_parser("revoke", help="revoke a token at once")
     tr.add_argument("config", type=Path, help="the job config (YAML)")
     tr.add_argument("token_id", help="the id `linkage tokens list` shows")
+    tu = tsub.add_parser("usage", help="records each token checked and had refused, per day")
+    tu.add_argument("config", type=Path, help="the job config (YAML)")
     # --- end check API ---
 
     # --- store schema (issue 8): db upgrade, db current ---
@@ -171,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "serve":
             from linkage.web.server import serve
 
-            serve(load_config(args.config), args.host, args.port, check_only=args.check_only)
+            serve(load_config(args.config), args.host, args.port, check_only=args.check_only,
+                  rates=_rates(args.check_rate, args.check_full_rate))
         elif args.command == "users":
             return _users(args, load_config(args.config))
         # --- end review app ---
@@ -251,6 +259,12 @@ def _tokens(args, config) -> int:
                 state = f"revoked {tok.revoked_at:%Y-%m-%d}" if tok.revoked_at else "active"
                 used = f"{tok.last_used_at:%Y-%m-%d %H:%M}" if tok.last_used_at else "never"
                 print(f"{tok.token_id}\t{tok.scope}\t{state}\tlast used {used}\t{tok.name}")
+        elif args.tokens_command == "usage":
+            from linkage.web.api_guard import daily_usage
+
+            print("token_id\tday\trecords\trefused")
+            for row in daily_usage(engine):
+                print(f"{row['token_id']}\t{row['day']}\t{row['records']}\t{row['refused']}")
         else:
             token = revoke_token(engine, args.token_id)
             print(f"token {token.token_id} ({token.name}) revoked")
@@ -259,6 +273,28 @@ def _tokens(args, config) -> int:
         return 2
     return 0
 # --- end check API ---
+
+
+def _rates(check: str | None, check_full: str | None) -> dict[str, str | None]:
+    """The check API's per-token record limits from `serve`'s options ('none' lifts one)."""
+    from limits import parse_many
+
+    from linkage.web.api_guard import DEFAULT_RATES
+
+    rates = dict(DEFAULT_RATES)
+    for scope, given in (("check", check), ("check_full", check_full)):
+        if given is None:
+            continue
+        if given.strip().lower() == "none":
+            rates[scope] = None
+            continue
+        try:
+            parse_many(given)
+        except ValueError:
+            raise SystemExit(f"error: --{scope.replace('_', '-')}-rate {given!r} is not a rate; "
+                             "write it like '30/minute;300/hour;2000/day'") from None
+        rates[scope] = given
+    return rates
 
 
 def _pair_key(text: str) -> tuple[str, str]:

@@ -61,7 +61,8 @@ class SecurityHeaders:
 
 def create_app(store_url: str, config: JobConfig | None = None, secret_key: str | None = None,
                *, records: RecordBook | None = None,
-               lease_seconds: int = LEASE_SECONDS, check_api: bool = True) -> FastAPI:
+               lease_seconds: int = LEASE_SECONDS, check_api: bool = True,
+               check_rates: dict[str, str | None] | None = None) -> FastAPI:
     """The review app on the store at `store_url`.
 
     With a job config the app reads the job's sources once (to show records) and queues the
@@ -103,8 +104,10 @@ def create_app(store_url: str, config: JobConfig | None = None, secret_key: str 
     app.include_router(supervisor.router)
     if config is not None and check_api:
         # A sub-application: bearer tokens, its own OpenAPI, outside the session/CSRF rules.
+        from linkage.web.api_guard import CheckLimits
         from linkage.web.check_api import create_check_app
 
-        app.state.check_api = create_check_app(config, store)
+        app.state.check_api = create_check_app(config, store,
+                                               limits=CheckLimits(store.engine, check_rates))
         app.mount("/api/v1", app.state.check_api)
     return app

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from linkage.store import audit_log
 
 ACTIONS = ("login", "login_failed", "logout", "view_pair", "decide", "reveal_id",
-           "reverse_decision", "request_second_review")
+           "reverse_decision", "request_second_review", "api_checks")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from linkage.config import JobConfig
 from linkage.master import Master, NoMaster, latest_run, load_master
 from linkage.store import Store
 from linkage.tokens import ApiToken, TokenVerifier
+from linkage.web.api_guard import COARSE_REASONS, CheckLimits, RateLimited, masked_record_problem
 from linkage.web.display import mask_id, mask_name
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,18 @@ for a lone record).
 records (by index) that may be the same person. A record the master does not know that
 matches an earlier record of its batch is `needs_review`, not `new_person`.
 
-**Authentication**: `Authorization: Bearer lkt_...` (made with `linkage tokens add`). Scope
-`check` sees names, ID numbers, birth days and household ids masked; `check_full` sees them in
-full; `status` may only read `/status`. No token or a revoked one: 401; too small a scope: 403.
+**Authentication**: `Authorization: Bearer lkt_...` (made with `linkage tokens add`). No token
+or a revoked one: 401; too small a scope: 403. `status` may only read `/status`.
+
+**Scopes.** `check_full` sees the records in full, with each candidate's probability, weight,
+band and per-field explanation. `check` sees the verdict, a coarse reason and masked fields
+only (names, ID numbers, birth days and household ids masked; no probabilities, weights or
+per-field levels, which would let a caller rebuild what the mask hides), and only candidates
+at or above the review threshold. Because the verdict itself answers a question about the
+data, a `check` caller is bounded: every record must carry a name and either a full ID number
+or a birthdate with at least year and month (else 422), a request holds at most 20 records
+(else 422), and each token may check so many records per minute, hour and day (else 429 with
+Retry-After; records count, not requests). Each token's daily counts go to the audit trail.
 
 Personal data goes in request bodies only, never in URLs.
 """
@@ -190,12 +200,15 @@ class Enrolment(BaseModel):
 
 class CandidateOut(BaseModel):
     entity_id: str
-    probability: float
-    weight: float = Field(description="total match weight in bits: prior + fields")
-    band: Literal["match", "review", "non_match"]
+    probability: float | None = Field(description="null for the check scope")
+    weight: float | None = Field(description="total match weight in bits: prior + fields; null "
+                                             "for the check scope")
+    band: Literal["match", "review", "non_match"] | None = Field(
+        description="null for the check scope")
     record: MatchedRecord = Field(description="the entity's record that matched best")
-    explanation: dict[str, FieldWeight | float] = Field(
-        description="per comparison its level and weight; 'household' and 'prior' in bits")
+    explanation: dict[str, FieldWeight | float] | None = Field(
+        description="per comparison its level and weight; 'household' and 'prior' in bits; "
+                    "null for the check scope")
     golden: dict[str, Any] = Field(description="the entity's golden record (masked for the "
                                                "check scope)")
     enrolments: list[Enrolment]
@@ -203,7 +216,7 @@ class CandidateOut(BaseModel):
 
 class BatchMatch(BaseModel):
     index: int = Field(description="position of the other record in the batch (0-based)")
-    probability: float
+    probability: float | None = Field(description="null for the check scope")
     band: Literal["match", "review"]
 
 
@@ -250,30 +263,48 @@ def _masked_golden(golden: dict) -> dict:
 
 
 def result_json(result: CheckResult, run_id: str, full: bool) -> dict:
-    """One check result as the API answers it, masked unless ``full``."""
-    candidates = []
-    for c in result.candidates:
-        enrolments = [dict(e) if full else {**e, "household_id": None} for e in c.enrolments]
-        candidates.append({
+    """One check result as the API answers it; masked unless ``full``.
+
+    A masked result holds no evidence that could be read as an oracle for a hidden value (see
+    linkage/web/api_guard.py): no probabilities, weights, bands or per-field levels, a reason
+    by verdict only, and only the candidates the verdict can be about (review band and above).
+    """
+    if full:
+        candidates = [{
             "entity_id": c.entity_id, "probability": c.probability, "weight": c.weight,
             "band": c.band, "record": {"source": c.record[0], "record_id": c.record[1]},
-            "explanation": c.explanation,
-            "golden": c.golden if full else _masked_golden(c.golden),
-            "enrolments": enrolments,
-        })
-    return {"verdict": result.verdict, "reason": result.reason, "entity_id": result.entity_id,
-            "run_id": run_id, "masked": not full, "quality": result.quality,
-            "candidates": candidates, "batch_matches": result.batch_matches}
+            "explanation": c.explanation, "golden": c.golden,
+            "enrolments": [dict(e) for e in c.enrolments],
+        } for c in result.candidates]
+        return {"verdict": result.verdict, "reason": result.reason,
+                "entity_id": result.entity_id, "run_id": run_id, "masked": False,
+                "quality": result.quality, "candidates": candidates,
+                "batch_matches": result.batch_matches}
+    candidates = [{
+        "entity_id": c.entity_id, "probability": None, "weight": None, "band": None,
+        "record": {"source": c.record[0], "record_id": c.record[1]}, "explanation": None,
+        "golden": _masked_golden(c.golden),
+        "enrolments": [{**e, "household_id": None} for e in c.enrolments],
+    } for c in result.candidates if c.band != "non_match"]
+    return {"verdict": result.verdict, "reason": COARSE_REASONS[result.verdict],
+            "entity_id": result.entity_id, "run_id": run_id, "masked": True,
+            "quality": result.quality, "candidates": candidates,
+            "batch_matches": [{"index": m["index"], "probability": None, "band": m["band"]}
+                              for m in result.batch_matches]}
 
 
 def create_check_app(config: JobConfig, store: Store,
-                     refresh_seconds: float = REFRESH_SECONDS) -> FastAPI:
-    """The check API over the job's store; mount it at /api/v1."""
+                     refresh_seconds: float = REFRESH_SECONDS,
+                     limits: CheckLimits | None = None) -> FastAPI:
+    """The check API over the job's store; mount it at /api/v1. ``limits``: the per-token
+    record limits and the masked batch size (default: api_guard's)."""
     app = FastAPI(title="Enrolment check API", version="1", description=API_DESCRIPTION,
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     holder = MasterHolder(config, store, refresh_seconds)
     verifier = TokenVerifier(store.engine)
+    limits = limits or CheckLimits(store.engine)
     app.state.holder = holder
+    app.state.limits = limits
     Record = record_model(config)
     BatchIn = create_model("BatchRequest", __config__=ConfigDict(extra="forbid"),
                            records=(list[Record], Field(min_length=1, max_length=MAX_BATCH)))
@@ -306,9 +337,28 @@ def create_check_app(config: JobConfig, store: Store,
         # The submitted values are left out of the answer: an ID number is not echoed back.
         return JSONResponse({"detail": [_error(e) for e in exc.errors()]}, status_code=422)
 
-    def run_checks(token: ApiToken, records: list[dict]) -> tuple[str, list[dict]]:
-        m = master()
+    def admit(token: ApiToken, records: list[dict], where: list) -> bool:
+        """Whether the token sees full answers; refuses (422, 429) what a masked caller may not
+        ask, before any record is checked."""
         full = token.allows("check_full")
+        if not full:
+            if len(records) > limits.masked_batch:
+                limits.refuse(token.token_id, len(records))
+                raise _invalid(where, f"{len(records):,} records; the check scope takes at most "
+                                      f"{limits.masked_batch} per request")
+            for i, record in enumerate(records):
+                problem = masked_record_problem(record)
+                if problem:
+                    limits.refuse(token.token_id, len(records))
+                    raise _invalid(where + ([i] if len(where) > 1 else []), problem)
+        try:
+            limits.take(token.token_id, "check_full" if full else "check", len(records))
+        except RateLimited as exc:
+            raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+        return full
+
+    def run_checks(token: ApiToken, records: list[dict], full: bool) -> tuple[str, list[dict]]:
+        m = master()
         return m.run_id, [result_json(r, m.run_id, full) for r in check_records(m, records)]
 
     @app.post("/check", summary="Check one enrolment record", response_model=CheckOut,
@@ -318,10 +368,12 @@ def create_check_app(config: JobConfig, store: Store,
         """The candidate persons for one record, with probabilities, per-field explanations and
         golden records, and a verdict: new_person, known_person, duplicate_enrolment or
         needs_review (rules in the API description)."""
+        records = [record.model_dump()]
+        full = admit(token, records, ["body"])
         if holder.loaded is None:  # the first check builds the master: not on the event loop
-            _, results = await run_in_threadpool(run_checks, token, [record.model_dump()])
+            _, results = await run_in_threadpool(run_checks, token, records, full)
         else:
-            _, results = run_checks(token, [record.model_dump()])
+            _, results = run_checks(token, records, full)
         return JSONResponse(results[0])
 
     @app.post("/check/batch", summary="Check a batch of records (JSON)", response_model=BatchOut,
@@ -329,9 +381,13 @@ def create_check_app(config: JobConfig, store: Store,
                           "and one comparison pass for the whole batch); results in the order "
                           "sent, each as /check answers it, and the records are matched with "
                           "each other too (batch_matches).",
-              responses={422: {"description": f"bad record, or more than {MAX_BATCH:,}"}})
+              responses={422: {"description": f"bad record, or more than {MAX_BATCH:,} (20 for "
+                                              "the check scope)"},
+                         429: {"description": "the token's record limit is reached"}})
     def check_batch(batch: BatchIn, token: ApiToken = Depends(scoped("check"))):  # type: ignore[valid-type]
-        run_id, results = run_checks(token, [r.model_dump() for r in batch.records])
+        records = [r.model_dump() for r in batch.records]
+        full = admit(token, records, ["body", "records"])
+        run_id, results = run_checks(token, records, full)
         return JSONResponse({"run_id": run_id, "count": len(results), "results": results})
 
     @app.post("/check/batch/csv", summary="Check a batch of records (CSV upload)",
@@ -351,7 +407,8 @@ def create_check_app(config: JobConfig, store: Store,
             records = [Record.model_validate(r).model_dump() for r in raw]
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        run_id, results = await run_in_threadpool(run_checks, token, records)
+        full = admit(token, records, ["body", "file"])
+        run_id, results = await run_in_threadpool(run_checks, token, records, full)
         return JSONResponse({"run_id": run_id, "count": len(results), "results": results})
 
     @app.get("/status", summary="The master's state", response_model=StatusOut)
@@ -369,13 +426,15 @@ def create_check_app(config: JobConfig, store: Store,
     return app
 
 
-def check_only_app(config: JobConfig, store_url: str) -> FastAPI:
+def check_only_app(config: JobConfig, store_url: str,
+                   rates: dict[str, str | None] | None = None) -> FastAPI:
     """The check API alone at /api/v1, for a server that does not host the review pages (it
     then holds no copy of the sources beside the master)."""
     from linkage.web.app import SecurityHeaders
 
     app = FastAPI(title="Enrolment check", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.check_api = create_check_app(config, Store(store_url))
+    store = Store(store_url)
+    app.state.check_api = create_check_app(config, store, limits=CheckLimits(store.engine, rates))
     app.mount("/api/v1", app.state.check_api)
     app.add_middleware(SecurityHeaders)
     return app

@@ -38,18 +38,19 @@ def log_config() -> dict:
 
 def serve(config: JobConfig, host: str = "127.0.0.1", port: int = 8000,
           secret_key: str | None = None, store_url: str | None = None,
-          check_only: bool = False) -> None:
-    """Run the app on the job's store until interrupted (only the check API if `check_only`)."""
+          check_only: bool = False, rates: dict[str, str | None] | None = None) -> None:
+    """Run the app on the job's store until interrupted (only the check API if `check_only`);
+    `rates`: the check API's per-token record limits by scope."""
     from linkage.web.app import create_app
     from linkage.web.check_api import check_only_app, preload
 
     if check_only:
-        app = check_only_app(config, store_url or config.store)
+        app = check_only_app(config, store_url or config.store, rates)
     else:
         secret_key = secret_key or os.environ.get("LINKAGE_SECRET_KEY")
         if not secret_key:
             print("note: LINKAGE_SECRET_KEY is not set; sessions end when the server stops",
                   file=sys.stderr)
-        app = create_app(store_url or config.store, config, secret_key)
+        app = create_app(store_url or config.store, config, secret_key, check_rates=rates)
     preload(app.state.check_api)
     uvicorn.run(app, host=host, port=port, log_config=log_config(), proxy_headers=False)

@@ -198,6 +198,135 @@ def test_check_scope_sees_masked_records(api, world):
     assert body["verdict"] == full["verdict"] == "duplicate_enrolment"
 
 
+def test_masked_answer_carries_no_per_field_evidence(api, world):
+    """Levels, weights and probabilities would be an oracle for the masked values: the check
+    scope gets the verdict, a coarse reason and masked fields only."""
+    from linkage.web.api_guard import COARSE_REASONS
+
+    police = world["police"]
+    records = [police_record(police.iloc[i], "urban") for i in range(0, 200, 20)]
+    records.append({"source": "urban", "name": "欧阳雪梅", "birth_date": "2024-02-29"})
+    records.append({**records[0], "source": "ncms", "household_id": "15052599990001"})
+    full = post(api, "/check/batch", {"records": records}, "check_full").json()["results"]
+    masked = post(api, "/check/batch", {"records": records}, "check").json()["results"]
+    assert [m["verdict"] for m in masked] == [f["verdict"] for f in full]
+    assert any(f["candidates"] and f["candidates"][0]["explanation"] for f in full)
+    for m in masked:
+        assert m["reason"] == COARSE_REASONS[m["verdict"]]
+        for c in m["candidates"]:
+            assert c["probability"] is c["weight"] is c["band"] is c["explanation"] is None
+        assert all(b["probability"] is None for b in m["batch_matches"])
+        text = json.dumps(m, ensure_ascii=False)
+        for word in ('"level"', '"weight": 0', '"weight": -', '"probability": 0'):
+            assert word not in text
+    # Only the candidates the verdict can be about (review band and above) are listed.
+    for m, f in zip(masked, full):
+        assert [c["entity_id"] for c in m["candidates"]] == \
+            [c["entity_id"] for c in f["candidates"] if c["band"] != "non_match"]
+    assert masked[-1]["batch_matches"] and masked[-1]["batch_matches"][0]["band"] == "match"
+
+
+def _region_variants(idn: str) -> list[str]:
+    """The 100 numbers an attacker tries for the two region digits the mask hides."""
+    out = []
+    for d in range(100):
+        body = idn[:4] + f"{d:02d}" + idn[6:17]
+        out.append(body + mod_11_2.calc_check_digit(body))
+    return out
+
+
+def test_region_digit_probe_is_refused_before_it_completes(api, world):
+    person = persons_with(world, {"police", "ncms"}, {"urban"})[3]
+    row = police_row_of(world, person)
+    name, idn = row["姓名"], row["公民身份号码"]
+    variants = _region_variants(idn)
+    assert idn in variants
+    probes = [{"source": "urban", "name": name, "id_number": v} for v in variants]
+    # As one batch: over the masked batch size.
+    batch = post(api, "/check/batch", {"records": probes}, "check")
+    assert batch.status_code == 422 and "at most 20" in batch.text and idn not in batch.text
+    # As batches of 20, then as singles: the token's record limit stops it.
+    answered, refused = 0, None
+    for start in range(0, 100, 20):
+        got = post(api, "/check/batch", {"records": probes[start:start + 20]}, "check")
+        if got.status_code == 429:
+            refused = got
+            break
+        assert got.status_code == 200
+        answered += 20
+    assert refused is not None and answered == 20
+    assert int(refused.headers["retry-after"]) >= 1 and idn not in refused.text
+    for probe in probes[answered:]:
+        if post(api, "/check", probe, "check").status_code == 429:
+            break
+        answered += 1
+    assert answered == 30  # the token's records per minute; the other 70 are refused
+    # A check_full token is not bounded like this (it sees the IDs anyway).
+    assert post(api, "/check/batch", {"records": probes[:50]}, "check_full").status_code == 200
+
+
+def test_date_probe_is_refused_before_it_completes(api, world):
+    from datetime import date, timedelta
+
+    police = world["police"]
+    row = police[police["出生日期"].str.match(r"^\d{4}-\d{2}-\d{2}$")].iloc[5]
+    year = int(row["出生日期"][:4])
+    days = [date(year, 1, 1) + timedelta(days=k) for k in range(366)]
+    probes = [{"source": "ncms", "name": row["姓名"], "birth_date": d.isoformat()}
+              for d in days if d.year == year]
+    assert post(api, "/check/batch", {"records": probes}, "check").status_code == 422
+    statuses = [post(api, "/check", p, "check").status_code for p in probes[:40]]
+    assert statuses[:30] == [200] * 30 and set(statuses[30:]) == {429}
+
+
+def test_masked_scope_refuses_id_only_and_name_only_probes(api, world):
+    row = world["police"].iloc[7]
+    idn = row["公民身份号码"]
+    refused = [
+        {"source": "urban", "id_number": idn},  # ID only
+        {"source": "urban", "name": row["姓名"]},  # name only
+        {"source": "urban", "name": row["姓名"], "id_number": idn[:12]},  # part of an ID
+        {"source": "urban", "name": row["姓名"], "birth_date": row["出生日期"][:4]},  # year only
+        {"source": "urban", "name": "  ", "id_number": idn},
+    ]
+    for record in refused:
+        answer = post(api, "/check", record, "check")
+        assert answer.status_code == 422, record
+        assert idn not in answer.text
+    batch = post(api, "/check/batch", {"records": [police_record(row, "urban"), refused[0]]},
+                 "check")
+    assert batch.status_code == 422 and '"loc":["body","records",1]' in batch.text.replace(" ", "")
+    accepted = [{"source": "urban", "name": row["姓名"], "id_number": idn},
+                {"source": "urban", "name": row["姓名"], "birth_date": row["出生日期"][:7]},
+                {"source": "urban", "name": row["姓名"],  # a wrong check digit: still a full ID
+                 "id_number": idn[:17] + ("1" if idn[17] != "1" else "2")}]
+    for record in accepted:
+        assert post(api, "/check", record, "check").status_code == 200, record
+    for record in refused[:2]:  # the full scope may send them
+        assert post(api, "/check", record, "check_full").status_code == 200
+
+
+def test_each_tokens_daily_count_goes_to_the_audit_without_values(api, world):
+    from linkage.web.api_guard import daily_usage
+
+    row = world["police"].iloc[11]
+    record = police_record(row, "urban")
+    for _ in range(3):
+        assert post(api, "/check", record, "check").status_code == 200
+    assert post(api, "/check/batch", {"records": [record] * 4}, "check").status_code == 200
+    assert post(api, "/check", {"source": "urban", "id_number": row["公民身份号码"]},
+                "check").status_code == 422
+    assert post(api, "/check", record, "check_full").status_code == 200
+    api.app_.state.check_api.state.limits.flush()
+    usage = {u["token_id"]: u for u in daily_usage(api.engine)}
+    check_id, full_id = (api.tokens[s].split("_")[1] for s in ("check", "check_full"))
+    assert (usage[check_id]["records"], usage[check_id]["refused"]) == (7, 1)
+    assert usage[full_id]["records"] == 1
+    with api.engine.connect() as conn:
+        audit = conn.execute(sa.text("SELECT * FROM audit_log WHERE action = 'api_checks'")).all()
+    assert audit and not any(row["公民身份号码"] in str(a) or row["姓名"] in str(a) for a in audit)
+
+
 def test_tokens_missing_wrong_revoked_or_too_small(api):
     from linkage.tokens import list_tokens, revoke_token
 
@@ -362,10 +491,14 @@ def test_csv_upload_of_a_roster_export(api, web_run):
     data = "\n".join(lines).encode("gb18030")  # the NCMS export as is: GBK, its own columns
     answer = api.post("/api/v1/check/batch/csv", data={"source": "ncms"},
                       files={"file": ("ncms.csv", data, "text/csv")},
-                      headers={"Authorization": f"Bearer {api.tokens['check']}"})
+                      headers={"Authorization": f"Bearer {api.tokens['check_full']}"})
     assert answer.status_code == 200, answer.text
     results = answer.json()["results"]
     assert len(results) == 30
+    masked = api.post("/api/v1/check/batch/csv", data={"source": "ncms"},
+                      files={"file": ("ncms.csv", data, "text/csv")},
+                      headers={"Authorization": f"Bearer {api.tokens['check']}"})
+    assert masked.status_code == 422 and "at most 20" in masked.text
     # Every row is in the master already: each renews its own enrolment or duplicates one.
     assert all(r["verdict"] in ("known_person", "duplicate_enrolment", "needs_review") for r in results)
     assert sum(r["verdict"] != "needs_review" for r in results) >= 28
