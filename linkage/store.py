@@ -139,6 +139,17 @@ api_tokens = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),  # None: never
+)
+# Signed-in review sessions, checked on every request: logout, a password change or disabling
+# an account ends them at once. Only a SHA-256 of the session id is kept.
+review_sessions = sa.Table(
+    "review_sessions", metadata,
+    sa.Column("session_sha256", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
 )
 
 
