@@ -1,26 +1,28 @@
 """Where records brought in by `linkage add` live, so that every later run reads them too.
 
 `add` copies the file it links into ``<output>/added/`` and names the copy in its run's summary
-(``summary["added"]``). A later full run, `export` and the review app read the configured sources
-and then every file an `add` run of the job kept, oldest first; a record whose id its source's
-own file now holds is read from that file and the kept copy of it is rejected as a duplicate,
-so an office that later merges the additions into the source file loses nothing and counts
-nothing twice. Keeping the list in the runs table needs no schema of its own, and a complete
-run is the only kind whose additions count.
+(``summary["added"]``). Every reader of the job's records (a later full run, `add`, `export`,
+the review app, `explain` and the check API's master) reads them through ``job_files`` here:
+the configured sources and then every file an `add` run of the job kept, oldest first. A record
+whose id its source's own file now holds is read from that file and the kept copy of it is
+rejected as a duplicate, so an office that later merges the additions into the source file
+loses nothing and counts nothing twice. Keeping the list in the runs table needs no schema of
+its own, and a complete run is the only kind whose additions count.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from linkage.config import JobConfig, SourceConfig
-from linkage.ingest import REJECT_COLUMNS, Ingested, InputError, ingest, read_source
+from linkage.ingest import REJECT_COLUMNS, Ingested, InputError, read_source
 from linkage.store import Store, runs
 
 ADDED_DIR = "added"
@@ -58,11 +60,33 @@ def added_files(config: JobConfig, store: Store) -> list[dict]:
     return out
 
 
-def ingest_job(config: JobConfig, store: Store | None = None, progress: bool = False,
-               only: set[str] | None = None) -> Ingested:
-    """The configured sources plus every kept addition: all the records the job now has
-    (of the sources named in ``only``, when given)."""
-    data = ingest([s for s in config.sources if only is None or s.name in only], progress)
+@dataclass
+class JobFile:
+    """The records one file gives the job: a configured source, or a batch an `add` kept."""
+
+    source: str  # the configured source whose mapping the file follows
+    records: pd.DataFrame  # as ``read_source`` gives them (a kept batch: without duplicates)
+    rejects: pd.DataFrame  # REJECT_COLUMNS
+    read: int  # records read, counted apart from records and rejects
+    encoding: str | None  # a configured source's encoding (None for a kept batch)
+
+
+def job_files(config: JobConfig, store: Store | None = None, progress: bool = False,
+              only: set[str] | None = None) -> Iterator[JobFile]:
+    """The job's records file by file: the configured sources in config order, then every
+    kept addition, oldest first (of the sources named in ``only``, when given).
+
+    The one reader of a job's records: ``ingest_job`` joins the files into one frame, and
+    the check API's master standardises them one file at a time to hold less.
+    """
+    seen: dict[str, set] = {s.name: set() for s in config.sources}
+    for source in config.sources:
+        if only is not None and source.name not in only:
+            continue
+        frame, rej, enc = read_source(source, progress)
+        seen[source.name].update(frame["record_id"])
+        yield JobFile(source.name, frame, rej,
+                      int(frame.attrs.get("rows_read", len(frame) + len(rej))), enc)
     if store is None:
         own = Store(config.store)
         try:
@@ -71,14 +95,8 @@ def ingest_job(config: JobConfig, store: Store | None = None, progress: bool = F
             own.engine.dispose()
     else:
         extra = added_files(config, store)
-    if not extra:
-        return data
-    names = {s.name for s in config.sources}
-    frames, rejects, counts = [data.records], [data.rejects], dict(data.counts)
-    seen = {name: set(data.records.loc[data.records["source"] == name, "record_id"])
-            for name in names}
     for info in extra:
-        if info["source"] not in names:
+        if info["source"] not in seen:
             raise InputError(f"run {info['run_id']} added records to source '{info['source']}', "
                              f"which the config no longer has; restore the source in the config")
         path = Path(info["file"])
@@ -102,12 +120,24 @@ def ingest_job(config: JobConfig, store: Store | None = None, progress: bool = F
                 "reason": f"record id already in {source.location} or an earlier batch; the "
                           f"copy added by run {info['run_id']} is not read",
             })[REJECT_COLUMNS]], ignore_index=True)
-        frames.append(frame[~dup])
-        rejects.append(rej)
         seen[source.name].update(frame.loc[~dup, "record_id"])
-        counts[source.name] += len(frame) + len(rej) - int(dup.sum())
+        yield JobFile(source.name, frame[~dup].reset_index(drop=True), rej,
+                      len(frame) + len(rej) - int(dup.sum()), None)
+
+
+def ingest_job(config: JobConfig, store: Store | None = None, progress: bool = False,
+               only: set[str] | None = None) -> Ingested:
+    """The configured sources plus every kept addition: all the records the job now has
+    (of the sources named in ``only``, when given), as one frame."""
+    frames, rejects, counts, encodings = [], [], {}, {}
+    for part in job_files(config, store, progress, only):
+        frames.append(part.records)
+        rejects.append(part.rejects)
+        counts[part.source] = counts.get(part.source, 0) + part.read
+        if part.encoding is not None:
+            encodings[part.source] = part.encoding
     records = pd.concat(frames, ignore_index=True, sort=False)
     for col in records.columns:
         if col != "row":
             records[col] = records[col].astype(object).where(records[col].notna(), None)
-    return Ingested(records, pd.concat(rejects, ignore_index=True), counts, data.encodings)
+    return Ingested(records, pd.concat(rejects, ignore_index=True), counts, encodings)

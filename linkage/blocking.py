@@ -111,11 +111,25 @@ def unique_sorted(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def link_type_keeps(source_a, source_b, link_type: str):
+    """Which pairs the job's link type allows, from the sources of their two sides: pairs
+    across sources for ``link_only``, within one source for ``dedupe_only``; None (every pair)
+    for ``link_and_dedupe``.
+
+    The sides may be numpy arrays or Spark columns: every engine, ``add`` and the online check
+    filter by this one rule.
+    """
+    if link_type == "link_and_dedupe":
+        return None
+    same = source_a == source_b
+    return ~same if link_type == "link_only" else same
+
+
 def _filter_link_type(packed: np.ndarray, n: int, sources: np.ndarray, link_type: str) -> np.ndarray:
+    """The packed pairs the link type allows."""
     if link_type == "link_and_dedupe" or packed.size == 0:
         return packed
-    same = sources[packed // n] == sources[packed % n]
-    return packed[~same] if link_type == "link_only" else packed[same]
+    return packed[link_type_keeps(sources[packed // n], sources[packed % n], link_type)]
 
 
 def pack(left: np.ndarray, right: np.ndarray, n: int) -> np.ndarray:

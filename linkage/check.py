@@ -40,10 +40,11 @@ import numpy as np
 import pandas as pd
 
 from linkage import model
+from linkage.blocking import link_type_keeps
 from linkage.master import BlockIndex, Master, key_hashes, plain_value
-from linkage.standardise import PASS_THROUGH, STANDARDISERS, VALUE_PARSERS, _birth_compatible
-from linkage.standardise import standardise_records
-from matchers import generic, resident_id
+from linkage.standardise import (CROSS_FIELD_INPUTS, PASS_THROUGH, STANDARDISERS, VALUE_PARSERS,
+                                  cross_field, standardise_records)
+from matchers import generic
 from matchers.base import Columns
 
 VERDICTS = ("new_person", "known_person", "duplicate_enrolment", "needs_review")
@@ -94,34 +95,8 @@ def standardise_row(record: dict, fields: set[str], needed: set[str]) -> dict:
     for name in sorted(fields):
         if name in STANDARDISERS or name in PASS_THROUGH or f"{name}_std" in needed:
             row.update(_field_columns(name, record.get(name)))
-    _cross_field_row(row)
+    row.update(cross_field({c: row[c] for c in CROSS_FIELD_INPUTS if c in row}))
     return row
-
-
-def _cross_field_row(row: dict) -> None:
-    """``standardise._cross_field`` for one record held as a dict."""
-    if "id_gender" in row and row.get("gender") is None:
-        row["gender"] = row["id_gender"]
-    if "id_birth" in row and "birth_date" in row:
-        idb, bd = int(row["id_birth"]), int(row["birth_date"])
-        row["id_birth_agrees"] = bool(_birth_compatible(np.array([idb]), np.array([bd]))[0]) \
-            if idb > 0 and bd > 0 else True
-        if bd == 0 and row.get("id_status") in ("valid", "upgraded"):
-            row["birth_date"] = idb
-            if idb > 0:
-                row["birth_quality"] = "from_id"
-    elif "id_birth" in row:
-        row["id_birth_agrees"] = True
-    if "birth_date" in row:
-        year = int(row["birth_date"]) // 10000
-        row["birth_year"] = year if year > 0 else 0
-    if "id_norm" in row:
-        norm = row["id_norm"]
-        row["id_prefix17"] = norm[:17] if isinstance(norm, str) else None
-        region = resident_id.canonical_region(row.get("id_region"))
-        row["id_region_canon"] = region
-        birth = int(row["id_birth"])
-        row["id_birth_part"] = region + str(birth) if birth > 0 and region is not None else None
 
 
 def standardise_queries(master: Master, records: list[dict]) -> dict[str, np.ndarray]:
@@ -184,17 +159,14 @@ def _score(master: Master, lhs: Columns, rhs: Columns, tf_side: Columns
     for k, comparison in enumerate(master.comparisons):
         gamma[:, k] = comparison.compare(lhs, rhs)
     weight, parts = model.score(gamma, master.model, tf_side, np.arange(len(lhs)),
-                                master.tf_tables, master.config.training["tf_min_frequency"])
+                                master.tf_tables, master.config.training.tf_min_frequency)
     return gamma, parts, weight
 
 
 def _keep_link_type(master: Master, source_a: np.ndarray, source_b: np.ndarray) -> np.ndarray:
-    """Which pairs the job's link type allows (link_only: across sources; dedupe_only: within)."""
-    link_type = master.config.link_type
-    if link_type == "link_and_dedupe":
-        return np.ones(len(source_a), dtype=bool)
-    same = source_a == source_b
-    return ~same if link_type == "link_only" else same
+    """Which pairs the job's link type allows, by the batch run's rule."""
+    keep = link_type_keeps(source_a, source_b, master.config.link_type)
+    return np.ones(len(source_a), dtype=bool) if keep is None else keep
 
 
 def batch_pairs(master: Master, queries: dict[str, np.ndarray], sources: np.ndarray
@@ -231,9 +203,10 @@ def batch_matches(master: Master, queries: dict[str, np.ndarray], sources: np.nd
                           Columns({c: queries[c][j] for c in cols}),
                           Columns({c: queries[c][i] for c in tf}))
     prob = model.probability(weight)
-    for a, b, p in zip(i.tolist(), j.tolist(), prob.tolist()):
-        if p >= master.config.review_threshold:
-            band = _band(master, p)
+    for a, b, p, code in zip(i.tolist(), j.tolist(), prob.tolist(),
+                             _bands(master, prob).tolist()):
+        if code <= 1:  # review band or better
+            band = model.BANDS[code]
             out[a].append({"index": b, "probability": round(p, 6), "band": band})
             out[b].append({"index": a, "probability": round(p, 6), "band": band})
     for matches in out:
@@ -241,9 +214,9 @@ def batch_matches(master: Master, queries: dict[str, np.ndarray], sources: np.nd
     return out
 
 
-def _band(master: Master, p: float) -> str:
-    return ("match" if p >= master.config.match_threshold
-            else "review" if p >= master.config.review_threshold else "non_match")
+def _bands(master: Master, prob: np.ndarray) -> np.ndarray:
+    """Band codes by the job's thresholds, as the batch run bands its pairs."""
+    return model.bands(prob, master.config.match_threshold, master.config.review_threshold)
 
 
 # --- the check ----------------------------------------------------------------------------
@@ -260,10 +233,12 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
     q, pos = candidate_pairs(master, queries, sources)
     gamma, parts, weight = score_pairs(master, queries, q, pos)
     prob = model.probability(weight)
+    band = _bands(master, prob)
     entity = master.entity[pos]
     # Best pair per (query, entity), best entities first.
     order = np.lexsort((-weight, entity, q))
-    q, pos, entity, gamma, parts, weight, prob = (a[order] for a in (q, pos, entity, gamma, parts, weight, prob))
+    q, pos, entity, gamma, parts, weight, prob, band = (
+        a[order] for a in (q, pos, entity, gamma, parts, weight, prob, band))
     first = np.r_[True, (q[1:] != q[:-1]) | (entity[1:] != entity[:-1])] if len(q) else np.empty(0, bool)
     best = np.flatnonzero(first)
     best = best[np.lexsort((-weight[best], q[best]))]
@@ -275,7 +250,8 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
     for i, picks in enumerate(per_query):
         record = records[i]
         probs = prob[picks]
-        candidates = [_candidate(master, record, int(j), gamma, parts, weight, prob, pos, entity)
+        candidates = [_candidate(master, record, int(j), gamma, parts, weight, prob, band, pos,
+                                 entity)
                       for j in picks[:max_candidates]]
         verdict, reason, entity_id = decide(master, record, candidates, probs)
         earlier = [m for m in in_batch[i] if m["index"] < i and m["band"] == "match"]
@@ -290,7 +266,7 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
     return results
 
 
-def _candidate(master, record, j, gamma, parts, weight, prob, pos, entity) -> Candidate:
+def _candidate(master, record, j, gamma, parts, weight, prob, band, pos, entity) -> Candidate:
     fs = master.model
     explanation = {c.name: {"level": c.labels[gamma[j, k]] if gamma[j, k] >= 0 else "missing",
                             "weight": round(float(parts[j, k]), 2)}
@@ -298,11 +274,11 @@ def _candidate(master, record, j, gamma, parts, weight, prob, pos, entity) -> Ca
     explanation["household"] = 0.0
     explanation["prior"] = round(fs.prior_weight, 2)
     p = float(prob[j])
-    band = _band(master, p)
     code = int(entity[j])
     golden_row = master.golden_row(code)
     at = int(pos[j])
-    return Candidate(str(master.entity_ids[code]), round(p, 6), round(float(weight[j]), 3), band,
+    return Candidate(str(master.entity_ids[code]), round(p, 6), round(float(weight[j]), 3),
+                     model.BANDS[band[j]],
                      (master.sources[master.source_code[at]], str(master.record_id[at])),
                      explanation, golden_row, _enrolments(master, record, code))
 

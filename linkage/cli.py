@@ -58,11 +58,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="clusters.csv (default: the config's output folder)")
     e.add_argument("--insurance", default=None, help="comma-separated insurance source names")
 
-    x = sub.add_parser("explain", help="why the model scores one pair as it does")
+    x = sub.add_parser("explain", help="one pair's match weight and its parts, exactly as the "
+                                       "store's latest complete run gives it")
     x.add_argument("config", type=Path, help="the job config (YAML)")
     x.add_argument("left", help="SOURCE:RECORD_ID")
     x.add_argument("right", help="SOURCE:RECORD_ID")
-    x.add_argument("--model", type=Path, help="model.json (default: the config's output folder)")
+    x.add_argument("--model", type=Path,
+                   help="score with this model.json instead of the run's stored model")
 
     d = sub.add_parser("decide", help="record a reviewer's decision on a pair")
     d.add_argument("config", type=Path, help="the job config (YAML)")
@@ -83,21 +85,31 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (loopback unless said otherwise)")
     v.add_argument("--port", type=int, default=8000, help="port to listen on")
-    u = sub.add_parser("users", help="review-app accounts: add, list")
+    u = sub.add_parser("users", help="review-app accounts: add, list, disable, enable, passwd, "
+                                     "role")
     usub = u.add_subparsers(dest="users_command", required=True)
-    ua = usub.add_parser("add", help="create a user (password from --password, "
-                                     "$LINKAGE_PASSWORD or a prompt)")
-    ua.add_argument("config", type=Path, help="the job config (YAML)")
-    ua.add_argument("--username", required=True, help="login name")
-    ua.add_argument("--role", required=True, choices=["reviewer", "supervisor", "admin"],
-                    help="what the account may do")
-    ua.add_argument("--password", help="the password (asked for when left out; never echoed)")
+    roles = ["reviewer", "supervisor", "admin"]
+    for name, text in [("add", ("create a user (password from a prompt or $LINKAGE_PASSWORD, "
+                                 "never the command line)")),
+                       ("disable", "stop an account from signing in; its open sessions end"),
+                       ("enable", "let a disabled account sign in again"),
+                       ("passwd", ("set a new password (prompt or $LINKAGE_PASSWORD); the "
+                                   "user's open sessions end")),
+                       ("role", "give an account another role")]:
+        us = usub.add_parser(name, help=text)
+        us.add_argument("config", type=Path, help="the job config (YAML)")
+        us.add_argument("--username", required=True, help="login name")
+        if name in ("add", "role"):
+            us.add_argument("--role", required=True, choices=roles, help="what the account may do")
     ul = usub.add_parser("list", help="list users and roles")
     ul.add_argument("config", type=Path, help="the job config (YAML)")
     # --- end review app ---
     # --- check API (issue 7): tokens ---
     v.add_argument("--check-only", action="store_true",
                    help="serve only the check API (/api/v1), not the review pages")
+    v.add_argument("--behind-proxy", metavar="ADDRS", default=None,
+                   help="served behind a TLS reverse proxy at these addresses (comma-separated): "
+                        "Secure cookies, HSTS, X-Forwarded-For/-Proto believed from them only")
     v.add_argument("--check-rate", default=None, metavar="RATE",
                    help="records a check-scope (masked) token may check, e.g. "
                         "'30/minute;300/hour;2000/day' (the default); 'none' lifts it")
@@ -110,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
     ta.add_argument("name", help="who uses it, e.g. 'kezuo-desk-3'")
     ta.add_argument("--scope", required=True, choices=["status", "check", "check_full"],
                     help="status: master size only; check: masked records; check_full: unmasked")
+    te = ta.add_mutually_exclusive_group()
+    te.add_argument("--expires-days", type=int, metavar="N",
+                    help="the token lapses N days from now (default: it never lapses)")
+    te.add_argument("--expires", type=_day, metavar="YYYY-MM-DD",
+                    help="the token lapses at the end of this day (the server's local time)")
     tl = tsub.add_parser("list", help="list tokens (never their secrets)")
     tl.add_argument("config", type=Path, help="the job config (YAML)")
     tr = tsub.add_parser("revoke", help="revoke a token at once")
@@ -138,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from linkage.config import ConfigError, load_config
     from linkage.ingest import InputError
+    from linkage.store import StoreDamaged
 
     args = _parser().parse_args(argv)
     try:
@@ -179,13 +197,14 @@ def main(argv: list[str] | None = None) -> int:
             from linkage.web.server import serve
 
             serve(load_config(args.config), args.host, args.port, check_only=args.check_only,
-                  rates=_rates(args.check_rate, args.check_full_rate))
+                  rates=_rates(args.check_rate, args.check_full_rate),
+                  behind_proxy=args.behind_proxy)
         elif args.command == "users":
             return _users(args, load_config(args.config))
         # --- end review app ---
         elif args.command == "tokens":
             return _tokens(args, load_config(args.config))
-    except (ConfigError, InputError) as exc:
+    except (ConfigError, InputError, StoreDamaged) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -196,31 +215,44 @@ def _users(args, config) -> int:
     import getpass
     import os
 
-    from linkage.accounts import AccountError, create_user, list_users
+    from linkage import accounts
     from linkage.store import Store
 
     engine = Store(config.store).engine
-    if args.users_command == "list":
-        for user in list_users(engine):
+    command = args.users_command
+    if command == "list":
+        for user in accounts.list_users(engine):
             state = "" if user.active else " (disabled)"
             print(f"{user.username}\t{user.role}{state}\t{user.created_at:%Y-%m-%d}")
         return 0
-    password = args.password or os.environ.get("LINKAGE_PASSWORD")
-    if not password:
-        if not sys.stdin.isatty():
-            print("error: give --password, set LINKAGE_PASSWORD or run in a terminal",
-                  file=sys.stderr)
-            return 2
-        password = getpass.getpass(f"password for {args.username}: ")
-        if getpass.getpass("again: ") != password:
-            print("error: the passwords differ", file=sys.stderr)
-            return 2
+    password = None
+    if command in ("add", "passwd"):  # never from argv: it would sit in ps and shell history
+        password = os.environ.get("LINKAGE_PASSWORD")
+        if not password:
+            if not sys.stdin.isatty():
+                print("error: set LINKAGE_PASSWORD or run in a terminal", file=sys.stderr)
+                return 2
+            password = getpass.getpass(f"password for {args.username}: ")
+            if getpass.getpass("again: ") != password:
+                print("error: the passwords differ", file=sys.stderr)
+                return 2
     try:
-        user = create_user(engine, args.username, password, args.role)
-    except AccountError as exc:
+        if command == "add":
+            user = accounts.create_user(engine, args.username, password, args.role)
+            done = "created"
+        elif command == "passwd":
+            user = accounts.set_password(engine, args.username, password)
+            done = "has a new password; its open sessions ended"
+        elif command == "role":
+            user = accounts.set_role(engine, args.username, args.role)
+            done = "has a new role"
+        else:
+            user = accounts.set_active(engine, args.username, command == "enable")
+            done = "enabled" if user.active else "disabled; its open sessions ended"
+    except accounts.AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"user {user.username} ({user.role}) created")
+    print(f"user {user.username} ({user.role}) {done}")
     return 0
 # --- end review app ---
 
@@ -245,20 +277,25 @@ def _db(command: str, config) -> int:
 # --- check API (issue 7) ---
 def _tokens(args, config) -> int:
     from linkage.store import Store
-    from linkage.tokens import TokenError, create_token, list_tokens, revoke_token
+    from linkage.tokens import TokenError, create_token, expiry, list_tokens, revoke_token
 
     engine = Store(config.store).engine
     try:
         if args.tokens_command == "add":
-            token, text = create_token(engine, args.name, args.scope)
-            print(f"token {token.token_id} ({token.name}, scope {token.scope}) created; its "
-                  "secret is shown only now:", file=sys.stderr)
+            token, text = create_token(engine, args.name, args.scope,
+                                       expiry(args.expires_days, args.expires))
+            lapses = f"lapses {_local(token.expires_at)}" if token.expires_at else "never lapses"
+            print(f"token {token.token_id} ({token.name}, scope {token.scope}, {lapses}) "
+                  "created; its secret is shown only now:", file=sys.stderr)
             print(text)
         elif args.tokens_command == "list":
             for tok in list_tokens(engine):
-                state = f"revoked {tok.revoked_at:%Y-%m-%d}" if tok.revoked_at else "active"
-                used = f"{tok.last_used_at:%Y-%m-%d %H:%M}" if tok.last_used_at else "never"
-                print(f"{tok.token_id}\t{tok.scope}\t{state}\tlast used {used}\t{tok.name}")
+                state = (f"revoked {_local(tok.revoked_at)}" if tok.revoked_at else
+                         f"expired {_local(tok.expires_at)}" if tok.expired() else "active")
+                ends = f"expires {_local(tok.expires_at)}" if tok.expires_at else "no expiry"
+                used = _local(tok.last_used_at) if tok.last_used_at else "never"
+                print(f"{tok.token_id}\t{tok.scope}\t{state}\t{ends}\tlast used {used}"
+                      f"\t{tok.name}")
         elif args.tokens_command == "usage":
             from linkage.web.api_guard import daily_usage
 
@@ -272,6 +309,24 @@ def _tokens(args, config) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _day(text: str):
+    """argparse type: a date written YYYY-MM-DD."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _local(moment) -> str:
+    """A stored time (UTC; SQLite gives it back naive) in the server's local time."""
+    from datetime import timezone
+
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return f"{aware.astimezone():%Y-%m-%d %H:%M}"
 # --- end check API ---
 
 
@@ -396,43 +451,16 @@ def _evaluate(args) -> None:
 
 
 def _explain(args) -> None:
-    from linkage.additions import ingest_job
-    from linkage.compare import build_comparisons, comparison_vectors
     from linkage.config import load_config
-    from linkage.model import FSModel, probability, score
-    from linkage.standardise import standardise_records
+    from linkage.explain import ExplainError, explain_pair
 
     config = load_config(args.config)
-    model = FSModel.load(args.model or config.output / "model.json")
-    comparisons = build_comparisons(config.comparisons)
-    model.check_matches(comparisons)
-    keys = [_pair_key(args.left), _pair_key(args.right)]
-    wanted = [s for s in config.sources if s.name in {k[0] for k in keys}]
-    data = ingest_job(config, only={s.name for s in wanted})  # records added by `add` too
-    recs = data.records
-    rows = []
-    for source, record_id in keys:
-        hit = recs[(recs["source"] == source) & (recs["record_id"] == record_id)]
-        if hit.empty:
-            raise SystemExit(f"error: no record {source}:{record_id}")
-        rows.append(hit.iloc[0])
-    # issue 5: only the fields the sources read here map (a field only another source maps,
-    # e.g. NCMS 'amount' for a police/urban pair, is not in these rows)
-    fields = {f for s in wanted for f in s.fields}
-    std = standardise_records(pd.DataFrame(rows).reset_index(drop=True), fields)
-    import numpy as np
-
-    gamma = comparison_vectors(std, comparisons, np.array([0], np.int32), np.array([1], np.int32))
-    weight, parts = score(gamma, model)
-    print(f"{args.left}  vs  {args.right}")
-    for k, c in enumerate(model.comparisons):
-        level = c.labels[gamma[0, k]] if gamma[0, k] >= 0 else "missing"
-        cols = [col for col in comparisons[k].columns if col in std][:2]
-        values = " | ".join(f"{std.at[0, col]!s} ~ {std.at[1, col]!s}" for col in cols)
-        print(f"  {c.name:<12} {level:<22} {parts[0, k]:+7.2f}   {values}")
-    print(f"  {'prior':<12} {'':<22} {model.prior_weight:+7.2f}")
-    print(f"  match weight {weight[0]:+.2f} bits, probability {probability(weight)[0]:.4f} "
-          "(without term-frequency and household context)")
+    try:
+        explanation = explain_pair(config, _pair_key(args.left), _pair_key(args.right),
+                                   model_path=args.model)
+    except ExplainError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print("\n".join(explanation.lines()))
 
 
 def _demo(args) -> None:

@@ -2,15 +2,33 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from linkage.config import ComparisonConfig
 from matchers.base import Comparison, make_comparison
 
 
-def build_comparisons(configs: tuple[ComparisonConfig, ...]) -> list[Comparison]:
+class ComparisonSpec(Protocol):
+    """What building a comparison reads of its config (``config.ComparisonConfig``).
+
+    Named here rather than imported: the config validates a comparison by building it, so
+    this module must not import the config back.
+    """
+
+    @property
+    def matcher(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def field(self) -> str | None: ...
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+
+def build_comparisons(configs: Iterable[ComparisonSpec]) -> list[Comparison]:
     """Instantiate the configured matchers; a generic matcher reads ``<field>_std``."""
     out = []
     for c in configs:

@@ -19,6 +19,15 @@ import numpy as np
 import pandas as pd
 
 
+def household_codes(records: pd.DataFrame) -> np.ndarray:
+    """Household code per record, keyed by (source, household_id); -1 where none is known."""
+    if "household_id" not in records:
+        return np.full(len(records), -1, dtype=np.int64)
+    key = records["source"].astype(str) + "\x1f" + records["household_id"].astype(str)
+    codes, _ = pd.factorize(key.where(records["household_id"].notna(), None))
+    return codes.astype(np.int64)
+
+
 def household_adjustment(
     records: pd.DataFrame,
     left: np.ndarray,
@@ -34,11 +43,16 @@ def household_adjustment(
     Pairs below ``floor`` are left at 0: a pair that cannot reach the review band even with the
     bonus changes no band, and being weaker than ``strong_weight`` it is neither counted as
     support nor the best pair of any record, so the others' adjustments do not depend on it.
+
+    Each pair's bits depend only on the other pairs of its two households that reach
+    ``floor``, and not on the order of the pairs (ties between equally strong partner
+    households cannot change a result, see :func:`_tied_elsewhere`). So an engine may hand
+    over just the pairs at or above ``floor`` between two known households, in any order, and
+    get every pair's bits exactly as from all pairs (the Spark engine does).
     """
     if "household_id" not in records or len(left) == 0:
         return np.zeros(len(left))
-    hh_key = records["source"].astype(str) + "\x1f" + records["household_id"].astype(str)
-    hh_code, _ = pd.factorize(hh_key.where(records["household_id"].notna(), None))
+    hh_code = household_codes(records)
     src_code, _ = pd.factorize(records["source"])
     ha, hb = hh_code[left], hh_code[right]
     known = (ha >= 0) & (hb >= 0) & (ha != hb) & (weight >= floor)
@@ -67,10 +81,15 @@ def household_adjustment(
 
 def _tied_elsewhere(f: pd.DataFrame, own: str, other: str, other_source: str,
                     support: pd.Series) -> np.ndarray:
-    """True where ``own`` household's best partner (2+ strong pairs) is another household."""
+    """True where ``own`` household's best partner (2+ strong pairs) is another household.
+
+    Which of two equally strong partners counts as the best cannot matter: a pair is only tied
+    elsewhere when its own household pair has no other strong pair (``support`` 0, so at most
+    one strong pair), never the best of 2+. The sort is stable all the same.
+    """
     strength = f.groupby([own, other])["strong"].sum().rename("n").reset_index()
     strength = strength.merge(f[[other, other_source]].drop_duplicates(other), on=other)
-    best = (strength.sort_values("n", ascending=False)
+    best = (strength.sort_values("n", ascending=False, kind="stable")
             .drop_duplicates([own, other_source])
             .rename(columns={other: "best", "n": "best_n"}))
     joined = f[[own, other, other_source]].merge(best, on=[own, other_source], how="left")

@@ -24,7 +24,6 @@ over all records sees the same records.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,16 +31,16 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from linkage import blocking, cluster, evaluate, golden, scoring, standardise
+from linkage import blocking, cluster, evaluate, golden, household, scoring, standardise
 from linkage.additions import as_file_source, ingest_job, keep_copy
+from linkage.bookkeeping import RunResult, StageTimer, decisions_for, run_summary
 from linkage.compare import comparison_vectors
 from linkage.config import JobConfig, SourceConfig
 from linkage.ingest import REJECT_COLUMNS, Ingested, InputError, detect_encoding, read_source
 from linkage.model import FSModel
-from linkage.pipeline import (RunResult, _decisions_for, _summary, _Timer, classify, finish,
-                              pair_tables, plan)
+from linkage.pipeline import classify, finish, pair_tables, plan
 from linkage.staging import staged
-from linkage.store import Store, runs, scored_pairs
+from linkage.store import Store, scored_pairs
 
 REFUSED = "would put two registry persons (or a reviewer's non-match) in one entity"
 BRIDGE = ("would merge two existing entities, whose ids never change: a reviewer decides "
@@ -157,7 +156,7 @@ class _Attached:
 
 def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, progress,
          truth_path) -> RunResult:
-    timer = _Timer(progress)
+    timer = StageTimer(progress)
     roles = {s.name: s.role for s in config.sources}
     fields = {f for s in config.sources for f in s.fields}
 
@@ -183,7 +182,7 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     authority = records["source"].map(roles).eq("authority").to_numpy()
     keys = _keys(records)
     position = pd.Series(np.arange(n), index=keys)
-    decided = _decisions_for(store, position)
+    decided = decisions_for(store, position)
     scored = _score_new(records, config, comparisons, fs, new, decided, timer, progress)
     prob, band = classify(scored.weight, scored.decision, config)
 
@@ -204,8 +203,8 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
                              "entity_id": attached.entity_ids})
     pairs, review = pair_tables(records, scored, prob, band, attached.refused, attached.reasons)
     data = Ingested(frame, rejects, {src.name: read}, {src.name: encoding})
-    summary = _summary(replace(config, sources=(src,)), data, new_std, scored, band, gold,
-                       attached, review, timer, run_id)
+    summary = run_summary(replace(config, sources=(src,)), data, new_std, scored, band, gold,
+                          attached, review, timer, run_id)
     summary["mode"] = "add"
     summary["engine"] = "local"  # a batch is small: always scored on this machine
     summary["base_run"] = base
@@ -240,15 +239,14 @@ def _base_state(store: Store, base: str,
                 comparisons) -> tuple[pd.DataFrame, FSModel, pd.MultiIndex]:
     """Members, model and contested records (those in pairs clustering refused) of a run."""
     members = store.members(base)
+    fs = FSModel.from_dict(store.run_model(base))
+    fs.check_matches(comparisons)
     with store.engine.connect() as conn:
-        model = conn.execute(sa.select(runs.c.model).where(runs.c.run_id == base)).scalar()
         refused = conn.execute(sa.select(
             scored_pairs.c.source_l, scored_pairs.c.record_l, scored_pairs.c.source_r,
             scored_pairs.c.record_r).where(scored_pairs.c.run_id == base,
                                            scored_pairs.c.band == "match",
                                            scored_pairs.c.reason != "")).all()
-    fs = FSModel.from_dict(json.loads(model))
-    fs.check_matches(comparisons)
     refused = pd.DataFrame(refused, columns=["sl", "rl", "sr", "rr"])
     contested = pd.MultiIndex.from_arrays([
         pd.concat([refused["sl"], refused["sr"]]).astype(str),
@@ -312,33 +310,51 @@ def focused_pairs(
     return (found // n).astype(np.int32), (found % n).astype(np.int32), reports
 
 
+def score_around(records, config, comparisons, fs, focus: np.ndarray,
+                 forced: np.ndarray | None = None, stage=None, progress: bool = False):
+    """Every candidate pair a full run makes that involves a record in ``focus`` (and the
+    ``forced`` packed pairs), scored as the full run scores it: exactly so when ``forced``
+    holds every reviewer-decided pair, as the full run's candidates do.
+
+    Term frequencies come from all of ``records``. A pair's household context reads every pair
+    touching its two households, so with household context on, the pairs of every household a
+    focus record or one of its candidates belongs to are scored as well: the result holds those
+    context pairs too. Returns left, right, gamma, weight, parts, household bits and the
+    per-rule counts of the focus pairs.
+    """
+    from contextlib import nullcontext
+
+    stage = stage or (lambda name: nullcontext())
+    with stage("block"):
+        codes = [blocking.block_keys(records, rule.keys) for rule in config.blocking]
+        source_codes = pd.factorize(records["source"])[0]
+        left, right, reports = focused_pairs(codes, config.blocking, source_codes,
+                                             config.link_type, focus, forced)
+        if config.household.enabled and "household_id" in records and len(left):
+            hh = household.household_codes(records)
+            involved = focus.copy()
+            involved[left] = True
+            involved[right] = True
+            touched = np.unique(hh[involved & (hh >= 0)])
+            wider = focus | np.isin(hh, touched)
+            left, right, _ = focused_pairs(codes, config.blocking, source_codes, config.link_type,
+                                           wider, forced)
+    with stage("compare"):
+        gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
+    with stage("score"):
+        weight, parts, hh_bits = scoring.weigh(records, config, comparisons, fs, left, right, gamma)
+    return left, right, gamma, weight, parts, hh_bits, reports
+
+
 def _score_new(records, config, comparisons, fs, new, decided, timer,
                progress) -> scoring.ScoredPairs:
     """Score the pairs involving a new record; pairs of the households they touch as context."""
     n = len(records)
-    with timer.stage("block"):
-        codes = [blocking.block_keys(records, rule.keys) for rule in config.blocking]
-        source_codes = pd.factorize(records["source"])[0]
-        involves_new = new[decided["l"].to_numpy()] | new[decided["r"].to_numpy()]
-        mine = decided[involves_new]
-        forced = blocking.pack(mine["l"].to_numpy(), mine["r"].to_numpy(), n) if len(mine) else None
-        left, right, reports = focused_pairs(codes, config.blocking, source_codes,
-                                             config.link_type, new, forced)
-        if config.household["enabled"] and "household_id" in records and len(left):
-            # The household context of a pair reads every pair touching its two households.
-            hh_key = records["source"].astype(str) + "\x1f" + records["household_id"].astype(str)
-            hh, _ = pd.factorize(hh_key.where(records["household_id"].notna(), None))
-            involved = new.copy()
-            involved[left] = True
-            involved[right] = True
-            touched = np.unique(hh[involved & (hh >= 0)])
-            focus = new | np.isin(hh, touched)
-            left, right, _ = focused_pairs(codes, config.blocking, source_codes, config.link_type,
-                                           focus, forced)
-    with timer.stage("compare"):
-        gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
-    with timer.stage("score"):
-        weight, parts, hh_bits = scoring.weigh(records, config, comparisons, fs, left, right, gamma)
+    involves_new = new[decided["l"].to_numpy()] | new[decided["r"].to_numpy()]
+    mine = decided[involves_new]
+    forced = blocking.pack(mine["l"].to_numpy(), mine["r"].to_numpy(), n) if len(mine) else None
+    left, right, gamma, weight, parts, hh_bits, reports = score_around(
+        records, config, comparisons, fs, new, forced, timer.stage, progress)
     keep = new[left] | new[right]
     left, right, gamma = left[keep], right[keep], gamma[keep]
     return scoring.ScoredPairs(

@@ -55,7 +55,6 @@ MAX_RECORD_BYTES = 4 << 20
 TITLE_ROWS = 10
 REJECT_COLUMNS = ["source", "record_id", "file", "row", "column", "reason"]
 UTF8_BOM = b"\xef\xbb\xbf"
-_ID_LIKE = re.compile(r"(?<![0-9])[0-9]{14,17}[0-9Xx](?![0-9A-Za-z])")
 
 
 class InputError(ValueError):
@@ -83,8 +82,89 @@ class _Row:
 
 
 def mask_ids(text: str) -> str:
-    """Hide ID-number-like digit runs in a message that may reach a log or a terminal."""
-    return _ID_LIKE.sub(lambda m: m[0][:4] + "*" * (len(m[0]) - 4), text)
+    """Hide ID-number-like digit runs in a message that may reach a log or a terminal.
+
+    Every form an ID cell is read in counts (matchers.resident_id.normalise_id): digits with
+    spaces, dashes or invisible characters between them, full-width digits, and all of these
+    percent-encoded, as a URL path in an access log holds them (``1505%202519...``). The first
+    four digits stay; the other digits and the check character become ``*``.
+    """
+    if sum(c.isdigit() or c == "%" or not c.isascii() for c in text) < 15:
+        return text  # too few digits, even encoded: the common case, decided at once
+    units = list(_id_units(text))
+    shadow = "".join(kind for _, _, kind in units)
+    if not _ID_SHADOW.search(shadow):
+        return text
+    out, last = [], 0
+    for m in _ID_SHADOW.finditer(shadow):
+        digits = 0
+        for start, end, kind in units[m.start():m.end()]:
+            out.append(text[last:start])
+            digits += kind in "0123456789X"
+            out.append("*" if kind in "0123456789X" and digits > 4 else text[start:end])
+            last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+# One character per unit of the text: a digit as itself, X as X, a filler (a space, a dash, an
+# invisible character) as ~, a letter as a, anything else as #. Separators may repeat: the
+# reader drops them all.
+_ID_SHADOW = re.compile(r"(?<![0-9])(?:[0-9]~*){14,17}[0-9X](?![0-9aX])")
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _id_units(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, kind) of each character of ``text``, a percent-encoded UTF-8 character
+    counting as one unit spanning its escapes."""
+    kind = _id_kind()
+    pos = 0
+    for m in _PERCENT_RUN.finditer(text):
+        for i in range(pos, m.start()):
+            yield i, i + 1, kind(text[i])
+        raw = bytes.fromhex(m[0].replace("%", ""))
+        i = 0
+        while i < len(raw):
+            size = 1 if raw[i] < 0xC0 else 2 if raw[i] < 0xE0 else 3 if raw[i] < 0xF0 else 4
+            try:
+                char = raw[i:i + size].decode("utf-8")
+            except UnicodeDecodeError:
+                char, size = "#", 1
+            yield m.start() + 3 * i, m.start() + 3 * (i + size), kind(char)
+            i += size
+        pos = m.end()
+    for i in range(pos, len(text)):
+        yield i, i + 1, kind(text[i])
+
+
+def _id_kind():
+    """The shadow character of one character (built on first use: it needs the ID reader's
+    list of fillers)."""
+    global _ID_KIND
+    if _ID_KIND is None:
+        import unicodedata
+        from functools import lru_cache
+
+        from matchers.resident_id import ID_FILLER
+
+        filler = re.compile(f"[{ID_FILLER}]")
+
+        @lru_cache(maxsize=4096)
+        def kind(char: str) -> str:
+            norm = unicodedata.normalize("NFKC", char)
+            if len(norm) == 1 and norm in "0123456789":
+                return norm
+            if norm in ("X", "x"):
+                return "X"
+            if filler.fullmatch(char) or filler.fullmatch(norm):
+                return "~"
+            return "a" if norm.isascii() and norm.isalnum() else "#"
+
+        _ID_KIND = kind
+    return _ID_KIND
+
+
+_ID_KIND = None
 
 
 # --------------------------------------------------------------------------- encodings

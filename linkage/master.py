@@ -2,8 +2,8 @@
 
 A check must answer in milliseconds, so the latest complete run of the job is loaded once: its
 entities (entity_members), golden records and trained model from the store, and the job's
-source records read and standardised exactly as the run read them. Only what a check needs
-stays in memory:
+records read and standardised exactly as a run reads them (``additions.job_files``: the
+configured sources and the batches `linkage add` kept). Only what a check needs stays in memory:
 
 * the standardised columns the comparisons, blocking rules and term frequencies read, one row
   per linked record (about 3 records per person: registry, NCMS, urban);
@@ -13,12 +13,11 @@ stays in memory:
 * the golden records without their lineage.
 
 Hash collisions only add candidates, which are then scored like any other: they cannot change
-a weight. A record added to a source file after the run has no entity yet and is left out.
+a weight. A record added to an input after the run has no entity yet and is left out.
 """
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import dataclass, field
 
@@ -29,7 +28,7 @@ import sqlalchemy as sa
 from linkage import model, standardise
 from linkage.compare import build_comparisons
 from linkage.config import BlockingRule, JobConfig
-from linkage.store import Store, golden, runs
+from linkage.store import Store, golden
 from matchers import birthdate, hanzi
 from matchers.base import Columns, Comparison
 
@@ -231,27 +230,27 @@ def latest_run(store: Store, job: str) -> str:
 def load_master(config: JobConfig, store: Store | None = None, run_id: str | None = None,
                 progress: bool = False) -> Master:
     """Build the in-memory master from the job's latest complete run (or ``run_id``)."""
-    from linkage.ingest import read_source
+    from linkage.additions import job_files
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
     store = store or Store(config.store)
     run_id = run_id or latest_run(store, config.job)
-    with store.engine.connect() as conn:
-        model_json = conn.execute(sa.select(runs.c.model).where(runs.c.run_id == run_id)).scalar()
-    if not model_json:
+    stored_model = store.run_model(run_id)
+    if not stored_model:
         raise NoMaster(f"run {run_id} has no stored model")
-    fs = model.FSModel.from_dict(json.loads(model_json))
+    fs = model.FSModel.from_dict(stored_model)
     comparisons = build_comparisons(config.comparisons)
     fs.check_matches(comparisons)
     fields = {f for s in config.sources for f in s.fields}
     columns = needed_columns(config, comparisons)
 
-    # Source by source, so only one source's full standardised frame exists at a time.
+    # The job's records as every run reads them (kept `add` batches too), file by file, so only
+    # one file's full standardised frame exists at a time.
     t = time.perf_counter()
     parts = []
-    for source in config.sources:
-        raw, _, _ = read_source(source, progress)
+    for part in job_files(config, store, progress):
+        raw = part.records
         for f in fields - set(raw.columns):
             raw[f] = None
         std = standardise.standardise_records(raw[["source", "record_id", *sorted(fields)]], fields)

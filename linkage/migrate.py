@@ -1,6 +1,7 @@
 """Schema migrations of the store (Alembic, scripts in linkage/migrations), run when a store opens.
 
-Opening a store brings its schema to the newest revision. Processes that open one store at the
+Opening a store checks an SQLite file (linkage.store.check_sqlite_file), then brings its schema
+to the newest revision. Processes that open one store at the
 same moment (two runs, or a run and the review server, starting together) take turns: on
 PostgreSQL under an advisory lock held by the migrating transaction, on SQLite under the write
 lock of a `BEGIN IMMEDIATE` transaction. Both back ends have transactional DDL this way, so a
@@ -39,14 +40,30 @@ def head() -> str:
 
 
 def current(engine: sa.Engine) -> str | None:
-    """The store's revision, None for an empty store or one made before migrations."""
+    """The store's revision, None for an empty store or one made before migrations; a damaged
+    SQLite file raises StoreDamaged (what `db current` had best say about it)."""
+    from linkage.store import check_sqlite_file  # the store module opens stores through here
+
+    check_sqlite_file(engine)
+    return _revision(engine)
+
+
+def _revision(engine: sa.Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the store to `revision`; quick when it is there already."""
-    if revision == "head" and current(engine) == head():
+    """Bring the store to `revision`; quick when it is there already.
+
+    An SQLite file is checked first and a damaged one refused (StoreDamaged) before anything
+    is written to it: every process that opens a store (`run`, `export`, `serve`, `db upgrade`)
+    comes through here.
+    """
+    from linkage.store import check_sqlite_file
+
+    check_sqlite_file(engine)
+    if revision == "head" and _revision(engine) == head():
         return
     url = engine.url
     in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")

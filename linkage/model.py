@@ -107,10 +107,13 @@ class FSModel:
             raise ValueError(f"model comparisons {mine} do not match the config's {theirs}")
 
 
-def level_counts(gamma: np.ndarray, n_levels: int) -> np.ndarray:
-    """Counts of each level (MISSING excluded) in one column of comparison vectors."""
-    g = gamma[gamma != MISSING].astype(np.int64)
-    return np.bincount(g, minlength=n_levels)[:n_levels].astype(float)
+def count_levels(levels: np.ndarray, n_levels: int, counts: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """How many pairs have each level of one comparison, MISSING first: index 0 counts
+    MISSING, index i + 1 level i. With ``counts``, ``levels`` are distinct patterns and each
+    stands for that many pairs (the Spark engine's pattern counts)."""
+    shifted = levels.astype(np.int64) + 1  # MISSING (-1) lands at 0
+    return np.bincount(shifted, weights=counts, minlength=n_levels + 1)[:n_levels + 1]
 
 
 def estimate_u(
@@ -134,7 +137,7 @@ def estimate_u(
     gamma = comparison_vectors(records, comparisons, left[keep], right[keep])
     out = []
     for k, c in enumerate(comparisons):
-        counts = level_counts(gamma[:, k], len(c.labels))
+        counts = count_levels(gamma[:, k], len(c.labels))[1:].astype(float)
         out.append((counts + 0.5) / (counts.sum() + 0.5 * len(counts)))
     return out
 
@@ -146,8 +149,12 @@ def _initial_m(n_levels: int) -> np.ndarray:
     return m / m.sum()
 
 
-def patterns(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct comparison vectors and how many pairs have each.
+def patterns(gamma: np.ndarray, counts: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct comparison vectors (in lexicographic order) and how many pairs have each.
+
+    With ``counts``, each row of ``gamma`` already stands for that many pairs (the Spark
+    engine's pattern counts, or a subset of their columns) and the counts are summed.
 
     Rows are packed into one int64 each (levels are small), so finding the distinct patterns
     of ten million pairs is one integer sort rather than a row-wise lexsort.
@@ -157,15 +164,25 @@ def patterns(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shifted = gamma.astype(np.int64) + 1  # MISSING (-1) becomes 0
     radix = np.maximum(shifted.max(axis=0) + 1, 1)
     if float(np.prod(radix.astype(float))) >= 2**62:
-        uniq, counts = np.unique(gamma, axis=0, return_counts=True)
-        return uniq, counts.astype(float)
+        uniq, inverse, n = np.unique(gamma, axis=0, return_inverse=True, return_counts=True)
+        if counts is None:
+            return uniq, n.astype(float)
+        return uniq, np.bincount(inverse.reshape(-1), weights=counts, minlength=len(uniq))
     code = np.zeros(len(gamma), dtype=np.int64)
     for k in range(gamma.shape[1]):
         code = code * radix[k] + shifted[:, k]
-    code = np.sort(code)  # sort + mask: np.unique is several times slower on big int arrays
+    if counts is None:
+        code = np.sort(code)  # sort + mask: np.unique is several times slower on big int arrays
+    else:
+        order = np.argsort(code, kind="stable")
+        code = code[order]
     starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
     codes = code[starts]
-    counts = np.diff(np.r_[starts, code.size])
+    if counts is None:
+        counts = np.diff(np.r_[starts, code.size])
+    else:
+        # Whole numbers of pairs: their float sum is exact in any order.
+        counts = np.add.reduceat(np.asarray(counts, dtype=float)[order], starts)
     uniq = np.empty((len(codes), gamma.shape[1]), dtype=gamma.dtype)
     rest = codes.copy()
     for k in range(gamma.shape[1] - 1, -1, -1):
@@ -190,25 +207,32 @@ def train_sessions(
     max_iterations: int = 100,
     tolerance: float = 1e-6,
     total_pairs: float | None = None,
+    counts: np.ndarray | None = None,
 ) -> FSModel:
     """m from one EM session per blocking rule, then the prior over all candidates.
 
     ``sessions`` holds (rule name, mask of the candidate pairs it generated, indices of the
     comparisons its keys involve). m per comparison is the mean over the sessions that could
     estimate it. The prior is then fitted on all candidates with m and u fixed (hiding, for each
-pair, the comparisons its own rules forced to agree) and turned into
-    the prior of a random record pair (``total_pairs``), which is what fixed random-pair u
-    needs.
+    pair, the comparisons its own rules forced to agree) and turned into the prior of a random
+    record pair (``total_pairs``), which is what fixed random-pair u needs.
+
+    ``gamma`` holds one row per candidate pair, or (with ``counts``) distinct rows each standing
+    for that many pairs: EM only ever sees distinct patterns with their counts, so both give
+    the same model to the last bit.
     """
+    pairs = int(gamma.shape[0] if counts is None else counts.sum())
     estimates: list[list[np.ndarray]] = [[] for _ in comparisons]
     iterations = 0
     for _, mask, involved in sessions:
         free = [k for k in range(len(comparisons)) if k not in involved]
-        if mask.sum() < 50 or not free:
+        in_session = mask.sum() if counts is None else counts[mask].sum()
+        if in_session < 50 or not free:
             continue
         sub = gamma[mask][:, free]
         fitted = train_em(sub, [comparisons[k] for k in free], [u[k] for k in free],
-                          max_iterations, tolerance, fix_u=True)
+                          max_iterations, tolerance, fix_u=True,
+                          counts=None if counts is None else counts[mask])
         iterations += fitted.em_iterations
         for k, params in zip(free, fitted.comparisons):
             estimates[k].append(np.asarray(params.m))
@@ -219,20 +243,22 @@ pair, the comparisons its own rules forced to agree) and turned into
     for _, mask, involved in sessions:
         for k in involved:
             unforced[mask, k] = MISSING
-    prior = fit_prior(unforced, m, u, max_iterations, tolerance)
+    prior = fit_prior(unforced, m, u, max_iterations, tolerance, counts)
     if total_pairs:
-        prior = float(np.clip(prior * gamma.shape[0] / total_pairs, FLOOR, 1 - FLOOR))
+        prior = float(np.clip(prior * pairs / total_pairs, FLOOR, 1 - FLOOR))
     return FSModel(
         [ComparisonParams(c.name, list(c.labels), mk.tolist(), np.asarray(uk).tolist(),
                           c.tf_column, list(c.tf_levels))
          for c, mk, uk in zip(comparisons, m, u)],
-        prior, iterations, int(gamma.shape[0]), "em",
+        prior, iterations, pairs, "em",
     )
 
 
-def fit_prior(gamma, m, u, max_iterations: int = 100, tolerance: float = 1e-6) -> float:
-    """Share of matches among the given pairs, with m and u held fixed."""
-    uniq, counts = patterns(gamma)
+def fit_prior(gamma, m, u, max_iterations: int = 100, tolerance: float = 1e-6,
+              counts: np.ndarray | None = None) -> float:
+    """Share of matches among the given pairs (rows of ``gamma``, or distinct rows with their
+    ``counts``), with m and u held fixed."""
+    uniq, counts = patterns(gamma, counts)
     ratio = _log_likelihoods(uniq, m) - _log_likelihoods(uniq, u)
     prior = 0.1
     for _ in range(max_iterations):
@@ -254,15 +280,17 @@ def train_em(
     initial_prior: float = 0.3,
     fix_u: bool = False,
     u_pseudo_pairs: float = 1000.0,
+    counts: np.ndarray | None = None,
 ) -> FSModel:
     """EM for m, u and the prior over the candidate pairs.
 
     Candidate pairs are not random pairs: non-matches that share a birth year and a surname
     agree far more often than random ones. So u starts from the random-pair estimate and EM
     refines it on the candidates, held near the random estimate by ``u_pseudo_pairs`` pseudo
-    counts (``fix_u`` keeps it as sampled).
+    counts (``fix_u`` keeps it as sampled). ``counts``: as in :func:`train_sessions`.
     """
-    uniq, counts = patterns(gamma)
+    pairs = int(gamma.shape[0] if counts is None else counts.sum())
+    uniq, counts = patterns(gamma, counts)
     m = [_initial_m(len(c.labels)) for c in comparisons]
     u = [np.asarray(x, dtype=float) for x in u]
     u_random = [x.copy() for x in u]
@@ -290,7 +318,7 @@ def train_em(
         ],
         prior,
         iterations,
-        int(gamma.shape[0]),
+        pairs,
         "em",
     )
 
@@ -315,7 +343,7 @@ def m_from_labels(gamma: np.ndarray, is_match: np.ndarray, model: FSModel) -> FS
         return model
     comps = []
     for k, c in enumerate(model.comparisons):
-        counts = level_counts(gamma[is_match, k], len(c.labels))
+        counts = count_levels(gamma[is_match, k], len(c.labels))[1:].astype(float)
         labelled = (counts + 0.5) / (counts.sum() + 0.5 * len(counts))
         share = counts.sum() / (counts.sum() + 50.0)  # 50 labelled pairs weigh as much as EM
         m = share * labelled + (1 - share) * np.asarray(c.m)
@@ -360,3 +388,18 @@ def score(
 
 def probability(weight: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))
+
+
+BANDS = ("match", "review", "non_match")  # the names of band codes 0, 1 and 2
+
+
+def bands(prob: np.ndarray, match_threshold: float, review_threshold: float,
+          decision: np.ndarray | None = None) -> np.ndarray:
+    """Band code per pair (0 match, 1 review, 2 non-match) from its match probability; a
+    reviewer's decision ("match" or "non_match"; anything else is none) overrules the score."""
+    band = np.where(prob >= match_threshold, 0,
+                    np.where(prob >= review_threshold, 1, 2)).astype(np.int8)
+    if decision is not None:
+        band[decision == "match"] = 0
+        band[decision == "non_match"] = 2
+    return band

@@ -7,86 +7,28 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from linkage import cluster, evaluate, golden, model, scoring, standardise
+from linkage.additions import ingest_job
+from linkage.bookkeeping import (
+    AccountingError,  # noqa: F401 - what run() raises, importable from here
+    RunResult,
+    StageTimer,
+    check_accounting,
+    decisions_for,
+    run_summary,
+)
 from linkage.compare import build_comparisons
 from linkage.config import ConfigError, JobConfig
-from linkage.additions import ingest_job
 from linkage.ingest import Ingested
 from linkage.staging import staged
 from linkage.store import Store
 
 log = logging.getLogger("linkage")
-
-BANDS = ("match", "review", "non_match")
-
-
-class AccountingError(RuntimeError):
-    """Records in != records linked + records rejected: the run refuses to finish."""
-
-
-def check_accounting(counts: dict[str, int], linked: pd.DataFrame, rejects: pd.DataFrame) -> None:
-    """Raise AccountingError unless, per source, records read = records linked + rejected, and
-    every linked record is one row with an entity (when `linked` carries entity ids).
-
-    `counts` are counted while reading, apart from the records kept and the rejects, so a stage
-    that drops or duplicates a record cannot go unnoticed (DESIGN.md section 5).
-    """
-    problems = []
-    keys = linked[["source", "record_id"]].astype(str)
-    if keys.duplicated().any():
-        dup = keys[keys.duplicated()].iloc[0]
-        problems.append(f"record {dup['source']}:{dup['record_id']} is linked more than once")
-    if "entity_id" in linked and linked["entity_id"].isna().any():
-        problems.append(f"{int(linked['entity_id'].isna().sum())} linked record(s) have no entity")
-    sources = set(counts) | set(linked["source"].astype(str)) | set(rejects["source"].astype(str))
-    for source in sorted(sources):
-        read = counts.get(source, 0)
-        kept = int((linked["source"] == source).sum())
-        rejected = int((rejects["source"] == source).sum())
-        if read != kept + rejected:
-            problems.append(f"source {source!r}: records read {read} != linked {kept} + "
-                            f"rejected {rejected}")
-    if problems:
-        raise AccountingError("records not accounted for: " + "; ".join(problems))
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    out_dir: Path
-    summary: dict
-    records: pd.DataFrame = field(repr=False)
-    clusters: pd.DataFrame = field(repr=False)
-    golden: pd.DataFrame = field(repr=False)
-    review: pd.DataFrame = field(repr=False)
-    model: model.FSModel = field(repr=False)
-    config: JobConfig = field(repr=False)
-    rejects: pd.DataFrame = field(repr=False)
-    weights: np.ndarray = field(repr=False)  # match weight (bits) of every candidate pair
-
-
-class _Timer:
-    def __init__(self, progress: bool):
-        self.timings: dict[str, float] = {}
-        self.progress = progress
-
-    @contextmanager
-    def stage(self, name: str):
-        start = time.perf_counter()
-        if self.progress:
-            print(f"[{time.strftime('%H:%M:%S')}] {name} ...", file=sys.stderr, flush=True)
-        yield
-        self.timings[name] = round(time.perf_counter() - start, 3)
-
 
 def plan(config: JobConfig) -> list:
     """Check before any work that every blocking key and compared column will exist."""
@@ -139,7 +81,7 @@ def run(
 
 
 def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, model_path):
-    timer = _Timer(progress)
+    timer = StageTimer(progress)
     roles = {s.name: s.role for s in config.sources}
     fields = {f for s in config.sources for f in s.fields}
 
@@ -152,7 +94,7 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     position = pd.Series(np.arange(n), index=pd.MultiIndex.from_arrays(
         [records["source"].astype(str), records["record_id"].astype(str)]))
 
-    decided = _decisions_for(store, position)
+    decided = decisions_for(store, position)
 
     if config.engine == "spark":
         from linkage.spark_engine import score_candidates_spark
@@ -193,7 +135,8 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     with timer.stage("pairs"):
         pairs_frame, review = pair_tables(records, scored, prob, band, refused, REFUSED)
 
-    summary = _summary(config, data, records, scored, band, gold, clustering, review, timer, run_id)
+    summary = run_summary(config, data, records, scored, band, gold, clustering, review, timer,
+                          run_id)
     if truth_path is not None:
         with timer.stage("evaluate"):
             truth = pd.read_csv(truth_path, dtype=str)
@@ -216,11 +159,7 @@ STORED_PAIR_COLUMNS = ["source_l", "record_l", "source_r", "record_r", "weight",
 def classify(weight: np.ndarray, decision: np.ndarray, config: JobConfig):
     """Probability and band (0 match, 1 review, 2 non-match) per pair; reviewers overrule."""
     prob = model.probability(weight)
-    band = np.where(prob >= config.match_threshold, 0,
-                    np.where(prob >= config.review_threshold, 1, 2)).astype(np.int8)
-    band[decision == "match"] = 0
-    band[decision == "non_match"] = 2
-    return prob, band
+    return prob, model.bands(prob, config.match_threshold, config.review_threshold, decision)
 
 
 def pair_tables(records: pd.DataFrame, scored: scoring.ScoredPairs, prob: np.ndarray,
@@ -244,7 +183,7 @@ def pair_tables(records: pd.DataFrame, scored: scoring.ScoredPairs, prob: np.nda
     return pairs_frame.drop(columns="pair_index")[STORED_PAIR_COLUMNS], review
 
 
-def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: _Timer,
+def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTimer,
            carry_pairs_from: str | None = None) -> RunResult:
     """Write a run's files into ``result.out_dir``, then store it: complete only once stored.
 
@@ -255,12 +194,12 @@ def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: _Timer,
         _write_outputs(out_dir, result.clusters, result.golden, result.review, result.rejects, fs,
                        summary)
     summary["timings"] = timer.timings
-    # --- office outputs (issue 5): roster, lists, quality reports, report.html ---------------
+    # The office outputs (roster, lists, quality reports, report.html) load matplotlib and
+    # jinja2: imported only by a run that gets this far.
     from linkage.outputs import write_office_outputs
 
     with timer.stage("outputs"):
         summary["outputs"] = write_office_outputs(result, out_dir)
-    # --- end office outputs -------------------------------------------------------------------
     (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
                                                      default=_json_default), encoding="utf-8")
     # Last: the run counts as complete only once every result is stored in one transaction.
@@ -278,21 +217,6 @@ def _json_default(value):
     return str(value)
 
 
-def _decisions_for(store: Store, position: pd.Series) -> pd.DataFrame:
-    """Active reviewer decisions on records of this run, as record positions."""
-    d = store.active_decisions()
-    d = d[d["decision"].isin(["match", "non_match"])]
-    if d.empty:
-        return pd.DataFrame({"l": [], "r": [], "decision": []}).astype({"l": int, "r": int})
-    li = pd.MultiIndex.from_arrays([d["source_l"].astype(str), d["record_l"].astype(str)])
-    ri = pd.MultiIndex.from_arrays([d["source_r"].astype(str), d["record_r"].astype(str)])
-    lpos = position.reindex(li).to_numpy()
-    rpos = position.reindex(ri).to_numpy()
-    ok = ~(pd.isna(lpos) | pd.isna(rpos))
-    return pd.DataFrame({"l": lpos[ok].astype(np.int64), "r": rpos[ok].astype(np.int64),
-                         "decision": d["decision"].to_numpy()[ok]})
-
-
 def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts, hh, fs, idx):
     src = records["source"].astype(str).to_numpy()
     rid = records["record_id"].astype(str).to_numpy()
@@ -304,7 +228,7 @@ def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts
         "pair_index": idx,
         "source_l": src[a], "record_l": rid[a], "source_r": src[b], "record_r": rid[b],
         "weight": np.round(weight[idx], 3), "probability": np.round(prob[idx], 6),
-        "band": np.asarray(BANDS, dtype=object)[band[idx]], "reason": reasons[idx],
+        "band": np.asarray(model.BANDS, dtype=object)[band[idx]], "reason": reasons[idx],
         "explanation": explanation,
     })
     for k, c in enumerate(fs.comparisons):
@@ -339,48 +263,11 @@ def _json_rounded(values: np.ndarray) -> np.ndarray:
     return text[inverse.reshape(-1)]
 
 
-def _summary(config, data, records, scored, band, gold, clustering, review, timer, run_id) -> dict:
-    read = sum(data.counts.values())
-    rejected = len(data.rejects)
-    linked = len(records)
-    check_accounting(data.counts, records, data.rejects)
-    per_source = {}
-    for s in config.sources:
-        per_source[s.name] = {
-            "read": data.counts[s.name],
-            "linked": int((records["source"] == s.name).sum()),
-            "rejected": int((data.rejects["source"] == s.name).sum()),
-            "encoding": data.encodings[s.name],
-        }
-    bands = scored.band_counts or {name: int((band == i).sum()) for i, name in enumerate(BANDS)}
-    fs = scored.model
-    return {
-        "run_id": run_id,
-        "job": config.job,
-        "records": {"read": read, "linked": linked, "rejected": rejected, "per_source": per_source},
-        "engine": config.engine,
-        "blocking": {"candidate_pairs": int(scored.candidates),
-                     "rules": [r.__dict__ for r in scored.rules]},
-        "comparison_levels": scored.level_counts,
-        "model": {"prior": fs.prior, "em_iterations": fs.em_iterations, "m_source": fs.m_source},
-        "bands": bands,
-        "entities": {
-            "total": int(len(gold)),
-            "by_status": {k: int(v) for k, v in gold["status"].value_counts().items()},
-            "duplicate_enrolment": int(gold["duplicate_enrolment"].sum()),
-            "id_repaired": int(gold["id_repaired"].sum()),
-            "deceased": int(gold["deceased"].sum()),
-            "refused_merges": int(len(clustering.refused)),
-        },
-        "review_pairs": int(len(review)),
-        "thresholds": {"match": config.match_threshold, "review": config.review_threshold},
-        "timings": timer.timings,
-    }
-
-
 def _write_outputs(out_dir, clusters, gold, review, rejects, fs, summary) -> None:
     clusters.to_csv(out_dir / "clusters.csv", index=False, encoding="utf-8")
     gold.to_csv(out_dir / "golden.csv", index=False, encoding="utf-8")
     review.to_csv(out_dir / "review_pairs.csv", index=False, encoding="utf-8")
-    rejects.to_csv(out_dir / "rejects.csv", index=False, encoding="utf-8")
+    from linkage.outputs.tables import write_csv  # rejects quote source values an office opens
+
+    write_csv(rejects, out_dir / "rejects.csv", encoding="utf-8")
     fs.save(out_dir / "model.json")

@@ -48,7 +48,6 @@ def score_candidates(
 
     stage = stage or (lambda name: nullcontext())
     n = len(records)
-    fields = {f for s in config.sources for f in s.fields}
     forced = blocking.pack(decided["l"].to_numpy(), decided["r"].to_numpy(), n) if len(decided) else None
     with stage("block"):
         left, right, rules = blocking.candidate_pairs(records, config.blocking, config.link_type, forced)
@@ -56,29 +55,44 @@ def score_candidates(
         gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
     decision = pair_decisions(left, right, n, decided)
     with stage("train"):
-        fs = train(records, config, comparisons, fields, left, right, gamma, decision, model_path)
+        fs = train(records, config, comparisons, gamma,
+                   lambda: rule_agreement(records, config, left, right), (gamma, decision),
+                   model_path)
     with stage("score"):
         weight, parts, hh = weigh(records, config, comparisons, fs, left, right, gamma)
     return ScoredPairs(left, right, gamma, parts, hh, weight, decision, fs, rules, len(left),
                        level_counts(gamma, comparisons))
 
 
-def train(records, config, comparisons, fields, left, right, gamma, decision, model_path=None):
-    """A saved model, or u from random pairs and m from EM sessions; labels sharpen m."""
+def train(records, config, comparisons, gamma, agreement, labelled=None, model_path=None,
+          counts=None) -> model.FSModel:
+    """The run's model, whichever engine runs: a saved one, or u from random pairs and m from
+    one EM session per blocking rule (:func:`linkage.model.train_sessions`); reviewers' labels
+    then sharpen m.
+
+    ``gamma`` holds the comparison levels of every candidate pair (the local engine) or of each
+    distinct pattern, standing for ``counts`` pairs (Spark, where the pairs stay). Called only
+    when training, ``agreement()`` gives per blocking rule which rows of ``gamma`` agree on
+    its keys. ``labelled`` is (levels, decision) of pairs, decision "" where none.
+    """
     if model_path:
         fs = model.FSModel.load(model_path)
         fs.check_matches(comparisons)
     else:
         source_codes = pd.factorize(records["source"])[0]
-        u = model.estimate_u(records, comparisons, config.training["u_sample_pairs"],
-                             config.training["seed"], pair_filter(source_codes, config.link_type))
+        u = model.estimate_u(records, comparisons, config.training.u_sample_pairs,
+                             config.training.seed, pair_filter(source_codes, config.link_type))
+        sessions = [(rule.name, mask, involved) for rule, mask, involved in zip(
+            config.blocking, agreement(), involved_comparisons(config, comparisons))]
         fs = model.train_sessions(
-            gamma, comparisons, u, sessions(records, config, comparisons, fields, left, right),
-            config.training["em_max_iterations"], config.training["em_tolerance"],
-            total_pairs(records["source"], config.link_type))
-    labelled = decision != ""
-    if labelled.any():
-        fs = model.m_from_labels(gamma[labelled], decision[labelled] == "match", fs)
+            gamma, comparisons, u, sessions,
+            config.training.em_max_iterations, config.training.em_tolerance,
+            total_pairs(records["source"], config.link_type), counts)
+    if labelled is not None:
+        levels, decision = labelled
+        known = decision != ""
+        if known.any():
+            fs = model.m_from_labels(levels[known], decision[known] == "match", fs)
     return fs
 
 
@@ -87,37 +101,61 @@ def weigh(records, config, comparisons, fs, left, right, gamma):
     tf_tables = {c.tf_column: model.term_frequencies(records, c.tf_column)
                  for c in comparisons if c.tf_column and c.tf_column in records}
     weight, parts = model.score(gamma, fs, records, left, tf_tables,
-                                config.training["tf_min_frequency"])
-    hh = np.zeros(len(weight))
-    if config.household["enabled"]:
-        strong = float(np.log2(config.match_threshold / (1 - config.match_threshold)))
-        review = float(np.log2(config.review_threshold / (1 - config.review_threshold)))
-        hh = household.household_adjustment(records, left, right, weight, strong,
-                                            config.household["bonus"], config.household["penalty"],
-                                            floor=review - config.household["bonus"])
+                                config.training.tf_min_frequency)
+    hh = household_bits(records, config, left, right, weight)
     return weight + hh, parts, hh
 
 
-def level_counts(gamma: np.ndarray, comparisons: list[Comparison]) -> dict[str, dict[str, int]]:
+def household_bits(records, config, left, right, weight) -> np.ndarray:
+    """The run's household step (:func:`linkage.household.household_adjustment` with the
+    job's settings): bits per pair from the pairs' field weights; zeros when it is off."""
+    if not config.household.enabled:
+        return np.zeros(len(weight))
+    strong = float(np.log2(config.match_threshold / (1 - config.match_threshold)))
+    return household.household_adjustment(records, left, right, weight, strong,
+                                          config.household.bonus, config.household.penalty,
+                                          floor=household_floor(config))
+
+
+def household_floor(config) -> float:
+    """The field weight below which a pair's household context changes nothing: even with the
+    bonus it stays under the review threshold (see ``household_adjustment``)."""
+    review = float(np.log2(config.review_threshold / (1 - config.review_threshold)))
+    return review - config.household.bonus
+
+
+def level_counts(gamma: np.ndarray, comparisons: list[Comparison],
+                 counts: np.ndarray | None = None) -> dict[str, dict[str, int]]:
+    """Per comparison and level (``missing`` first), how many candidate pairs have it: the
+    summary's comparison levels. ``gamma`` holds every pair's levels, or distinct patterns
+    with their ``counts``."""
     return {
         c.name: {lab: int(cnt) for lab, cnt in zip(
-            ["missing", *c.labels],
-            np.bincount(gamma[:, k].astype(np.int64) + 1, minlength=len(c.labels) + 1))}
+            ["missing", *c.labels], model.count_levels(gamma[:, k], len(c.labels), counts))}
         for k, c in enumerate(comparisons)
     }
 
 
-def sessions(records, config, comparisons, fields, left, right) -> list:
-    """Per blocking rule: the candidate pairs it generated and the comparisons its keys involve."""
+def involved_comparisons(config: JobConfig, comparisons: list[Comparison]) -> list[set[int]]:
+    """Per blocking rule, the comparisons its keys carry information into: an EM session over
+    the pairs the rule generated cannot estimate them (they agree there by construction)."""
+    fields = {f for s in config.sources for f in s.fields}
     carried = standardise.column_fields(fields)
     comp_fields = [set().union(*(carried.get(col, set()) for col in c.columns)) for c in comparisons]
     out = []
     for rule in config.blocking:
         rule_fields = set().union(*(carried.get(k, set()) for k in rule.keys))
+        out.append({k for k, f in enumerate(comp_fields) if f & rule_fields})
+    return out
+
+
+def rule_agreement(records: pd.DataFrame, config: JobConfig, left: np.ndarray,
+                   right: np.ndarray) -> list[np.ndarray]:
+    """Per blocking rule, which pairs agree on all its keys (none blank): the pairs it found."""
+    out = []
+    for rule in config.blocking:
         codes = blocking.block_keys(records, rule.keys)
-        mask = (codes[left] == codes[right]) & (codes[left] >= 0)
-        involved = {k for k, f in enumerate(comp_fields) if f & rule_fields}
-        out.append((rule.name, mask, involved))
+        out.append((codes[left] == codes[right]) & (codes[left] >= 0))
     return out
 
 
@@ -134,11 +172,10 @@ def total_pairs(sources: pd.Series, link_type: str) -> float:
 
 
 def pair_filter(source_codes: np.ndarray, link_type: str):
+    """The link type as a test of record positions (a, b); None where every pair is allowed."""
     if link_type == "link_and_dedupe":
         return None
-    if link_type == "link_only":
-        return lambda a, b: source_codes[a] != source_codes[b]
-    return lambda a, b: source_codes[a] == source_codes[b]
+    return lambda a, b: blocking.link_type_keeps(source_codes[a], source_codes[b], link_type)
 
 
 def pair_decisions(left, right, n, decided) -> np.ndarray:

@@ -10,15 +10,19 @@ What runs where:
 
 * driver (O(records)): ingest and standardise (the pipeline, as for the local engine); one
   integer block code per record and rule (:func:`linkage.blocking.block_keys`, so blanks never
-  block exactly as locally); u from random pairs (:func:`linkage.model.estimate_u`, a sample);
-  EM on the distinct comparison patterns; term-frequency tables; clustering, golden records,
-  review and outputs from the kept pairs (the pipeline). Clustering therefore never collects
-  all pairs: its edges are the match-band pairs.
+  block exactly as locally); training (:func:`linkage.scoring.train`, the local engine's, on
+  the distinct patterns of levels and rule agreement with their counts); term-frequency
+  tables; clustering, golden records, review and outputs from the kept pairs (the pipeline).
+  Clustering therefore never collects all pairs: its edges are the match-band pairs.
 * Spark (O(pairs)): the self-join of each rule's blocks (oversized blocks counted and dropped),
   link-type filter, union of rules and reviewed pairs; comparison levels (the comparers'
   ``compare`` on pandas chunks via ``mapInPandas``); pattern counts for training and level
-  counts; weights (:func:`linkage.model.score` on chunks); household context (window
-  functions, same numbers as :func:`linkage.household.household_adjustment`); band counts.
+  counts; weights (:func:`linkage.model.score` on chunks); bands (:func:`linkage.model.bands`
+  on chunks) and band counts.
+* driver again, for the household context: the local engine's household step
+  (:func:`linkage.scoring.household_bits`) on the pairs it can change, those between two known
+  households that could reach the review band with the bonus (O(records)); the bits go back
+  to Spark as a small table joined to the pairs.
 
 Stages are timed as ``spark_session``, ``block``, ``compare``, ``train`` and ``score`` in
 summary.json. The summary's blocking recall needs every pair and is left out (``all_pairs`` is
@@ -99,7 +103,7 @@ def score_candidates_spark(
     Returns the pairs at review level or above and the reviewed pairs, with counts (pairs,
     levels, bands) over all candidates. ``stage`` times the steps (the pipeline's timer).
     """
-    from linkage.spark import pairs, train
+    from linkage.spark import pairs
     from linkage.spark.session import spark_session
 
     stage = stage or (lambda name: nullcontext())
@@ -108,7 +112,7 @@ def score_candidates_spark(
     reviewed = _reviewed_pairs(decided)
     cache = _Cache()
     with stage("spark_session"):
-        spark = spark_session(config.spark, progress)
+        spark = spark_session(config.spark.settings(), progress)
         say(f"Spark {spark.version} at {spark.sparkContext.master}")
         columns = pairs.compared_columns(records, comparisons)
         table = pairs.record_table(records, config.blocking, columns)
@@ -133,7 +137,8 @@ def score_candidates_spark(
         with stage("score"):
             tf_tables = {c.tf_column: model.term_frequencies(records, c.tf_column)
                          for c in comparisons if c.tf_column and c.tf_column in records}
-            kept, bands = _score(spark, cache, gamma, fs, config, tf_tables, columns, reviewed)
+            kept, bands = _score(spark, cache, gamma, fs, records, config, tf_tables, columns,
+                                 reviewed)
             say(f"bands {bands}; {len(kept):,} pairs kept for review and clustering")
     finally:
         cache.release()
@@ -142,35 +147,35 @@ def score_candidates_spark(
     right = kept["pos_r"].to_numpy(dtype=np.int32)
     gamma_kept = kept[[f"g{i}" for i in range(k)]].to_numpy(dtype=np.int8).reshape(len(kept), k)
     _, parts = model.score(gamma_kept, fs, records, left, tf_tables,
-                           config.training["tf_min_frequency"])
+                           config.training.tf_min_frequency)
     return ScoredPairs(
         left, right, gamma_kept, parts, kept["hh"].to_numpy(dtype=np.float64),
         kept["weight"].to_numpy(dtype=np.float64), scoring.pair_decisions(left, right, n, decided),
-        fs, rules, candidates, train.level_counts(patterns, comparisons), bands, all_pairs=False,
+        fs, rules, candidates,
+        scoring.level_counts(patterns[[f"g{i}" for i in range(k)]].to_numpy(dtype=np.int8),
+                             comparisons, patterns["count"].to_numpy(dtype=np.float64)),
+        bands, all_pairs=False,
     )
 
 
 def _train(spark, gamma, patterns, records, config, comparisons, decided, reviewed, model_path):
-    """As :func:`linkage.scoring.train`: a saved model or EM; reviewers' labels sharpen m."""
-    from linkage.spark import train
-
-    if model_path:
-        fs = model.FSModel.load(model_path)
-        fs.check_matches(comparisons)
-    else:
-        fs = train.train_on_patterns(patterns, records, config, comparisons)
+    """:func:`linkage.scoring.train` on the pattern counts (the pairs stay in Spark), with the
+    reviewed pairs' levels fetched for the labels."""
+    levels = [f"g{i}" for i in range(len(comparisons))]
+    rules = patterns["rules"].to_numpy(dtype=np.int64)
+    labelled = None
     if len(reviewed):
         rows = _levels_of(spark, gamma, reviewed[PAIR], len(comparisons))
         decision = scoring.pair_decisions(rows["pos_l"].to_numpy(), rows["pos_r"].to_numpy(),
                                           len(records), decided)
-        labelled = decision != ""
-        if labelled.any():
-            levels = rows[[f"g{i}" for i in range(len(comparisons))]].to_numpy(dtype=np.int8)
-            fs = model.m_from_labels(levels[labelled], decision[labelled] == "match", fs)
-    return fs
+        labelled = (rows[levels].to_numpy(dtype=np.int8), decision)
+    return scoring.train(
+        records, config, comparisons, patterns[levels].to_numpy(dtype=np.int8),
+        lambda: [(rules >> i) & 1 == 1 for i in range(len(config.blocking))], labelled,
+        model_path, patterns["count"].to_numpy(dtype=np.float64))
 
 
-def _score(spark, cache, gamma, fs, config, tf_tables, columns, reviewed):
+def _score(spark, cache, gamma, fs, records, config, tf_tables, columns, reviewed):
     """Weights, household context and bands in Spark; the kept pairs (sorted) and band counts."""
     from linkage.spark import score
 
@@ -178,13 +183,8 @@ def _score(spark, cache, gamma, fs, config, tf_tables, columns, reviewed):
     weighted = cache.keep(score.field_weights(
         gamma, fs, cache.share(spark, tf_tables),
         {col: f"t{columns.index(col)}" for col in tf_tables},
-        config.training["tf_min_frequency"], k))
-    hh = config.household
-    if hh["enabled"]:
-        strong = float(np.log2(config.match_threshold / (1 - config.match_threshold)))
-        contexted = score.household_context(weighted, strong, hh["bonus"], hh["penalty"])
-    else:
-        contexted = score.without_household(weighted)
+        config.training.tf_min_frequency, k))
+    contexted = score.household_context(spark, weighted, records, config)
     decisions = (spark.createDataFrame(reviewed, "pos_l long, pos_r long, decision string")
                  if len(reviewed) else None)
     scored = cache.keep(score.bands(contexted, config.match_threshold, config.review_threshold,

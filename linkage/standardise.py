@@ -84,48 +84,107 @@ def _blank_to_none(values: pd.Series) -> pd.Series:
     return per_distinct(values, lambda v: (v.strip() or None) if isinstance(v, str) else v)
 
 
+# The standardised columns the cross-field rules read.
+CROSS_FIELD_INPUTS = ("gender", "id_gender", "id_birth", "birth_date", "id_status",
+                      "birth_quality", "id_norm", "id_region")
+
+
 def _cross_field(out: pd.DataFrame) -> None:
-    """Fill what one field can tell about another (gender and birthdate from the ID)."""
-    n = len(out)
-    if "id_gender" in out:
-        if "gender" not in out:
-            out["gender"] = None
-        out["gender"] = out["gender"].where(out["gender"].notna(), out["id_gender"])
-    if "id_birth" in out and "birth_date" in out:
-        idb = out["id_birth"].to_numpy(dtype=np.int64)
-        bd = out["birth_date"].to_numpy(dtype=np.int64)
-        known = (idb > 0) & (bd > 0)
-        out["id_birth_agrees"] = np.where(known, _birth_compatible(idb, bd), True)
-    elif "id_birth" in out:
-        out["id_birth_agrees"] = True
-    if "id_birth" in out and "birth_date" in out:
+    """:func:`cross_field` on a frame's columns, in place."""
+    derived = cross_field({c: out[c].to_numpy() for c in CROSS_FIELD_INPUTS if c in out})
+    for col, values in derived.items():
+        out[col] = values
+
+
+def cross_field(cols: dict) -> dict:
+    """Fill what one field can tell about another (gender and birthdate from the ID).
+
+    ``cols`` maps the standardised columns there are (of ``CROSS_FIELD_INPUTS``) to numpy
+    arrays (a frame's columns) or to plain values (one record, as the online check holds it);
+    returns the columns added or changed, in the same form. One set of rules for both: the
+    helpers below run them vectorised over arrays and as plain Python on one record, where
+    numpy's cost per call on arrays of one would be several times the check's budget for them.
+    """
+    cols = dict(cols)  # later rules read what earlier ones wrote
+    changed: dict = {}
+
+    def put(name: str, values) -> None:
+        cols[name] = changed[name] = values
+
+    if "id_gender" in cols:
+        gender = cols["gender"] if "gender" in cols else _nones_like(cols["id_gender"])
+        put("gender", _where(pd.isna(gender), cols["id_gender"], gender))
+    if "id_birth" in cols and "birth_date" in cols:
+        idb, bd = _ints(cols["id_birth"]), _ints(cols["birth_date"])
+        put("id_birth_agrees", _where((idb > 0) & (bd > 0), _birth_compatible(idb, bd), True))
         # Where the record has no usable birthdate, the ID's birthdate is the best we know.
-        bd = out["birth_date"].to_numpy(dtype=np.int64)
-        idb = out["id_birth"].to_numpy(dtype=np.int64)
-        status = out["id_status"].to_numpy(dtype=object)
-        trusted = (status == "valid") | (status == "upgraded")
-        out["birth_date"] = np.where((bd == 0) & trusted, idb, bd).astype(np.int32)
-        quality = out["birth_quality"].to_numpy(dtype=object).copy()
-        quality[(bd == 0) & trusted & (idb > 0)] = "from_id"
-        out["birth_quality"] = quality
-    if "birth_date" in out:
-        year = out["birth_date"].to_numpy(dtype=np.int64) // 10000
-        out["birth_year"] = np.where(year > 0, year, 0).astype(np.int32)
-    if "id_norm" in out:
-        norm = out["id_norm"].astype(object)
-        usable = norm.notna().to_numpy()
-        prefix = np.full(n, None, dtype=object)
-        prefix[usable] = norm[usable].str.slice(0, 17).to_numpy()
-        out["id_prefix17"] = prefix
-        region = per_distinct(
-            out["id_region"], lambda r: resident_id.canonical_region(r) if isinstance(r, str) else None
-        )
-        out["id_region_canon"] = region.to_numpy()
-        birth = out["id_birth"].to_numpy(dtype=np.int64)
-        part = np.full(n, None, dtype=object)
-        has = (birth > 0) & region.notna().to_numpy()
-        part[has] = (region[has].astype(str) + birth[has].astype(str)).to_numpy()
-        out["id_birth_part"] = part
+        status = cols["id_status"]
+        fill = (bd == 0) & ((status == "valid") | (status == "upgraded"))
+        put("birth_date", _int32(_where(fill, idb, bd)))
+        put("birth_quality", _where(fill & (idb > 0), "from_id", cols["birth_quality"]))
+    elif "id_birth" in cols:
+        put("id_birth_agrees", _full_like(cols["id_birth"], True))
+    if "birth_date" in cols:
+        year = _ints(cols["birth_date"]) // 10000
+        put("birth_year", _int32(_where(year > 0, year, 0)))
+    if "id_norm" in cols:
+        put("id_prefix17", _each(_first17, cols["id_norm"]))
+        region = _each_distinct(_canonical_region, cols["id_region"])
+        put("id_region_canon", region)
+        put("id_birth_part", _each(_birth_part, region, _ints(cols["id_birth"])))
+    return changed
+
+
+def _first17(norm) -> str | None:
+    return norm[:17] if isinstance(norm, str) else None
+
+
+def _canonical_region(region) -> str | None:
+    return resident_id.canonical_region(region) if isinstance(region, str) else None
+
+
+def _birth_part(region, birth: int) -> str | None:
+    return region + str(birth) if birth > 0 and isinstance(region, str) else None
+
+
+# Each helper takes columns (arrays) or one record's values, as cross_field's input does.
+
+def _where(condition, yes, no):
+    if isinstance(condition, np.ndarray):
+        return np.where(condition, yes, no)
+    return yes if condition else no
+
+
+def _ints(values):
+    return np.asarray(values, dtype=np.int64) if isinstance(values, np.ndarray) else int(values)
+
+
+def _int32(values):
+    return values.astype(np.int32) if isinstance(values, np.ndarray) else int(values)
+
+
+def _nones_like(values):
+    return np.full(len(values), None, dtype=object) if isinstance(values, np.ndarray) else None
+
+
+def _full_like(values, value):
+    return np.full(len(values), value) if isinstance(values, np.ndarray) else value
+
+
+def _each(func, *columns):
+    """``func`` of each row's values."""
+    if not isinstance(columns[0], np.ndarray):
+        return func(*columns)
+    out = np.empty(len(columns[0]), dtype=object)
+    out[:] = [func(*values) for values in zip(*(c.tolist() for c in columns))]
+    return out
+
+
+def _each_distinct(func, values):
+    """``func`` of each value, computed once per distinct value (regions repeat)."""
+    if not isinstance(values, np.ndarray):
+        return func(values)
+    return per_distinct(pd.Series(values, dtype=object), func).to_numpy()
 
 
 def _birth_compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -2,17 +2,30 @@
 
 Importing the package registers every built-in comparison under the name job configs use.
 """
-from matchers.base import MISSING, Comparison, Level, make_comparison, register, registered
+from matchers.base import MISSING, Comparison, Level, Pairs, make_comparison, register, registered
 
-__all__ = ["MISSING", "Comparison", "Level", "make_comparison", "register", "registered"]
+__all__ = ["MISSING", "STANDARDISERS", "Comparison", "Level", "Pairs", "make_comparison",
+           "register", "registered"]
 
 # Each module registers its comparisons on import.
-from matchers import (  # noqa: E402,F401
+from matchers import (  # noqa: E402
     birthdate,
     gender,
-    generic,
+    generic,  # noqa: F401
     person_name,
     place,
     relation,
     resident_id,
 )
+
+# The standard raw fields and the standardiser that derives each one's columns (COLUMNS.md).
+# Any other field is text, compared by the generic matchers after generic.standardise_text.
+STANDARDISERS = {
+    "id_number": resident_id.standardise,
+    "name": person_name.standardise,
+    "birth_date": birthdate.standardise,
+    "gender": gender.standardise,
+    "township": place.standardise_township,
+    "village": place.standardise_village,
+    "relation": relation.standardise,
+}

@@ -2,18 +2,25 @@
 
 A *standardiser* turns one raw column into derived columns, computing each distinct raw value
 once (registry data repeats names and villages heavily). A *comparison* is an ordered list of
-levels, strongest first; each level is a pure vectorised test over two aligned frames of
-standardised columns: pandas DataFrames, or :class:`Columns` (plain numpy arrays, for the few
-pairs of an online check). Tests read a column with :func:`column`, which serves both. The
-first level whose test holds gives the pair its level index; pairs where either side is missing
-get ``MISSING`` (no evidence either way); pairs no level claims get the last level, which is
-always ``different``.
+levels, strongest first, over a batch of aligned pairs given as two frames of standardised
+columns: pandas DataFrames, or :class:`Columns` (plain numpy arrays, for the few pairs of an
+online check).
+
+Levels share per-batch work one way. :meth:`Comparison.prepare` builds the batch's *features*
+once (by default a :class:`Pairs`, which reads each column of both sides once; a matcher whose
+levels share more, such as the distinct names of a batch or its IDs as byte matrices, subclasses
+it). Each :class:`Level` then tests those features for the pairs no stronger level has claimed:
+``level.test(features, rows)`` gives one bool per row of ``rows``. The first level whose test
+holds gives the pair its level index; pairs where either side is missing get ``MISSING`` (no
+evidence either way); pairs no level claims get the last level, which is always ``different``.
+A comparison holds its levels as objects and runs them in order: labels are for reports and
+configs, never for finding a level's code.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -49,7 +56,6 @@ class Columns:
 
 
 Frame = pd.DataFrame | Columns
-LevelTest = Callable[[Frame, Frame], np.ndarray]
 
 
 def column(frame: Frame, name: str, dtype: object = None) -> np.ndarray:
@@ -57,69 +63,95 @@ def column(frame: Frame, name: str, dtype: object = None) -> np.ndarray:
     return np.asarray(frame[name], dtype=dtype)
 
 
+class Pairs:
+    """One batch of aligned pairs, the features every comparison's levels start from.
+
+    ``left`` and ``right`` are the two frames (row i of each is pair i). :meth:`sides` reads a
+    column of both as numpy arrays and :meth:`memo` keeps anything else derived from them, each
+    computed once per batch however many levels use it.
+    """
+
+    def __init__(self, left: Frame, right: Frame) -> None:
+        self.left, self.right = left, right
+        self._memo: dict[object, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def memo(self, key: object, compute: Callable[[], Any]) -> Any:
+        """``compute()``, called on the first use of ``key`` in this batch only."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
+
+    def sides(self, name: str, dtype: object = object) -> tuple[np.ndarray, np.ndarray]:
+        """Column ``name`` of the left and of the right side."""
+        return self.memo(("sides", name, dtype),
+                         lambda: (column(self.left, name, dtype), column(self.right, name, dtype)))
+
+
+# A level's test: (features, rows) -> one bool per row of ``rows`` (indices into the batch).
+LevelTest = Callable[[Any, np.ndarray], np.ndarray]
+# Which pairs carry no evidence: features -> one bool per pair of the batch.
+MissingTest = Callable[[Any], np.ndarray]
+
+
 @dataclass(frozen=True)
 class Level:
-    """One rung of a comparison: a label for reports and a vectorised boolean test."""
+    """One rung of a comparison: a label for reports and a test over the batch's features."""
 
     label: str
     test: LevelTest
     description: str = ""
 
 
-SMALL_BATCH = 64  # pairs; below this Comparison.compare tests levels without subsetting
-
-
 @dataclass(frozen=True)
 class Comparison:
     """An ordered list of levels over some standardised columns.
 
-    ``missing`` says which pairs carry no evidence; ``tf_column`` names the standardised column
-    whose value frequency adjusts the weight of the levels listed in ``tf_levels`` (so that
-    王伟 = 王伟 counts for less than a rare name agreeing).
+    ``features`` builds a batch's features from the two frames (:class:`Pairs` unless the
+    matcher shares more between its levels); ``missing`` says which pairs carry no evidence;
+    ``tf_column`` names the standardised column whose value frequency adjusts the weight of the
+    levels listed in ``tf_levels`` (so that 王伟 = 王伟 counts for less than a rare name agreeing).
     """
 
     name: str
     columns: tuple[str, ...]
     levels: tuple[Level, ...]
-    missing: LevelTest
+    missing: MissingTest
     tf_column: str | None = None
     tf_levels: tuple[str, ...] = ()
     params: dict = field(default_factory=dict)
+    features: Callable[[Frame, Frame], Any] = Pairs
 
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(level.label for level in self.levels) + ("different",)
 
-    def compare(self, left: Frame, right: Frame) -> np.ndarray:
-        """Level index per aligned row pair (int8), ``MISSING`` where either side is missing."""
-        n = len(left)
+    def prepare(self, left: Frame, right: Frame) -> Any:
+        """The features of one batch of aligned pairs, for :meth:`levels_of`."""
+        return self.features(left, right)
+
+    def levels_of(self, features: Any) -> np.ndarray:
+        """Level index per pair of a prepared batch (int8), ``MISSING`` where no evidence."""
+        n = len(features)
         out = np.full(n, len(self.levels), dtype=np.int8)  # default: different
-        if isinstance(left, pd.DataFrame):
-            left = left.reset_index(drop=True)
-            right = right.reset_index(drop=True)
-        missing = np.asarray(self.missing(left, right), dtype=bool)
+        missing = np.asarray(self.missing(features), dtype=bool)
         out[missing] = MISSING
         todo = np.flatnonzero(~missing)
-        if n <= SMALL_BATCH:
-            # A few pairs (an online check): subsetting frames per level costs more than testing
-            # every remaining row at every level; tests are row-wise, so the levels are the same.
-            if todo.size < n:
-                left, right = left.take(todo), right.take(todo)
-            open_ = np.ones(todo.size, dtype=bool)
-            for index, level in enumerate(self.levels):
-                if not open_.any():
-                    break
-                hit = np.asarray(level.test(left, right), dtype=bool) & open_
-                out[todo[hit]] = index
-                open_ &= ~hit
-            return out
         for index, level in enumerate(self.levels):
             if todo.size == 0:
                 break
-            hit = np.asarray(level.test(left.take(todo), right.take(todo)), dtype=bool)
+            hit = np.asarray(level.test(features, todo), dtype=bool)
             out[todo[hit]] = index
             todo = todo[~hit]
         return out
+
+    def compare(self, left: Frame, right: Frame) -> np.ndarray:
+        """Level index per aligned row pair (int8), ``MISSING`` where either side is missing."""
+        return self.levels_of(self.prepare(left, right))
 
 
 _REGISTRY: dict[str, Callable[..., Comparison]] = {}
@@ -149,7 +181,6 @@ def make_comparison(kind: str, name: str | None = None, **params) -> Comparison:
         raise KeyError(f"unknown matcher {kind!r}; known matchers: {', '.join(sorted(factories))}")
     comparison = factories[kind](**params)
     if name and name != comparison.name:
-        # replace() keeps a subclass's own faster compare().
         comparison = dataclasses.replace(comparison, name=name)
     return comparison
 
@@ -200,17 +231,18 @@ def is_blank(values: pd.Series | np.ndarray) -> np.ndarray:
     return pd.isna(arr) | (arr == "")
 
 
-def either_missing(name: str) -> LevelTest:
-    def test(left: Frame, right: Frame) -> np.ndarray:
-        return is_blank(left[name]) | is_blank(right[name])
+def either_missing(name: str) -> MissingTest:
+    def missing(pairs: Pairs) -> np.ndarray:
+        a, b = pairs.sides(name)
+        return is_blank(a) | is_blank(b)
 
-    return test
+    return missing
 
 
 def equal(name: str) -> LevelTest:
-    def test(left: Frame, right: Frame) -> np.ndarray:
-        a = column(left, name, object)
-        b = column(right, name, object)
+    def test(pairs: Pairs, rows: np.ndarray) -> np.ndarray:
+        a, b = pairs.sides(name)
+        a, b = a[rows], b[rows]
         return (a == b) & ~is_blank(a)
 
     return test

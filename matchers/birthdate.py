@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from lunar_python import Lunar, LunarYear
 
-from matchers.base import Comparison, Frame, Level, register, select_levels
+from matchers.base import Comparison, Frame, Level, Pairs, register, select_levels
 from matchers.base import column as column_of
 
 MIN_YEAR = 1880
@@ -470,11 +470,24 @@ def same_year(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a // 10000 == b // 10000) & (a > 0)
 
 
-def date_levels(dates: Callable[[Frame], np.ndarray], within: int = 3) -> tuple[Level, ...]:
-    """The birthdate levels over any way of getting yyyymmdd arrays from the two frames."""
+class Dates(Pairs):
+    """A batch of pairs with both sides' yyyymmdd dates read once (``a`` left, ``b`` right)."""
+
+    def __init__(self, left: Frame, right: Frame,
+                 dates: Callable[[Frame], np.ndarray] = birth_dates) -> None:
+        super().__init__(left, right)
+        self.a, self.b = dates(left), dates(right)
+
+
+def dates_missing(pairs: Dates) -> np.ndarray:
+    return (pairs.a == 0) | (pairs.b == 0)
+
+
+def date_levels(within: int = 3) -> tuple[Level, ...]:
+    """The birthdate levels over the dates of a batch (:class:`Dates`)."""
 
     def level(label: str, test: Callable, description: str) -> Level:
-        return Level(label, lambda left, right: test(dates(left), dates(right)), description)
+        return Level(label, lambda pairs, rows: test(pairs.a[rows], pairs.b[rows]), description)
 
     return (
         level("exact", same_exact, "identical full dates (not a Jan-1 placeholder)"),
@@ -488,16 +501,13 @@ def date_levels(dates: Callable[[Frame], np.ndarray], within: int = 3) -> tuple[
 
 
 @register("birthdate")
-def birthdate_comparison(levels: list[str] | None = None, within_days: int = 3, **_) -> Comparison:
+def birthdate_comparison(levels: list[str] | None = None, within_days: int = 3) -> Comparison:
     """Birthdate levels, strongest first; a Jan-1 placeholder reaches 'year' at most."""
-
-    def missing(left: Frame, right: Frame) -> np.ndarray:
-        return (birth_dates(left) == 0) | (birth_dates(right) == 0)
-
     return Comparison(
         name="birth_date",
         columns=("birth_date", "birth_quality"),
-        levels=select_levels(date_levels(birth_dates, within_days), levels),
-        missing=missing,
+        levels=select_levels(date_levels(within_days), levels),
+        missing=dates_missing,
         params={"within_days": within_days},
+        features=Dates,
     )

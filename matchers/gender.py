@@ -53,7 +53,7 @@ def standardise(series: pd.Series) -> pd.DataFrame:
 
 
 @register("gender")
-def gender_comparison(levels: list[str] | None = None, **_) -> Comparison:
+def gender_comparison(levels: list[str] | None = None) -> Comparison:
     """'equal' or 'different'; missing where either side is unknown."""
     return Comparison(
         name="gender",

@@ -45,13 +45,13 @@ from rapidfuzz.process import cpdist
 
 from matchers import hanzi
 from matchers.base import (
-    MISSING,
     Comparison,
     Frame,
     Level,
+    LevelTest,
+    Pairs,
     column,
     cpdist_workers,
-    either_missing,
     per_distinct_frame,
     register,
     select_levels,
@@ -345,15 +345,17 @@ class _Names:
         return self._sids
 
 
-class _Pairs:
-    """A batch of aligned name pairs, each side given as an index into the distinct names.
+class NamePairs(Pairs):
+    """The features of a batch of name pairs: each side as an index into the distinct names.
 
     ``a``/``b`` index into ``names`` (one entry per distinct raw name of both sides, plus a blank
-    one for absent names). Distances are cached per pair so that levels sharing one (lookalike
-    and one_edit; pinyin_high and pinyin_low) compute it once.
+    one for absent names), so every level is integer indexing over the pairs it is given, and
+    10 million pairs take seconds. Distances are cached per pair so that levels sharing one
+    (lookalike and one_edit; pinyin_high and pinyin_low) compute it once.
     """
 
     def __init__(self, left: Frame, right: Frame) -> None:
+        super().__init__(left, right)
         code_l, uniq_l = pd.factorize(column(left, "name_raw", object))
         code_r, uniq_r = pd.factorize(column(right, "name_raw", object))
         joint, _ = pd.factorize(np.concatenate([uniq_l, uniq_r]))
@@ -386,8 +388,8 @@ class _Pairs:
             cache[todo] = compute(todo)
         return cache[sel]
 
-    def strings(self, column: str, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        values = getattr(self.names, column)
+    def strings(self, values: np.ndarray, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-name ``values`` (a column of ``names``) of both sides of the pairs ``sel``."""
         return values[self.a[sel]], values[self.b[sel]]
 
 
@@ -398,25 +400,22 @@ def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
     return first
 
 
-PairTest = Callable[[_Pairs, np.ndarray], np.ndarray]
-
-
 def _cpdist(scorer, left: np.ndarray, right: np.ndarray, **kwargs) -> np.ndarray:
     if left.size == 0:
         return np.zeros(0)
     return cpdist(left, right, scorer=scorer, workers=cpdist_workers(left.size), **kwargs)
 
 
-def _exact(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _exact(p: NamePairs, sel: np.ndarray) -> np.ndarray:
     return p.a[sel] == p.b[sel]  # one index per distinct raw name
 
 
-def _normalised(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _normalised(p: NamePairs, sel: np.ndarray) -> np.ndarray:
     n = p.names
     return n.key_code[p.a[sel]] == n.key_code[p.b[sel]]
 
 
-def _pinyin(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _pinyin(p: NamePairs, sel: np.ndarray) -> np.ndarray:
     """Same length, and at every position the two characters share a reading."""
     n = p.names
     a, b = p.a[sel], p.b[sel]
@@ -438,7 +437,7 @@ def _pinyin(p: _Pairs, sel: np.ndarray) -> np.ndarray:
     return hit
 
 
-def _phonetic(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _phonetic(p: NamePairs, sel: np.ndarray) -> np.ndarray:
     """Both transliterated, surnames alike, given names alike after folding (巴特尔/巴图尔).
 
     Given names fold-equal, or one syllable inserted or dropped when both have 3+ syllables
@@ -454,15 +453,15 @@ def _phonetic(p: _Pairs, sel: np.ndarray) -> np.ndarray:
     return hit
 
 
-def _levenshtein(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _levenshtein(p: NamePairs, sel: np.ndarray) -> np.ndarray:
     def compute(todo: np.ndarray) -> np.ndarray:
-        left, right = p.strings("key", todo)
+        left, right = p.strings(p.names.key, todo)
         return _cpdist(Levenshtein.distance, left, right, score_cutoff=1)
 
     return p.distance("levenshtein", sel, compute)
 
 
-def _lookalike(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _lookalike(p: NamePairs, sel: np.ndarray) -> np.ndarray:
     """One substitution, and the two characters share a four-corner code (己/已, 戊/戌)."""
     n = p.names
     hit = np.zeros(sel.size, dtype=bool)
@@ -482,7 +481,7 @@ def _differing_alike(left: str, right: str) -> bool:
     return hanzi.looks_alike(left[j], right[j])
 
 
-def _one_edit(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _one_edit(p: NamePairs, sel: np.ndarray) -> np.ndarray:
     """Levenshtein distance 1 over characters, except a dropped surname (its own, later level)."""
     n = p.names
     hit = np.zeros(sel.size, dtype=bool)
@@ -492,7 +491,7 @@ def _one_edit(p: _Pairs, sel: np.ndarray) -> np.ndarray:
     return hit
 
 
-def _surname_dropped(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _surname_dropped(p: NamePairs, sel: np.ndarray) -> np.ndarray:
     """One side is the other's given name alone: 包·巴特尔 / 巴特尔 (given name 2+ characters)."""
     n = p.names
     a, b = p.a[sel], p.b[sel]
@@ -504,19 +503,19 @@ def _surname_dropped(p: _Pairs, sel: np.ndarray) -> np.ndarray:
     return dropped(a, b) | dropped(b, a)
 
 
-def _truncated(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _truncated(p: NamePairs, sel: np.ndarray) -> np.ndarray:
     """One key a strict prefix of the other, the shorter 3+ characters: 乌力吉巴雅尔 / 乌力吉巴."""
     n = p.names
     la, lb = n.key_len[p.a[sel]], n.key_len[p.b[sel]]
     shorter = np.minimum(la, lb)
     hit = np.zeros(sel.size, dtype=bool)
     cand = np.flatnonzero((la != lb) & (shorter >= 3))
-    left, right = p.strings("key", sel[cand])
+    left, right = p.strings(p.names.key, sel[cand])
     hit[cand] = _cpdist(Prefix.similarity, left, right) == shorter[cand]
     return hit
 
 
-def _swapped(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _swapped(p: NamePairs, sel: np.ndarray) -> np.ndarray:
     """Same surname, same given-name characters in another order: 张明华 / 张华明."""
     n = p.names
     a, b = p.a[sel], p.b[sel]
@@ -529,10 +528,10 @@ def _swapped(p: _Pairs, sel: np.ndarray) -> np.ndarray:
     )
 
 
-def _pinyin_similar(threshold: float, floor: float) -> PairTest:
-    def test(p: _Pairs, sel: np.ndarray) -> np.ndarray:
+def _pinyin_similar(threshold: float, floor: float) -> LevelTest:
+    def test(p: NamePairs, sel: np.ndarray) -> np.ndarray:
         def compute(todo: np.ndarray) -> np.ndarray:
-            left, right = p.strings("pinyin", todo)
+            left, right = p.strings(p.names.pinyin, todo)
             return _cpdist(JaroWinkler.similarity, left, right, score_cutoff=floor)
 
         return p.distance("jaro_winkler", sel, compute) >= threshold
@@ -540,74 +539,40 @@ def _pinyin_similar(threshold: float, floor: float) -> PairTest:
     return test
 
 
-def _as_level(label: str, pair_test: PairTest, description: str) -> Level:
-    """A Level whose test runs on two frames; the pair test stays reachable for the fast path."""
-
-    def test(left: Frame, right: Frame) -> np.ndarray:
-        pairs = _Pairs(left, right)
-        sel = np.flatnonzero(~pairs.missing)
-        hit = np.zeros(len(pairs.a), dtype=bool)
-        hit[sel[pair_test(pairs, sel)]] = True
-        return hit
-
-    test.pair_test = pair_test  # type: ignore[attr-defined]
-    return Level(label, test, description)
-
-
-class NameComparison(Comparison):
-    """The name comparison, with a compare that indexes the distinct names once per batch.
-
-    Same result as :meth:`Comparison.compare` (the tests check this), but instead of each level
-    re-slicing two frames and re-reading the names, every level runs on integer indices of the
-    pairs not yet claimed and levels share distances: 10 million pairs take seconds.
-    """
-
-    def compare(self, left: Frame, right: Frame) -> np.ndarray:
-        tests = [getattr(level.test, "pair_test", None) for level in self.levels]
-        if any(t is None for t in tests):
-            return super().compare(left, right)
-        pairs = _Pairs(left, right)
-        out = np.full(len(pairs.a), len(self.levels), dtype=np.int8)
-        out[pairs.missing] = MISSING
-        todo = np.flatnonzero(~pairs.missing)
-        for index, pair_test in enumerate(tests):
-            if todo.size == 0:
-                break
-            hit = pair_test(pairs, todo)
-            out[todo[hit]] = index
-            todo = todo[~hit]
-        return out
+def _names_missing(p: NamePairs) -> np.ndarray:
+    return p.missing
 
 
 def name_levels(pinyin_high: float = 0.92, pinyin_low: float = 0.85) -> tuple[Level, ...]:
     """All levels of the name comparison, strongest first ('different' is implicit)."""
     floor = min(pinyin_high, pinyin_low)
     return (
-        _as_level("exact", _exact, "identical as written"),
-        _as_level("normalised", _normalised, "same key: spaces, dots, traditional forms, variants"),
-        _as_level("pinyin", _pinyin, "homophones: characters share a reading position by position"),
-        _as_level("phonetic", _phonetic, "transliterated names alike after folding (巴特尔/巴图尔)"),
-        _as_level("lookalike", _lookalike, "one character swapped for a look-alike (己/已)"),
-        _as_level("one_edit", _one_edit, "one character inserted, dropped or changed"),
-        _as_level("surname_dropped", _surname_dropped, "one side is the other's given name"),
-        _as_level("truncated", _truncated, "one name cut short (field length)"),
-        _as_level("swapped", _swapped, "given-name characters swapped"),
-        _as_level("pinyin_high", _pinyin_similar(pinyin_high, floor), "pinyin Jaro-Winkler high"),
-        _as_level("pinyin_low", _pinyin_similar(pinyin_low, floor), "pinyin Jaro-Winkler low"),
+        Level("exact", _exact, "identical as written"),
+        Level("normalised", _normalised, "same key: spaces, dots, traditional forms, variants"),
+        Level("pinyin", _pinyin, "homophones: characters share a reading position by position"),
+        Level("phonetic", _phonetic, "transliterated names alike after folding (巴特尔/巴图尔)"),
+        Level("lookalike", _lookalike, "one character swapped for a look-alike (己/已)"),
+        Level("one_edit", _one_edit, "one character inserted, dropped or changed"),
+        Level("surname_dropped", _surname_dropped, "one side is the other's given name"),
+        Level("truncated", _truncated, "one name cut short (field length)"),
+        Level("swapped", _swapped, "given-name characters swapped"),
+        Level("pinyin_high", _pinyin_similar(pinyin_high, floor), "pinyin Jaro-Winkler high"),
+        Level("pinyin_low", _pinyin_similar(pinyin_low, floor), "pinyin Jaro-Winkler low"),
     )
 
 
 @register("chinese_name")
 def chinese_name_comparison(
-    levels: list[str] | None = None, pinyin_high: float = 0.92, pinyin_low: float = 0.85, **_
+    levels: list[str] | None = None, pinyin_high: float = 0.92, pinyin_low: float = 0.85
 ) -> Comparison:
     """The Chinese person-name comparison a job config selects with ``matcher: chinese_name``."""
-    return NameComparison(
+    return Comparison(
         name="name",
         columns=("name_raw", *COLUMNS[2:]),  # name_norm is for display only
         levels=select_levels(name_levels(pinyin_high, pinyin_low), levels),
-        missing=either_missing("name_key"),
+        missing=_names_missing,
         tf_column="name_key",
         tf_levels=("exact", "normalised"),
         params={"levels": levels, "pinyin_high": pinyin_high, "pinyin_low": pinyin_low},
+        features=NamePairs,
     )

@@ -16,8 +16,8 @@ import pandas as pd
 
 from matchers.base import (
     Comparison,
-    Frame,
     Level,
+    Pairs,
     is_blank,
     per_distinct,
     per_distinct_frame,
@@ -119,36 +119,41 @@ def standardise_village(series: pd.Series) -> pd.DataFrame:
     return per_distinct_frame(series, parse_village, ["village_norm", "village_group"])
 
 
-def _values(frame: Frame, column: str) -> tuple[np.ndarray, np.ndarray]:
-    if column not in frame:
-        return np.full(len(frame), None, dtype=object), np.ones(len(frame), dtype=bool)
-    values = column_of(frame, column, object)
-    return values, is_blank(values)
+def _values(pairs: Pairs, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(left values, left blank, right values, right blank); an absent column is all blank."""
+
+    def read() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        out = []
+        for frame in (pairs.left, pairs.right):
+            if column not in frame:
+                out += [np.full(len(frame), None, dtype=object), np.ones(len(frame), dtype=bool)]
+            else:
+                values = column_of(frame, column, object)
+                out += [values, is_blank(values)]
+        return tuple(out)
+
+    return pairs.memo(("place", column), read)
 
 
-def _same_village(left: Frame, right: Frame) -> np.ndarray:
-    va, blank_va = _values(left, "village_norm")
-    vb, _ = _values(right, "village_norm")
-    ta, blank_ta = _values(left, "township_norm")
-    tb, blank_tb = _values(right, "township_norm")
+def _same_village(pairs: Pairs, rows: np.ndarray) -> np.ndarray:
+    va, blank_va, vb, _ = (x[rows] for x in _values(pairs, "village_norm"))
+    ta, blank_ta, tb, blank_tb = (x[rows] for x in _values(pairs, "township_norm"))
     return (va == vb) & ~blank_va & ((ta == tb) | blank_ta | blank_tb)
 
 
-def _same_township(left: Frame, right: Frame) -> np.ndarray:
-    ta, blank_ta = _values(left, "township_norm")
-    tb, _ = _values(right, "township_norm")
+def _same_township(pairs: Pairs, rows: np.ndarray) -> np.ndarray:
+    ta, blank_ta, tb, _ = (x[rows] for x in _values(pairs, "township_norm"))
     return (ta == tb) & ~blank_ta
 
 
-def _no_place(left: Frame, right: Frame) -> np.ndarray:
-    def side(frame: Frame) -> np.ndarray:
-        return _values(frame, "village_norm")[1] & _values(frame, "township_norm")[1]
-
-    return side(left) | side(right)
+def _no_place(pairs: Pairs) -> np.ndarray:
+    _, village_l, _, village_r = _values(pairs, "village_norm")
+    _, township_l, _, township_r = _values(pairs, "township_norm")
+    return (village_l & township_l) | (village_r & township_r)
 
 
 @register("place")
-def place_comparison(levels: list[str] | None = None, **_) -> Comparison:
+def place_comparison(levels: list[str] | None = None) -> Comparison:
     """Same village (within the same township, or a township unknown), same township, different."""
     return Comparison(
         name="place",

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import date
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from importlib import resources
 
 import numpy as np
@@ -21,11 +20,10 @@ import pandas as pd
 from stdnum.iso7064 import mod_11_2
 
 from matchers.base import (
-    MISSING,
     Comparison,
     Frame,
     Level,
-    LevelTest,
+    Pairs,
     column,
     register,
     select_levels,
@@ -65,7 +63,14 @@ _PLACEHOLDERS = frozenset({
     "待定", "未录入", "NULL", "NONE", "NAN", "NA", "N/A", "NIL", "#N/A", "#NULL!", "#VALUE!",
     "#REF!", "#NAME?", "#NUM!", "#DIV/0!",
 })
-_DROP = re.compile(r"[\s\-‐‑‒–—―−_]+")  # whitespace (NBSP, ideographic) and dash-like marks
+# Dropped wherever they stand in an ID cell: whitespace (NBSP, ideographic), dash-like marks,
+# and the characters that render as nothing (Unicode's default-ignorables: zero-width space and
+# joiners, word joiner, BOM, soft hyphen, bidi marks, Mongolian vowel separator and variation
+# selectors, Hangul fillers) that copying from a web page, Word or a chat leaves inside a number.
+ID_FILLER = ("\\s\\-‐‑‒–—―−_\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+             "\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+             "\U000e0000-\U000e0fff")
+_DROP = re.compile(f"[{ID_FILLER}]+")
 _QUOTES = "'\"`"  # Excel's text-forcing apostrophe and ="..." wrappers
 _BRACKETS = "()[]{}<>【】「」《》"
 _REPEATED = re.compile(r"([0-9X])\1*")
@@ -382,16 +387,18 @@ def _ints(values: np.ndarray) -> np.ndarray:
     return pd.to_numeric(pd.Series(values), errors="coerce").fillna(0).to_numpy(np.int64)
 
 
-class _Pairs:
-    """Everything the levels need about aligned pairs, computed lazily and at most once.
+class IdPairs(Pairs):
+    """The features of a batch of ID pairs, each computed lazily and at most once.
 
-    The heavy work (birthdates, swaps, partial prefixes) runs only on the few candidate rows
-    whose IDs are within two characters of each other or Excel-damaged.
+    Every feature covers the whole batch (the levels pick their rows); the heavy work
+    (birthdates, swaps, partial prefixes) runs only on the few candidate pairs whose IDs are
+    within two characters of each other or Excel-damaged.
     """
 
     def __init__(self, left: Frame, right: Frame, birth_tolerance_days: int,
                  min_partial: int) -> None:
-        self.left, self.right, self.n = left, right, len(left)
+        super().__init__(left, right)
+        self.n = len(left)
         self.tolerance, self.min_partial = birth_tolerance_days, min_partial
 
     @cached_property
@@ -522,73 +529,62 @@ class _Pairs:
             usable.append(present | long_enough)
         return ~(usable[0] & usable[1])
 
-    # ---- the levels, each an independent predicate (the order in LEVELS decides overlaps)
-    def exact_valid(self) -> np.ndarray:
-        return self.identical & self.exact_kind[0] & self.birth_ok
 
-    def exact_upgraded(self) -> np.ndarray:
-        return self.identical & self.exact_kind[1] & self.birth_ok
+# The levels, each an independent predicate over the batch (their order decides overlaps).
 
-    def exact_flagged(self) -> np.ndarray:
-        both_valid, upgraded = self.exact_kind
-        return self.identical & ~both_valid & ~upgraded & self.birth_ok
-
-    def check_digit_only(self) -> np.ndarray:
-        return self.same17 & ~self.identical & self.birth_ok
-
-    def one_digit(self) -> np.ndarray:
-        return self.swap_or_substitution & self.birth_ok
-
-    def excel_partial(self) -> np.ndarray:
-        return self.partial_prefix & self.partial_birth_ok
-
-    def exact_birth_conflict(self) -> np.ndarray:
-        return self.same17 & ~self.birth_ok
+def _exact_valid(p: IdPairs, rows: np.ndarray) -> np.ndarray:
+    return (p.identical & p.exact_kind[0] & p.birth_ok)[rows]
 
 
-LEVELS: tuple[tuple[str, str], ...] = (
-    ("exact_valid", "same valid 18-digit ID, birthdates do not contradict it"),
-    ("exact_upgraded", "same ID where a side was upgraded from 15 digits"),
-    ("exact_flagged", "same ID, but flagged (bad check digit, date or region) on a side"),
-    ("check_digit_only", "first 17 characters equal, check character differs"),
-    ("one_digit", "one digit substituted or two adjacent swapped, birthdates corroborate"),
-    ("excel_partial", "an Excel-damaged side's surviving digits start the other's ID"),
-    ("exact_birth_conflict", "same ID (first 17) but a record's birthdate contradicts it: "
-                             "typically a parent's ID typed on a child's record"),
+def _exact_upgraded(p: IdPairs, rows: np.ndarray) -> np.ndarray:
+    return (p.identical & p.exact_kind[1] & p.birth_ok)[rows]
+
+
+def _exact_flagged(p: IdPairs, rows: np.ndarray) -> np.ndarray:
+    both_valid, upgraded = p.exact_kind
+    return (p.identical & ~both_valid & ~upgraded & p.birth_ok)[rows]
+
+
+def _check_digit_only(p: IdPairs, rows: np.ndarray) -> np.ndarray:
+    return (p.same17 & ~p.identical & p.birth_ok)[rows]
+
+
+def _one_digit(p: IdPairs, rows: np.ndarray) -> np.ndarray:
+    return (p.swap_or_substitution & p.birth_ok)[rows]
+
+
+def _excel_partial(p: IdPairs, rows: np.ndarray) -> np.ndarray:
+    return (p.partial_prefix & p.partial_birth_ok)[rows]
+
+
+def _exact_birth_conflict(p: IdPairs, rows: np.ndarray) -> np.ndarray:
+    return (p.same17 & ~p.birth_ok)[rows]
+
+
+LEVELS: tuple[Level, ...] = (
+    Level("exact_valid", _exact_valid, "same valid 18-digit ID, birthdates do not contradict it"),
+    Level("exact_upgraded", _exact_upgraded, "same ID where a side was upgraded from 15 digits"),
+    Level("exact_flagged", _exact_flagged,
+          "same ID, but flagged (bad check digit, date or region) on a side"),
+    Level("check_digit_only", _check_digit_only,
+          "first 17 characters equal, check character differs"),
+    Level("one_digit", _one_digit,
+          "one digit substituted or two adjacent swapped, birthdates corroborate"),
+    Level("excel_partial", _excel_partial,
+          "an Excel-damaged side's surviving digits start the other's ID"),
+    Level("exact_birth_conflict", _exact_birth_conflict,
+          "same ID (first 17) but a record's birthdate contradicts it: "
+          "typically a parent's ID typed on a child's record"),
 )
-_LABELS = frozenset(label for label, _ in LEVELS)
 
 
-@dataclass(frozen=True)
-class _ResidentIdComparison(Comparison):
-    """Same result as :meth:`Comparison.compare`, sharing the pair features across levels."""
-
-    def compare(self, left: Frame, right: Frame) -> np.ndarray:
-        pairs = _Pairs(left, right, **self.params)
-        out = np.full(len(left), len(self.levels), dtype=np.int8)
-        todo = ~pairs.missing
-        out[~todo] = MISSING
-        for index, level in enumerate(self.levels):
-            if level.label in _LABELS:
-                hit = getattr(pairs, level.label)()
-            else:  # a level added from outside: evaluate it the ordinary way
-                hit = np.asarray(level.test(left, right), dtype=bool)
-            hit = hit & todo
-            out[hit] = index
-            todo &= ~hit
-        return out
-
-
-def _level_test(label: str, params: dict) -> LevelTest:
-    def test(left: Frame, right: Frame) -> np.ndarray:
-        return getattr(_Pairs(left, right, **params), label)()
-
-    return test
+def _id_missing(p: IdPairs) -> np.ndarray:
+    return p.missing
 
 
 @register("resident_id")
 def resident_id_comparison(levels: list[str] | None = None, birth_tolerance_days: int = 50,
-                           min_partial: int = 6, **_: object) -> Comparison:
+                           min_partial: int = 6) -> Comparison:
     """Resident-ID comparison named ``id_number``; ``levels`` keeps a subset of the labels.
 
     ``birth_tolerance_days`` (0 = exact on the known parts) forgives lunar birthdays when
@@ -596,11 +592,11 @@ def resident_id_comparison(levels: list[str] | None = None, birth_tolerance_days
     digits an Excel-damaged ID needs to count.
     """
     params = {"birth_tolerance_days": int(birth_tolerance_days), "min_partial": int(min_partial)}
-    all_levels = [Level(label, _level_test(label, params), text) for label, text in LEVELS]
-    return _ResidentIdComparison(
+    return Comparison(
         name="id_number",
         columns=("id_norm", "id_status", "id_birth", "id_partial", "birth_date", "birth_quality"),
-        levels=select_levels(all_levels, levels),
-        missing=lambda left, right: _Pairs(left, right, **params).missing,
+        levels=select_levels(LEVELS, levels),
+        missing=_id_missing,
         params=params,
+        features=partial(IdPairs, **params),
     )

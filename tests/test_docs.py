@@ -18,12 +18,47 @@ def test_readme_reference_sections_are_generated_from_the_code():
 
 
 def test_config_reference_lists_every_key_the_parser_accepts():
-    from linkage.config import CONFIG_SCHEMA, SOURCE_KEYS, TOP_KEYS
+    from linkage.config import JobSpec, SourceSpec, config_keys, matcher_parameters
+    from matchers.base import registered
 
+    keys = config_keys()
     text = docs.config_reference()
-    assert all(f"`{key}`" in text for key in CONFIG_SCHEMA)
-    assert TOP_KEYS == {k for k in CONFIG_SCHEMA if "." not in k}
-    assert SOURCE_KEYS == {k.split(".", 1)[1] for k in CONFIG_SCHEMA if k.startswith("sources[].")}
+    assert all(f"| `{key}` | {doc.kind} |" in text for key, doc in keys.items())
+    assert set(JobSpec.model_fields) == {k for k in keys if "." not in k}
+    assert set(SourceSpec.model_fields) == {k.split(".", 1)[1] for k in keys
+                                            if k.startswith("sources[].")}
+    assert "| `blocking[].max_block_size` | integer of at least 2 | `300` |" in text
+    for name in registered():  # every matcher's parameters, with their signature's defaults
+        for param in matcher_parameters(name).model_fields:
+            assert f"`{param}` (" in text
+    assert "`birth_tolerance_days` (integer, `50`)" in text
+
+
+def test_shipped_json_schema_is_generated_from_the_models():
+    assert docs.SCHEMA.read_text(encoding="utf-8") == docs.schema_text(), (
+        "configs/job.schema.json is out of date: run `python -m linkage.docs --write`")
+
+
+def test_json_schema_accepts_the_shipped_configs_and_flags_misspellings():
+    """What an editor says about a config agrees with the parser, matcher parameters included."""
+    import yaml
+
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(json.loads(docs.schema_text()))
+    for path in sorted((docs.README.parent / "configs").glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert not list(validator.iter_errors(raw)), path.name
+        assert path.read_text(encoding="utf-8").startswith(
+            "# yaml-language-server: $schema=job.schema.json\n")
+    raw = yaml.safe_load((docs.README.parent / "configs" / "demo.yaml").read_text(encoding="utf-8"))
+    for change in (lambda c: c["blocking"][0].update(max_blok_size=5),
+                   lambda c: c["comparisons"][0].update(pinyin_hihg=0.9),
+                   lambda c: c["comparisons"][1].update(birth_tolerance_days="fifty"),
+                   lambda c: c["training"].update(seed=-1) if "training" in c
+                   else c.update(training={"seed": -1})):
+        bad = json.loads(json.dumps(raw))
+        change(bad)
+        assert list(validator.iter_errors(bad))
 
 
 def test_cli_reference_has_every_subcommand():

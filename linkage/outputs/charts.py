@@ -6,9 +6,15 @@ Agg-or-nothing setup a server needs). Text stays text in the SVG (``svg.fonttype
 browser draws Chinese village names with the reader's own fonts instead of matplotlib's
 DejaVu, which has no Chinese glyphs. Element ids get a per-chart prefix so several SVGs can
 live in one page.
+
+Labels come from the data (villages, clerks, rules and levels as configured), so they are shown
+as typed: a '$' is escaped rather than starting mathtext (``$x^{$`` would abort the run), and
+TeX is off whatever a matplotlibrc says. Math text is not switched off as a whole
+(``text.parse_math``): the log-scale tick labels are mathtext, 10² rather than $10^{2}$.
 """
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
@@ -23,6 +29,31 @@ COLOURS = {"match": "#2e7d32", "review": "#f9a825", "non_match": "#9e9e9e",
            "records": "#1565c0", "entities": "#6a1b9a", "bad": "#c62828", "good": "#2e7d32",
            "light": "#90caf9"}
 WIDTH, HALF = 8.0, 5.2  # inches: full-width charts, charts beside a table
+LABEL_CHARS = 60  # a longer name is cut in the chart; the table beside it shows it whole
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def _text(label, limit: int = LABEL_CHARS) -> str:
+    """A label from the data as matplotlib should draw it: literally, and at most ``limit``
+    characters.
+
+    Escaping every '$' as '\\$' makes the text plain for matplotlib (no even count of unescaped
+    dollars) and matplotlib draws '\\$' as '$', so every label round-trips, backslashes
+    included. Control characters (a line break, a NUL) become spaces: one label, one line.
+    """
+    text = _CONTROL.sub(" ", str(label))
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+def _no_tex(draw):
+    """Draw the chart with TeX off: a Text takes usetex from rcParams when it is made."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        with mpl.rc_context({"text.usetex": False}):
+            return draw(*args, **kwargs)
+    return drawn
 
 
 def to_svg(fig: Figure, name: str) -> str:
@@ -58,12 +89,13 @@ def _clean(ax) -> None:
     ax.tick_params(labelsize=8)
 
 
+@_no_tex
 def funnel(stages: list[tuple[str, int, str]]) -> str:
     """Counts per stage (label, count, colour key) as horizontal bars on a log scale, since
     candidate pairs outnumber conflicts a thousandfold."""
     fig = _figure(0.3 * len(stages) + 0.6, HALF)
     ax = fig.add_subplot()
-    labels = [s[0] for s in stages][::-1]
+    labels = [_text(s[0]) for s in stages][::-1]
     values = np.array([max(s[1], 0) for s in stages][::-1], dtype=float)
     bars = ax.barh(labels, np.maximum(values, 0.8), color=[COLOURS[s[2]] for s in stages][::-1])
     _label_bars(ax, bars, values)
@@ -75,6 +107,7 @@ def funnel(stages: list[tuple[str, int, str]]) -> str:
     return to_svg(fig, "funnel")
 
 
+@_no_tex
 def blocking(rules: list[dict]) -> str:
     """Pairs each blocking rule generated and the pairs no earlier rule had found."""
     fig = _figure(0.32 * len(rules) + 0.8, 6.5)
@@ -85,20 +118,21 @@ def blocking(rules: list[dict]) -> str:
     ax.barh(y + 0.2, pairs, height=0.4, color=COLOURS["light"], label="pairs")
     bars = ax.barh(y - 0.2, new, height=0.4, color=COLOURS["records"], label="new pairs")
     _label_bars(ax, bars, new)
-    ax.set_yticks(y, [r["name"] for r in rules])
+    ax.set_yticks(y, [_text(r["name"]) for r in rules])
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_xlabel("candidate pairs", fontsize=8)
     _clean(ax)
     return to_svg(fig, "blocking")
 
 
+@_no_tex
 def model_weights(comparisons: list[dict]) -> str:
     """log2(m/u) per level of every comparison, grouped by comparison on one axis (one axis
     draws several times faster than a panel per comparison)."""
     labels, weights, edges = [], [], []
     for comp in comparisons:
         for lv in comp["levels"]:
-            labels.append(f"{comp['name']}: {lv['label']}")
+            labels.append(_text(f"{comp['name']}: {lv['label']}"))
             weights.append(float(lv["weight"]))
         edges.append(len(labels))
     fig = _figure(0.17 * len(labels) + 0.7, HALF)
@@ -122,6 +156,7 @@ def model_weights(comparisons: list[dict]) -> str:
     return to_svg(fig, "weights")
 
 
+@_no_tex
 def weight_histogram(weights: np.ndarray, review_weight: float, match_weight: float) -> str:
     """Candidate pairs by match weight, with the review and match thresholds and their bands."""
     fig = _figure(3.2)
@@ -151,6 +186,7 @@ def weight_histogram(weights: np.ndarray, review_weight: float, match_weight: fl
     return to_svg(fig, "histogram")
 
 
+@_no_tex
 def village_errors(villages: pd.DataFrame, top: int = 25) -> str | None:
     """The villages with the highest error rates (``villages`` sorted worst first)."""
     worst = villages.head(top)
@@ -158,8 +194,8 @@ def village_errors(villages: pd.DataFrame, top: int = 25) -> str | None:
         return None
     fig = _figure(0.26 * len(worst) + 0.8)
     ax = fig.add_subplot()
-    labels = [f"{r.township or '?'} {r.village or '?'} ({r.source}, {r.records:,})"
-              for r in worst.itertuples()][::-1]
+    labels = [f"{_text(r.township or '?', 30)} {_text(r.village or '?', 30)} "
+              f"({_text(r.source, 20)}, {r.records:,})" for r in worst.itertuples()][::-1]
     rates = worst["error_rate"].to_numpy(dtype=float)[::-1] * 100
     bars = ax.barh(labels, rates, color=COLOURS["bad"])
     _label_bars(ax, bars, rates, "{:.0f}%")
@@ -169,13 +205,14 @@ def village_errors(villages: pd.DataFrame, top: int = 25) -> str | None:
     return to_svg(fig, "villages")
 
 
+@_no_tex
 def timings(stages: dict[str, float]) -> str:
     """Seconds per pipeline stage."""
     fig = _figure(0.3 * len(stages) + 0.6, HALF)
     ax = fig.add_subplot()
     names = list(stages)[::-1]
     values = np.array([stages[n] for n in names], dtype=float)
-    bars = ax.barh(names, values, color=COLOURS["records"])
+    bars = ax.barh([_text(n) for n in names], values, color=COLOURS["records"])
     _label_bars(ax, bars, values, "{:.2f} s")
     ax.set_xlim(0, max(values.max(), 0.01) * 1.2)
     ax.set_xlabel("seconds", fontsize=8)

@@ -16,9 +16,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from linkage import standardise
+from linkage.additions import ingest_job
 from linkage.config import JobConfig
 from linkage.golden import GOLDEN_COLUMNS
-from linkage.additions import ingest_job
 from linkage.outputs.view import RunView
 from linkage.outputs.writer import write_outputs
 from linkage.store import Store, golden, runs, scored_pairs
@@ -38,9 +38,10 @@ def load_latest(config: JobConfig) -> RunView:
         raise ExportError(f"the store {config.store} holds no complete run of job "
                           f"'{config.job}': run `linkage run` first")
     members = store.members(run_id)
+    model = store.run_model(run_id)
     with store.engine.connect() as conn:
-        summary, model = conn.execute(
-            sa.select(runs.c.summary, runs.c.model).where(runs.c.run_id == run_id)).one()
+        summary = conn.execute(
+            sa.select(runs.c.summary).where(runs.c.run_id == run_id)).scalar_one()
         rows = conn.execute(sa.select(golden.c.record).where(golden.c.run_id == run_id)).scalars()
         gold = pd.DataFrame([json.loads(r) for r in rows], columns=GOLDEN_COLUMNS)
         weights = np.fromiter(conn.execute(
@@ -74,7 +75,7 @@ def load_latest(config: JobConfig) -> RunView:
         entity_id=entity_id[known],
         golden=gold,
         config=config,
-        model=json.loads(model),
+        model=model,
         weights=weights,
         weights_note="only the pairs the store keeps (match and review bands)",
         notes=notes,

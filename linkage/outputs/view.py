@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from linkage.bookkeeping import RunResult
 from linkage.config import JobConfig
-
-if TYPE_CHECKING:  # the pipeline imports the outputs; no import back at run time
-    from linkage.pipeline import RunResult
 
 # Urban rosters code the tier as 1 / 2; the office reads 一档 / 二档 as NCMS writes them.
 TIER_CODES = {"1": "一档", "2": "二档", "一": "一档", "二": "二档"}

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from linkage.bookkeeping import RunResult
 from linkage.outputs import quality
 from linkage.outputs.enrolments import duplicate_enrolments, enrolments
 from linkage.outputs.report import environment, render_report
 from linkage.outputs.roster import conflicts, not_verified, roster
 from linkage.outputs.tables import write_csv, write_table
 from linkage.outputs.view import RunView
-
-if TYPE_CHECKING:  # the pipeline imports this module; no import back at run time
-    from linkage.pipeline import RunResult
 
 SHEETS = {"roster": "名册 roster", "not_verified": "未核实 not verified",
           "conflicts": "冲突 conflicts", "duplicate_enrolments": "重复参保 duplicates"}

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from linkage import blocking
+from linkage import blocking, household
 from linkage.blocking import RuleReport
 from linkage.config import BlockingRule
 from matchers.base import Comparison
@@ -30,15 +30,6 @@ BROADCAST_RECORDS = 500_000  # up to this many records every executor gets all o
 # the records frame is hash-partitioned by position and pairs are joined to it by shuffling
 PAIR_KEYS = ["pos_l", "pos_r"]
 MAX_RULES = 62  # which rules found a pair, and which agree on it, are bits of one long
-
-
-def household_codes(records: pd.DataFrame) -> np.ndarray:
-    """Household code per record (-1 where none), as :mod:`linkage.household` keys them."""
-    if "household_id" not in records:
-        return np.full(len(records), -1, dtype=np.int64)
-    key = records["source"].astype(str) + "\x1f" + records["household_id"].astype(str)
-    codes, _ = pd.factorize(key.where(records["household_id"].notna(), None))
-    return codes.astype(np.int64)
 
 
 def compared_columns(records: pd.DataFrame, comparisons: list[Comparison]) -> list[str]:
@@ -53,7 +44,8 @@ class RecordTable:
     """What blocking and the comparers need of the records, computed once on the driver."""
 
     src: np.ndarray  # source code per record (int32)
-    hh: np.ndarray  # household code per record, -1 where none (int64)
+    hh: np.ndarray  # household code per record, -1 where none (int64): which pairs the
+    # household step can concern
     codes: np.ndarray  # (records x rules) block codes, -1 where a key is blank (int64)
     frame: pd.DataFrame  # the compared columns, as the local engine's comparison_vectors reads
 
@@ -64,7 +56,7 @@ def record_table(records: pd.DataFrame, rules: tuple[BlockingRule, ...],
     for i, rule in enumerate(rules):
         codes[:, i] = blocking.block_keys(records, rule.keys)
     return RecordTable(pd.factorize(records["source"])[0].astype(np.int32),
-                       household_codes(records), codes,
+                       household.household_codes(records), codes,
                        records[columns].reset_index(drop=True))
 
 
@@ -144,10 +136,9 @@ def candidate_pairs(
     lhs = usable.select("rule", "key", F.col("pos").alias("pos_l"), F.col("src").alias("src_l"))
     rhs = usable.select("rule", "key", F.col("pos").alias("pos_r"), F.col("src").alias("src_r"))
     pairs = lhs.join(rhs, ["rule", "key"]).where(F.col("pos_l") < F.col("pos_r"))
-    if link_type == "link_only":
-        pairs = pairs.where(F.col("src_l") != F.col("src_r"))
-    elif link_type == "dedupe_only":
-        pairs = pairs.where(F.col("src_l") == F.col("src_r"))
+    allowed = blocking.link_type_keeps(F.col("src_l"), F.col("src_r"), link_type)
+    if allowed is not None:
+        pairs = pairs.where(allowed)
     tagged = pairs.select("pos_l", "pos_r", "rule")
     if len(forced):
         tagged = tagged.unionByName(spark.createDataFrame(
@@ -183,8 +174,8 @@ def comparison_levels(
     """Per candidate pair: g0..gK (tinyint levels), ``rules`` and what scoring needs.
 
     ``rules`` has bit i set where the pair agrees on rule i's keys (non-blank): the pairs an EM
-    session of that rule trains on, as in :func:`linkage.scoring.sessions`. ``t{j}`` carries
-    the left record's value of each term-frequency column ``c{j}``.
+    session of that rule trains on, as :func:`linkage.scoring.rule_agreement` finds them.
+    ``t{j}`` carries the left record's value of each term-frequency column ``c{j}``.
 
     With ``lookup`` (the broadcast ``table``) every Python worker holds the records and takes
     both sides of a chunk of pairs from it, as the local engine does: only positions cross

@@ -11,6 +11,7 @@ Modules, in the order a world is made:
   names      name pools and character tables (data only)
   arrays     vectorised digit strings, GB 11643 numbers, weighted draws
   geo        counties, townships, villages and their clerks
+  persons    the People arrays the stages below read and fill
   people     households, persons, births and names
   identity   twins, namesakes, deaths, migrants, resident IDs, relations to the head
   records    one source's view of its persons, and the error log

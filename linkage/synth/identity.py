@@ -17,7 +17,7 @@ from linkage.synth.params import CM, FEMALE, MALE, TWIN_SLOTS, C, D, F, G, H, M,
 
 if TYPE_CHECKING:
     from linkage.synth.geo import Geo
-    from linkage.synth.people import People
+    from linkage.synth.persons import People
 
 
 def add_twins(rng: np.random.Generator, p: People, tpl: np.ndarray) -> None:

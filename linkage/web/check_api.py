@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -31,15 +32,22 @@ from linkage.check import MAX_CANDIDATES, VERDICTS, CheckResult, check_records
 from linkage.config import JobConfig
 from linkage.master import Master, NoMaster, latest_run, load_master
 from linkage.store import Store
-from linkage.tokens import ApiToken, TokenVerifier
+from linkage.tokens import CACHE_SECONDS, ApiToken, StoreBusy, TokenVerifier
 from linkage.web.api_guard import COARSE_REASONS, CheckLimits, RateLimited, masked_record_problem
 from linkage.web.display import mask_id, mask_name
+from linkage.web.token_gate import BUSY, SCOPE_KEY, UNAUTHORISED, TokenGate
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000  # records per batch request
 MAX_CSV_BYTES = 20 * 2**20
 MAX_FIELD_CHARS = 200
+# Request bodies, refused (413) before they are read. A roster record with every field, its
+# Chinese escaped as \uXXXX and pretty-printed, is about 600 bytes: 10,000 of them 6 MB.
+MAX_JSON_BYTES = 8 * 2**20
+MAX_RECORD_BYTES = 64 * 2**10  # one record: a dozen fields of 200 escaped characters is 15 kB
+MAX_FORM_OVERHEAD = 64 * 2**10  # the multipart framing and the source field beside the CSV
+MAX_UPLOAD_BYTES = MAX_CSV_BYTES + MAX_FORM_OVERHEAD  # the app's limit: the largest route's
 REFRESH_SECONDS = 60.0  # how often the store is asked for a newer complete run
 
 FIELD_HELP = {
@@ -76,8 +84,13 @@ for a lone record).
 records (by index) that may be the same person. A record the master does not know that
 matches an earlier record of its batch is `needs_review`, not `new_person`.
 
-**Authentication**: `Authorization: Bearer lkt_...` (made with `linkage tokens add`). No token
-or a revoked one: 401; too small a scope: 403. `status` may only read `/status`.
+**Records**: every record needs a name or an ID number (or both), else 422; fields are text
+of at most 200 characters. A batch holds at most 10,000 records.
+
+**Authentication**: `Authorization: Bearer lkt_...` (made with `linkage tokens add`, optionally
+with an expiry). No token, or a malformed, unknown, revoked or expired one: 401 on every route
+but this description, and the body is not read; too small a scope: 403. `status` may only read
+`/status`. A revocation counts within seconds.
 
 **Scopes.** `check_full` sees the records in full, with each candidate's probability, weight,
 band and per-field explanation. `check` sees the verdict, a coarse reason and masked fields
@@ -88,6 +101,10 @@ data, a `check` caller is bounded: every record must carry a name and either a f
 or a birthdate with at least year and month (else 422), a request holds at most 20 records
 (else 422), and each token may check so many records per minute, hour and day (else 429 with
 Retry-After; records count, not requests). Each token's daily counts go to the audit trail.
+
+**Sizes**: a body over 64 kB to `/check`, 8 MB to `/check/batch` or 20 MB to `/check/batch/csv`
+is refused with 413 before it is read. **Busy store**: while the store cannot be read in time
+(a run writing its results), a token the server has not seen lately gets 503 with Retry-After.
 
 Personal data goes in request bodies only, never in URLs.
 """
@@ -295,31 +312,40 @@ def result_json(result: CheckResult, run_id: str, full: bool) -> dict:
 
 def create_check_app(config: JobConfig, store: Store,
                      refresh_seconds: float = REFRESH_SECONDS,
-                     limits: CheckLimits | None = None) -> FastAPI:
+                     limits: CheckLimits | None = None,
+                     token_seconds: float = CACHE_SECONDS) -> FastAPI:
     """The check API over the job's store; mount it at /api/v1. ``limits``: the per-token
-    record limits and the masked batch size (default: api_guard's)."""
+    record limits and the masked batch size (default: api_guard's); ``token_seconds``: how
+    long a verified token is trusted before the store is asked again."""
     app = FastAPI(title="Enrolment check API", version="1", description=API_DESCRIPTION,
-                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                  max_body_size=MAX_UPLOAD_BYTES)
     holder = MasterHolder(config, store, refresh_seconds)
-    verifier = TokenVerifier(store.engine)
+    verifier = TokenVerifier(store.engine, ttl=token_seconds)
     limits = limits or CheckLimits(store.engine)
     app.state.holder = holder
     app.state.limits = limits
+    app.state.verifier = verifier
+    # The token is checked before any route reads a body (FastAPI parses bodies before it
+    # solves dependencies); only the description is public. The app's body limit is the
+    # largest route's, so a bad token is told 401 (not 413) for any body a route could take;
+    # each route then applies its own limit.
+    app.add_middleware(TokenGate, verifier=verifier, public=("/openapi.json", "/docs"))
     Record = record_model(config)
     BatchIn = create_model("BatchRequest", __config__=ConfigDict(extra="forbid"),
                            records=(list[Record], Field(min_length=1, max_length=MAX_BATCH)))
     bearer = HTTPBearer(auto_error=False, description="an API token: `linkage tokens add`")
 
-    # Token checks and single checks run on the event loop, one at a time in arrival order:
-    # each takes milliseconds of CPU, and handing them to threads would only make concurrent
-    # checks share the interpreter lock and all finish late (the tail latency a clerk sees).
+    # Single checks run on the event loop, one at a time in arrival order: each takes
+    # milliseconds of CPU, and handing them to threads would only make concurrent checks share
+    # the interpreter lock and all finish late (the tail latency a clerk sees). The token was
+    # verified by the gate (from memory, or off the loop); `bearer` documents the scheme.
     def scoped(scope: str):
-        async def dependency(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
-                             ) -> ApiToken:
-            token = verifier.verify(credentials.credentials) if credentials else None
-            if token is None:
-                raise HTTPException(401, "A valid API token is needed: Authorization: Bearer lkt_...",
-                                    headers={"WWW-Authenticate": "Bearer"})
+        async def dependency(request: Request,
+                             _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiToken:
+            token = request.scope.get("state", {}).get(SCOPE_KEY)
+            if token is None or not token.live():
+                raise HTTPException(401, UNAUTHORISED, headers={"WWW-Authenticate": "Bearer"})
             if not token.allows(scope):
                 raise HTTPException(403, f"This needs a token with the {scope} scope; this "
                                          f"token has {token.scope}.")
@@ -336,6 +362,16 @@ def create_check_app(config: JobConfig, store: Store,
     async def invalid(request: Request, exc: RequestValidationError):
         # The submitted values are left out of the answer: an ID number is not echoed back.
         return JSONResponse({"detail": [_error(e) for e in exc.errors()]}, status_code=422)
+
+    async def busy(request: Request, exc: Exception):
+        # A store that cannot answer in time (a run holds its lock) is a wait, not a fault.
+        if not isinstance(exc, StoreBusy):
+            log.warning("check API: the store is busy or unreachable", exc_info=exc)
+        return JSONResponse({"detail": BUSY}, status_code=503,
+                            headers={"Retry-After": str(StoreBusy.retry_after)})
+
+    for kind in (StoreBusy, sa.exc.OperationalError, sa.exc.TimeoutError):
+        app.add_exception_handler(kind, busy)
 
     def admit(token: ApiToken, records: list[dict], where: list) -> bool:
         """Whether the token sees full answers; refuses (422, 429) what a masked caller may not
@@ -362,8 +398,7 @@ def create_check_app(config: JobConfig, store: Store,
         return m.run_id, [result_json(r, m.run_id, full) for r in check_records(m, records)]
 
     @app.post("/check", summary="Check one enrolment record", response_model=CheckOut,
-              responses={401: {"description": "no valid token"}, 403: {"description": "scope"},
-                         422: {"description": "bad record"}, 503: {"description": "no master"}})
+              responses=_answers(401, 403, 413, 422, 429, 503), max_body_size=MAX_RECORD_BYTES)
     async def check_one(record: Record, token: ApiToken = Depends(scoped("check"))):  # type: ignore[valid-type]
         """The candidate persons for one record, with probabilities, per-field explanations and
         golden records, and a verdict: new_person, known_person, duplicate_enrolment or
@@ -381,9 +416,7 @@ def create_check_app(config: JobConfig, store: Store,
                           "and one comparison pass for the whole batch); results in the order "
                           "sent, each as /check answers it, and the records are matched with "
                           "each other too (batch_matches).",
-              responses={422: {"description": f"bad record, or more than {MAX_BATCH:,} (20 for "
-                                              "the check scope)"},
-                         429: {"description": "the token's record limit is reached"}})
+              responses=_answers(401, 403, 413, 422, 429, 503), max_body_size=MAX_JSON_BYTES)
     def check_batch(batch: BatchIn, token: ApiToken = Depends(scoped("check"))):  # type: ignore[valid-type]
         records = [r.model_dump() for r in batch.records]
         full = admit(token, records, ["body", "records"])
@@ -391,7 +424,7 @@ def create_check_app(config: JobConfig, store: Store,
         return JSONResponse({"run_id": run_id, "count": len(results), "results": results})
 
     @app.post("/check/batch/csv", summary="Check a batch of records (CSV upload)",
-              response_model=BatchOut)
+              response_model=BatchOut, responses=_answers(401, 403, 413, 422, 429, 503))
     async def check_csv(file: UploadFile = File(description="CSV in UTF-8 or GBK/GB18030: a "
                                                             "source's own export (its columns as "
                                                             "the job config maps them) or "
@@ -402,16 +435,13 @@ def create_check_app(config: JobConfig, store: Store,
         data = await file.read(MAX_CSV_BYTES + 1)
         if len(data) > MAX_CSV_BYTES:
             raise HTTPException(413, f"file over {MAX_CSV_BYTES // 2**20} MB; split it")
-        raw = _csv_records(data, source, config)
-        try:
-            records = [Record.model_validate(r).model_dump() for r in raw]
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+        records = await run_in_threadpool(_csv_checked, data, source, config, Record)
         full = admit(token, records, ["body", "file"])
         run_id, results = await run_in_threadpool(run_checks, token, records, full)
         return JSONResponse({"run_id": run_id, "count": len(results), "results": results})
 
-    @app.get("/status", summary="The master's state", response_model=StatusOut)
+    @app.get("/status", summary="The master's state", response_model=StatusOut,
+             responses=_answers(401, 403, 503))
     def status(token: ApiToken = Depends(scoped("status"))):
         """Which run the master comes from and how big it is; no personal data."""
         m = master()
@@ -423,20 +453,6 @@ def create_check_app(config: JobConfig, store: Store,
     def docs():
         return HTMLResponse(_docs_page(app.openapi()))
 
-    return app
-
-
-def check_only_app(config: JobConfig, store_url: str,
-                   rates: dict[str, str | None] | None = None) -> FastAPI:
-    """The check API alone at /api/v1, for a server that does not host the review pages (it
-    then holds no copy of the sources beside the master)."""
-    from linkage.web.app import SecurityHeaders
-
-    app = FastAPI(title="Enrolment check", docs_url=None, redoc_url=None, openapi_url=None)
-    store = Store(store_url)
-    app.state.check_api = create_check_app(config, store, limits=CheckLimits(store.engine, rates))
-    app.mount("/api/v1", app.state.check_api)
-    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -455,8 +471,36 @@ def preload(check_app: FastAPI) -> None:
           file=sys.stderr)
 
 
+_ANSWERS = {
+    401: "no token, or a malformed, unknown, revoked or expired one (header WWW-Authenticate: "
+         "Bearer); the body is not read",
+    403: "the token's scope is too small for this route",
+    413: "the body is over this route's size limit (64 kB for /check, 8 MB for /check/batch, "
+         "20 MB for /check/batch/csv)",
+    422: "a bad record or request: every record needs a name or an ID number; the check scope "
+         "needs a name and either a full ID number or a birthdate of at least year and month on "
+         f"every record and at most 20 records a request; at most {MAX_BATCH:,} records; a CSV "
+         "that cannot be read (the answer names the problem). Values are not echoed back",
+    429: "the token's record limit is reached (header Retry-After: seconds)",
+    503: "no master yet (no complete run), or the store is busy (header Retry-After: seconds)",
+}
+
+
+def _answers(*codes: int) -> dict:
+    """The OpenAPI ``responses`` of a route answering with these error statuses."""
+    return {code: {"description": _ANSWERS[code]} for code in codes}
+
+
 def _error(e: dict) -> dict:
     return {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+
+
+def _csv_checked(data: bytes, source: str, config: JobConfig, model: type[BaseModel]) -> list[dict]:
+    """An uploaded CSV's rows as validated records (422 for anything wrong with them)."""
+    try:
+        return [model.model_validate(r).model_dump() for r in _csv_records(data, source, config)]
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
 
 
 def _csv_records(data: bytes, source: str, config: JobConfig) -> list[dict]:
@@ -472,7 +516,14 @@ def _csv_records(data: bytes, source: str, config: JobConfig) -> list[dict]:
             continue
     else:
         raise _invalid(["body", "file"], "the file is neither UTF-8 nor GBK/GB18030 text")
-    rows = list(csv.reader(io.StringIO(text)))
+    # newline="": the csv module finds line ends itself, so bare CR (old office exports) and
+    # mixed endings read as rows, and a line break inside quotes stays in its cell.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a cell over the csv module's field limit
+        raise _invalid(["body", "file"], f"line {reader.line_num}: the file cannot be read as "
+                                         f"CSV ({exc})") from None
     if not rows:
         raise _invalid(["body", "file"], "the file is empty (no header row)")
     header = [h.strip() for h in rows[0]]
@@ -485,13 +536,17 @@ def _csv_records(data: bytes, source: str, config: JobConfig) -> list[dict]:
                                          f"column names ({src.fields.get('name')}, "
                                          f"{src.fields.get('id_number')}) or name, id_number")
     body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    if not body:
+        raise _invalid(["body", "file"], "the file has a header but no rows")
     if len(body) > MAX_BATCH:
         raise _invalid(["body", "file"], f"{len(body):,} rows; at most {MAX_BATCH:,} per request")
     out = []
     for line, row in enumerate(body, start=2):
         if len(row) != len(header):
+            unclosed = any("\n" in c or "\r" in c for c in row)
             raise _invalid(["body", "file", line], f"row {line} has {len(row)} cells but the "
-                                                    f"header has {len(header)}")
+                                                    f"header has {len(header)}" + (
+                " (a quote opened in it is never closed?)" if unclosed else ""))
         record = {"source": source}
         record.update({f: (row[i] or None) for i, f in mapping.items() if f})
         out.append(record)

@@ -1,4 +1,5 @@
-"""What every request of the review app shares: the store, the queue and the source records."""
+"""What every request of the review app shares: the store, the queue, the source records, the
+server-side sessions and the sign-in throttle."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,8 +8,10 @@ from fastapi import Request
 
 from linkage.config import JobConfig
 from linkage.store import Store
+from linkage.web.login_guard import LoginGuard
 from linkage.web.queue import ReviewQueue
 from linkage.web.records import RecordBook
+from linkage.web.session import Sessions
 
 
 @dataclass
@@ -17,6 +20,8 @@ class AppState:
     queue: ReviewQueue
     records: RecordBook
     config: JobConfig | None
+    sessions: Sessions
+    login_guard: LoginGuard
 
     @property
     def engine(self):

@@ -9,8 +9,16 @@ import difflib
 import re
 from dataclasses import dataclass
 
-VISIBLE_HEAD = 4  # region digits shown of a masked ID number (the prefecture, e.g. 1505)
-VISIBLE_TAIL = 4  # sequence and check digits shown
+# What a reviewer sees of an ID number: the province (2 digits) and nothing else. The page shows
+# the birth date and gender, which fix the number's 8 date digits and the parity of its 17th;
+# the check character follows from the rest. Showing more would let the page complete the
+# number: with the prefecture (4 digits) shown only ~10 county codes and 500 sequences are left,
+# and showing the check character cuts that by 11 again. With the province alone about 100k
+# numbers fit everything the page shows (~200 county codes x 500 sequences).
+REVIEW_HEAD = 2
+# The check API's masked scope (mask_id) shows the prefecture and the last four characters.
+VISIBLE_HEAD = 4
+VISIBLE_TAIL = 4
 MASK = "*"
 _ID_CHAR = re.compile(r"[0-9XxＸｘ０-９]")
 _ID_LIKE = re.compile(r"[0-9０-９]{17}[0-9XxＸｘ０-９]|[0-9０-９]{15}")
@@ -62,16 +70,17 @@ def _runs(text: str, changed: list[bool]) -> list[Segment]:
     return out
 
 
-def _visible(i: int, n: int) -> bool:
-    return n >= 15 and (i < VISIBLE_HEAD or i >= n - VISIBLE_TAIL)
+def _visible(i: int, n: int, head: int = VISIBLE_HEAD, tail: int = VISIBLE_TAIL) -> bool:
+    return n >= 15 and (i < head or i >= n - tail)
 
 
 def mask_id_pair(a: str | None, b: str | None) -> tuple[list[IdCell], list[IdCell]]:
-    """Two ID numbers masked for a reviewer: the region head and the last four characters stay,
-    every other digit becomes '*', and each position where the numbers differ is marked.
+    """Two ID numbers masked for a reviewer: the province digits stay, every other digit
+    (the check character too) becomes '*', and each position where the numbers differ is marked.
 
     The reviewer learns where the numbers differ (one typo, two swapped digits, a damaged tail)
-    but not the number itself. Characters that are not digits (无, 待补, the E+ of Excel damage)
+    but not the number itself, nor enough of it to complete it from the page's birth date and
+    gender (see REVIEW_HEAD). Characters that are not digits (无, 待补, the E+ of Excel damage)
     are shown: they carry no identity.
     """
     a, b = a or "", b or ""
@@ -80,7 +89,7 @@ def mask_id_pair(a: str | None, b: str | None) -> tuple[list[IdCell], list[IdCel
         out = []
         for i, ch in enumerate(s):
             differs = i >= len(other) or other[i] != ch
-            hide = bool(_ID_CHAR.match(ch)) and not _visible(i, len(s))
+            hide = bool(_ID_CHAR.match(ch)) and not _visible(i, len(s), REVIEW_HEAD, 0)
             out.append(IdCell(MASK if hide else ch, differs, hide))
         return out
 
@@ -139,12 +148,14 @@ def weight_bars(explanation: dict) -> list[Bar]:
 
 
 def mask_id(value: str | None) -> str | None:
-    """One ID number masked as the review app masks it: the region head and the last four
-    characters stay, every other digit becomes '*' (for API clients that may not see IDs)."""
+    """One ID number masked for check-API clients that may not see IDs: only the province
+    digits stay, as on the review pages. The masked answer shows the birth year and the
+    caller may send a guess per check, so the prefecture and last four characters (the old
+    mask) left a few hundred completions: few enough to probe within a day's record limit."""
     if not value:
         return value
-    return "".join(MASK if _ID_CHAR.match(ch) and not _visible(i, len(value)) else ch
-                   for i, ch in enumerate(value))
+    return "".join(MASK if _ID_CHAR.match(ch) and not _visible(i, len(value), REVIEW_HEAD, 0)
+                   else ch for i, ch in enumerate(value))
 
 
 def mask_name(value: str | None) -> str | None:

@@ -1,5 +1,6 @@
 """Reviewer routes: the queue, the pair page, deciding (then straight to the next pair), and the
-supervisor-only reveal of full ID numbers. Pairs are addressed by their opaque token only.
+supervisor-only reveal of full ID numbers. Pairs are addressed by their URL token only (keyed with
+the server's secret), and a reviewer opens or decides only the pair they hold.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from linkage.store import DECISIONS
 from linkage.web import audit, oversight, pairview
 from linkage.web.context import app_state
-from linkage.web.queue import LeaseConflict, PairClosed, ScoredPair
+from linkage.web.queue import LeaseConflict, NotHeld, PairClosed, ScoredPair
 from linkage.web.rendering import render
 from linkage.web.session import ReviewerUser, SupervisorUser
 
@@ -32,8 +33,9 @@ def home(user: ReviewerUser):
 @router.get("/queue")
 def queue_page(request: Request, user: ReviewerUser, notice: str = ""):
     q = app_state(request).queue
+    held = q.held_by(user.username)
     return render(request, "queue.html", user=user, stats=q.stats(user.username),
-                  held=q.held_by(user.username), notice=NOTICES.get(notice, ""),
+                  held=q.url_token(held) if held else None, notice=NOTICES.get(notice, ""),
                   upcoming=q.waiting(user.username)[:15])
 
 
@@ -46,7 +48,7 @@ def _to_next(request: Request, username: str) -> RedirectResponse:
     pair = app_state(request).queue.claim_next(username)
     if pair is None:
         return RedirectResponse("/queue?notice=empty", 303)
-    return RedirectResponse(f"/pair/{pair.ref.token}", 303)
+    return RedirectResponse(f"/pair/{app_state(request).queue.url_token(pair.ref)}", 303)
 
 
 def _pair_or_404(request: Request, token: str) -> ScoredPair:
@@ -70,7 +72,7 @@ def pair_page(request: Request, token: Token, user: ReviewerUser):
     """A reviewer sees only the pair they hold; a supervisor may open any pair (from the log)."""
     st = app_state(request)
     pair = _pair_or_404(request, token)
-    if not st.queue.holds(user.username, token) and not user.has_role("supervisor"):
+    if not st.queue.holds(user.username, pair.ref.token) and not user.has_role("supervisor"):
         return RedirectResponse("/queue?notice=gone", 303)
     with st.engine.begin() as conn:
         audit.record(conn, user.username, "view_pair", pair.ref)
@@ -80,7 +82,8 @@ def pair_page(request: Request, token: Token, user: ReviewerUser):
 @router.post("/pair/{token}/decide")
 def decide(request: Request, token: Token, user: ReviewerUser,
            decision: Annotated[str, Form()], note: Annotated[str, Form(max_length=2000)] = ""):
-    """Store the decision and open the next pair at once."""
+    """Store the decision and open the next pair at once; only the pair's lease holder may,
+    or a supervisor (audited as deciding without a lease)."""
     if decision not in DECISIONS:
         raise HTTPException(422, f"decision must be one of {', '.join(DECISIONS)}")
     st = app_state(request)
@@ -91,6 +94,10 @@ def decide(request: Request, token: Token, user: ReviewerUser,
     except LeaseConflict:
         raise HTTPException(409, "Another reviewer holds this pair now; your decision was not "
                                  "stored. Take the next pair.") from None
+    except NotHeld:
+        raise HTTPException(409, "This pair is not yours (its lease ran out, or it was never "
+                                 "handed to you); your decision was not stored. Take the next "
+                                 "pair.") from None
     except PairClosed:
         raise HTTPException(409, "This pair was decided by someone else after your lease ran "
                                  "out; your decision was not stored.") from None

@@ -5,12 +5,19 @@ transaction that first deletes an expired lease on it and afterwards re-checks t
 still needs this reviewer. Two reviewers racing for one pair both try the same insert; the
 database lets exactly one commit (SQLite by its write lock, PostgreSQL by the unique index), and
 the loser moves on to the next pair. A decision re-takes the lease in its own transaction, so a
-late decision on a pair someone else now holds is refused instead of silently overwriting.
+late decision on a pair someone else now holds is refused instead of silently overwriting, and
+a reviewer may decide only a pair they hold a live lease on (a supervisor may settle any pair).
+
+The store's rows name a pair by `PairRef.token`, a plain digest of its record ids, which anyone who
+sees the ids can compute: it is a key, not a capability. URLs carry `ReviewQueue.url_token`
+instead, an HMAC of it under the server's secret, so a pair's address cannot be made up from ids.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -36,7 +43,8 @@ STICKY = ("match", "non_match")  # the decisions the next run applies
 
 @dataclass(frozen=True)
 class PairRef:
-    """A pair in canonical order and its opaque token (what URLs and leases carry)."""
+    """A pair in canonical order and its store token (what lease, second-review and audit rows
+    carry; never a URL: see ReviewQueue.url_token)."""
     token: str
     left: tuple[str, str]
     right: tuple[str, str]
@@ -46,6 +54,12 @@ def pair_ref(a: tuple[str, str], b: tuple[str, str]) -> PairRef:
     left, right = canonical_pair((str(a[0]), str(a[1])), (str(b[0]), str(b[1])))
     digest = hashlib.sha256("\x1f".join((*left, *right)).encode("utf-8")).hexdigest()
     return PairRef(digest[:32], left, right)
+
+
+def url_token(secret: bytes, token: str) -> str:
+    """The address of the pair with store token `token` under the server's secret."""
+    return hmac.new(secret, b"review-pair\x1f" + token.encode("ascii"),
+                    hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,10 @@ class PairClosed(Exception):
     """The pair no longer needs this reviewer (decided meanwhile, or already by them)."""
 
 
+class NotHeld(PairClosed):
+    """The reviewer holds no live lease on the pair: it ran out, or was never handed to them."""
+
+
 @dataclass
 class _State:
     decided: set[str]  # tokens of pairs with an active match / non-match decision
@@ -109,13 +127,21 @@ class ReviewQueue:
     """The queue over one store; `job` None means the latest complete run of any job."""
 
     def __init__(self, engine: sa.Engine, job: str | None = None,
-                 lease_seconds: int = LEASE_SECONDS):
+                 lease_seconds: int = LEASE_SECONDS, secret: str | bytes | None = None):
         self.engine = engine
         self.job = job
         self.lease = timedelta(seconds=lease_seconds)
+        if secret is None:
+            secret = secrets.token_bytes(32)
+        self._secret = secret.encode("utf-8") if isinstance(secret, str) else secret
+        self._by_url: dict[str, ScoredPair] = {}  # url token -> pair, for the cached run
         self._cache: tuple[str | None, list[ScoredPair], dict[str, ScoredPair]] = (None, [], {})
         self._scored: dict[str, ScoredPair] = {}  # pairs looked up outside the queue, per run
         self._lock = threading.Lock()
+
+    def url_token(self, ref: PairRef | str) -> str:
+        """The pair's address in URLs (a PairRef, or a store token as audit rows keep it)."""
+        return url_token(self._secret, ref if isinstance(ref, str) else ref.token)
 
     # ------------------------------------------------------------------ what is in the queue
     def latest_run(self) -> str | None:
@@ -141,6 +167,7 @@ class ReviewQueue:
                             scored_pairs.c.run_id == run_id, need)).all()
                     pairs = [_row_pair(r) for r in rows]
                 self._cache = (run_id, pairs, {p.ref.token: p for p in pairs})
+                self._by_url = {self.url_token(p.ref): p for p in pairs}
                 self._scored = {}
             return self._cache
 
@@ -287,17 +314,30 @@ class ReviewQueue:
                note: str | None = None, override: bool = False) -> int:
         """Store the decision, its audit row and the lease release in one transaction.
 
-        Refused with LeaseConflict when someone else holds a live lease on the pair, and with
-        PairClosed when the pair no longer needs this reviewer (someone decided it after this
-        reviewer's lease ran out) unless `override` (a supervisor settling a pair). 'unsure'
-        never replaces a match / non-match the next run would apply (a second reviewer's skip
-        must not undo the first reviewer's decision); it is kept, inactive, for the log.
+        The reviewer must hold a live lease on the pair: refused with LeaseConflict when someone
+        else holds one, with NotHeld when nobody does (the lease ran out, or the pair was never
+        handed to this reviewer) and with PairClosed when the pair no longer needs them.
+        `override` (a supervisor settling a pair) needs no lease of its own, only that no one
+        else holds the pair; the audit row says so. 'unsure' never replaces a match / non-match
+        the next run would apply (a second reviewer's skip must not undo the first reviewer's
+        decision); it is kept, inactive, for the log.
         """
         ref, now = pair.ref, _now()
         taking = True
         try:
             with self.engine.begin() as conn:
-                _lease(conn, ref.token, reviewer, now, now)
+                # A write first (the reviewer's own live lease goes): on SQLite this takes the
+                # write lock, on PostgreSQL it locks the lease row, before anything is read.
+                held = conn.execute(review_leases.delete().where(
+                    review_leases.c.pair_token == ref.token, review_leases.c.reviewer == reviewer,
+                    review_leases.c.expires_at >= now)).rowcount > 0
+                if not held and not override:
+                    holder = conn.execute(sa.select(review_leases.c.reviewer).where(
+                        review_leases.c.pair_token == ref.token,
+                        review_leases.c.expires_at >= now)).scalar()
+                    raise LeaseConflict(holder) if holder else NotHeld(ref.token)
+                if not held:
+                    _lease(conn, ref.token, reviewer, now, now)  # fails if another holds it
                 taking = False
                 if not override and not self._still_open(conn, ref, reviewer):
                     raise PairClosed(ref.token)
@@ -316,7 +356,8 @@ class ReviewQueue:
                 conn.execute(review_leases.delete().where(review_leases.c.pair_token == ref.token))
                 audit.record(conn, reviewer, "decide", ref, decision_id, {
                     "decision": decision, "probability": pair.probability, "active": active,
-                    "second_review": bool(closed), "run_id": pair.run_id})
+                    "second_review": bool(closed), "run_id": pair.run_id,
+                    **({} if held else {"without_lease": True})})
             return decision_id
         except sa.exc.IntegrityError:
             if taking:
@@ -325,24 +366,25 @@ class ReviewQueue:
 
     # ------------------------------------------------------------------ lookups for pages
     def find(self, token: str) -> ScoredPair | None:
-        """The pair behind a token: in the queue, reopened, or decided at some time."""
-        _, _, by_token = self._run_pairs()
-        if token in by_token:
-            return by_token[token]
+        """The pair at a URL token: in the queue, reopened, or decided at some time."""
+        self._run_pairs()
+        found = self._by_url.get(token)
+        if found is not None:
+            return found
         with self.engine.connect() as conn:
             reopened = self._reopened(conn)
-            ref = reopened.get(token)
+            ref = next((r for r in reopened.values() if self.url_token(r) == token), None)
             if ref is None:
                 for r in conn.execute(sa.select(decisions.c.source_l, decisions.c.record_l,
                                                 decisions.c.source_r, decisions.c.record_r)
                                       .distinct()).all():
                     candidate = pair_ref((r[0], r[1]), (r[2], r[3]))
-                    if candidate.token == token:
+                    if self.url_token(candidate) == token:
                         ref = candidate
                         break
         if ref is None:
             return None
-        return replace(self.scored(ref), second_review=token in reopened)
+        return replace(self.scored(ref), second_review=ref.token in reopened)
 
     def scored(self, ref: PairRef) -> ScoredPair:
         """The pair's scores from the newest complete run that scored it (or none known).

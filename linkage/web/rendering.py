@@ -1,4 +1,5 @@
-"""Jinja2 templates (autoescaped) and the context every page gets: the user and the CSRF token."""
+"""Jinja2 templates (autoescaped) and the context every page gets: the user, the CSRF token and
+`pair_token`, which turns a pair (or a stored pair token) into its URL token."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -43,4 +44,5 @@ def render(request: Request, name: str, status_code: int = 200, **context):
     if "user" not in context:
         context["user"] = current_user(request)
     context["csrf_token"] = csrf_token(request)
+    context["pair_token"] = request.app.state.review.queue.url_token
     return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -17,15 +17,32 @@ from linkage.config import JobConfig
 
 class DropQueryString(logging.Filter):
     """Cut the query string from uvicorn's access-log lines (args: client, method, path, ...),
-    and mask ID-number-like digit runs in the path (someone may paste an ID into the URL bar)."""
+    and mask ID numbers in the path (someone may paste an ID into the URL bar), in every form
+    the ID reader accepts (see linkage.ingest.mask_ids)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from linkage.ingest import mask_ids
-
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], mask_ids(args[2].split("?", 1)[0]), *args[3:])
+            record.args = (*args[:2], masked_path(args[2].split("?", 1)[0]), *args[3:])
         return True
+
+
+def masked_path(path: str) -> str:
+    """``path`` with its ID numbers masked, looking under each layer of percent-encoding
+    (uvicorn logs the path re-encoded once; a client may have encoded it twice, %2520). A path
+    that held one is logged decoded as far as it was masked; any other path as it came."""
+    from urllib.parse import unquote
+
+    from linkage.ingest import mask_ids
+
+    text, found = path, False
+    for _ in range(4):
+        masked = mask_ids(text)
+        found |= masked != text
+        text = unquote(masked)
+        if text == masked:
+            break
+    return text if found else path
 
 
 def log_config() -> dict:
@@ -38,11 +55,13 @@ def log_config() -> dict:
 
 def serve(config: JobConfig, host: str = "127.0.0.1", port: int = 8000,
           secret_key: str | None = None, store_url: str | None = None,
-          check_only: bool = False, rates: dict[str, str | None] | None = None) -> None:
+          check_only: bool = False, rates: dict[str, str | None] | None = None,
+          behind_proxy: str | None = None) -> None:
     """Run the app on the job's store until interrupted (only the check API if `check_only`);
-    `rates`: the check API's per-token record limits by scope."""
-    from linkage.web.app import create_app
-    from linkage.web.check_api import check_only_app, preload
+    `rates`: the check API's per-token record limits by scope; `behind_proxy`: the TLS reverse
+    proxy's addresses (Secure cookies, and forwarded headers believed from them only)."""
+    from linkage.web.app import check_only_app, create_app
+    from linkage.web.check_api import preload
 
     if check_only:
         app = check_only_app(config, store_url or config.store, rates)
@@ -51,6 +70,7 @@ def serve(config: JobConfig, host: str = "127.0.0.1", port: int = 8000,
         if not secret_key:
             print("note: LINKAGE_SECRET_KEY is not set; sessions end when the server stops",
                   file=sys.stderr)
-        app = create_app(store_url or config.store, config, secret_key, check_rates=rates)
+        app = create_app(store_url or config.store, config, secret_key, check_rates=rates,
+                         secure_cookies=bool(behind_proxy), forwarded_allow_ips=behind_proxy)
     preload(app.state.check_api)
     uvicorn.run(app, host=host, port=port, log_config=log_config(), proxy_headers=False)

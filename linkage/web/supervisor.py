@@ -71,19 +71,22 @@ def audit_trail(request: Request, user: SupervisorUser, actor: Username = "",
 
 @router.get("/api/decisions")
 def decisions_json(request: Request, user: SupervisorUser, reviewer: Username = "") -> list[dict]:
-    rows = oversight.decision_log(app_state(request).engine, reviewer or None, limit=1000)
-    return [{"decision_id": r.decision_id, "pair": r.ref.token, "left": ":".join(r.ref.left),
-             "right": ":".join(r.ref.right), "decision": r.decision, "reviewer": r.reviewer,
+    st = app_state(request)
+    rows = oversight.decision_log(st.engine, reviewer or None, limit=1000)
+    return [{"decision_id": r.decision_id, "pair": st.queue.url_token(r.ref),
+             "left": ":".join(r.ref.left), "right": ":".join(r.ref.right),
+             "decision": r.decision, "reviewer": r.reviewer,
              "decided_at": r.decided_at.isoformat(), "score": r.score, "active": r.active,
              "reversed": r.reversed_by is not None} for r in rows]
 
 
 @router.get("/api/agreement")
 def agreement_json(request: Request, user: SupervisorUser) -> dict:
-    table, disagreements = oversight.agreement(app_state(request).engine)
+    st = app_state(request)
+    table, disagreements = oversight.agreement(st.engine)
     return {"reviewers": [{"reviewer": a.reviewer, "pairs": a.pairs, "agreed": a.agreed,
                            "rate": a.rate} for a in table],
-            "disagreements": [{"pair": d["ref"].token, "decisions": d["decisions"]}
+            "disagreements": [{"pair": st.queue.url_token(d["ref"]), "decisions": d["decisions"]}
                               for d in disagreements]}
 
 

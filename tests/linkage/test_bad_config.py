@@ -1,8 +1,9 @@
-"""Bad job configs: one test per kind of mistake, each message naming the key and the fix, and
-a fuzz over the real schema's keys: loading gives a JobConfig or a ConfigError, never another
-exception (nor a traceback later, in plan())."""
+"""Bad job configs: one test per kind of mistake, each message naming the key and the fix (and,
+from a file, the line), and a fuzz over the real models' keys: loading gives a JobConfig or a
+ConfigError, never another exception (nor a traceback later, in plan())."""
 import copy
 import math
+import re
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linkage.cli import main
-from linkage.config import CONFIG_SCHEMA, ConfigError, JobConfig, load_config, parse_config
+from linkage.config import ConfigError, JobConfig, config_keys, load_config, parse_config
 from linkage.pipeline import plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,11 +34,46 @@ def _error(change) -> str:
 
 
 def test_wrong_key_suggests_the_right_one():
-    assert "'threshold' -> did you mean 'thresholds'?" in _error(
+    assert "unknown key 'threshold' at the top level (did you mean 'thresholds'?)" in _error(
         lambda c: c.update(threshold=c.pop("thresholds")))
     message = _error(lambda c: c["sources"][1].update(encodng="gbk"))
-    assert "under 'sources[1]'" in message and "did you mean 'encoding'?" in message
+    assert "under sources[1] (ncms)" in message and "did you mean 'encoding'?" in message
     assert "did you mean 'u_sample_pairs'?" in _error(lambda c: c.update(training={"u_sample_pair": 10}))
+    assert "unknown key 'mastr' under spark" in _error(lambda c: c.update(spark={"mastr": "x"}))
+
+
+@pytest.mark.parametrize("matcher, index, wrong, right", [
+    ("chinese_name", 0, "pinyin_hihg", "pinyin_high"),
+    ("resident_id", 1, "birth_tolerence_days", "birth_tolerance_days"),
+    ("birthdate", 2, "within_day", "within_days"),
+])
+def test_misspelt_matcher_parameter_is_an_error_naming_it(matcher, index, wrong, right):
+    """Before, every matcher factory swallowed unknown keyword arguments: a tuning that
+    silently did nothing."""
+    message = _error(lambda c: c["comparisons"][index].update({wrong: 30}))
+    assert (f"unknown key {wrong!r} under comparisons[{index}] (matcher {matcher!r}) "
+            f"(did you mean {right!r}?)") in message
+
+
+def test_matcher_parameter_of_the_wrong_type_names_it_and_the_type():
+    message = _error(lambda c: c["comparisons"][2].update(within_days="three"))
+    assert "config key 'comparisons[2].within_days': got 'three'; expected an integer" in message
+    message = _error(lambda c: c["comparisons"][0].update(pinyin_high=True))
+    assert "'comparisons[0].pinyin_high': got True; expected a number" in message
+
+
+def test_parameters_of_a_matcher_come_from_its_factory_signature():
+    from linkage.config import matcher_parameters
+
+    fields = matcher_parameters("resident_id").model_fields
+    assert {k: f.default for k, f in fields.items()} == {
+        "levels": None, "birth_tolerance_days": 50, "min_partial": 6}
+    # The generic matchers' column comes from the comparison's `field`.
+    assert "column" in matcher_parameters("string").model_fields
+    message = _error(lambda c: c["comparisons"].append({"matcher": "string"}))
+    assert "'comparisons[5].field' is missing; expected the field to compare" in message
+    message = _error(lambda c: c["comparisons"][3].update(field="gender"))
+    assert "unknown key 'field' under comparisons[3] (matcher 'gender'" in message
 
 
 def test_wrong_matcher_suggests_the_right_one():
@@ -47,13 +83,13 @@ def test_wrong_matcher_suggests_the_right_one():
 
 
 @pytest.mark.parametrize("change, key, fix", [
-    (lambda c: c.update(job=5), "top level.job", "a job name"),
+    (lambda c: c.update(job=5), "job", "a job name"),
     (lambda c: c.update(job="../../etc"), "job", "without slashes"),
-    (lambda c: c.update(sources={"name": "police"}), "top level.sources", "a list of sources"),
+    (lambda c: c.update(sources={"name": "police"}), "sources", "a list of sources"),
     (lambda c: c["sources"][0].update(record_id=7), "sources[0] (police).record_id", "column"),
     (lambda c: c["sources"][0].update(sheet=2), "sources[0] (police).sheet", "text"),
     (lambda c: c["sources"][0].update(name="po:lice"), "sources[0].name", "without ':'"),
-    (lambda c: c.update(blocking={"keys": ["birth_date"]}), "blocking", "a list of rules"),
+    (lambda c: c.update(blocking={"keys": ["birth_date"]}), "blocking", "a list of blocking rules"),
     (lambda c: c["blocking"][0].update(max_block_size=True), "blocking[0].max_block_size", "integer"),
     (lambda c: c.update(thresholds=0.9), "thresholds", "a mapping"),
     (lambda c: c["thresholds"].update(match="high"), "thresholds.match", "between 0 and 1"),
@@ -65,6 +101,9 @@ def test_wrong_matcher_suggests_the_right_one():
     (lambda c: c["survivorship"].update(precedence="police"), "survivorship.precedence", "a list"),
     (lambda c: c.update(output=["out"]), "output", "a folder path"),
     (lambda c: c.update(spark="local[2]"), "spark", "a mapping"),
+    (lambda c: c.update(spark={"spark.executor.memory": ["4g"]}), "spark.spark.executor.memory",
+     "text, a number or true/false"),
+    (lambda c: c["comparisons"][1].update(levels="exact_valid"), "comparisons[1].levels", "a list"),
 ])
 def test_wrong_type_names_the_key_and_what_it_should_be(change, key, fix):
     message = _error(change)
@@ -85,6 +124,20 @@ def test_unknown_level_of_a_known_matcher_names_the_comparison():
 
 def test_same_comparison_twice_is_refused():
     assert "each comparison once" in _error(lambda c: c["comparisons"].append({"matcher": "gender"}))
+
+
+def test_same_source_twice_is_refused():
+    message = _error(lambda c: c["sources"].append(dict(c["sources"][0])))
+    assert "'sources[3].name': got 'police'; expected a source name no other source has" in message
+
+
+def test_every_problem_is_reported_at_once():
+    def change(c):
+        c["thresholds"]["match"] = 2
+        c["blocking"][0]["max_blok_size"] = 5
+        c["comparisons"][0]["pinyin_hihg"] = 0.9
+    message = _error(change)
+    assert "thresholds.match" in message and "max_blok_size" in message and "pinyin_hihg" in message
 
 
 def test_sheet_for_a_csv_source_is_refused():
@@ -147,14 +200,87 @@ def test_key_given_twice_is_refused_with_both_lines(tmp_path):
     assert load_config(path).job  # the demo itself has no duplicate key
 
 
+def _demo_with(tmp_path, *edits: tuple[str, str]) -> tuple[Path, list[str]]:
+    """The demo config with text replaced (each edit once), and its lines."""
+    text = DEMO.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = tmp_path / "job.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path, text.splitlines()
+
+
+def _line_of(lines: list[str], text: str) -> int:
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+def test_unknown_nested_key_names_the_line_of_the_file(tmp_path):
+    path, lines = _demo_with(tmp_path, (
+        "    keys: [village_norm, birth_year, name_initials]\n    max_block_size: 100",
+        "    keys: [village_norm, birth_year, name_initials]\n    max_blok_size: 100"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path} line {_line_of(lines, 'max_blok_size')}: unknown key 'max_blok_size' under "
+        "blocking[4] (did you mean 'max_block_size'?); allowed: name, keys, max_block_size")
+
+
+def test_misspelt_matcher_parameter_in_a_file_names_the_line(tmp_path):
+    path, lines = _demo_with(
+        tmp_path,
+        ("  - matcher: chinese_name\n", "  - matcher: chinese_name\n    pinyin_hihg: 0.9\n"),
+        ("  - matcher: resident_id\n", "  - {matcher: resident_id, birth_tolerence_days: 30}\n"),
+        ("  match: 0.95", "  match: high"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    found = str(err.value).splitlines()
+    # In the order of the file, each with its line.
+    assert found == [
+        (f"{path} line {_line_of(lines, 'pinyin_hihg')}: unknown key 'pinyin_hihg' under "
+         "comparisons[0] (matcher 'chinese_name') (did you mean 'pinyin_high'?); allowed: "
+         "matcher, name, levels, pinyin_high, pinyin_low"),
+        (f"{path} line {_line_of(lines, 'birth_tolerence_days')}: unknown key "
+         "'birth_tolerence_days' under comparisons[1] (matcher 'resident_id') (did you mean "
+         "'birth_tolerance_days'?); allowed: matcher, name, levels, birth_tolerance_days, "
+         "min_partial"),
+        (f"{path} line {_line_of(lines, 'match: high')}: config key 'thresholds.match': got "
+         "'high'; expected a number strictly between 0 and 1, such as 0.95"),
+    ]
+
+
+def test_missing_key_names_the_line_of_its_mapping(tmp_path):
+    path, lines = _demo_with(tmp_path, ("    record_id: ryid\n", ""))
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{path} line {_line_of(lines, '- name: urban')}: config key "
+            "'sources[2] (urban).record_id' is missing")):
+        load_config(path)
+
+
+def test_an_override_is_not_blamed_on_the_file(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(DEMO, {"chunk_size": 10})
+    assert str(err.value) == (f"{DEMO}: config key 'chunk_size': got 10; expected an integer of "
+                              "at least 1000")
+
+
+def test_old_keys_and_empty_sections_are_accepted():
+    config = _parse(lambda c: c.update(training={"m_from_decisions": True}, household=None,
+                                       spark=None, thresholds=None, survivorship=None))
+    assert config.training.u_sample_pairs == 500_000 and config.household.enabled
+    assert (config.match_threshold, config.review_threshold) == (0.95, 0.5)
+    assert config.spark.settings() == {}
+
+
 # --------------------------------------------------------------------------- fuzz
 
-# Parameters the registered matchers take, beside the schema's own keys.
+# Parameters the registered matchers take, beside the models' own keys.
 EXTRA_PATHS = ["comparisons[].levels", "comparisons[].within_days",
                "comparisons[].birth_tolerance_days", "comparisons[].pinyin_high",
-               "comparisons[].pinyin_low", "comparisons[].column", "sources[].fields.name",
+               "comparisons[].pinyin_low", "comparisons[].column", "comparisons[].pinyin_hihg",
+               "comparisons[].metric", "sources[].fields.name",
                "sources[].fields.id_number", "sources[].fields.shoe_size"]
-PATHS = sorted(CONFIG_SCHEMA) + EXTRA_PATHS
+PATHS = sorted(config_keys()) + EXTRA_PATHS
 MATCHERS = ["chinese_name", "resident_id", "birthdate", "gender", "place", "string", "exact",
             "numeric_string", "date_string", "soundex"]
 COLUMNS = ["birth_date", "surname_pinyin", "name_key", "id_prefix17", "village_norm", "nope"]
@@ -213,7 +339,7 @@ def test_any_schema_mutation_loads_to_a_config_or_a_config_error(changes):
     try:
         config = parse_config(raw, DEMO)  # what load_config does after yaml.safe_load
     except ConfigError as exc:
-        assert str(exc).startswith(("config key", "config file"))
+        assert all(line.startswith(("config key", "unknown key")) for line in str(exc).splitlines())
         return
     assert isinstance(config, JobConfig)
     assert 0 < config.review_threshold <= config.match_threshold < 1

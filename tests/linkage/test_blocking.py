@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from linkage.blocking import block_keys, candidate_pairs, pack, pairs_within_blocks
+from linkage.blocking import (_filter_link_type, block_keys, candidate_pairs, link_type_keeps, pack,
+                              pairs_within_blocks)
 from linkage.config import BlockingRule
 
 
@@ -55,3 +56,14 @@ def test_forced_pairs_join_the_candidates():
     forced = pack(np.array([2]), np.array([0]), 3)
     left, right, _ = candidate_pairs(records, (BlockingRule("k", ("k",), 10),), forced=forced)
     assert list(zip(left.tolist(), right.tolist())) == [(0, 2)]
+
+
+def test_one_link_type_rule_for_every_caller():
+    """The rule blocking, u sampling, the online check and Spark all filter by."""
+    a, b = np.array([0, 0, 1, 2]), np.array([0, 1, 1, 0])
+    assert link_type_keeps(a, b, "link_and_dedupe") is None
+    assert link_type_keeps(a, b, "link_only").tolist() == [False, True, False, True]
+    assert link_type_keeps(a, b, "dedupe_only").tolist() == [True, False, True, False]
+    packed = pack(np.array([0, 0, 1]), np.array([1, 2, 2]), 3)
+    sources = np.array([0, 0, 1])
+    assert _pairs(_filter_link_type(packed, 3, sources, "link_only"), 3) == {(0, 2), (1, 2)}

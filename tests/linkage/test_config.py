@@ -1,6 +1,7 @@
 """Configs are validated up front; each error names the key, the value and what would be right."""
 from pathlib import Path
 
+import pydantic
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -25,8 +26,8 @@ def test_shipped_configs_validate(name):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda c: c.update(colour="blue"), r"'colour'.*not known"),
-        (lambda c: c.pop("job"), r"'top level.job' is missing"),
+        (lambda c: c.update(colour="blue"), r"unknown key 'colour' at the top level"),
+        (lambda c: c.pop("job"), r"config key 'job' is missing"),
         (lambda c: c["sources"][0].update(role="boss"), r"role.*'boss'.*authority"),
         (lambda c: c["sources"][0].update(path="police.pdf"), r"\.csv or \.xlsx"),
         (lambda c: c["sources"][0]["fields"].update({"Name": "x"}), r"lower_snake_case"),
@@ -44,6 +45,41 @@ def test_errors_name_key_value_and_fix(change, message):
     change(raw)
     with pytest.raises(ConfigError, match=message):
         parse_config(raw, REPO / "configs" / "demo.yaml")
+
+
+def test_defaults_come_from_the_models_once():
+    """A config that gives only what is required gets every default from the models."""
+    from linkage.config import BlockingSpec, Household, JobSpec, SparkSettings, Thresholds, Training
+
+    raw = {k: v for k, v in _base().items() if k in ("job", "sources", "blocking", "comparisons")}
+    raw["blocking"] = [{"keys": "id_prefix17"}]  # one key may be given as text
+    config = parse_config(raw, REPO / "configs" / "demo.yaml")
+    assert config.training == Training() and config.household == Household()
+    assert config.spark == SparkSettings() and config.spark.settings() == {}
+    assert (config.match_threshold, config.review_threshold) == (Thresholds().match,
+                                                                 Thresholds().review)
+    assert config.chunk_size == JobSpec.model_fields["chunk_size"].default
+    assert config.engine == JobSpec.model_fields["engine"].default
+    assert config.link_type == JobSpec.model_fields["link_type"].default
+    assert config.blocking[0].max_block_size == BlockingSpec.model_fields["max_block_size"].default
+    assert config.blocking[0].name == "id_prefix17" and config.blocking[0].keys == ("id_prefix17",)
+    assert config.precedence == ("police", "ncms", "urban")
+    assert config.output == REPO / "configs" / "out" / "demo"  # beside the config
+    assert config.store == "sqlite:///" + str(config.output / "linkage.sqlite")
+
+
+def test_sections_are_typed_models_read_by_attribute():
+    raw = _base()
+    raw.update(training={"seed": 7}, household={"enabled": False, "bonus": 1},
+               spark={"master": "local[4]", "spark.executor.memory": "4g"})
+    config = parse_config(raw, REPO / "configs" / "demo.yaml")
+    assert config.training.seed == 7 and config.training.u_sample_pairs == 500_000
+    assert not config.household.enabled and config.household.bonus == 1
+    assert config.spark.master == "local[4]"
+    assert config.spark.settings() == {"master": "local[4]", "spark.executor.memory": "4g"}
+    assert config.spec.training.seed == 7  # the config as written, validated
+    with pytest.raises(pydantic.ValidationError, match="frozen"):  # a run cannot change them
+        config.training.seed = 8
 
 
 def test_unknown_blocking_key_is_caught_before_any_work():

@@ -158,8 +158,9 @@ def pg_app_name():
 
 def test_a_run_killed_inside_its_store_transaction_leaves_nothing_behind(
         backend_url, small_world, tmp_path, pg_app_name):
-    """Hold the run at the end of its store transaction (a reader's lock keeps it from
-    committing), check readers see none of its rows, kill it there, then run again."""
+    """Hold the run at the end of its store transaction (PostgreSQL: a lock keeps it from
+    committing; SQLite: a trigger keeps its last statement busy), check readers see none of its
+    rows without waiting for it, kill it there, then run again."""
     postgres = backend_url.startswith("postgresql")
     url = backend_url + (f"&application_name={pg_app_name}" if postgres else "")
     config = write_job(small_world, tmp_path, url)
@@ -173,8 +174,7 @@ def test_a_run_killed_inside_its_store_transaction_leaves_nothing_behind(
     try:
         wait_for_stage(proc, "store")
         _wait_inside_transaction(url, postgres, pg_app_name, tmp_path / "store.sqlite")
-        if postgres:  # its rows are in, uncommitted: no reader sees them (SQLite readers wait)
-            assert_consistent(url, {first.run_id})
+        assert_consistent(url, {first.run_id})  # its rows are in, uncommitted: none is seen
         kill(proc)
     finally:
         blocker.close()
@@ -195,8 +195,9 @@ def _hold_commit(url: str, postgres: bool) -> _Blocker:
     """A transaction that lets the run insert its rows but not finish its transaction.
 
     PostgreSQL: SHARE on `runs` admits the foreign-key checks of the inserts but not the final
-    UPDATE of the run's row. SQLite (rollback journal): a reader's SHARED lock admits the
-    writer's RESERVED lock but not the EXCLUSIVE one its commit needs.
+    UPDATE of the run's row. SQLite (WAL: no reader's lock keeps a writer from committing): a
+    trigger on that UPDATE runs a cross join of a minute or so inside the run's transaction;
+    the test kills the run long before, and drops the trigger after.
     """
     if postgres:
         engine = sa.create_engine(url.split("&application_name=")[0])
@@ -208,10 +209,12 @@ def _hold_commit(url: str, postgres: bool) -> _Blocker:
             conn.close()
             engine.dispose()
         return _Blocker(close)
-    db = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-    db.execute("BEGIN")
-    db.execute("SELECT count(*) FROM runs").fetchall()
-    return _Blocker(lambda: (db.execute("COMMIT"), db.close()))
+    db = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
+    db.execute("CREATE TRIGGER hold_commit BEFORE UPDATE OF status ON runs "
+               "WHEN NEW.status = 'complete' BEGIN SELECT count(*) FROM "
+               "(SELECT 1 FROM golden LIMIT 1500), (SELECT 1 FROM golden LIMIT 1500), "
+               "(SELECT 1 FROM golden LIMIT 1500); END")
+    return _Blocker(lambda: (db.execute("DROP TRIGGER hold_commit"), db.close()))
 
 
 def _wait_inside_transaction(url, postgres, app_name, db_path, timeout=4.0):
@@ -228,11 +231,16 @@ def _wait_inside_transaction(url, postgres, app_name, db_path, timeout=4.0):
             engine.dispose()
             if waiting:
                 return
-        else:
-            journal = Path(str(db_path) + "-journal")
-            if journal.exists() and journal.stat().st_size > 0:
-                time.sleep(0.2)  # its inserts go on into the journal and page cache
+        else:  # the run holds the write lock: its transaction has begun writing
+            probe = sqlite3.connect(db_path, isolation_level=None, timeout=0)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                time.sleep(0.2)  # its inserts go on into the WAL and page cache
                 return
+            finally:
+                probe.close()
         time.sleep(0.02)
     raise AssertionError("the run never reached its store transaction")
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from linkage.household import household_adjustment
+from linkage.household import household_adjustment, household_codes
 
 
 def test_family_members_strengthen_each_other_and_twins_do_not():
@@ -50,3 +50,35 @@ def test_pairs_below_the_floor_change_nothing_for_the_others():
     cut = household_adjustment(records, left, right, weight, strong_weight=10.0, floor=-10.0)
     assert cut[-1] == 0
     np.testing.assert_array_equal(full[:-1], cut[:-1])
+
+
+def test_the_pairs_above_the_floor_in_any_order_give_every_pairs_bits():
+    """What lets the Spark engine run this same step on the driver: only the pairs between
+    two known households at or above the floor, in Spark's order, give the bits of all."""
+    rng = np.random.default_rng(7)
+    n = 60
+    records = pd.DataFrame({
+        "source": np.where(np.arange(n) < 30, "police", "ncms"),
+        "household_id": np.where(rng.random(n) < 0.1, None,
+                                 rng.integers(0, 6, n).astype(str)).astype(object),
+    })
+    packed = np.unique(rng.integers(0, 30, 300) * n + rng.integers(30, n, 300))
+    left, right = packed // n, packed % n
+    weight = rng.choice([-8.0, -1.0, 3.0, 11.0, 11.0, 15.0], len(left))  # ties on purpose
+    floor = -2.0
+    full = household_adjustment(records, left, right, weight, 10.0, 2.0, 1.5, floor=floor)
+    hh = household_codes(records)
+    near = np.flatnonzero((hh[left] >= 0) & (hh[right] >= 0) & (hh[left] != hh[right])
+                          & (weight >= floor))
+    shuffled = rng.permutation(near)
+    part = household_adjustment(records, left[shuffled], right[shuffled], weight[shuffled], 10.0,
+                                2.0, 1.5, floor=floor)
+    assert (full != 0).any() and (full[near] != 0).sum() == (full != 0).sum()
+    np.testing.assert_array_equal(part, full[shuffled])
+
+
+def test_household_codes_key_by_source_and_household():
+    records = pd.DataFrame({"source": ["police", "ncms", "police", "ncms"],
+                            "household_id": ["H1", "H1", "H1", None]})
+    codes = household_codes(records)
+    assert codes[0] == codes[2] != codes[1] and codes[3] == -1

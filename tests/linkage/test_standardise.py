@@ -43,3 +43,36 @@ def test_standardise_records_leaves_the_raw_records_as_they_were():
     out = standardise_records(raw, {"name", "gender", "birth_date", "id_number", "household_id"})
     pd.testing.assert_frame_equal(raw, before)
     assert out["gender"].tolist() == ["M", "M"] and out["household_id"].tolist() == ["H1", None]
+
+
+CROSS_FIELD_CASES = [  # raw (id_number, birth_date, gender): one record each
+    ("150525198001011232", "", None),  # no birthdate: the ID's, and gender from the ID
+    ("150525198001011232", "1980年1月", "女"),  # partial date that agrees; gender kept
+    ("150525198001011232", "1981-01-01", None),  # disagrees with the ID
+    ("150525198001011235", "", "男"),  # bad check digit: its date is not trusted
+    (None, "1980.1.1", None),  # no ID at all
+    ("无", None, None),
+]
+
+
+def test_cross_field_rules_give_one_record_what_they_give_a_frame():
+    """The online check runs the cross-field rules on one record's plain values; a batch run
+    on a frame's arrays. One set of rules: the same columns, values and Python types."""
+    from linkage.master import plain_value
+    from linkage.standardise import CROSS_FIELD_INPUTS, cross_field, standardise_records
+
+    fields = {"id_number", "birth_date", "gender"}
+    raw = pd.DataFrame(CROSS_FIELD_CASES, columns=["id_number", "birth_date", "gender"])
+    frame = standardise_records(raw.assign(source="s", record_id=range(len(raw))), fields)
+    assert frame["birth_quality"].tolist()[0] == "from_id" != frame["birth_quality"].tolist()[3]
+    assert frame["id_birth_agrees"].tolist()[1:3] == [True, False]
+    assert frame["gender"].tolist()[:2] == ["M", "F"]
+    for i, (id_number, birth_date, gender) in enumerate(CROSS_FIELD_CASES):
+        row = {}
+        for field, value in (("id_number", id_number), ("birth_date", birth_date),
+                             ("gender", gender)):
+            row.update({c: plain_value(v) for c, v in VALUE_PARSERS[field](value).items()})
+        row.update(cross_field({c: row[c] for c in CROSS_FIELD_INPUTS if c in row}))
+        for col, value in row.items():
+            expected = plain_value(frame.at[i, col])
+            assert value == expected and type(value) is type(expected), (i, col, value, expected)

@@ -1,9 +1,12 @@
-"""A few pairs (the online check) and many pairs (a batch run) must get the same levels.
+"""One way to compare: a comparison prepares a batch's features once, its levels test them.
 
-Comparison.compare takes a shortcut below SMALL_BATCH pairs, and the online check hands it
-plain numpy columns (matchers.base.Columns) instead of DataFrames; this pins that both are only
-shortcuts, on realistic pairs of a synthetic world with every comparison of the demo job.
+The online check compares a few pairs given as plain numpy columns (matchers.base.Columns), a
+batch run chunks of a million given as DataFrames; both go through Comparison.compare, so this
+pins that neither the kind of frame nor the size of the batch changes a level, on realistic
+pairs of a synthetic world with every comparison of the demo job, and that levels are run as
+the objects they are (a relabelled level still finds what it found).
 """
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +18,7 @@ from linkage.compare import build_comparisons
 from linkage.config import load_config
 from linkage.standardise import standardise_records
 from linkage.synth import generate_world
-from matchers.base import SMALL_BATCH, Columns
+from matchers.base import MISSING, Columns, Level
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,7 +49,7 @@ def pairs():
 
 def test_small_batches_get_the_levels_of_one_big_batch(pairs):
     std, left, right, comparisons = pairs
-    assert len(left) > 4 * SMALL_BATCH
+    assert len(left) > 500
     for comparison in comparisons:
         cols = list(comparison.columns)
         lhs, rhs = std[cols].take(left), std[cols].take(right)
@@ -73,6 +76,51 @@ def test_numpy_columns_get_the_levels_of_dataframes(pairs):
                                                     as_columns(rhs.iloc[i:i + 5]))
                                  for i in range(0, len(left), 5)])
         assert np.array_equal(pieces, whole), comparison.name
+        # A frame indexed like a slice of a bigger one (as a chunk of a run is) reads the same.
+        shifted = lhs.set_axis(np.arange(len(lhs)) + 10**6), rhs.set_axis(np.arange(len(rhs)) * 3)
+        assert np.array_equal(comparison.compare(*shifted), whole), comparison.name
+
+
+def test_features_are_prepared_once_and_levels_see_only_unclaimed_pairs(pairs):
+    std, left, right, comparisons = pairs
+    for comparison in comparisons:
+        cols = list(comparison.columns)
+        lhs, rhs = std[cols].take(left), std[cols].take(right)
+        expected = comparison.compare(lhs, rhs)
+        calls = []
+
+        def spy(level: Level) -> Level:
+            def test(features, rows):
+                hit = np.asarray(level.test(features, rows), dtype=bool)
+                calls.append((features, rows.copy(), hit))
+                return hit
+
+            return dataclasses.replace(level, test=test)
+
+        prepared = []
+        spied = dataclasses.replace(
+            comparison, levels=tuple(spy(level) for level in comparison.levels),
+            features=lambda a, b: prepared.append(comparison.features(a, b)) or prepared[-1])
+        assert np.array_equal(spied.compare(lhs, rhs), expected), comparison.name
+        assert len(prepared) == 1, comparison.name
+        assert all(features is prepared[0] for features, _, _ in calls), comparison.name
+        todo = np.flatnonzero(expected != MISSING)
+        for features, rows, hit in calls:  # level k sees what levels before it left open
+            assert np.array_equal(rows, todo), comparison.name
+            todo = rows[~hit]
+        assert np.all(expected[todo] == len(comparison.levels)), comparison.name
+
+
+def test_levels_are_found_by_object_not_by_label(pairs):
+    std, left, right, comparisons = pairs
+    for comparison in comparisons:
+        cols = list(comparison.columns)
+        lhs, rhs = std[cols].take(left), std[cols].take(right)
+        renamed = dataclasses.replace(comparison, levels=tuple(
+            dataclasses.replace(level, label=f"renamed_{k}")
+            for k, level in enumerate(comparison.levels)))
+        assert np.array_equal(renamed.compare(lhs, rhs), comparison.compare(lhs, rhs)), \
+            comparison.name
 
 
 def test_columns_reads_like_a_frame():

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from matchers.base import MISSING, Columns, make_comparison
 from matchers.generic import (
+    PHONETIC,
     date_string_comparison,
     exact_comparison,
     numeric_string_comparison,
@@ -67,6 +68,46 @@ def test_string_levenshtein_and_thresholds():
     assert _labels(comparison, [("王丽华", "王莉华")]) == ["levenshtein_low"]
     with pytest.raises(ValueError):
         string_comparison(column="x_std", metric="soundex")
+
+
+PHONETIC_CASES = [  # metaphone
+    ("catherine", "kathryn", "phonetic"),
+    ("stephen", "steven", "phonetic"),
+    ("wang", "wong", "phonetic"),
+    ("zhāng", "zhang", "phonetic"),  # a tone mark is no difference in sound
+    ("mary-ann", "mary ann", "phonetic"),
+    ("o'brien", "obrien", "phonetic"),
+    ("smith", "smith", "exact"),
+    ("thomas", "tohmas", "jaro_winkler_high"),  # a typo: metaphone 0MS / TMS
+    ("smith", "jones", "different"),
+    ("王丽", "王莉", "different"),  # characters have no code
+    ("smith", None, MISSING),
+]
+
+
+def test_phonetic_level_is_opt_in():
+    plain = string_comparison(column="x_std")
+    assert "phonetic" not in plain.labels and "phonetic" not in plain.params
+    sound = string_comparison(column="x_std", phonetic="metaphone")
+    assert sound.labels == ("exact", "phonetic", "jaro_winkler_high", "jaro_winkler_low",
+                            "different")
+    assert sound.params["phonetic"] == "metaphone"
+    got = _labels(sound, [(a, b) for a, b, _ in PHONETIC_CASES])
+    assert got == [c for _, _, c in PHONETIC_CASES]
+    # Pairs that do not sound alike get the levels they get without the phonetic level.
+    rest = [(a, b) for a, b, c in PHONETIC_CASES if c != "phonetic"]
+    assert _labels(sound, rest) == _labels(plain, rest)
+    with pytest.raises(ValueError, match="unknown phonetic"):
+        string_comparison(column="x_std", phonetic="double_metaphone")
+
+
+@pytest.mark.parametrize("code, left, right", [
+    ("nysiis", "stephen", "steven"), ("soundex", "smith", "smyth"),
+    ("match_rating", "wang", "wong"), ("metaphone", "jeffrey", "geoffrey"),
+])
+def test_each_phonetic_code(code, left, right):
+    comparison = string_comparison(column="x_std", phonetic=code)
+    assert _labels(comparison, [(left, right)]) == ["phonetic"]
 
 
 def test_exact():
@@ -151,6 +192,7 @@ def test_numpy_columns_get_the_levels_of_dataframes(febrl4_pairs):
     others = right.sample(frac=1, random_state=0).reset_index(drop=True)
     as_columns = lambda frame: Columns({c: frame[c].to_numpy() for c in frame.columns})
     for comparison in (string_comparison(column="given_name"), exact_comparison(column="state"),
+                       string_comparison(column="surname", phonetic="nysiis"),
                        numeric_string_comparison(column="postcode"),
                        date_string_comparison(column="date_of_birth")):
         for rhs in (right, others):
@@ -175,6 +217,7 @@ def test_standardise_text_never_raises(values):
                           st.one_of(st.text(max_size=8), st.none())), min_size=1, max_size=5))
 def test_comparisons_never_raise(pairs):
     for comparison in (string_comparison(column="x_std"), numeric_string_comparison(column="x_std"),
-                       date_string_comparison(column="x_std"), exact_comparison(column="x_std")):
+                       date_string_comparison(column="x_std"), exact_comparison(column="x_std"),
+                       *(string_comparison(column="x_std", phonetic=code) for code in PHONETIC)):
         out = _labels(comparison, pairs)
         assert len(out) == len(pairs)

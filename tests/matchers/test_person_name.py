@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchers import hanzi
-from matchers.base import MISSING, Comparison, make_comparison
+from matchers.base import MISSING, make_comparison
 from matchers.person_name import (
     COLUMNS,
     chinese_name_comparison,
@@ -193,15 +193,18 @@ def test_levels(left, right, label):
     assert levels_of([(right, left)]) == [label]  # symmetric
 
 
-def test_fast_compare_equals_level_by_level_compare():
+def test_one_batch_gives_what_each_pair_alone_gives():
+    # A batch shares its distinct names and cached distances across pairs and levels; that
+    # must not change a pair's level (each pair alone is a batch of its own names).
     comparison = chinese_name_comparison()
-    left = standardise(pd.Series([c[0] for c in LEVEL_CASES] * 3, dtype=object))
-    right = standardise(pd.Series([c[1] for c in LEVEL_CASES] * 3, dtype=object)).iloc[::-1]
-    right.index = left.index
-    fast = comparison.compare(left, right)
-    slow = Comparison.compare(comparison, left, right)
-    assert fast.dtype == np.int8
-    np.testing.assert_array_equal(fast, slow)
+    lefts, rights = [c[0] for c in LEVEL_CASES], [c[1] for c in LEVEL_CASES]
+    left = standardise(pd.Series(lefts * 3, dtype=object))
+    right = standardise(pd.Series(rights + rights[::-1] + rights[1:] + rights[:1], dtype=object))
+    batch = comparison.compare(left, right)
+    alone = [comparison.compare(left.iloc[[i]], right.iloc[[i]])[0] for i in range(len(left))]
+    assert batch.dtype == np.int8
+    np.testing.assert_array_equal(batch, alone)
+    assert len(set(batch.tolist())) == len(LABELS) + 1  # every level, and missing
 
 
 @pytest.mark.parametrize(

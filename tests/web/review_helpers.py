@@ -20,6 +20,7 @@ PG_URL = os.environ.get("LINKAGE_TEST_PG", "postgresql+psycopg://postgres@127.0.
 # Cheap hashes keep sign-in fast in tests; verification reads the cost from the hash itself.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "correct horse 1"
+SECRET = "test-secret"  # the secret key of the test apps and servers
 USERS = {"alice": "reviewer", "bob": "reviewer", "carol": "reviewer", "dan": "reviewer",
          "sam": "supervisor", "ada": "admin"}
 
@@ -64,6 +65,13 @@ def add_users(url: str) -> None:
         engine.dispose()
 
 
+def pair_url_token(ref) -> str:
+    """The URL token a test app or server (secret SECRET) gives a queue.PairRef."""
+    from linkage.web.queue import url_token
+
+    return url_token(SECRET.encode("utf-8"), ref.token)
+
+
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -76,8 +84,12 @@ def csrf_of(html: str) -> str:
 def login(client, username: str, password: str = PASSWORD) -> str:
     """Sign in through the form; returns the session's CSRF token."""
     token = csrf_of(client.get("/login").text)
-    response = client.post("/login", data={"username": username, "password": password,
-                                           "csrf_token": token})
+    for _ in range(20):  # many sign-ins at once may find both hash slots busy: wait as told
+        response = client.post("/login", data={"username": username, "password": password,
+                                               "csrf_token": token})
+        if response.status_code != 503:
+            break
+        time.sleep(float(response.headers.get("retry-after", 1)))
     assert response.status_code == 303, response.text
     return csrf_of(client.get("/queue").text)
 
@@ -119,7 +131,7 @@ def save_artifact(path: Path) -> Path:
 
 
 @contextmanager
-def server_process(config: Path, secret: str = "test-secret"):
+def server_process(config: Path, secret: str = SECRET):
     """`linkage serve CONFIG` as a real process on a free port; yields (base URL, process).
 
     The process is killed when the block ends (if the test has not killed it already)."""

@@ -8,7 +8,14 @@ from collections import Counter
 import httpx
 import pytest
 import sqlalchemy as sa
-from review_helpers import FAST_HASHER, PASSWORD, login, server_process, write_config
+from review_helpers import (
+    FAST_HASHER,
+    PASSWORD,
+    login,
+    pair_url_token,
+    server_process,
+    write_config,
+)
 
 from linkage.accounts import create_user
 from linkage.store import audit_log, decisions, runs, scored_pairs, second_reviews
@@ -144,12 +151,13 @@ def test_twenty_reviewers_on_one_queue_lose_nothing_and_never_share_a_pair(store
 
 
 def _decisions(url: str) -> list[tuple[str, str, bool]]:
-    """(pair token, reviewer, active) of every stored decision, oldest first."""
+    """(pair URL token, reviewer, active) of every stored decision, oldest first."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.select(decisions).order_by(decisions.c.decision_id)).mappings()
-            return [(pair_ref((r["source_l"], r["record_l"]), (r["source_r"], r["record_r"])).token,
+            return [(pair_url_token(pair_ref((r["source_l"], r["record_l"]),
+                                             (r["source_r"], r["record_r"]))),
                      r["reviewer"], bool(r["active"])) for r in rows]
     finally:
         engine.dispose()

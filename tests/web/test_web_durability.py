@@ -6,7 +6,7 @@ import signal
 import httpx
 import pytest
 import sqlalchemy as sa
-from review_helpers import login, server_process, write_config
+from review_helpers import login, pair_url_token, server_process, write_config
 
 from linkage.store import audit_log, decisions, review_leases
 from linkage.web.queue import pair_ref
@@ -24,13 +24,14 @@ def _decided(url: str) -> dict[str, tuple[str, str, bool]]:
             leased = set(conn.execute(sa.select(review_leases.c.pair_token)).scalars())
     finally:
         engine.dispose()
-    out = {}
+    out, stored = {}, set()
     for r in rows:
-        token = pair_ref((r["source_l"], r["record_l"]), (r["source_r"], r["record_r"])).token
-        out[token] = (r["reviewer"], r["decision"], r["active"])
-        assert token in audited
-    assert not leased & set(out)  # a decided pair's lease went with the decision
-    return out
+        ref = pair_ref((r["source_l"], r["record_l"]), (r["source_r"], r["record_r"]))
+        out[pair_url_token(ref)] = (r["reviewer"], r["decision"], r["active"])
+        stored.add(ref.token)
+        assert ref.token in audited
+    assert not leased & stored  # a decided pair's lease went with the decision
+    return out  # by the pair's URL token
 
 
 def test_an_acknowledged_decision_survives_killing_the_server(store_url, web_world, tmp_path):

@@ -130,6 +130,6 @@ def test_a_pair_decided_long_ago_is_found_by_its_token(synthetic_queue, backend_
     store = Store(backend_url)
     store.add_decision(old.left, old.right, "match", "cli-user")  # as `linkage decide` does
     store.engine.dispose()
-    found = q.find(old.token)
+    found = q.find(q.url_token(old))
     assert found is not None and found.probability == 0.5  # scores from the run that had it
     assert q.find("f" * 32) is None

@@ -32,12 +32,13 @@ def test_the_next_run_merges_and_splits_as_reviewers_decided(web_run, tmp_path, 
     tokens = {c: login(c, name) for c, name in ((alice, "alice"), (bob, "bob"), (sam, "sam"))}
 
     def decide(client, pair, decision):
-        response = client.post(f"/pair/{pair.ref.token}/decide",
+        response = client.post(f"/pair/{queue.url_token(pair.ref)}/decide",
                                data={"decision": decision, "csrf_token": tokens[client]})
         assert response.status_code == 303
 
-    decide(alice, merge, "match")
-    decide(alice, keep_apart, "non_match")
+    for pair, decision in ((merge, "match"), (keep_apart, "non_match")):
+        assert queue._take(pair.ref, "alice")  # handed to alice (the queue would pick others)
+        decide(alice, pair, decision)
     second = run(config)
     after = _entities(store, second.run_id)
     assert after[merge.ref.left] == after[merge.ref.right]  # merged as decided
@@ -47,11 +48,12 @@ def test_the_next_run_merges_and_splits_as_reviewers_decided(web_run, tmp_path, 
     assert merge.ref.token not in waiting and keep_apart.ref.token not in waiting
 
     # A supervisor sends the merge back; a second reviewer splits it; the next run splits it.
-    [row] = [d for d in sam.get("/api/decisions").json() if d["pair"] == merge.ref.token]
+    [row] = [d for d in sam.get("/api/decisions").json()
+             if d["pair"] == queue.url_token(merge.ref)]
     sam.post(f"/supervisor/decisions/{row['decision_id']}/second-review",
              data={"csrf_token": tokens[sam]})
     assert bob.post("/queue/next", data={"csrf_token": tokens[bob]}).headers["location"] == (
-        f"/pair/{merge.ref.token}")
+        f"/pair/{queue.url_token(merge.ref)}")
     decide(bob, merge, "non_match")
     third = run(config)
     final = _entities(store, third.run_id)
