@@ -317,9 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     config = install_config(root, False)
     data = root / "data" / "demo"
 
-    from linkage.config import load_config
+    from linkage.core.config import load_config
     from linkage.store import Store
-    from linkage.tokens import create_token
+    from linkage.store.tokens import create_token
 
     store = Store(load_config(config).store)
     # check_full: the scope that computes and sends every candidate's explanation (the

@@ -7,11 +7,11 @@ not a pass or a failure.
 What it does, with the engine's own functions and the demo job's config (configs/demo.yaml):
   1. a synthetic world (linkage.synth.generate_world) just big enough for --records records,
      its three sources mapped to the standard fields by the config's `fields`, cut to exactly N;
-  2. linkage.standardise.standardise_records over the eight standard fields of every record
+  2. linkage.core.standardise.standardise_records over the eight standard fields of every record
      (FIELDS; --all-fields adds whatever else the config maps, such as carried enrolment text);
-  3. candidate pairs from the config's blocking rules (linkage.blocking.candidate_pairs),
+  3. candidate pairs from the config's blocking rules (linkage.core.blocking.candidate_pairs),
      subsampled or topped up with random pairs to exactly --pairs, sorted as the engine has them;
-  4. linkage.compare.comparison_vectors over them with the configured comparisons, in chunks of
+  4. linkage.core.compare.comparison_vectors over them with the configured comparisons, in chunks of
      1,000,000; then a second pass over the same chunks timing each comparison on its own.
 Peak RSS (ru_maxrss) is printed after each phase. Throughput is on wall-clock time, as the targets
 are; CPU seconds and the load average are printed beside it because other jobs on a shared
@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from linkage.blocking import candidate_pairs
-from linkage.compare import build_comparisons, comparison_vectors
-from linkage.config import JobConfig, load_config
-from linkage.standardise import standardise_records
+from linkage.core.blocking import candidate_pairs
+from linkage.core.compare import build_comparisons, comparison_vectors
+from linkage.core.config import JobConfig, load_config
+from linkage.core.standardise import standardise_records
 from linkage.synth import World, generate_world
 
 REPO = Path(__file__).resolve().parents[1]

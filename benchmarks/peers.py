@@ -3,7 +3,7 @@
 Why: a data team choosing a tool asks what a general-purpose library, set up competently,
 gets on these rosters, how long it takes and how much memory it needs. Every tool runs in its
 own child process (so peak RSS is that tool's alone), from the raw CSV files to clusters, and
-every tool's clusters are scored by the same linkage.evaluate.evaluate against the same
+every tool's clusters are scored by the same linkage.jobs.evaluate.evaluate against the same
 truth.csv with the same insurance sources. The peers share one cleaning step
 (peer_data.py); their setups are in peer_splink.py and peer_recordlinkage.py.
 
@@ -44,7 +44,7 @@ def run_child(args: argparse.Namespace) -> int:
     """Inside the measured child: clean, link, write clusters.csv, evaluate, write the result."""
     import peer_data
 
-    from linkage.evaluate import evaluate
+    from linkage.jobs.evaluate import evaluate
 
     data = ensure_world(args.workdir, args.persons, args.seed) / "data" / "demo"
     started = time.perf_counter()

@@ -153,8 +153,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from linkage.config import ConfigError, load_config
-    from linkage.ingest import InputError
+    from linkage.core.config import ConfigError, load_config
+    from linkage.jobs.ingest import InputError
     from linkage.store import StoreDamaged
 
     args = _parser().parse_args(argv)
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 note=args.note)
             print(f"decision {decision_id} stored; the next run applies it")
         elif args.command == "febrl":
-            from linkage.febrl import write_febrl
+            from linkage.synth.febrl import write_febrl
 
             for name, path in write_febrl(args.out).items():
                 print(f"{name}: {path}")
@@ -215,7 +215,7 @@ def _users(args, config) -> int:
     import getpass
     import os
 
-    from linkage import accounts
+    from linkage.store import accounts
     from linkage.store import Store
 
     engine = Store(config.store).engine
@@ -261,7 +261,7 @@ def _db(command: str, config) -> int:
     """`db upgrade` migrates the store (as opening it does); `db current` only looks."""
     import sqlalchemy as sa
 
-    from linkage import migrate
+    from linkage.store import migrate
 
     engine = sa.create_engine(config.store)
     try:
@@ -277,7 +277,7 @@ def _db(command: str, config) -> int:
 # --- check API (issue 7) ---
 def _tokens(args, config) -> int:
     from linkage.store import Store
-    from linkage.tokens import TokenError, create_token, expiry, list_tokens, revoke_token
+    from linkage.store.tokens import TokenError, create_token, expiry, list_tokens, revoke_token
 
     engine = Store(config.store).engine
     try:
@@ -360,7 +360,7 @@ def _pair_key(text: str) -> tuple[str, str]:
 
 
 def _run(config, out, truth, model_path, progress) -> dict:
-    from linkage.pipeline import run
+    from linkage.jobs.run import run
 
     result = run(config, out, progress=progress, truth_path=truth, model_path=model_path)
     _print_summary(result.summary, result.out_dir)
@@ -368,7 +368,7 @@ def _run(config, out, truth, model_path, progress) -> dict:
 
 
 def _add(config, args) -> int:
-    from linkage.incremental import AddError, add
+    from linkage.jobs.add import AddError, add
     from linkage.store import Superseded
 
     try:
@@ -434,8 +434,8 @@ def _export(config, out: Path | None) -> int:
 
 
 def _evaluate(args) -> None:
-    from linkage.config import load_config
-    from linkage.evaluate import evaluate
+    from linkage.core.config import load_config
+    from linkage.jobs.evaluate import evaluate
 
     insurance = set((args.insurance or "").split(",")) - {""}
     clusters_path = args.clusters
@@ -451,8 +451,8 @@ def _evaluate(args) -> None:
 
 
 def _explain(args) -> None:
-    from linkage.config import load_config
-    from linkage.explain import ExplainError, explain_pair
+    from linkage.core.config import load_config
+    from linkage.online.explain import ExplainError, explain_pair
 
     config = load_config(args.config)
     try:
@@ -464,7 +464,7 @@ def _explain(args) -> None:
 
 
 def _demo(args) -> None:
-    from linkage.config import load_config
+    from linkage.core.config import load_config
     from linkage.synth import synth_main
 
     config = load_config(args.config)

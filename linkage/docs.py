@@ -1,6 +1,6 @@
 """The README's reference sections, generated from the code so they cannot drift from it.
 
-* config reference: the config's pydantic models in ``linkage.config`` (the parser validates
+* config reference: the config's pydantic models in ``linkage.core.config`` (the parser validates
   against them) and the registered matchers with their levels and parameters (their factories'
   signatures); the same models give the JSON Schema ``configs/job.schema.json``;
 * CLI reference: the argparse parser of ``linkage.cli``, walked at run time;
@@ -43,8 +43,8 @@ def _default(default: str) -> str:
 def config_reference() -> str:
     """Every config key with type, default and description, then the matchers with their levels
     and parameters."""
-    from linkage.config import config_keys, matcher_parameters, model_keys
-    from matchers.base import registered
+    from linkage.core.config import config_keys, matcher_parameters, model_keys
+    from matchers import registered
 
     lines = [NOTE.format(source="the models in linkage/config.py"), ""]
     rows = [[f"`{key}`", doc.kind, _default(doc.default), doc.description]
@@ -70,7 +70,7 @@ def config_reference() -> str:
 
 def schema_text() -> str:
     """configs/job.schema.json as the models say it now."""
-    from linkage.config import json_schema
+    from linkage.core.config import json_schema
 
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 

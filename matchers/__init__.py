@@ -2,7 +2,10 @@
 
 Importing the package registers every built-in comparison under the name job configs use.
 """
-from matchers.base import MISSING, Comparison, Level, Pairs, make_comparison, register, registered
+import dataclasses
+from collections.abc import Callable
+
+from matchers.base import _REGISTRY, MISSING, Comparison, Level, Pairs, register
 
 __all__ = ["MISSING", "STANDARDISERS", "Comparison", "Level", "Pairs", "make_comparison",
            "register", "registered"]
@@ -29,3 +32,20 @@ STANDARDISERS = {
     "village": place.standardise_village,
     "relation": relation.standardise,
 }
+
+
+def registered() -> dict[str, Callable[..., Comparison]]:
+    """Every comparison factory by the name job configs use (each module above registered its
+    own on import)."""
+    return dict(_REGISTRY)
+
+
+def make_comparison(kind: str, name: str | None = None, **params) -> Comparison:
+    """Build a registered comparison; unknown kinds name the ones that exist."""
+    factories = registered()
+    if kind not in factories:
+        raise KeyError(f"unknown matcher {kind!r}; known matchers: {', '.join(sorted(factories))}")
+    comparison = factories[kind](**params)
+    if name and name != comparison.name:
+        comparison = dataclasses.replace(comparison, name=name)
+    return comparison

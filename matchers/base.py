@@ -18,7 +18,6 @@ configs, never for finding a level's code.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -165,24 +164,6 @@ def register(kind: str) -> Callable[[Callable[..., Comparison]], Callable[..., C
         return factory
 
     return wrap
-
-
-def registered() -> dict[str, Callable[..., Comparison]]:
-    # Importing the package registers every built-in matcher.
-    import matchers  # noqa: F401
-
-    return dict(_REGISTRY)
-
-
-def make_comparison(kind: str, name: str | None = None, **params) -> Comparison:
-    """Build a registered comparison; unknown kinds name the ones that exist."""
-    factories = registered()
-    if kind not in factories:
-        raise KeyError(f"unknown matcher {kind!r}; known matchers: {', '.join(sorted(factories))}")
-    comparison = factories[kind](**params)
-    if name and name != comparison.name:
-        comparison = dataclasses.replace(comparison, name=name)
-    return comparison
 
 
 def select_levels(levels: Iterable[Level], wanted: Iterable[str] | None) -> tuple[Level, ...]:

@@ -35,7 +35,8 @@ import pandas as pd
 from recordlinkage.base import BaseCompareFeature
 
 from matchers import STANDARDISERS, generic
-from matchers.base import MISSING, Columns, Comparison, make_comparison, registered
+from matchers import make_comparison, registered
+from matchers.base import MISSING, Columns, Comparison
 
 TEXT = "text"  # the one raw field of a generic comparison
 _TEXT_COLUMN = "text_std"

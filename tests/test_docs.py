@@ -18,8 +18,8 @@ def test_readme_reference_sections_are_generated_from_the_code():
 
 
 def test_config_reference_lists_every_key_the_parser_accepts():
-    from linkage.config import JobSpec, SourceSpec, config_keys, matcher_parameters
-    from matchers.base import registered
+    from linkage.core.config import JobSpec, SourceSpec, config_keys, matcher_parameters
+    from matchers import registered
 
     keys = config_keys()
     text = docs.config_reference()
@@ -71,8 +71,8 @@ def test_cli_reference_has_every_subcommand():
 @pytest.fixture(scope="module")
 def demo_outputs(make_demo_job, small_world, tmp_path_factory):
     """The demo job's output folder after one run with the truth file."""
-    from linkage.config import load_config
-    from linkage.pipeline import run
+    from linkage.core.config import load_config
+    from linkage.jobs.run import run
 
     config = load_config(make_demo_job(tmp_path_factory.mktemp("docs")))
     result = run(config, truth_path=small_world / "data" / "demo" / "truth.csv")

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from linkage import standardise
-from linkage.additions import ingest_job
-from linkage.config import JobConfig
-from linkage.golden import GOLDEN_COLUMNS
+from linkage.core import standardise
+from linkage.jobs.inputs import ingest_job
+from linkage.core.config import JobConfig
+from linkage.core.golden import GOLDEN_COLUMNS
 from linkage.outputs.view import RunView
 from linkage.outputs.writer import write_outputs
 from linkage.store import Store, golden, runs, scored_pairs
@@ -84,7 +84,7 @@ def load_latest(config: JobConfig) -> RunView:
 
 def export_latest(config: JobConfig, out_dir: Path | None = None) -> tuple[RunView, dict]:
     """Write the outputs of the latest complete run into ``out_dir`` (default: the config's)."""
-    from linkage.staging import staged
+    from linkage.jobs.staging import staged
 
     view = load_latest(config)
     with staged(Path(out_dir or config.output)) as staging:  # whole files even if killed

@@ -11,8 +11,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from linkage.bookkeeping import RunResult
-from linkage.config import JobConfig
+from linkage.jobs.bookkeeping import RunResult
+from linkage.core.config import JobConfig
 
 # Urban rosters code the tier as 1 / 2; the office reads 一档 / 二档 as NCMS writes them.
 TIER_CODES = {"1": "一档", "2": "二档", "一": "一档", "二": "二档"}

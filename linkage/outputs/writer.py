@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from linkage.bookkeeping import RunResult
+from linkage.jobs.bookkeeping import RunResult
 from linkage.outputs import quality
 from linkage.outputs.enrolments import duplicate_enrolments, enrolments
 from linkage.outputs.report import environment, render_report

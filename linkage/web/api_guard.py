@@ -126,7 +126,7 @@ class CheckLimits:
     def flush(self) -> None:
         """Write the counts gathered since the last flush to the audit trail (one row per token
         and day: action api_checks, detail {day, records, refused})."""
-        from linkage.web import audit
+        from linkage.store import audit
 
         with self._lock:
             usage, self._usage = self._usage, Counter()
@@ -147,7 +147,7 @@ class CheckLimits:
 
 def daily_usage(engine: sa.Engine) -> list[dict]:
     """Per token and day, the records checked and refused, from the audit trail."""
-    from linkage.web import audit
+    from linkage.store import audit
 
     totals: dict[tuple[str, str], dict] = {}
     for entry in audit.entries(engine, action="api_checks", limit=1_000_000):

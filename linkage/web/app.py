@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from linkage.config import JobConfig
+from linkage.core.config import JobConfig
 from linkage.store import Store
 from linkage.web import auth, pages, supervisor
 from linkage.web.context import AppState

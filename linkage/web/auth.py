@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from linkage import accounts
-from linkage.web import audit
+from linkage.store import accounts
+from linkage.store import audit
 from linkage.web.login_guard import Busy
 from linkage.web.rendering import render
 from linkage.web.session import SESSION_ID, csrf_token, current_user, set_user

@@ -28,11 +28,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from linkage.check import MAX_CANDIDATES, VERDICTS, CheckResult, check_records
-from linkage.config import JobConfig
-from linkage.master import Master, NoMaster, latest_run, load_master
+from linkage.online.check import MAX_CANDIDATES, VERDICTS, CheckResult, check_records
+from linkage.core.config import JobConfig
+from linkage.online.master import Master, NoMaster, latest_run, load_master
 from linkage.store import Store
-from linkage.tokens import CACHE_SECONDS, ApiToken, StoreBusy, TokenVerifier
+from linkage.store.tokens import CACHE_SECONDS, ApiToken, StoreBusy, TokenVerifier
 from linkage.web.api_guard import COARSE_REASONS, CheckLimits, RateLimited, masked_record_problem
 from linkage.web.display import mask_id, mask_name
 from linkage.web.token_gate import BUSY, SCOPE_KEY, UNAUTHORISED, TokenGate

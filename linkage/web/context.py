@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from linkage.config import JobConfig
+from linkage.core.config import JobConfig
 from linkage.store import Store
 from linkage.web.login_guard import LoginGuard
 from linkage.web.queue import ReviewQueue

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from linkage.store import decision_reversals, decisions, pair_condition, second_reviews
-from linkage.web import audit
+from linkage.store import audit
 from linkage.web.queue import STICKY, PairRef, pair_ref
 
 

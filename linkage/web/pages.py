@@ -10,7 +10,8 @@ from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse
 
 from linkage.store import DECISIONS
-from linkage.web import audit, oversight, pairview
+from linkage.web import oversight, pairview
+from linkage.store import audit
 from linkage.web.context import app_state
 from linkage.web.queue import LeaseConflict, NotHeld, PairClosed, ScoredPair
 from linkage.web.rendering import render

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from linkage.config import STANDARD_FIELDS
+from linkage.core.config import STANDARD_FIELDS
 from linkage.web.display import (
     Bar,
     IdCell,

@@ -35,7 +35,7 @@ from linkage.store import (
     scored_pairs,
     second_reviews,
 )
-from linkage.web import audit
+from linkage.store import audit
 
 LEASE_SECONDS = 600
 STICKY = ("match", "non_match")  # the decisions the next run applies

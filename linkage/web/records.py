@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from linkage.config import STANDARD_FIELDS, JobConfig
+from linkage.core.config import STANDARD_FIELDS, JobConfig
 
 # Standardised columns kept beside the raw ones (the rest of standardise's output is dropped).
 _KEPT = {"birth_date": "birth_std", "id_norm": "id_norm", "id_status": "id_status",
@@ -64,8 +64,8 @@ class RecordBook:
     @classmethod
     def from_config(cls, config: JobConfig) -> RecordBook:
         """Read every source of the job as a run does; rejected rows are not records."""
-        from linkage.additions import ingest_job
-        from linkage.standardise import standardise_records
+        from linkage.jobs.inputs import ingest_job
+        from linkage.core.standardise import standardise_records
 
         raw = ingest_job(config).records.reset_index(drop=True)  # sources and `add` batches
         fields = {f for s in config.sources for f in s.fields}

@@ -12,13 +12,13 @@ import sys
 
 import uvicorn
 
-from linkage.config import JobConfig
+from linkage.core.config import JobConfig
 
 
 class DropQueryString(logging.Filter):
     """Cut the query string from uvicorn's access-log lines (args: client, method, path, ...),
     and mask ID numbers in the path (someone may paste an ID into the URL bar), in every form
-    the ID reader accepts (see linkage.ingest.mask_ids)."""
+    the ID reader accepts (see linkage.jobs.ingest.mask_ids)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
@@ -33,7 +33,7 @@ def masked_path(path: str) -> str:
     that held one is logged decoded as far as it was masked; any other path as it came."""
     from urllib.parse import unquote
 
-    from linkage.ingest import mask_ids
+    from linkage.jobs.ingest import mask_ids
 
     text, found = path, False
     for _ in range(4):

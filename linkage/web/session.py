@@ -23,8 +23,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from linkage import accounts
-from linkage.accounts import User
+from linkage.store import accounts
+from linkage.store.accounts import User
 
 SESSION_ID = "sid"
 SESSION_CSRF = "csrf"

@@ -19,7 +19,7 @@ import json
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from linkage.tokens import MISS, StoreBusy, TokenVerifier
+from linkage.store.tokens import MISS, StoreBusy, TokenVerifier
 
 SCOPE_KEY = "api_token"  # in scope["state"]: the verified ApiToken, for the routes' scope check
 UNAUTHORISED = "A valid API token is needed: Authorization: Bearer lkt_..."

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linkage.cli import main
-from linkage.config import ConfigError, JobConfig, config_keys, load_config, parse_config
-from linkage.pipeline import plan
+from linkage.core.config import ConfigError, JobConfig, config_keys, load_config, parse_config
+from linkage.jobs.run import plan
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo.yaml"
@@ -63,7 +63,7 @@ def test_matcher_parameter_of_the_wrong_type_names_it_and_the_type():
 
 
 def test_parameters_of_a_matcher_come_from_its_factory_signature():
-    from linkage.config import matcher_parameters
+    from linkage.core.config import matcher_parameters
 
     fields = matcher_parameters("resident_id").model_fields
     assert {k: f.default for k, f in fields.items()} == {

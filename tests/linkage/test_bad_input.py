@@ -16,10 +16,10 @@ import sqlalchemy as sa
 import yaml
 
 from linkage.cli import main
-from linkage.config import SourceConfig
-from linkage.ingest import (MAX_CELL_CHARS, MAX_RECORD_LINES, InputError, detect_encoding, ingest,
+from linkage.core.config import SourceConfig
+from linkage.jobs.ingest import (MAX_CELL_CHARS, MAX_RECORD_LINES, InputError, detect_encoding, ingest,
                             read_source)
-from linkage.pipeline import AccountingError, check_accounting, run
+from linkage.jobs.run import AccountingError, check_accounting, run
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "参合编号,家庭编号,成员姓名,身份证号,出生日期\n"
@@ -464,8 +464,8 @@ def test_whole_run_stops_on_a_source_path_that_does_not_exist(bad_world, tmp_pat
 
 def test_whole_run_refuses_to_finish_when_a_record_goes_missing(bad_world, tmp_path, monkeypatch):
     """Fault injection: a stage that loses one record must stop the run, not write outputs."""
-    import linkage.pipeline as pipeline
-    from linkage.config import load_config
+    import linkage.jobs.run as pipeline
+    from linkage.core.config import load_config
     from linkage.store import Store
 
     real_ingest = pipeline.ingest_job

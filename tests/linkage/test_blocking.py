@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 
-from linkage.blocking import (_filter_link_type, block_keys, candidate_pairs, link_type_keeps, pack,
+from linkage.core.blocking import (_filter_link_type, block_keys, candidate_pairs, link_type_keeps, pack,
                               pairs_within_blocks)
-from linkage.config import BlockingRule
+from linkage.core.config import BlockingRule
 
 
 def _pairs(packed, n):

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from linkage.cluster import cluster, stable_entity_ids
+from linkage.core.cluster import cluster, stable_entity_ids
 
 
 def test_connected_components_when_no_constraint_is_hit():

@@ -7,8 +7,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkage.config import ConfigError, load_config, parse_config
-from linkage.pipeline import plan
+from linkage.core.config import ConfigError, load_config, parse_config
+from linkage.jobs.run import plan
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def test_errors_name_key_value_and_fix(change, message):
 
 def test_defaults_come_from_the_models_once():
     """A config that gives only what is required gets every default from the models."""
-    from linkage.config import BlockingSpec, Household, JobSpec, SparkSettings, Thresholds, Training
+    from linkage.core.config import BlockingSpec, Household, JobSpec, SparkSettings, Thresholds, Training
 
     raw = {k: v for k, v in _base().items() if k in ("job", "sources", "blocking", "comparisons")}
     raw["blocking"] = [{"keys": "id_prefix17"}]  # one key may be given as text

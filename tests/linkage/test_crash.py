@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from demo_config import write_demo_config
-from linkage.config import load_config
-from linkage.pipeline import run
+from linkage.core.config import load_config
+from linkage.jobs.run import run
 from linkage.store import entity_members, golden, runs, scored_pairs
 
 pytestmark = pytest.mark.slow

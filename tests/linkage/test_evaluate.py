@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linkage.evaluate import blocking_recall, evaluate
+from linkage.jobs.evaluate import blocking_recall, evaluate
 
 
 def _frames():

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from linkage.cli import main
-from linkage.config import load_config
-from linkage.explain import explain_pairs
-from linkage.pipeline import run
+from linkage.core.config import load_config
+from linkage.online.explain import explain_pairs
+from linkage.jobs.run import run
 from linkage.store import Store, scored_pairs
 
 

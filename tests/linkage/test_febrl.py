@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from linkage.config import load_config
-from linkage.febrl import write_febrl
-from linkage.pipeline import run
+from linkage.core.config import load_config
+from linkage.synth.febrl import write_febrl
+from linkage.jobs.run import run
 
 REPO = Path(__file__).resolve().parents[2]
 

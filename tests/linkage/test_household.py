@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from linkage.household import household_adjustment, household_codes
+from linkage.core.household import household_adjustment, household_codes
 
 
 def test_family_members_strengthen_each_other_and_twins_do_not():

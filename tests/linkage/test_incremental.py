@@ -18,13 +18,13 @@ import pytest
 import sqlalchemy as sa
 
 from demo_config import write_demo_config
-from linkage import cluster
-from linkage.additions import added_files
+from linkage.core import cluster
+from linkage.jobs.inputs import added_files
 from linkage.cli import main
-from linkage.config import load_config
-from linkage.incremental import BRIDGE, AddError, add
-from linkage.ingest import InputError
-from linkage.pipeline import run
+from linkage.core.config import load_config
+from linkage.jobs.add import BRIDGE, AddError, add
+from linkage.jobs.ingest import InputError
+from linkage.jobs.run import run
 from linkage.store import Store, runs, scored_pairs
 
 ENCODINGS = {"police": "utf-8", "ncms": "gbk", "urban": "utf-8-sig"}

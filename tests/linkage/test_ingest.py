@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from linkage.config import SourceConfig
-from linkage.ingest import InputError, detect_encoding, ingest, read_source
+from linkage.core.config import SourceConfig
+from linkage.jobs.ingest import InputError, detect_encoding, ingest, read_source
 
 HEADER = "参合编号,成员姓名,身份证号,出生日期\n"
 ROWS = [

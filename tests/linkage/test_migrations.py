@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from linkage import migrate
+from linkage.store import migrate
 from linkage.cli import main
 from linkage.store import Store, decisions, metadata, runs
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from linkage.model import (BANDS, FSModel, bands, count_levels, patterns, probability, score,
+from linkage.core.model import (BANDS, FSModel, bands, count_levels, patterns, probability, score,
                            train_em, train_sessions)
 from matchers.base import MISSING, Comparison, Level
 

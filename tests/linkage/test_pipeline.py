@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from linkage.cli import main
-from linkage.config import load_config
-from linkage.pipeline import run
+from linkage.core.config import load_config
+from linkage.jobs.run import run
 from linkage.store import Store
 
 
@@ -125,7 +125,7 @@ def test_summary_prints_without_blocking_recall(first_run, capsys):
 
 
 def test_explanations_are_the_json_of_each_pairs_weights(first_run):
-    from linkage.pipeline import explanations
+    from linkage.jobs.run import explanations
 
     fs = first_run[1].model
     rng = np.random.default_rng(3)

@@ -3,8 +3,8 @@ import pandas as pd
 import sqlalchemy as sa
 import yaml
 
-from linkage.config import load_config
-from linkage.pipeline import run
+from linkage.core.config import load_config
+from linkage.jobs.run import run
 
 
 def test_xlsx_sql_and_gbk_sources_link_like_csv(small_world, tmp_path):

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linkage import blocking, household, model
-from linkage.config import BlockingRule, load_config
-from linkage.pipeline import run
+from linkage.core import blocking, household, model
+from linkage.core.config import BlockingRule, load_config
+from linkage.jobs.run import run
 from linkage.store import Store
 
 pytest.importorskip("pyspark")
@@ -19,7 +19,7 @@ needs_java = pytest.mark.skipif(not (os.environ.get("JAVA_HOME") or shutil.which
 
 @pytest.fixture(scope="module")
 def spark():
-    from linkage.spark.session import spark_session
+    from linkage.engines.spark.session import spark_session
 
     session = spark_session({"master": "local[2]"})
     yield session
@@ -93,8 +93,8 @@ def test_spark_engine_gives_the_local_engines_results(both_engines):
 @pytest.fixture(scope="module")
 def small_records(small_world) -> pd.DataFrame:
     """The small world's standardised records, as the pipeline hands them to an engine."""
-    from linkage.ingest import ingest
-    from linkage.standardise import standardise_records
+    from linkage.jobs.ingest import ingest
+    from linkage.core.standardise import standardise_records
 
     config = load_config(small_world / "configs" / "demo.yaml")
     fields = {f for s in config.sources for f in s.fields}
@@ -128,7 +128,7 @@ def _forced(records: pd.DataFrame) -> pd.DataFrame:
 @needs_java
 @pytest.mark.parametrize("link_type", ["link_and_dedupe", "link_only", "dedupe_only"])
 def test_spark_blocking_equals_local_blocking(small_records, spark, link_type):
-    from linkage.spark import pairs
+    from linkage.engines.spark import pairs
 
     records = small_records
     rules = (BlockingRule("id", ("id_norm",), 300),
@@ -155,9 +155,9 @@ def test_spark_blocking_equals_local_blocking(small_records, spark, link_type):
 def test_spark_comparison_levels_equal_local_vectors(small_world, small_records, spark, path):
     """Both ways the comparers get their records (broadcast lookup, Spark join) agree with
     the local engine's comparison vectors, rule agreement and term-frequency values."""
-    from linkage.compare import comparison_vectors
-    from linkage.pipeline import plan
-    from linkage.spark import pairs
+    from linkage.core.compare import comparison_vectors
+    from linkage.jobs.run import plan
+    from linkage.engines.spark import pairs
 
     records = small_records
     config = load_config(small_world / "configs" / "demo.yaml")
@@ -207,8 +207,8 @@ def _household_case(seed: int):
 def test_spark_household_context_is_the_local_household_step(small_world, spark, seed):
     """Spark hands the pairs in its own order and only those the household step can change;
     the bits are still the local engine's, pair for pair (0 below the floor in both)."""
-    from linkage import scoring
-    from linkage.spark import score
+    from linkage.engines import local as scoring
+    from linkage.engines.spark import score
 
     records, left, right, weight = _household_case(seed)
     config = load_config(small_world / "configs" / "demo.yaml")

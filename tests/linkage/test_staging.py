@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from linkage.staging import PREFIX, staged
+from linkage.jobs.staging import PREFIX, staged
 
 
 def test_files_appear_only_when_the_block_succeeds(tmp_path):

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from linkage.standardise import STANDARDISERS, VALUE_PARSERS
+from linkage.core.standardise import STANDARDISERS, VALUE_PARSERS
 
 VALUES = {
     "id_number": ["150525198001011235", "15052519800101123x", "1.50525E+17", "无", None],
@@ -32,7 +32,7 @@ def test_value_parsers_agree_with_their_standardisers(field):
 
 
 def test_standardise_records_leaves_the_raw_records_as_they_were():
-    from linkage.standardise import standardise_records
+    from linkage.core.standardise import standardise_records
 
     raw = pd.DataFrame({"source": ["ncms", "urban"], "record_id": ["N1", "U1"],
                         "name": ["张 伟", "包·巴特尔"], "gender": ["", "男"],
@@ -58,8 +58,8 @@ CROSS_FIELD_CASES = [  # raw (id_number, birth_date, gender): one record each
 def test_cross_field_rules_give_one_record_what_they_give_a_frame():
     """The online check runs the cross-field rules on one record's plain values; a batch run
     on a frame's arrays. One set of rules: the same columns, values and Python types."""
-    from linkage.master import plain_value
-    from linkage.standardise import CROSS_FIELD_INPUTS, cross_field, standardise_records
+    from linkage.online.master import plain_value
+    from linkage.core.standardise import CROSS_FIELD_INPUTS, cross_field, standardise_records
 
     fields = {"id_number", "birth_date", "gender"}
     raw = pd.DataFrame(CROSS_FIELD_CASES, columns=["id_number", "birth_date", "gender"])

@@ -9,7 +9,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from lunar_python import LunarYear
 
-from matchers.base import MISSING, make_comparison
+from matchers import make_comparison
+from matchers.base import MISSING
 from matchers.birthdate import (
     QUALITIES,
     birthdate_comparison,

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linkage.blocking import candidate_pairs
-from linkage.compare import build_comparisons
-from linkage.config import load_config
-from linkage.standardise import standardise_records
+from linkage.core.blocking import candidate_pairs
+from linkage.core.compare import build_comparisons
+from linkage.core.config import load_config
+from linkage.core.standardise import standardise_records
 from linkage.synth import generate_world
 from matchers.base import MISSING, Columns, Level
 

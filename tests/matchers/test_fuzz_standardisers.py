@@ -3,7 +3,7 @@ numbers, IDs, dates): they never raise, and the vectorised column standardisers 
 fast paths for the common clean values) agree value by value with their scalar parsers.
 
 The scalar parsers' own never-raises properties live beside each matcher's tests; this file
-covers the column functions and linkage.standardise, which the pipeline actually calls.
+covers the column functions and linkage.core.standardise, which the pipeline actually calls.
 """
 import math
 from datetime import date
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum.iso7064 import mod_11_2
 
-from linkage import standardise as linkage_standardise
+from linkage.core import standardise as linkage_standardise
 from matchers import birthdate, gender, hanzi, person_name, place, relation, resident_id
 from matchers.resident_id import region_codes
 

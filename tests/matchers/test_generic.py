@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.base import MISSING, Columns, make_comparison
+from matchers import make_comparison
+from matchers.base import MISSING, Columns
 from matchers.generic import (
     PHONETIC,
     date_string_comparison,

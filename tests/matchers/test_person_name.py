@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchers import hanzi
-from matchers.base import MISSING, make_comparison
+from matchers import make_comparison
+from matchers.base import MISSING
 from matchers.person_name import (
     COLUMNS,
     chinese_name_comparison,

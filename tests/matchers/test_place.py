@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers.base import MISSING, make_comparison
+from matchers import make_comparison
+from matchers.base import MISSING
 from matchers.place import (
     chinese_number,
     parse_village,

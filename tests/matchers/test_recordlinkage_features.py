@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import recordlinkage
 
-from linkage.standardise import standardise_records
+from linkage.core.standardise import standardise_records
 from matchers import make_comparison
 from matchers.base import MISSING
 from matchers.recordlinkage_features import ComparisonFeature, fields_read

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.iso7064 import mod_11_2
 
-from matchers.base import MISSING, make_comparison
+from matchers import make_comparison
+from matchers.base import MISSING
 from matchers.resident_id import (
     COLUMNS,
     STATUSES,

@@ -5,8 +5,8 @@ import pytest
 @pytest.fixture(scope="session")
 def office_run(small_world, tmp_path_factory):
     """One pipeline run over the small world, with truth: its RunResult and output folder."""
-    from linkage.config import load_config
-    from linkage.pipeline import run
+    from linkage.core.config import load_config
+    from linkage.jobs.run import run
 
     tmp = tmp_path_factory.mktemp("office")
     config = load_config(small_world / "configs" / "demo.yaml", {

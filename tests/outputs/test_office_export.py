@@ -26,7 +26,7 @@ def cli_run(make_demo_job, tmp_path_factory, module_backend_url):
 
 
 def out_dir_of(config_path):
-    from linkage.config import load_config
+    from linkage.core.config import load_config
 
     return load_config(config_path).output
 

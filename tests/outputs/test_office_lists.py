@@ -1,8 +1,8 @@
 """The lists the office and the fund chase: duplicates, not verified, conflicts."""
 import pandas as pd
 
-from linkage.config import load_config
-from linkage.pipeline import run
+from linkage.core.config import load_config
+from linkage.jobs.run import run
 from linkage.store import Store
 
 

@@ -24,13 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
 
-from linkage.config import load_config
+from linkage.core.config import load_config
 from linkage.outputs import charts
 from linkage.outputs.quality import clerk_report, record_errors, village_report
 from linkage.outputs.report import render_report
 from linkage.outputs.tables import neutralise_formulas, write_csv
 from linkage.outputs.view import RunView
-from linkage.pipeline import run
+from linkage.jobs.run import run
 
 # Prefixed to every village of both sources (the same prefix for the same village, so the
 # linkage still finds its pairs), and six of the clerks renamed outright.

@@ -19,8 +19,8 @@ def web_world(small_world) -> Path:
 @pytest.fixture(scope="session")
 def web_run(web_world, tmp_path_factory):
     """The demo job run once over the small world, into a SQLite store tests copy from."""
-    from linkage.config import load_config
-    from linkage.pipeline import run
+    from linkage.core.config import load_config
+    from linkage.jobs.run import run
     from linkage.web.records import RecordBook
 
     tmp = tmp_path_factory.mktemp("webrun")

@@ -54,7 +54,7 @@ def copy_run(source_db: Path, url: str, whole: bool = False) -> None:
 
 
 def add_users(url: str) -> None:
-    from linkage.accounts import create_user
+    from linkage.store.accounts import create_user
     from linkage.store import Store
 
     engine = Store(url).engine

@@ -42,7 +42,7 @@ def api(make_app, backend_url, web_run):
     """A TestClient on the review app (check API mounted), a token per scope, the store's URL."""
     from fastapi.testclient import TestClient
 
-    from linkage.tokens import create_token
+    from linkage.store.tokens import create_token
 
     copy_run(web_run.db, backend_url, whole=True)
     app = make_app(backend_url)
@@ -115,7 +115,7 @@ def test_a_held_store_lock_stalls_no_check_and_an_unseen_token_gets_503(api, pol
     """Before: every request waited for the lock (36 s), then a check failed with 500
     'database is locked'. Now a token seen in the last seconds answers from memory, an unseen
     one gets 503 with Retry-After after the token reader's short timeout, and nothing waits."""
-    from linkage.tokens import READ_TIMEOUT, create_token
+    from linkage.store.tokens import READ_TIMEOUT, create_token
 
     record = enrolment(police.iloc[3])
     full = api.tokens["check_full"]
@@ -153,7 +153,7 @@ def test_a_held_store_lock_stalls_no_check_and_an_unseen_token_gets_503(api, pol
 def test_a_writer_in_wal_mode_keeps_no_token_read_waiting(api, police):
     """A run's open write transaction (BEGIN IMMEDIATE, rows written, not committed): on a
     store in WAL mode an unseen token is read at once."""
-    from linkage.tokens import create_token
+    from linkage.store.tokens import create_token
 
     path = api.url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as probe:
@@ -176,7 +176,7 @@ def test_a_writer_in_wal_mode_keeps_no_token_read_waiting(api, police):
 
 
 def test_revocation_and_expiry_count_within_the_ttl(api, police):
-    from linkage.tokens import TokenError, create_token, list_tokens, revoke_token
+    from linkage.store.tokens import TokenError, create_token, list_tokens, revoke_token
 
     record = enrolment(police.iloc[5])
     api.verifier.ttl = 0.5
@@ -466,7 +466,7 @@ def test_the_access_log_masks_every_form_of_an_id_number():
 @given(st.lists(st.tuples(st.integers(0, 17), st.sampled_from(FILLERS)), max_size=6),
        st.booleans(), st.booleans())
 def test_mask_ids_hides_an_id_however_it_is_written(fillers, wide, encode):
-    from linkage.ingest import mask_ids
+    from linkage.jobs.ingest import mask_ids
 
     idn = valid_id("152326", "19700101", "025")
     chars = list(idn)
@@ -522,7 +522,7 @@ def test_tokens_add_with_an_expiry_is_listed_and_refused_once_lapsed(web_run, ba
 
     from linkage.cli import main
     from linkage.store import Store
-    from linkage.tokens import TokenVerifier, list_tokens
+    from linkage.store.tokens import TokenVerifier, list_tokens
 
     config = write_config(web_run.world, tmp_path, backend_url)
     assert main(["tokens", "add", str(config), "desk-1", "--scope", "check",

@@ -77,7 +77,7 @@ def api(make_app, check_url):
     """A TestClient on the review app (check API mounted) and a token per scope."""
     from fastapi.testclient import TestClient
 
-    from linkage.tokens import create_token
+    from linkage.store.tokens import create_token
 
     app = make_app(check_url)
     engine = app.state.review.store.engine
@@ -328,7 +328,7 @@ def test_each_tokens_daily_count_goes_to_the_audit_without_values(api, world):
 
 
 def test_tokens_missing_wrong_revoked_or_too_small(api):
-    from linkage.tokens import list_tokens, revoke_token
+    from linkage.store.tokens import list_tokens, revoke_token
 
     record = {"source": "urban", "name": "李娜", "birth_date": "1990-01-01"}
     assert api.post("/api/v1/check", json=record).status_code == 401
@@ -397,7 +397,7 @@ def test_openapi_and_docs_served_and_review_csrf_kept(api):
 def test_field_weights_equal_the_batch_runs(api, world, web_run):
     """For stored pairs of the run, checking one side gives the other the stored field weights
     (the run's total minus its household term)."""
-    from linkage.check import candidate_pairs, score_pairs, standardise_queries
+    from linkage.online.check import candidate_pairs, score_pairs, standardise_queries
 
     master = api.app_.state.check_api.state.holder.get()
     with sa.create_engine(f"sqlite:///{web_run.db}").connect() as conn:
@@ -474,8 +474,8 @@ def test_same_new_person_twice_in_a_batch_needs_review(api):
 def test_two_persons_above_the_match_threshold_need_review(web_run):
     """The verdict rule on the real master's thresholds: two entities at match level is a
     question for a reviewer (a person split in two, or twins sharing an ID typed on both)."""
-    from linkage.check import Candidate, decide
-    from linkage.master import load_master
+    from linkage.online.check import Candidate, decide
+    from linkage.online.master import load_master
 
     master = load_master(web_run.config)
     record = {"source": "urban", "name": "张伟"}
@@ -512,10 +512,10 @@ def test_csv_upload_of_a_roster_export(api, web_run):
 
 def test_single_path_standardises_like_the_batch_path(web_run, world):
     """standardise_row (single checks) gives the columns standardise_records gives."""
-    from linkage.check import standardise_row
-    from linkage.ingest import ingest
-    from linkage.master import load_master
-    from linkage.standardise import standardise_records
+    from linkage.online.check import standardise_row
+    from linkage.jobs.ingest import ingest
+    from linkage.online.master import load_master
+    from linkage.core.standardise import standardise_records
 
     master = load_master(web_run.config)
     raw = ingest(web_run.config.sources).records
@@ -536,7 +536,7 @@ def test_single_path_standardises_like_the_batch_path(web_run, world):
 def test_real_uvicorn_server_process_and_no_id_in_logs(web_run, tmp_path, world):
     import httpx
 
-    from linkage.tokens import create_token
+    from linkage.store.tokens import create_token
 
     config_path = web_run.config.path
     token = create_token(Store(web_run.config.store).engine, "live-test", "check")[1]
@@ -584,10 +584,10 @@ def test_person_added_with_add_is_found_after_the_master_refreshes(web_run, back
     from fastapi.testclient import TestClient
     from review_helpers import write_config
 
-    from linkage.config import load_config
-    from linkage.incremental import add
-    from linkage.pipeline import run
-    from linkage.tokens import create_token
+    from linkage.core.config import load_config
+    from linkage.jobs.add import add
+    from linkage.jobs.run import run
+    from linkage.store.tokens import create_token
     from linkage.web.check_api import MasterHolder, create_check_app
 
     copy_run(web_run.db, backend_url, whole=True)

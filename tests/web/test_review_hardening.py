@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from review_helpers import PASSWORD, USERS, csrf_of, live_server, login, write_config
 
-from linkage import accounts
+from linkage.store import accounts
 from linkage.cli import main
 from linkage.store import audit_log, decisions, review_leases, review_sessions
 from linkage.web.login_guard import MAX_LOCK, LoginGuard

@@ -159,7 +159,7 @@ def test_every_post_needs_the_session_csrf_token(routes, client_for):
 
 @pytest.fixture
 def api_tokens(app):
-    from linkage.tokens import create_token
+    from linkage.store.tokens import create_token
 
     engine = app.state.review.engine
     return {scope: create_token(engine, f"test-{scope}", scope)[1] for scope in ("status", "check")}
@@ -369,7 +369,7 @@ def test_passwords_are_stored_as_argon2_hashes_only(app, client_for):
 
 
 def test_api_tokens_are_stored_hashed(app, api_tokens):
-    from linkage.tokens import api_tokens as table
+    from linkage.store.tokens import api_tokens as table
 
     with app.state.review.engine.connect() as conn:
         stored = [dict(r) for r in conn.execute(sa.select(table)).mappings()]

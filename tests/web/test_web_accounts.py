@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 from review_helpers import FAST_HASHER, PASSWORD, write_config
 
-from linkage import accounts
+from linkage.store import accounts
 from linkage.cli import main
 from linkage.store import Store, users
 from linkage.web.server import DropQueryString, log_config

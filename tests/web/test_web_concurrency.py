@@ -17,7 +17,7 @@ from review_helpers import (
     write_config,
 )
 
-from linkage.accounts import create_user
+from linkage.store.accounts import create_user
 from linkage.store import audit_log, decisions, runs, scored_pairs, second_reviews
 from linkage.web.queue import pair_ref
 

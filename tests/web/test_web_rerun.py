@@ -4,8 +4,8 @@ import shutil
 from fastapi.testclient import TestClient
 from review_helpers import add_users, copy_run, login, write_config
 
-from linkage.config import load_config
-from linkage.pipeline import run
+from linkage.core.config import load_config
+from linkage.jobs.run import run
 from linkage.store import Store
 
 

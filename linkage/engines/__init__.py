@@ -1,0 +1,1 @@
+"""Engines that execute the core rules: the local engine and Apache Spark."""

@@ -1,0 +1,250 @@
+"""The Spark engine: blocking, comparison, training and scoring of candidate pairs on Spark.
+
+``engine: spark`` in a job config (or ``linkage run --engine spark``) makes the pipeline call
+:func:`score_candidates_spark` instead of :func:`linkage.engines.local.score_candidates`. It returns the
+same :class:`~linkage.engines.local.ScoredPairs` with the same comparers, model and weights, but keeps
+only the pairs later stages need: everything in the review band or above, and every pair a
+reviewer decided. Those are O(records); all candidate pairs stay in Spark.
+
+What runs where:
+
+* driver (O(records)): ingest and standardise (the pipeline, as for the local engine); one
+  integer block code per record and rule (:func:`linkage.core.blocking.block_keys`, so blanks never
+  block exactly as locally); training (:func:`linkage.engines.local.train`, the local engine's, on
+  the distinct patterns of levels and rule agreement with their counts); term-frequency
+  tables; clustering, golden records, review and outputs from the kept pairs (the pipeline).
+  Clustering therefore never collects all pairs: its edges are the match-band pairs.
+* Spark (O(pairs)): the self-join of each rule's blocks (oversized blocks counted and dropped),
+  link-type filter, union of rules and reviewed pairs; comparison levels (the comparers'
+  ``compare`` on pandas chunks via ``mapInPandas``); pattern counts for training and level
+  counts; weights (:func:`linkage.core.model.score` on chunks); bands (:func:`linkage.core.model.bands`
+  on chunks) and band counts.
+* driver again, for the household context: the local engine's household step
+  (:func:`linkage.engines.local.household_bits`) on the pairs it can change, those between two known
+  households that could reach the review band with the bonus (O(records)); the bits go back
+  to Spark as a small table joined to the pairs.
+
+Stages are timed as ``spark_session``, ``block``, ``compare``, ``train`` and ``score`` in
+summary.json. The summary's blocking recall needs every pair and is left out (``all_pairs`` is
+False).
+
+Running on a Spark cluster
+--------------------------
+Install the package with its ``spark`` extra where the driver runs, and make the same package
+and its dependencies importable by the executors' Python: the same image or virtualenv on every
+node, or a packed environment (``spark-submit --archives env.tar.gz#env`` with
+``PYSPARK_PYTHON=./env/bin/python``). Executors unpickle the comparers, so they need the same
+version of ``linkage`` and ``matchers`` as the driver. Then either
+
+* name the master in the job config and run as usual::
+
+      engine: spark
+      spark:
+        master: spark://head-node:7077        # or yarn, k8s://https://...
+        spark.executor.memory: 8g
+        spark.executor.cores: 4
+        spark.sql.shuffle.partitions: 400     # about 2-4 per executor core
+
+      linkage run configs/job.yaml
+
+* or leave ``master`` out and let ``spark-submit`` name it (client deploy mode)::
+
+      PYSPARK_PYTHON=/opt/venv/bin/python spark-submit --master spark://head-node:7077 \\
+          "$(/opt/venv/bin/python -c 'import linkage.cli as c; print(c.__file__)')" \\
+          run configs/job.yaml --engine spark
+
+  ``PYSPARK_SUBMIT_ARGS="--master spark://head-node:7077 pyspark-shell" linkage run ...
+  --engine spark`` does the same without spark-submit.
+
+Without a master from either, Spark runs in this process as ``local[2]`` (driver memory 4g,
+8 shuffle partitions; any ``spark.*`` key in the config overrides these). Inputs (the CSV/Excel
+paths or SQL sources of the config) are read by the driver; outputs (clusters.csv, golden.csv,
+review pairs, model.json, summary.json) and the store are written by the driver, at the paths
+the config names on the driver's machine, so executors need no access to them. Spark's own
+temporary data goes to ``spark.local.dir`` on each node.
+
+For inputs too large for the driver (tens of millions of records), what would change: ingest and
+standardisation would have to run in Spark (reading Parquet/JDBC directly), block codes would be
+computed there (a ``dense_rank`` over the keys), u would be sampled there, and clustering would
+need a distributed connected-components step (e.g. GraphFrames) instead of the driver's
+union-find. The records are currently shipped from the driver once: up to 500,000 records they
+are broadcast to every executor's Python workers, which take both sides of each chunk of pairs
+from them (only positions cross from the JVM); above that they become a Spark table
+hash-partitioned by position and both sides are joined to the pairs in Spark.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import nullcontext
+
+import numpy as np
+import pandas as pd
+
+from linkage.core import model
+from linkage.engines import local as scoring
+from linkage.core.config import JobConfig
+from linkage.engines.local import ScoredPairs
+from matchers.base import Comparison
+
+PAIR = ["pos_l", "pos_r"]
+
+
+def score_candidates_spark(
+    records: pd.DataFrame,
+    config: JobConfig,
+    comparisons: list[Comparison],
+    decided: pd.DataFrame,
+    model_path=None,
+    stage=None,
+    progress: bool = False,
+) -> ScoredPairs:
+    """Block, compare, train (or load) and score every candidate pair on Spark.
+
+    Returns the pairs at review level or above and the reviewed pairs, with counts (pairs,
+    levels, bands) over all candidates. ``stage`` times the steps (the pipeline's timer).
+    """
+    from linkage.engines.spark import pairs
+    from linkage.engines.spark.session import spark_session
+
+    stage = stage or (lambda name: nullcontext())
+    say = _reporter(progress)
+    n, k = len(records), len(comparisons)
+    reviewed = _reviewed_pairs(decided)
+    cache = _Cache()
+    with stage("spark_session"):
+        spark = spark_session(config.spark.settings(), progress)
+        say(f"Spark {spark.version} at {spark.sparkContext.master}")
+        columns = pairs.compared_columns(records, comparisons)
+        table = pairs.record_table(records, config.blocking, columns)
+        # Small enough: every Python worker gets the records; otherwise Spark joins them.
+        lookup = cache.share(spark, table) if n <= pairs.BROADCAST_RECORDS else None
+        recs = cache.keep(pairs.records_frame(spark, table, with_columns=lookup is None))
+    try:
+        with stage("block"):
+            cands, rules, candidates = pairs.candidate_pairs(
+                spark, recs, config.blocking, config.link_type, reviewed[PAIR])
+            cache.keep(cands)
+            say(f"{candidates:,} candidate pairs from {len(rules)} rules")
+        with stage("compare"):
+            gamma = cache.keep(pairs.comparison_levels(cands, recs, table, comparisons, lookup))
+            patterns = pairs.pattern_counts(gamma, k)
+            cands.unpersist()
+            say(f"compared; {len(patterns):,} distinct patterns of levels and rules")
+        with stage("train"):
+            fs = _train(spark, gamma, patterns, records, config, comparisons, decided, reviewed,
+                        model_path)
+            say(f"model: prior {fs.prior:.3g}, {fs.em_iterations} EM iterations ({fs.m_source})")
+        with stage("score"):
+            tf_tables = {c.tf_column: model.term_frequencies(records, c.tf_column)
+                         for c in comparisons if c.tf_column and c.tf_column in records}
+            kept, bands = _score(spark, cache, gamma, fs, records, config, tf_tables, columns,
+                                 reviewed)
+            say(f"bands {bands}; {len(kept):,} pairs kept for review and clustering")
+    finally:
+        cache.release()
+
+    left = kept["pos_l"].to_numpy(dtype=np.int32)
+    right = kept["pos_r"].to_numpy(dtype=np.int32)
+    gamma_kept = kept[[f"g{i}" for i in range(k)]].to_numpy(dtype=np.int8).reshape(len(kept), k)
+    _, parts = model.score(gamma_kept, fs, records, left, tf_tables,
+                           config.training.tf_min_frequency)
+    return ScoredPairs(
+        left, right, gamma_kept, parts, kept["hh"].to_numpy(dtype=np.float64),
+        kept["weight"].to_numpy(dtype=np.float64), scoring.pair_decisions(left, right, n, decided),
+        fs, rules, candidates,
+        scoring.level_counts(patterns[[f"g{i}" for i in range(k)]].to_numpy(dtype=np.int8),
+                             comparisons, patterns["count"].to_numpy(dtype=np.float64)),
+        bands, all_pairs=False,
+    )
+
+
+def _train(spark, gamma, patterns, records, config, comparisons, decided, reviewed, model_path):
+    """:func:`linkage.engines.local.train` on the pattern counts (the pairs stay in Spark), with the
+    reviewed pairs' levels fetched for the labels."""
+    levels = [f"g{i}" for i in range(len(comparisons))]
+    rules = patterns["rules"].to_numpy(dtype=np.int64)
+    labelled = None
+    if len(reviewed):
+        rows = _levels_of(spark, gamma, reviewed[PAIR], len(comparisons))
+        decision = scoring.pair_decisions(rows["pos_l"].to_numpy(), rows["pos_r"].to_numpy(),
+                                          len(records), decided)
+        labelled = (rows[levels].to_numpy(dtype=np.int8), decision)
+    return scoring.train(
+        records, config, comparisons, patterns[levels].to_numpy(dtype=np.int8),
+        lambda: [(rules >> i) & 1 == 1 for i in range(len(config.blocking))], labelled,
+        model_path, patterns["count"].to_numpy(dtype=np.float64))
+
+
+def _score(spark, cache, gamma, fs, records, config, tf_tables, columns, reviewed):
+    """Weights, household context and bands in Spark; the kept pairs (sorted) and band counts."""
+    from linkage.engines.spark import score
+
+    k = len(fs.comparisons)
+    weighted = cache.keep(score.field_weights(
+        gamma, fs, cache.share(spark, tf_tables),
+        {col: f"t{columns.index(col)}" for col in tf_tables},
+        config.training.tf_min_frequency, k))
+    contexted = score.household_context(spark, weighted, records, config)
+    decisions = (spark.createDataFrame(reviewed, "pos_l long, pos_r long, decision string")
+                 if len(reviewed) else None)
+    scored = cache.keep(score.bands(contexted, config.match_threshold, config.review_threshold,
+                                    decisions))
+    bands = score.band_counts(scored)
+    kept = scored.where("keep").select(*PAIR, "hh", "weight").toPandas()
+    kept = kept.merge(_levels_of(spark, gamma, kept[PAIR], k), on=PAIR, validate="one_to_one")
+    # The local engine's pair order (by position), which clustering's tie-breaks follow.
+    return kept.sort_values(PAIR, kind="stable").reset_index(drop=True), bands
+
+
+def _levels_of(spark, gamma, keys: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The comparison levels of a few pairs (O(records) of them), fetched from Spark."""
+    cols = [*PAIR, *[f"g{i}" for i in range(k)]]
+    if not len(keys):
+        return pd.DataFrame({c: pd.Series([], dtype=np.int64 if c in PAIR else np.int8)
+                             for c in cols})
+    wanted = spark.createDataFrame(keys.astype(np.int64), "pos_l long, pos_r long")
+    return gamma.join(wanted.hint("broadcast"), PAIR).select(*cols).toPandas()
+
+
+def _reviewed_pairs(decided: pd.DataFrame) -> pd.DataFrame:
+    """One row per reviewed pair (pos_l <= pos_r), the latest decision winning as in
+    :func:`linkage.engines.local.pair_decisions`."""
+    if not len(decided):
+        return pd.DataFrame({"pos_l": [], "pos_r": [], "decision": []}).astype(
+            {"pos_l": np.int64, "pos_r": np.int64, "decision": object})
+    frame = pd.DataFrame({
+        "pos_l": np.minimum(decided["l"], decided["r"]).to_numpy(dtype=np.int64),
+        "pos_r": np.maximum(decided["l"], decided["r"]).to_numpy(dtype=np.int64),
+        "decision": decided["decision"].to_numpy(),
+    })
+    return frame.drop_duplicates(PAIR, keep="last").reset_index(drop=True)
+
+
+class _Cache:
+    """Persisted frames and broadcast variables of one run, released together at its end."""
+
+    def __init__(self):
+        self.frames, self.shared = [], []
+
+    def keep(self, frame):
+        self.frames.append(frame.persist())
+        return frame
+
+    def share(self, spark, value):
+        self.shared.append(spark.sparkContext.broadcast(value))
+        return self.shared[-1]
+
+    def release(self) -> None:
+        for frame in self.frames:
+            frame.unpersist()
+        for variable in self.shared:
+            variable.destroy()
+
+
+def _reporter(progress: bool):
+    def say(message: str) -> None:
+        if progress:
+            print(f"[{time.strftime('%H:%M:%S')}]   spark: {message}", file=sys.stderr, flush=True)
+
+    return say

@@ -1,0 +1,1 @@
+"""Jobs a data team runs: read inputs, run, add, evaluate."""

@@ -1,0 +1,439 @@
+"""`linkage add`: link a batch of new records against the existing entities, no full re-run.
+
+The batch goes through the stages of a full run: ingest (rejects with file, row, column and
+reason), standardisation, blocking, comparison and scoring with the model of the store's latest
+complete run (not retrained), household context and clustering. Blocking keeps only the pairs a
+full run would make that involve a new record (new x existing, new x new); the full run's block
+sizes are kept, so a block too big to pair is skipped the same way. Household context needs
+every pair touching the households involved, so those existing pairs are scored as well, only
+as context.
+
+Clustering holds the existing entities fixed: each is one node that no other existing entity
+may join (``cluster.cluster``'s ``exclusive``), so a new record joins the entity it matches, new
+records that match each other make a new entity (its id from ``cluster.stable_entity_ids``, as
+a full run would name it), two registry persons never share an entity without a reviewer, and
+a new record that would bridge two existing entities goes to review instead of merging them.
+Existing entity ids never change.
+
+The run is recorded like any other: a runs row (summary counting the batch's rows read =
+linked + rejected), the full entity_members and golden rows of the new state, the earlier run's
+stored pairs carried over with the new ones, and the usual files. The batch file is kept in
+``<output>/added/`` and read by every later run (linkage/additions.py), so a later full run
+over all records sees the same records.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from linkage.core import blocking, cluster, golden, household, standardise
+from linkage.jobs import evaluate
+from linkage.engines import local as scoring
+from linkage.jobs.inputs import as_file_source, ingest_job, keep_copy
+from linkage.jobs.bookkeeping import RunResult, StageTimer, decisions_for, run_summary
+from linkage.core.compare import comparison_vectors
+from linkage.core.config import JobConfig, SourceConfig
+from linkage.jobs.ingest import REJECT_COLUMNS, Ingested, InputError, detect_encoding, read_source
+from linkage.core.model import FSModel
+from linkage.jobs.run import classify, finish, pair_tables, plan
+from linkage.jobs.staging import staged
+from linkage.store import Store, scored_pairs
+
+REFUSED = "would put two registry persons (or a reviewer's non-match) in one entity"
+BRIDGE = ("would merge two existing entities, whose ids never change: a reviewer decides "
+          "(a full run applies the decision)")
+SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm"}
+
+
+class AddError(RuntimeError):
+    """`linkage add` has nothing to link against: no complete run of the job in the store."""
+
+
+# ----------------------------------------------------------------------------- which source
+def read_header(path: Path, encoding: str = "auto", sheet: str | None = None) -> list[str]:
+    """The first row of a CSV or Excel file, as ingest reads it (stripped, BOM removed)."""
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        from openpyxl import load_workbook
+
+        wb = load_workbook(path, read_only=True, data_only=True)
+        try:
+            ws = wb[sheet] if sheet in wb.sheetnames else wb.worksheets[0]
+            row = next(ws.iter_rows(values_only=True), ())
+        finally:
+            wb.close()
+        header = ["" if v is None else str(v) for v in row]
+    else:
+        enc = detect_encoding(path) if encoding == "auto" else encoding
+        try:
+            with open(path, "r", encoding=enc, newline="") as fh:
+                header = next(csv.reader(fh), [])
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: header is not valid {enc}: {exc.reason}") from exc
+    return [h.strip().lstrip("\ufeff") for h in header]
+
+
+def resolve_source(config: JobConfig, path: Path, name: str | None = None) -> SourceConfig:
+    """The configured source whose column mapping the file follows: named, or found by header."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file {path} does not exist")
+    if path.suffix.lower() not in SUFFIXES:
+        raise InputError(f"file {path}: expected a .csv or .xlsx file")
+    if name is not None:
+        if name not in {s.name for s in config.sources}:
+            raise InputError(f"--source {name!r} is not a source of job '{config.job}'; its "
+                             f"sources are: {', '.join(s.name for s in config.sources)}")
+        source = config.source(name)
+        header = read_header(path, source.encoding, source.sheet)
+        wanted = {"record_id": source.record_id, **source.fields}
+        lacking = [f"{std} -> '{col}'" for std, col in wanted.items() if col not in header]
+        if lacking:
+            raise InputError(f"file {path}: source '{name}' maps column(s) not in its header: "
+                             f"{'; '.join(lacking)}. Header has: {', '.join(header)}")
+        return source
+    header = set(read_header(path))
+    missing = {s.name: [c for c in [s.record_id, *s.fields.values()] if c not in header]
+               for s in config.sources}
+    fits = [s for s in config.sources if not missing[s.name]]
+    if len(fits) == 1:
+        return fits[0]
+    if fits:
+        raise InputError(f"file {path}: the header fits sources {', '.join(s.name for s in fits)}; "
+                         "say which with --source")
+    lacks = "; ".join(f"{n} lacks column(s) {', '.join(repr(c) for c in cols)}"
+                      for n, cols in missing.items())
+    raise InputError(f"file {path}: the header fits no source of job '{config.job}': {lacks}. "
+                     f"Header has: {', '.join(sorted(header))}")
+
+
+# ----------------------------------------------------------------------------- the add run
+def add(
+    config: JobConfig,
+    path: Path,
+    source: str | None = None,
+    out_dir: Path | None = None,
+    progress: bool = False,
+    truth_path: Path | None = None,
+) -> RunResult:
+    """Link the records of ``path`` against the store's latest complete run and record the run."""
+    comparisons = plan(config)
+    src = resolve_source(config, Path(path), source)
+    out_dir = Path(out_dir or config.output)
+    store = Store(config.store)
+    try:
+        base = store.last_complete_run(config.job)
+        if base is None:
+            raise AddError(f"the store {config.store} holds no complete run of job "
+                           f"'{config.job}': run `linkage run` first; `add` links new records "
+                           "against its entities")
+        run_id = store.begin_run(config.job)
+        kept = keep_copy(config, src, Path(path), run_id, out_dir)
+        try:
+            with staged(out_dir) as staging:
+                result = _add(config, comparisons, src, Path(kept["file"]), kept, base, staging,
+                              store, run_id, progress, truth_path)
+            result.out_dir = out_dir
+        except BaseException as exc:
+            store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+            Path(kept["file"]).unlink(missing_ok=True)
+            raise
+    finally:
+        store.engine.dispose()
+    return result
+
+
+@dataclass
+class _Attached:
+    entity_ids: np.ndarray  # per record of the state
+    refused: np.ndarray  # indices of the new pairs clustering refused
+    reasons: np.ndarray  # why, one per refused pair
+    joined: int  # new records that joined an existing entity
+    new_entities: int
+
+
+def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, progress,
+         truth_path) -> RunResult:
+    timer = StageTimer(progress)
+    roles = {s.name: s.role for s in config.sources}
+    fields = {f for s in config.sources for f in s.fields}
+
+    with timer.stage("load"):
+        members, fs, contested_keys = _base_state(store, base, comparisons)
+        existing_raw = ingest_job(config, store, progress).records
+        inputs = _keys(existing_raw)
+        entity_of = pd.Series(members["entity_id"].to_numpy(), index=_keys(members))
+        existing_raw = existing_raw[inputs.isin(entity_of.index)]
+        existing = standardise.standardise_records(existing_raw, fields).reset_index(drop=True)
+    with timer.stage("ingest"):
+        frame, rejects, encoding = read_source(as_file_source(src, path), progress)
+        read = len(frame) + len(rejects)
+        frame, rejects = _reject_known(frame, rejects, inputs, entity_of.index, src, path, kept)
+    with timer.stage("standardise"):
+        for f in fields - set(frame.columns):
+            frame[f] = None
+        new_std = standardise.standardise_records(frame, fields).reset_index(drop=True)
+
+    records = pd.concat([existing, new_std], ignore_index=True, sort=False)
+    n, n_old = len(records), len(existing)
+    new = np.arange(n) >= n_old
+    authority = records["source"].map(roles).eq("authority").to_numpy()
+    keys = _keys(records)
+    position = pd.Series(np.arange(n), index=keys)
+    decided = decisions_for(store, position)
+    scored = _score_new(records, config, comparisons, fs, new, decided, timer, progress)
+    prob, band = classify(scored.weight, scored.decision, config)
+
+    with timer.stage("cluster"):
+        old_ids = np.full(n, None, dtype=object)
+        old_ids[:n_old] = entity_of.reindex(keys[:n_old]).to_numpy()
+        attached = _attach(records, scored, band, old_ids, authority, decided, new)
+        contested = keys.isin(contested_keys)
+        contested[scored.left[attached.refused]] = True
+        contested[scored.right[attached.refused]] = True
+
+    with timer.stage("golden"):
+        schemes = {s.name: s.scheme for s in config.sources if s.scheme}
+        gold = golden.golden_records(records, attached.entity_ids, config.precedence, roles,
+                                     schemes, contested)
+
+    clusters = pd.DataFrame({"source": records["source"], "record_id": records["record_id"],
+                             "entity_id": attached.entity_ids})
+    pairs, review = pair_tables(records, scored, prob, band, attached.refused, attached.reasons)
+    data = Ingested(frame, rejects, {src.name: read}, {src.name: encoding})
+    summary = run_summary(replace(config, sources=(src,)), data, new_std, scored, band, gold,
+                          attached, review, timer, run_id)
+    summary["mode"] = "add"
+    summary["engine"] = "local"  # a batch is small: always scored on this machine
+    summary["base_run"] = base
+    summary["added"] = {**kept, "rows": read}
+    if new_std.empty:  # nothing linked: later runs need not read the batch again
+        Path(kept["file"]).unlink(missing_ok=True)
+        summary["added"]["file"] = None
+    summary["state"] = {
+        "records": n,
+        "records_before": int(len(members)),
+        "entities_before": int(members["entity_id"].nunique()),
+        "joined_existing": attached.joined,
+        "new_entities": attached.new_entities,
+        "bridges_to_review": int(sum(r == BRIDGE for r in attached.reasons)),
+        "gone_from_inputs": int(len(members) - n_old),  # linked before, no longer in the files
+        "inputs_not_linked": int((~inputs.isin(entity_of.index)).sum()),  # `linkage run` links
+    }
+    if truth_path is not None:
+        insurance = {s.name for s in config.sources if s.role == "insurance"}
+        summary["accuracy"] = evaluate.evaluate(clusters, pd.read_csv(truth_path, dtype=str),
+                                                insurance)
+    result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
+                       rejects, scored.weight.astype(np.float32))
+    return finish(result, store, pairs, timer, carry_pairs_from=base)
+
+
+def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([frame["source"].astype(str), frame["record_id"].astype(str)])
+
+
+def _base_state(store: Store, base: str,
+                comparisons) -> tuple[pd.DataFrame, FSModel, pd.MultiIndex]:
+    """Members, model and contested records (those in pairs clustering refused) of a run."""
+    members = store.members(base)
+    fs = FSModel.from_dict(store.run_model(base))
+    fs.check_matches(comparisons)
+    with store.engine.connect() as conn:
+        refused = conn.execute(sa.select(
+            scored_pairs.c.source_l, scored_pairs.c.record_l, scored_pairs.c.source_r,
+            scored_pairs.c.record_r).where(scored_pairs.c.run_id == base,
+                                           scored_pairs.c.band == "match",
+                                           scored_pairs.c.reason != "")).all()
+    refused = pd.DataFrame(refused, columns=["sl", "rl", "sr", "rr"])
+    contested = pd.MultiIndex.from_arrays([
+        pd.concat([refused["sl"], refused["sr"]]).astype(str),
+        pd.concat([refused["rl"], refused["rr"]]).astype(str)])
+    return members, fs, contested
+
+
+def _reject_known(frame, rejects, inputs, linked, src, path, kept):
+    """New rows whose record id the job already has are rejects: a changed record needs a run."""
+    rejects = rejects.assign(file=kept["original"])  # the user's file, not the kept copy
+    keys = _keys(frame)
+    in_state = keys.isin(linked)
+    in_inputs = keys.isin(inputs) & ~in_state
+    bad = in_state | in_inputs
+    if not bad.any():
+        return frame, rejects
+    reason = np.where(in_state, "record id already linked: a changed record goes through "
+                                "`linkage run`",
+                      "record id already in the job's input files (not yet linked): run "
+                      "`linkage run`")
+    more = pd.DataFrame({"source": src.name, "record_id": frame["record_id"].to_numpy()[bad],
+                         "file": kept["original"], "row": frame["row"].to_numpy()[bad],
+                         "column": src.record_id, "reason": reason[bad]})[REJECT_COLUMNS]
+    return frame[~bad].reset_index(drop=True), pd.concat([rejects, more], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- pairs
+def focused_pairs(
+    codes: list[np.ndarray],
+    rules,
+    source_codes: np.ndarray,
+    link_type: str,
+    focus: np.ndarray,
+    forced: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[blocking.RuleReport]]:
+    """The full run's candidate pairs that involve a record in ``focus``, and per-rule counts.
+
+    ``codes`` holds each rule's block code per record (blocking.block_keys over every record).
+    Only blocks holding a focus record are paired, but whole, so a block over the rule's size
+    is skipped as the full run skips it.
+    """
+    n = len(focus)
+    found = np.empty(0, dtype=np.int64)
+    reports = []
+    for rule, code in zip(rules, codes):
+        wanted = np.unique(code[focus & (code >= 0)])
+        sub = np.flatnonzero(np.isin(code, wanted))
+        packed, blocks, skipped_blocks, skipped_pairs = blocking.pairs_within_blocks(
+            code[sub], rule.max_block_size)
+        a, b = sub[packed // max(sub.size, 1)], sub[packed % max(sub.size, 1)]
+        keep = focus[a] | focus[b]
+        packed = blocking.pack(a[keep], b[keep], n)
+        packed = blocking.unique_sorted(
+            blocking._filter_link_type(packed, n, source_codes, link_type))
+        before = found.size
+        found = blocking.unique_sorted(np.concatenate([found, packed]))
+        reports.append(blocking.RuleReport(rule.name, int(packed.size), int(found.size - before),
+                                           blocks, skipped_blocks, skipped_pairs))
+    if forced is not None and forced.size:
+        found = blocking.unique_sorted(np.concatenate([found, forced]))
+    return (found // n).astype(np.int32), (found % n).astype(np.int32), reports
+
+
+def score_around(records, config, comparisons, fs, focus: np.ndarray,
+                 forced: np.ndarray | None = None, stage=None, progress: bool = False):
+    """Every candidate pair a full run makes that involves a record in ``focus`` (and the
+    ``forced`` packed pairs), scored as the full run scores it: exactly so when ``forced``
+    holds every reviewer-decided pair, as the full run's candidates do.
+
+    Term frequencies come from all of ``records``. A pair's household context reads every pair
+    touching its two households, so with household context on, the pairs of every household a
+    focus record or one of its candidates belongs to are scored as well: the result holds those
+    context pairs too. Returns left, right, gamma, weight, parts, household bits and the
+    per-rule counts of the focus pairs.
+    """
+    from contextlib import nullcontext
+
+    stage = stage or (lambda name: nullcontext())
+    with stage("block"):
+        codes = [blocking.block_keys(records, rule.keys) for rule in config.blocking]
+        source_codes = pd.factorize(records["source"])[0]
+        left, right, reports = focused_pairs(codes, config.blocking, source_codes,
+                                             config.link_type, focus, forced)
+        if config.household.enabled and "household_id" in records and len(left):
+            hh = household.household_codes(records)
+            involved = focus.copy()
+            involved[left] = True
+            involved[right] = True
+            touched = np.unique(hh[involved & (hh >= 0)])
+            wider = focus | np.isin(hh, touched)
+            left, right, _ = focused_pairs(codes, config.blocking, source_codes, config.link_type,
+                                           wider, forced)
+    with stage("compare"):
+        gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
+    with stage("score"):
+        weight, parts, hh_bits = scoring.weigh(records, config, comparisons, fs, left, right, gamma)
+    return left, right, gamma, weight, parts, hh_bits, reports
+
+
+def _score_new(records, config, comparisons, fs, new, decided, timer,
+               progress) -> scoring.ScoredPairs:
+    """Score the pairs involving a new record; pairs of the households they touch as context."""
+    n = len(records)
+    involves_new = new[decided["l"].to_numpy()] | new[decided["r"].to_numpy()]
+    mine = decided[involves_new]
+    forced = blocking.pack(mine["l"].to_numpy(), mine["r"].to_numpy(), n) if len(mine) else None
+    left, right, gamma, weight, parts, hh_bits, reports = score_around(
+        records, config, comparisons, fs, new, forced, timer.stage, progress)
+    keep = new[left] | new[right]
+    left, right, gamma = left[keep], right[keep], gamma[keep]
+    return scoring.ScoredPairs(
+        left, right, gamma, parts[keep], hh_bits[keep], weight[keep],
+        scoring.pair_decisions(left, right, n, decided), fs, reports, int(keep.sum()),
+        scoring.level_counts(gamma, comparisons))
+
+
+# ----------------------------------------------------------------------------- clustering
+def _attach(records, scored, band, old_ids, authority, decided, new) -> _Attached:
+    """Entity ids of the new state: existing entities fixed, new records joined or grouped.
+
+    Each existing entity is one node (``exclusive``: no two may meet); each new record is a
+    node of its own. A reviewer's "match" links unconditionally, except where reviewers'
+    matches would join two existing entities: those become ordinary edges, refused into review.
+    """
+    n_old = int((~new).sum())
+    entity_codes, entity_names = pd.factorize(old_ids[:n_old])
+    k = len(entity_names)
+    node = np.concatenate([entity_codes, k + np.arange(len(new) - n_old)]).astype(np.int64)
+    nodes = k + len(new) - n_old
+    exclusive = np.arange(nodes) < k
+    auth = np.zeros(nodes, dtype=bool)
+    auth[node[authority]] = True
+
+    left, right, weight, decision = scored.left, scored.right, scored.weight, scored.decision
+    match = np.flatnonzero(band == 0)
+    must = match[decision[match] == "match"]
+    must = must[node[left[must]] != node[right[must]]]
+    loose = _must_joining_existing(node[left[must]], node[right[must]], exclusive, nodes)
+    # Above every model edge, strongest first among themselves.
+    top = float(weight.max() - weight.min()) + 1.0 if len(weight) else 1.0
+    edges = np.concatenate([match[decision[match] != "match"], must[loose]])
+    edge_weight = np.concatenate([weight[match[decision[match] != "match"]],
+                                  weight[must[loose]] + top])
+    must = must[~loose]
+    cannot = decided[(decided["decision"] == "non_match").to_numpy()
+                     & (new[decided["l"].to_numpy()] | new[decided["r"].to_numpy()])]
+    result = cluster.cluster(
+        nodes, node[left[edges]], node[right[edges]], edge_weight, auth,
+        must_link=(node[left[must]], node[right[must]]),
+        cannot_link=(node[cannot["l"].to_numpy()], node[cannot["r"].to_numpy()]),
+        exclusive=exclusive)
+    labels = result.labels
+
+    # A component holds at most one existing entity: its id, or a new one for new records only.
+    owner = np.full(labels.max() + 1 if nodes else 0, None, dtype=object)
+    owner[labels[:k]] = np.asarray(entity_names, dtype=object)
+    ids = old_ids.copy()
+    new_labels = labels[node[new]]
+    joined = pd.notna(owner[new_labels])
+    ids[np.flatnonzero(new)[joined]] = owner[new_labels[joined]]
+    fresh = np.flatnonzero(new)[~joined]
+    if fresh.size:
+        made = cluster.stable_entity_ids(records.iloc[fresh], new_labels[~joined],
+                                         authority[fresh])
+        clash = pd.Series(made).isin(set(entity_names)).to_numpy()
+        made[clash] = made[clash] + "-n"
+        ids[fresh] = made
+
+    refused = edges[result.refused]
+    owner_l, owner_r = owner[labels[node[left[refused]]]], owner[labels[node[right[refused]]]]
+    bridge = pd.notna(owner_l) & pd.notna(owner_r) & (owner_l != owner_r)
+    reasons = np.where(bridge, BRIDGE, REFUSED).astype(object)
+    order = np.argsort(refused)
+    return _Attached(ids, refused[order], reasons[order], int(joined.sum()),
+                     int(len(np.unique(new_labels[~joined]))))
+
+
+def _must_joining_existing(ml_l, ml_r, exclusive, nodes) -> np.ndarray:
+    """Per reviewer match: whether reviewers' matches chain two existing entities together."""
+    if ml_l.size == 0:
+        return np.zeros(0, dtype=bool)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(ml_l.size, dtype=np.int8), (ml_l, ml_r)), shape=(nodes, nodes))
+    _, comp = connected_components(graph, directed=False)
+    existing = np.bincount(comp, weights=exclusive.astype(float), minlength=comp.max() + 1)
+    return existing[comp[ml_l]] > 1

@@ -1,0 +1,275 @@
+"""The batch job: ingest, standardise, block, compare, score, review, cluster, golden, outputs.
+
+Each stage is a function of its own module; this one only wires them, times them and keeps the
+counts that prove every input record is accounted for.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from linkage.core import cluster, golden, model, standardise
+from linkage.jobs import evaluate
+from linkage.engines import local as scoring
+from linkage.jobs.inputs import ingest_job
+from linkage.jobs.bookkeeping import (
+    AccountingError,  # noqa: F401 - what run() raises, importable from here
+    RunResult,
+    StageTimer,
+    check_accounting,
+    decisions_for,
+    run_summary,
+)
+from linkage.core.compare import build_comparisons
+from linkage.core.config import ConfigError, JobConfig
+from linkage.jobs.ingest import Ingested
+from linkage.jobs.staging import staged
+from linkage.store import Store
+
+log = logging.getLogger("linkage")
+
+def plan(config: JobConfig) -> list:
+    """Check before any work that every blocking key and compared column will exist."""
+    fields = {f for s in config.sources for f in s.fields}
+    empty = pd.DataFrame({f: pd.Series([], dtype=object) for f in fields | {"source", "record_id"}})
+    available = set(standardise.standardise_records(empty, fields).columns)
+    for rule in config.blocking:
+        missing = [k for k in rule.keys if k not in available]
+        if missing:
+            raise ConfigError(
+                f"config key 'blocking' rule '{rule.name}': key(s) {missing} are not available; "
+                f"with the mapped fields the columns are: {', '.join(sorted(available))}"
+            )
+    comparisons = build_comparisons(config.comparisons)
+    for comp in comparisons:
+        missing = [c for c in comp.columns if c not in available]
+        if missing:
+            raise ConfigError(
+                f"config key 'comparisons' ({comp.name}): needs column(s) {missing}, which no "
+                "mapped field provides; map the field in 'sources[].fields'"
+            )
+    return comparisons
+
+
+def run(
+    config: JobConfig,
+    out_dir: Path | None = None,
+    progress: bool = False,
+    truth_path: Path | None = None,
+    model_path: Path | None = None,
+) -> RunResult:
+    comparisons = plan(config)
+    out_dir = Path(out_dir or config.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(config.store)
+    run_id = store.begin_run(config.job)
+    try:
+        # Files are written to a staging folder and published only after the run is stored:
+        # a run killed at any point leaves the previous run's files whole (linkage/staging.py).
+        with staged(out_dir) as staging:
+            result = _run(config, comparisons, staging, store, run_id, progress, truth_path,
+                          model_path)
+        result.out_dir = out_dir
+    except BaseException as exc:
+        store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        store.engine.dispose()
+    return result
+
+
+def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, model_path):
+    timer = StageTimer(progress)
+    roles = {s.name: s.role for s in config.sources}
+    fields = {f for s in config.sources for f in s.fields}
+
+    with timer.stage("ingest"):
+        data: Ingested = ingest_job(config, store, progress)  # sources and `add` batches
+    with timer.stage("standardise"):
+        records = standardise.standardise_records(data.records, fields).reset_index(drop=True)
+    n = len(records)
+    authority = records["source"].map(roles).eq("authority").to_numpy()
+    position = pd.Series(np.arange(n), index=pd.MultiIndex.from_arrays(
+        [records["source"].astype(str), records["record_id"].astype(str)]))
+
+    decided = decisions_for(store, position)
+
+    if config.engine == "spark":
+        from linkage.engines.spark.engine import score_candidates_spark
+
+        scored = score_candidates_spark(records, config, comparisons, decided, model_path,
+                                        timer.stage, progress)
+    else:
+        scored = scoring.score_candidates(records, config, comparisons, decided, model_path,
+                                          timer.stage, progress)
+    left, right = scored.left, scored.right
+    weight, decision, fs = scored.weight, scored.decision, scored.model
+    prob, band = classify(weight, decision, config)
+
+    with timer.stage("cluster"):
+        match = np.flatnonzero(band == 0)
+        must = decision[match] == "match"
+        cannot = decided[decided["decision"] == "non_match"]
+        clustering = cluster.cluster(
+            n, left[match[~must]], right[match[~must]], weight[match[~must]], authority,
+            must_link=(left[match[must]], right[match[must]]),
+            cannot_link=(cannot["l"].to_numpy(), cannot["r"].to_numpy()),
+        )
+        previous_run = store.last_complete_run(config.job)
+        previous = store.members(previous_run) if previous_run else None
+        entity_ids = cluster.stable_entity_ids(records, clustering.labels, authority, previous)
+        refused = match[~must][clustering.refused]
+        contested = np.zeros(n, dtype=bool)
+        contested[left[refused]] = True
+        contested[right[refused]] = True
+
+    with timer.stage("golden"):
+        schemes = {s.name: s.scheme for s in config.sources if s.scheme}
+        gold = golden.golden_records(records, entity_ids, config.precedence, roles, schemes, contested)
+
+    clusters = pd.DataFrame({"source": records["source"], "record_id": records["record_id"],
+                             "entity_id": entity_ids})
+    check_accounting(data.counts, clusters, data.rejects)
+    with timer.stage("pairs"):
+        pairs_frame, review = pair_tables(records, scored, prob, band, refused, REFUSED)
+
+    summary = run_summary(config, data, records, scored, band, gold, clustering, review, timer,
+                          run_id)
+    if truth_path is not None:
+        with timer.stage("evaluate"):
+            truth = pd.read_csv(truth_path, dtype=str)
+            if scored.all_pairs:
+                summary["blocking_recall"] = evaluate.blocking_recall(records, left, right, truth,
+                                                                      config.link_type)
+            insurance = {s.name for s in config.sources if s.role == "insurance"}
+            summary["accuracy"] = evaluate.evaluate(clusters, truth, insurance)
+
+    result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
+                       data.rejects, weight.astype(np.float32))
+    return finish(result, store, pairs_frame, timer)
+
+
+REFUSED = "would put two registry persons (or a reviewer's non-match) in one entity"
+STORED_PAIR_COLUMNS = ["source_l", "record_l", "source_r", "record_r", "weight", "probability",
+                       "band", "reason", "explanation"]
+
+
+def classify(weight: np.ndarray, decision: np.ndarray, config: JobConfig):
+    """Probability and band (0 match, 1 review, 2 non-match) per pair; reviewers overrule."""
+    prob = model.probability(weight)
+    return prob, model.bands(prob, config.match_threshold, config.review_threshold, decision)
+
+
+def pair_tables(records: pd.DataFrame, scored: scoring.ScoredPairs, prob: np.ndarray,
+                band: np.ndarray, refused: np.ndarray,
+                refused_reason) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pairs the store keeps (match and review bands, refused merges) and the review list.
+
+    ``refused_reason`` is one text, or one per refused pair, saying why clustering refused it.
+    """
+    left, decision = scored.left, scored.decision
+    review_idx = np.union1d(np.flatnonzero((band == 1) & (decision == "")), refused)
+    reasons = np.full(len(left), "", dtype=object)
+    reasons[band == 1] = "score in the review band"
+    reasons[refused] = refused_reason
+    stored_idx = np.union1d(np.flatnonzero(band <= 1), refused)
+    pairs_frame = _pairs_frame(records, left, scored.right, scored.weight, prob, band, reasons,
+                               scored.gamma, scored.parts, scored.household, scored.model,
+                               stored_idx)
+    review = pairs_frame[pairs_frame["pair_index"].isin(review_idx)].drop(columns="pair_index")
+    review = review.sort_values("probability", key=lambda p: (p - 0.5).abs()).reset_index(drop=True)
+    return pairs_frame.drop(columns="pair_index")[STORED_PAIR_COLUMNS], review
+
+
+def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTimer,
+           carry_pairs_from: str | None = None) -> RunResult:
+    """Write a run's files into ``result.out_dir``, then store it: complete only once stored.
+
+    ``carry_pairs_from`` names a run whose stored pairs this one keeps too (`linkage add`).
+    """
+    out_dir, summary, fs = result.out_dir, result.summary, result.model
+    with timer.stage("write"):
+        _write_outputs(out_dir, result.clusters, result.golden, result.review, result.rejects, fs,
+                       summary)
+    summary["timings"] = timer.timings
+    # The office outputs (roster, lists, quality reports, report.html) load matplotlib and
+    # jinja2: imported only by a run that gets this far.
+    from linkage.outputs import write_office_outputs
+
+    with timer.stage("outputs"):
+        summary["outputs"] = write_office_outputs(result, out_dir)
+    (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
+                                                     default=_json_default), encoding="utf-8")
+    # Last: the run counts as complete only once every result is stored in one transaction.
+    with timer.stage("store"):
+        store.finish_run(result.run_id, summary, fs.to_dict(), result.clusters, result.golden,
+                         pairs, carry_pairs_from=carry_pairs_from)
+    return result
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    return str(value)
+
+
+def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts, hh, fs, idx):
+    src = records["source"].astype(str).to_numpy()
+    rid = records["record_id"].astype(str).to_numpy()
+    explanation = explanations(gamma[idx], parts[idx], hh[idx], fs)
+    a, b = left[idx], right[idx]
+    swap = (src[a] > src[b]) | ((src[a] == src[b]) & (rid[a] > rid[b]))
+    a, b = np.where(swap, b, a), np.where(swap, a, b)
+    frame = pd.DataFrame({
+        "pair_index": idx,
+        "source_l": src[a], "record_l": rid[a], "source_r": src[b], "record_r": rid[b],
+        "weight": np.round(weight[idx], 3), "probability": np.round(prob[idx], 6),
+        "band": np.asarray(model.BANDS, dtype=object)[band[idx]], "reason": reasons[idx],
+        "explanation": explanation,
+    })
+    for k, c in enumerate(fs.comparisons):
+        frame[f"w_{c.name}"] = np.round(parts[idx, k], 2)
+    return frame
+
+
+def explanations(gamma: np.ndarray, parts: np.ndarray, household: np.ndarray,
+                 fs: model.FSModel) -> np.ndarray:
+    """Each pair's explanation as JSON text: per comparison its level and weight, then the
+    household term and the prior, weights rounded to 0.01 as Python's round() does.
+
+    Built a column at a time (a json.dumps per pair took a minute at a million persons);
+    the text equals json.dumps of the dict, which tests/linkage/test_pipeline.py pins.
+    """
+    out = np.full(len(gamma), "{", dtype=object)
+    for k, c in enumerate(fs.comparisons):
+        labels = np.array([json.dumps(label) for label in c.labels] + ['"missing"'], dtype=object)
+        level = np.where(gamma[:, k] >= 0, gamma[:, k], len(c.labels))
+        out = (out + ("" if k == 0 else ", ") + json.dumps(c.name, ensure_ascii=False)
+               + ': {"level": ' + labels[level] + ', "weight": ' + _json_rounded(parts[:, k])
+               + "}")
+    sep = ", " if fs.comparisons else ""
+    return (out + sep + '"household": ' + _json_rounded(household) + ', "prior": '
+            + json.dumps(round(fs.prior_weight, 2)) + "}")
+
+
+def _json_rounded(values: np.ndarray) -> np.ndarray:
+    """json.dumps(round(float(v), 2)) per value, computed once per distinct value."""
+    distinct, inverse = np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
+    text = np.array([json.dumps(round(float(v), 2)) for v in distinct], dtype=object)
+    return text[inverse.reshape(-1)]
+
+
+def _write_outputs(out_dir, clusters, gold, review, rejects, fs, summary) -> None:
+    clusters.to_csv(out_dir / "clusters.csv", index=False, encoding="utf-8")
+    gold.to_csv(out_dir / "golden.csv", index=False, encoding="utf-8")
+    review.to_csv(out_dir / "review_pairs.csv", index=False, encoding="utf-8")
+    from linkage.outputs.tables import write_csv  # rejects quote source values an office opens
+
+    write_csv(rejects, out_dir / "rejects.csv", encoding="utf-8")
+    fs.save(out_dir / "model.json")

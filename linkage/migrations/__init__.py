@@ -1,1 +1,0 @@
-"""Alembic migrations of the store (run by linkage.migrate; no alembic.ini needed)."""

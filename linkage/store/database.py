@@ -1,0 +1,324 @@
+"""Opening a job's store (SQLAlchemy: SQLite by default, PostgreSQL for a shared deployment),
+and its runs, results and reviewers' decisions.
+
+A run's results are written in one transaction when the run finishes, so a run that dies
+half-way (even by SIGKILL) leaves only a 'running' row behind, which the next run marks failed,
+and the previous complete run stays the one later runs build on. The schema comes from the
+Alembic migrations in linkage/store/migrations, applied when a store is opened. Reviewers'
+decisions live beside the runs and outlast them, as do the review app's accounts, leases,
+audit trail, second-review requests and reversals.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from datetime import datetime, timezone
+
+import pandas as pd
+import sqlalchemy as sa
+
+from linkage.store.integrity import StoreDamaged, check_sqlite_file
+from linkage.store.tables import (
+    DECISIONS,
+    api_tokens,
+    audit_log,
+    decision_reversals,
+    decisions,
+    entity_members,
+    golden,
+    metadata,
+    review_leases,
+    review_sessions,
+    runs,
+    scored_pairs,
+    second_reviews,
+    users,
+)
+
+def canonical_pair(a: tuple[str, str], b: tuple[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
+    return (a, b) if a <= b else (b, a)
+
+
+class Superseded(RuntimeError):
+    """A run built on an earlier run (`linkage add`) finds that another run of the job completed
+    meanwhile. Storing it would make a state without that run's records or decisions the latest
+    one (two adds at once would each miss the other's records), so it is refused."""
+
+
+def _still_latest(conn: sa.Connection, run_id: str, base: str) -> None:
+    """Refuse to store ``run_id`` unless ``base`` is still its job's latest complete run.
+
+    The write lock is taken before looking (SQLite: a first write; PostgreSQL: the base run's
+    row, which every run built on it locks), so of two runs built on one base only the first
+    to store passes.
+    """
+    job = conn.execute(sa.select(runs.c.job).where(runs.c.run_id == run_id)).scalar()
+    conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == base).with_for_update())
+    conn.execute(runs.update().where(runs.c.run_id == run_id).values(status="running"))
+    latest = _latest_complete(conn, job)
+    if latest != base:
+        raise Superseded(f"run {latest} of job '{job}' completed while this run was built on "
+                         f"run {base}; storing it would drop what {latest} added. Nothing was "
+                         "stored: run `linkage add` again (it builds on the latest run)")
+
+
+def _latest_complete(conn: sa.Connection, job: str) -> str | None:
+    return conn.execute(
+        sa.select(runs.c.run_id).where(runs.c.job == job, runs.c.status == "complete")
+        .order_by(runs.c.finished_at.desc(), runs.c.run_id.desc()).limit(1)).scalar()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _sqlite_wal(engine: sa.Engine) -> None:
+    """Put an SQLite file store in WAL mode (kept in the file: set once, by whoever opens it).
+
+    In WAL mode readers never wait for a writer: the review app and the check API read on
+    while `linkage run` holds its write transaction, which in rollback-journal mode blocked
+    every read until the commit. synchronous stays FULL: NORMAL would save the fsync of each
+    commit (0.25 ms here) but let a power cut undo the last commits (a stored run, a
+    reviewer's decision) that the caller was already told were done.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    # Switching the journal mode needs the file to itself for a moment, and SQLite answers
+    # "database is locked" at once (no busy wait) while another process that opened the store
+    # at the same moment holds a lock: try again until the mode is WAL, whoever set it.
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    while True:
+        try:
+            with engine.connect() as conn:
+                if str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() != "wal":
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return
+        except sa.exc.OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+WAL_SWITCH_SECONDS = 30.0  # as long as the store's busy timeout
+
+
+def _wal_size_limit(dbapi_connection, _record) -> None:
+    """A run's transaction leaves its size in the WAL file (a GB at a million persons) for as
+    long as any process holds the store open; each connection cuts it back after a checkpoint."""
+    dbapi_connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+
+
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            path = url[len("sqlite:///"):]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # SQLite: wait up to 30 s for another writer (review server, a run) instead of 5 s.
+        sqlite = url.startswith("sqlite")
+        self.engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
+        if sqlite:
+            sa.event.listen(self.engine, "connect", _wal_size_limit)
+        from linkage.store import migrate  # its Alembic env imports the tables
+
+        migrate.upgrade(self.engine)  # checks an SQLite file first (StoreDamaged)
+        _sqlite_wal(self.engine)
+
+    def begin_run(self, job: str) -> str:
+        """A 'running' row naming the process, so a later run can tell if it was killed."""
+        self.close_interrupted()
+        run_id = _now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+        with self.engine.begin() as conn:
+            conn.execute(runs.insert().values(run_id=run_id, job=job, started_at=_now(),
+                                              status="running", summary=owner))
+        return run_id
+
+    def close_interrupted(self) -> list[str]:
+        """Mark 'running' rows whose process on this host is gone (killed) as failed.
+
+        Their results were never written (a run stores everything in its last transaction),
+        so only the status changes; runs of other hosts are left alone.
+        """
+        from linkage.jobs.staging import pid_alive
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(runs.c.run_id, runs.c.summary)
+                                .where(runs.c.status == "running")).all()
+        gone = []
+        for run_id, summary in rows:
+            try:
+                owner = json.loads(summary or "{}")
+            except ValueError:
+                continue
+            if (isinstance(owner, dict) and owner.get("host") == socket.gethostname()
+                    and isinstance(owner.get("pid"), int) and not pid_alive(owner["pid"])):
+                gone.append(run_id)
+        for run_id in gone:
+            with self.engine.begin() as conn:
+                conn.execute(runs.update().where(runs.c.run_id == run_id,
+                                                 runs.c.status == "running").values(
+                    status="failed", finished_at=_now(),
+                    summary=json.dumps({"error": "interrupted: its process ended without "
+                                                 "finishing the run"})))
+        return gone
+
+    def fail_run(self, run_id: str, message: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                status="failed", finished_at=_now(), summary=json.dumps({"error": message})))
+
+    def finish_run(
+        self,
+        run_id: str,
+        summary: dict,
+        model: dict,
+        members: pd.DataFrame,
+        golden_rows: pd.DataFrame,
+        pairs: pd.DataFrame,
+        carry_pairs_from: str | None = None,
+    ) -> None:
+        """Write every result of a run atomically and mark it complete.
+
+        ``carry_pairs_from``: the run this one was built on, whose stored pairs it keeps as
+        well (`linkage add` links a few records and the earlier pairs still wait for their
+        reviewers). It must still be the job's latest complete run: see :class:`Superseded`.
+        """
+        with self.engine.begin() as conn:
+            if carry_pairs_from:
+                _still_latest(conn, run_id, carry_pairs_from)
+                columns = [c.name for c in scored_pairs.columns if c.name != "run_id"]
+                conn.execute(scored_pairs.insert().from_select(
+                    ["run_id", *columns],
+                    sa.select(sa.literal(run_id, sa.String(40)),
+                              *[scored_pairs.c[c] for c in columns])
+                    .where(scored_pairs.c.run_id == carry_pairs_from)))
+            _bulk(conn, entity_members, members[["source", "record_id", "entity_id"]], run_id)
+            _bulk(conn, golden, golden_rows, run_id, prepare=_golden_columns)
+            _bulk(conn, scored_pairs, pairs, run_id)
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                status="complete", finished_at=_now(),
+                summary=json.dumps(summary, ensure_ascii=False, default=str),
+                model=json.dumps(model, ensure_ascii=False)))
+
+    def last_complete_run(self, job: str) -> str | None:
+        with self.engine.connect() as conn:
+            return _latest_complete(conn, job)
+
+    def members(self, run_id: str) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(entity_members.c.source, entity_members.c.record_id,
+                                          entity_members.c.entity_id)
+                                .where(entity_members.c.run_id == run_id)).all()
+        return pd.DataFrame(rows, columns=["source", "record_id", "entity_id"])
+
+    def run_model(self, run_id: str) -> dict | None:
+        """The model a run scored with (FSModel.to_dict()), or None if it stored none."""
+        with self.engine.connect() as conn:
+            text = conn.execute(sa.select(runs.c.model).where(runs.c.run_id == run_id)).scalar()
+        return json.loads(text) if text else None
+
+    def stored_pair(self, run_id: str, a: tuple[str, str], b: tuple[str, str]) -> dict | None:
+        """The pair as the run stored it (weight, probability, band, reason, explanation as
+        JSON text), or None: a run stores only its match and review bands and refused merges."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(scored_pairs).where(
+                (scored_pairs.c.run_id == run_id) & pair_condition(scored_pairs, a, b))).first()
+        return dict(row._mapping) if row is not None else None
+
+    def add_decision(self, a: tuple[str, str], b: tuple[str, str], decision: str, reviewer: str,
+                     score: float | None = None, note: str | None = None) -> int:
+        """Record a reviewer's decision; it replaces any earlier active one for the pair."""
+        with self.engine.begin() as conn:
+            return insert_decision(conn, a, b, decision, reviewer, score, note)
+
+    def active_decisions(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(decisions.c.source_l, decisions.c.record_l,
+                                          decisions.c.source_r, decisions.c.record_r,
+                                          decisions.c.decision, decisions.c.reviewer)
+                                .where(decisions.c.active)).all()
+        return pd.DataFrame(rows, columns=["source_l", "record_l", "source_r", "record_r",
+                                           "decision", "reviewer"])
+
+
+def pair_condition(table: sa.Table, a: tuple[str, str], b: tuple[str, str]):
+    """SQL condition selecting one pair (in canonical order) in a table with the pair columns."""
+    (sl, rl), (sr, rr) = canonical_pair(a, b)
+    return ((table.c.source_l == sl) & (table.c.record_l == rl)
+            & (table.c.source_r == sr) & (table.c.record_r == rr))
+
+
+def insert_decision(conn, a: tuple[str, str], b: tuple[str, str], decision: str, reviewer: str,
+                    score: float | None = None, note: str | None = None,
+                    active: bool = True) -> int:
+    """Insert a decision inside the caller's transaction; an active one deactivates the old one.
+
+    The review app writes the decision, its audit row and the lease release in one transaction,
+    so the statement lives here and both it and Store.add_decision use it.
+    """
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+    (sl, rl), (sr, rr) = canonical_pair(a, b)
+    if active:
+        conn.execute(decisions.update().where(pair_condition(decisions, a, b) & decisions.c.active)
+                     .values(active=False))
+    result = conn.execute(decisions.insert().values(
+        source_l=sl, record_l=rl, source_r=sr, record_r=rr, decision=decision,
+        reviewer=reviewer, decided_at=_now(), score=score, note=note, active=active))
+    return int(result.inserted_primary_key[0])
+
+
+GOLDEN_COLUMNS = ["entity_id", "status", "name", "id_number", "birth_date", "gender", "record"]
+
+
+def _golden_columns(part: pd.DataFrame) -> pd.DataFrame:
+    """The golden table's columns of some golden rows, the whole row kept as JSON in `record`.
+
+    Serialised by pandas in C rather than per row, one chunk at a time: at a million persons
+    the JSON of all rows at once would hold gigabytes beside everything else.
+    """
+    record = part.to_json(orient="records", lines=True, force_ascii=False,
+                          date_format="iso").splitlines()
+    return part.assign(record=record)[GOLDEN_COLUMNS]
+
+
+def _bulk(conn, table: sa.Table, frame: pd.DataFrame, run_id: str, chunk: int = 100_000,
+          prepare=None) -> None:
+    """Insert a frame's rows with the driver's executemany on plain tuples.
+
+    Building a dict per row through SQLAlchemy cost more than the database itself at a
+    million entities; a positional statement and tuples keep it to the driver's speed on
+    SQLite and PostgreSQL alike. ``prepare`` turns each chunk into the table's columns, so
+    derived text exists for one chunk at a time.
+    """
+    if frame.empty:
+        return
+    prepare = prepare or (lambda part: part)
+    columns = ["run_id", *prepare(frame.iloc[:1]).columns]
+    statement = table.insert().compile(dialect=conn.dialect, column_keys=columns)
+    names = statement.positiontup or []
+    order = [columns.index(name) for name in names] if names else list(range(len(columns)))
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        for start in range(0, len(frame), chunk):
+            part = prepare(frame.iloc[start:start + chunk])
+            part = part.astype(object).where(part.notna(), None)
+            rows = [(run_id, *values) for values in part.itertuples(index=False, name=None)]
+            if names:
+                rows = [tuple(row[i] for i in order) for row in rows]
+                cursor.executemany(str(statement), rows)
+            else:
+                cursor.executemany(str(statement), [dict(zip(columns, row)) for row in rows])
+    finally:
+        cursor.close()

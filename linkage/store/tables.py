@@ -1,0 +1,144 @@
+"""The store's tables: runs and their results, reviewers' decisions, the review app's accounts,
+sessions, leases, audit trail, second reviews and reversals, and the check API's tokens.
+
+The schema itself comes from the Alembic migrations in linkage/store/migrations; a test checks
+that they build exactly this metadata.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.String(40), primary_key=True),
+    sa.Column("job", sa.String(200), nullable=False, index=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("summary", sa.Text),
+    sa.Column("model", sa.Text),
+)
+entity_members = sa.Table(
+    "entity_members", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.String(200), nullable=False),
+    sa.Column("entity_id", sa.String(40), nullable=False),
+)
+golden = sa.Table(
+    "golden", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("entity_id", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(20)),
+    sa.Column("name", sa.String(200)),
+    sa.Column("id_number", sa.String(18)),
+    sa.Column("birth_date", sa.String(10)),
+    sa.Column("gender", sa.String(1)),
+    sa.Column("record", sa.Text),  # the whole golden row as JSON
+)
+scored_pairs = sa.Table(
+    "scored_pairs", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("source_l", sa.String(100), nullable=False),
+    sa.Column("record_l", sa.String(200), nullable=False),
+    sa.Column("source_r", sa.String(100), nullable=False),
+    sa.Column("record_r", sa.String(200), nullable=False),
+    sa.Column("weight", sa.Float),
+    sa.Column("probability", sa.Float),
+    sa.Column("band", sa.String(20)),
+    sa.Column("reason", sa.String(200)),
+    sa.Column("explanation", sa.Text),
+)
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source_l", sa.String(100), nullable=False),
+    sa.Column("record_l", sa.String(200), nullable=False),
+    sa.Column("source_r", sa.String(100), nullable=False),
+    sa.Column("record_r", sa.String(200), nullable=False),
+    sa.Column("decision", sa.String(20), nullable=False),
+    sa.Column("reviewer", sa.String(100), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("score", sa.Float),
+    sa.Column("note", sa.Text),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Index("ix_decisions_pair", "source_l", "record_l", "source_r", "record_r"),
+)
+DECISIONS = ("match", "non_match", "unsure")
+
+# --- Review app (linkage/web): accounts, leases, audit trail, second reviews, reversals. ---
+users = sa.Table(
+    "users", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+# One row per pair handed out: the primary key makes a claim atomic on every backend.
+review_leases = sa.Table(
+    "review_leases", metadata,
+    sa.Column("pair_token", sa.String(64), primary_key=True),
+    sa.Column("reviewer", sa.String(64), nullable=False, index=True),
+    sa.Column("leased_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("actor", sa.String(100), nullable=False, index=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("pair_token", sa.String(64)),
+    sa.Column("source_l", sa.String(100)),
+    sa.Column("record_l", sa.String(200)),
+    sa.Column("source_r", sa.String(100)),
+    sa.Column("record_r", sa.String(200)),
+    sa.Column("decision_id", sa.Integer),
+    sa.Column("detail", sa.Text),
+)
+second_reviews = sa.Table(
+    "second_reviews", metadata,
+    sa.Column("request_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pair_token", sa.String(64), nullable=False, index=True),
+    sa.Column("source_l", sa.String(100), nullable=False),
+    sa.Column("record_l", sa.String(200), nullable=False),
+    sa.Column("source_r", sa.String(100), nullable=False),
+    sa.Column("record_r", sa.String(200), nullable=False),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("closed_by", sa.String(64)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+)
+decision_reversals = sa.Table(
+    "decision_reversals", metadata,
+    sa.Column("decision_id", sa.Integer, sa.ForeignKey("decisions.decision_id"), primary_key=True),
+    sa.Column("reversed_by", sa.String(64), nullable=False),
+    sa.Column("reversed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("note", sa.Text),
+)
+
+# --- Check API (issue 7): bearer tokens; only a SHA-256 of each secret is kept. ---
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("token_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("scope", sa.String(20), nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),  # None: never
+)
+# Signed-in review sessions, checked on every request: logout, a password change or disabling
+# an account ends them at once. Only a SHA-256 of the session id is kept.
+review_sessions = sa.Table(
+    "review_sessions", metadata,
+    sa.Column("session_sha256", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+)
