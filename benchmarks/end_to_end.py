@@ -78,8 +78,9 @@ def add_growth(rows: list[dict]) -> None:
 
 
 def print_results(rows: list[dict]) -> None:
-    headers = ["persons", "records", "wall s", "CPU s", "peak RSS GB", "cand. pairs", "pairs/s (compare)",
-               "F1", "dup P", "dup R", "time ratio", "CPU ratio", "records ratio"]
+    headers = ["persons", "records", "wall s", "CPU s", "peak RSS GB", "cand. pairs",
+               "pairs/s (compare)", "F1", "dup P", "dup R", "time ratio", "CPU ratio",
+               "records ratio"]
     table = []
     for r in rows:
         if not r.get("ok"):
@@ -87,7 +88,8 @@ def print_results(rows: list[dict]) -> None:
             continue
         table.append([
             f"{r['persons']:,}", f"{r['records']:,}", fmt(r["wall_s"], ".1f"),
-            fmt(r["run"]["cpu_s"], ".1f"), fmt(r["peak_rss_gb"], ".2f"), f"{r['candidate_pairs']:,}",
+            fmt(r["run"]["cpu_s"], ".1f"), fmt(r["peak_rss_gb"], ".2f"),
+            f"{r['candidate_pairs']:,}",
             fmt(r["compare_pairs_per_s"], ",.0f"), fmt(r["pairwise"]["f1"], ".4f"),
             fmt(r["duplicate_enrolment"]["precision"], ".4f"),
             fmt(r["duplicate_enrolment"]["recall"], ".4f"),
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         # Written after every size so a long run that is stopped keeps what it measured.
         result = {"benchmark": "end_to_end", "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
                   "pin_encodings": args.pin_encodings, "sizes": rows}
-        (args.workdir / "end_to_end.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        (args.workdir / "end_to_end.json").write_text(json.dumps(result, indent=2),
+                                                      encoding="utf-8")
     print_results(rows)
     print(f"\nresults: {args.workdir / 'end_to_end.json'}")
     return 0 if all(r.get("ok") for r in rows) else 1

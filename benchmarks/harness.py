@@ -52,7 +52,8 @@ class ChildRun:
 
 def run_measured(argv: list[str], cwd: Path | None = None, env: dict | None = None) -> ChildRun:
     """Run argv to completion; wall time and the child's own peak RSS (via wait4)."""
-    out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-child-{os.getpid()}-{time.time_ns()}"
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    out_path = tmp / f"bench-child-{os.getpid()}-{time.time_ns()}"
     load = os.getloadavg()[0]
     with open(f"{out_path}.out", "w+b") as out, open(f"{out_path}.err", "w+b") as err:
         start = time.perf_counter()
@@ -115,7 +116,8 @@ def ensure_world(workdir: Path, persons: int, seed: int) -> Path:
     meta = data / "world.json"
     if meta.is_file():
         info = json.loads(meta.read_text(encoding="utf-8"))
-        if info.get("persons") == persons and info.get("seed") == seed and (data / "truth.csv").is_file():
+        same = info.get("persons") == persons and info.get("seed") == seed
+        if same and (data / "truth.csv").is_file():
             return root
     if data.exists():
         shutil.rmtree(data)
@@ -139,7 +141,8 @@ def install_config(root: Path, pin_encodings: bool) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     text = DEMO_CONFIG.read_text(encoding="utf-8")
     if pin_encodings:
-        files = json.loads((root / "data" / "demo" / "world.json").read_text(encoding="utf-8"))["files"]
+        world = json.loads((root / "data" / "demo" / "world.json").read_text(encoding="utf-8"))
+        files = world["files"]
         for info in files.values():
             pattern = rf"^(\s*)path: \.\./data/demo/{re.escape(info['path'])}.*$"
             text = re.sub(pattern, rf"\g<0>\n\g<1>encoding: {info['encoding']}", text,

@@ -25,8 +25,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-from harness import DEMO_CONFIG, LINKAGE, REPO, code_fingerprint, ensure_world, fmt, print_table, \
-    report_failure, run_measured
+from harness import (
+    DEMO_CONFIG,
+    LINKAGE,
+    REPO,
+    code_fingerprint,
+    ensure_world,
+    fmt,
+    print_table,
+    report_failure,
+    run_measured,
+)
 
 NCMS_ENCODING = "gbk"
 

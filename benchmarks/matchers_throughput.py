@@ -1,4 +1,4 @@
-"""Throughput of the engine's two hot steps at the issue's scale: standardising and comparing.
+"""Throughput of the engine's two hot steps at production scale: standardising and comparing.
 
 Why a script and not a test: it needs minutes and gigabytes, and its output is figures to read
 against the targets (standardise >= 100,000 records/s; compare 10M pairs in <= 60 s on 2 cores),

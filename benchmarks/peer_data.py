@@ -22,11 +22,11 @@ import pandas as pd
 # source -> (file, encoding, {common column: file column})
 SOURCES = {
     "police": ("police.csv", "utf-8", {
-        "record_id": "人员编号", "name": "姓名", "id_number": "公民身份号码", "birth_date": "出生日期",
-        "gender": "性别", "village": "嘎查村"}),
+        "record_id": "人员编号", "name": "姓名", "id_number": "公民身份号码",
+        "birth_date": "出生日期", "gender": "性别", "village": "嘎查村"}),
     "ncms": ("ncms.csv", "gbk", {
-        "record_id": "参合编号", "name": "成员姓名", "id_number": "身份证号", "birth_date": "出生日期",
-        "gender": "性别", "village": "村"}),
+        "record_id": "参合编号", "name": "成员姓名", "id_number": "身份证号",
+        "birth_date": "出生日期", "gender": "性别", "village": "村"}),
     "urban": ("urban.csv", "utf-8-sig", {
         "record_id": "ryid", "name": "xm", "id_number": "sfzh", "birth_date": "csrq",
         "gender": "xb", "village": "sqmc"}),

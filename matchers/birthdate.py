@@ -17,8 +17,8 @@ import calendar
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, Literal
+from typing import Literal
 
 import jellyfish
 import numpy as np
@@ -90,7 +91,8 @@ def _score(a: np.ndarray, b: np.ndarray, scorer: Callable) -> np.ndarray:
     try:
         return cpdist(a, b, scorer=scorer, workers=cpdist_workers(len(a)), dtype=np.float64)
     except TypeError:  # a non-text value slipped into the column: compare its text
-        return cpdist(a.astype(str), b.astype(str), scorer=scorer, workers=cpdist_workers(len(a)), dtype=np.float64)
+        return cpdist(a.astype(str), b.astype(str), scorer=scorer, workers=cpdist_workers(len(a)),
+                      dtype=np.float64)
 
 
 def _pairwise(column: str, scorer: Callable, keep: Callable[[np.ndarray], np.ndarray]) -> LevelTest:

@@ -11,7 +11,7 @@ package (four-corner codes, for look-alike characters) and the small tables in `
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,7 @@ def _t2s(char: str) -> str:
     return _converter.convert(char)
 
 
-@lru_cache(maxsize=None)
+@cache
 def key_char(char: str) -> str:
     """The comparison form of one character: simplified (OpenCC t2s), variant-folded, casefolded.
 
@@ -69,7 +69,7 @@ def key_char(char: str) -> str:
 # --- readings ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def readings(char: str) -> tuple[str, ...]:
     """Toneless pinyin readings of a Han character, pypinyin's default first; () if not Han."""
     from pypinyin import Style, pinyin
@@ -160,7 +160,7 @@ class ReadingSets:
 READING_SETS = ReadingSets()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _char_sid(char: str, surname_reading: str | None) -> int:
     found = readings(char)
     if not found:
@@ -184,7 +184,7 @@ def reading_set_ids(key: str, surname: str | None) -> list[int]:
 _four_corner = None
 
 
-@lru_cache(maxsize=None)
+@cache
 def four_corner(char: str) -> str | None:
     """The five-digit four-corner code (四角号码, with the supplementary corner) of a character."""
     global _four_corner
@@ -226,7 +226,7 @@ _VOWEL_CLASSES = "AE"
 FOLD_BASE = 0xE000  # Unicode private-use area: one code point per folded syllable
 
 
-@lru_cache(maxsize=None)
+@cache
 def fold_syllable(syllable: str) -> str:
     """One private-use character standing for a toneless pinyin syllable's folded sound.
 

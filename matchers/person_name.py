@@ -1,4 +1,4 @@
-"""Chinese person names: normalise, split, read and compare (DESIGN.md section 3, "Names").
+"""Chinese person names: normalise, split, read and compare.
 
 Three forms of a name are kept apart on purpose:
 
@@ -35,8 +35,8 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from functools import lru_cache
-from typing import Callable
+from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -197,7 +197,7 @@ def _sounds(key: str, surname: str | None) -> list[tuple[str, str]]:
     return sounds
 
 
-@lru_cache(maxsize=None)
+@cache
 def _char_sound(char: str) -> tuple[str, str]:
     # Han characters fold by sound, one private-use character each; anything else stays as is.
     found = hanzi.readings(char)
@@ -212,7 +212,7 @@ def name_pinyin(value: object) -> str | None:
     return " ".join(_syllables((surname or "") + given, surname))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _plain_key(char: str) -> str | None:
     """The settled key of one plain ideograph, or None when it leaves plain ideographs.
 

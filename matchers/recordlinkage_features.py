@@ -13,7 +13,8 @@ weight-free agreement level the engine trains on: 0 for the strongest level, the
     pairs = recordlinkage.Index().block(left_on="姓名", right_on="成员姓名").index(police, ncms)
     compare = recordlinkage.Compare()
     compare.add(ComparisonFeature("chinese_name", "姓名", "成员姓名"))
-    compare.add(ComparisonFeature("resident_id", {"id_number": "公民身份号码", "birth_date": "出生日期"},
+    compare.add(ComparisonFeature("resident_id",
+                                  {"id_number": "公民身份号码", "birth_date": "出生日期"},
                                   {"id_number": "身份证号", "birth_date": "出生日期"}))
     compare.string("地址", "地址", method="jarowinkler", label="address")  # theirs, side by side
     features = compare.compute(pairs, police, ncms)
@@ -28,14 +29,13 @@ taken from a valid ID) are not applied: a feature sees only the columns it is gi
 from __future__ import annotations
 
 import inspect
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from recordlinkage.base import BaseCompareFeature
 
-from matchers import STANDARDISERS, generic
-from matchers import make_comparison, registered
+from matchers import STANDARDISERS, generic, make_comparison, registered
 from matchers.base import MISSING, Columns, Comparison
 
 TEXT = "text"  # the one raw field of a generic comparison

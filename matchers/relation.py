@@ -28,8 +28,9 @@ ROLES = ("head", "spouse", "child", "grandchild", "parent", "sibling", "other")
 _WORDS = {
     "head": "户主 本人 户主本人 本身 自己 自身 户长 head self",
     "spouse": "配偶 妻 夫 妻子 丈夫 爱人 老婆 老伴 媳妇 夫妻 之妻 之夫 spouse wife husband",
-    "child": "子 儿 儿子 女 女儿 闺女 子女 儿女 独生子 独生女 养子 养女 继子 继女 长子 次子 长女 次女 "
-             "幼子 幼女 小儿子 小女儿 大儿子 二儿子 三儿子 大女儿 二女儿 三女儿 son daughter child",
+    "child": "子 儿 儿子 女 女儿 闺女 子女 儿女 独生子 独生女 养子 养女 继子 继女 "
+             "长子 次子 长女 次女 幼子 幼女 小儿子 小女儿 大儿子 二儿子 三儿子 "
+             "大女儿 二女儿 三女儿 son daughter child",
     "grandchild": "孙 孙子 孙女 外孙 外孙子 外孙女 长孙 次孙 长孙女 次孙女 曾孙 曾孙子 曾孙女 "
                   "外曾孙 外曾孙女 grandson granddaughter grandchild",
     "parent": "父 母 父亲 母亲 父母 爸爸 妈妈 爸 妈 公公 婆婆 岳父 岳母 继父 继母 养父 养母 "

@@ -12,7 +12,7 @@ import math
 import re
 import unicodedata
 from datetime import date
-from functools import cached_property, lru_cache, partial
+from functools import cache, cached_property, lru_cache, partial
 from importlib import resources
 
 import numpy as np
@@ -256,7 +256,7 @@ _CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
 _DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _region_numbers() -> np.ndarray:
     return np.array(sorted(int(code) for code in region_codes()), dtype=np.int64)
 

@@ -57,7 +57,8 @@ def pg_available() -> bool:
 
 
 def _store_location(kind: str, folder: Path):
-    """A SQLite file not yet made in ``folder``, or a PostgreSQL schema of its own (dropped after)."""
+    """A SQLite file not yet made in ``folder``, or a PostgreSQL schema of its own (dropped
+    after)."""
     if kind == "sqlite":
         yield f"sqlite:///{folder}/store.sqlite"
         return

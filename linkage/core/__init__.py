@@ -1,1 +1,2 @@
-"""Pure rules of linkage: config, standardising, blocking, comparisons, the model, households, clustering and golden records. No I/O."""
+"""Pure rules of linkage: config, standardising, blocking, comparisons, the model, households,
+clustering and golden records. No I/O."""

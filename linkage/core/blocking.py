@@ -47,7 +47,10 @@ def block_keys(records: pd.DataFrame, keys: tuple[str, ...]) -> np.ndarray:
 
 
 def pairs_within_blocks(codes: np.ndarray, max_block_size: int) -> tuple[np.ndarray, int, int, int]:
-    """All i<j pairs sharing a code; returns (packed pairs, blocks, skipped blocks, skipped pairs)."""
+    """All i<j pairs sharing a code.
+
+    Returns (packed pairs, blocks, skipped blocks, skipped pairs).
+    """
     n = len(codes)
     keep = np.flatnonzero(codes >= 0)
     if keep.size == 0:
@@ -125,7 +128,8 @@ def link_type_keeps(source_a, source_b, link_type: str):
     return ~same if link_type == "link_only" else same
 
 
-def _filter_link_type(packed: np.ndarray, n: int, sources: np.ndarray, link_type: str) -> np.ndarray:
+def _filter_link_type(packed: np.ndarray, n: int, sources: np.ndarray,
+                      link_type: str) -> np.ndarray:
     """The packed pairs the link type allows."""
     if link_type == "link_and_dedupe" or packed.size == 0:
         return packed

@@ -140,17 +140,17 @@ def stable_entity_ids(
     ids = anchors.map(lambda k: "E" + hashlib.sha1(k.encode("utf-8")).hexdigest()[:12])
 
     if previous is not None and len(previous):
+        previous_key = previous["source"].astype(str) + ":" + previous["record_id"].astype(str)
         prev = pd.DataFrame({"label": labels, "key": key.to_numpy()}).merge(
-            previous.assign(key=previous["source"].astype(str) + ":" + previous["record_id"].astype(str))[
-                ["key", "entity_id"]
-            ],
+            previous.assign(key=previous_key)[["key", "entity_id"]],
             on="key",
         )
         # An entity whose own anchor hash is a known id keeps it; others may inherit an id
         # nobody else holds, by majority of their members.
         known = set(previous["entity_id"])
         settled = set(ids[ids.isin(known)])
-        prev = prev[~prev["entity_id"].isin(settled) & ~ids.reindex(prev["label"]).isin(known).to_numpy()]
+        own_id_known = ids.reindex(prev["label"]).isin(known).to_numpy()
+        prev = prev[~prev["entity_id"].isin(settled) & ~own_id_known]
         votes = prev.groupby(["label", "entity_id"]).size().rename("n").reset_index()
         votes = votes.sort_values(["n", "label"], ascending=[False, True])
         votes = votes.drop_duplicates("entity_id").drop_duplicates("label")
@@ -158,5 +158,6 @@ def stable_entity_ids(
     # A fresh hash can collide with an id carried over for another entity: make it unique.
     dup = ids.duplicated(keep="first")
     if dup.any():
-        ids[dup] = ids[dup] + "-" + pd.Series(np.arange(dup.sum()), index=ids[dup].index).astype(str)
+        suffix = pd.Series(np.arange(dup.sum()), index=ids[dup].index).astype(str)
+        ids[dup] = ids[dup] + "-" + suffix
     return ids.reindex(labels).to_numpy()

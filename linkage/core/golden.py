@@ -68,17 +68,21 @@ def golden_records(
     out["n_enrolments"] = g["insurance"].sum().astype(int)
     ins = f.loc[f["insurance"], ["entity_id", "scheme"]].drop_duplicates().sort_values(
         ["entity_id", "scheme"])
-    out["schemes"] = pd.Series(_join_groups(ins["entity_id"].to_numpy(), ins["scheme"].to_numpy(), "+"),
-                               dtype=object).reindex(out.index).fillna("")
+    joined = _join_groups(ins["entity_id"].to_numpy(), ins["scheme"].to_numpy(), "+")
+    out["schemes"] = pd.Series(joined, dtype=object).reindex(out.index).fillna("")
     has_authority = g["authority"].any()
-    distinct_auth_ids = f[f["authority"] & f["id_valid"].notna()].groupby("entity_id")["id_valid"].nunique()
+    authority_ids = f[f["authority"] & f["id_valid"].notna()]
+    distinct_auth_ids = authority_ids.groupby("entity_id")["id_valid"].nunique()
     contested_any = g["contested"].any()
 
     out["duplicate_enrolment"] = out["n_enrolments"] >= 2
     golden_id = out["id_number"].reindex(f["entity_id"]).to_numpy()
-    differs = f["insurance"].to_numpy() & (f["id_any"].to_numpy() != golden_id) & pd.notna(golden_id)
-    out["id_repaired"] = pd.Series(differs, index=f["entity_id"]).groupby(level=0).any() & has_authority
-    dead = f["authority"] & f["status"].fillna("").astype(str).str.contains("|".join(DECEASED_WORDS))
+    differs = (f["insurance"].to_numpy() & (f["id_any"].to_numpy() != golden_id)
+               & pd.notna(golden_id))
+    repaired = pd.Series(differs, index=f["entity_id"]).groupby(level=0).any()
+    out["id_repaired"] = repaired & has_authority
+    registry_status = f["status"].fillna("").astype(str)
+    dead = f["authority"] & registry_status.str.contains("|".join(DECEASED_WORDS))
     out["deceased"] = dead.groupby(f["entity_id"]).any()
     out["needs_review"] = contested_any
 
@@ -118,5 +122,6 @@ def _format_date(yyyymmdd: np.ndarray) -> np.ndarray:
     full = pd.Series(y).astype(str).str.zfill(4)
     month = pd.Series(m).astype(str).str.zfill(2)
     day = pd.Series(d).astype(str).str.zfill(2)
-    text = np.where(d > 0, full + "-" + month + "-" + day, np.where(m > 0, full + "-" + month, full))
+    text = np.where(d > 0, full + "-" + month + "-" + day,
+                    np.where(m > 0, full + "-" + month, full))
     return np.where(yyyymmdd > 0, text, None)

@@ -93,5 +93,6 @@ def _tied_elsewhere(f: pd.DataFrame, own: str, other: str, other_source: str,
             .drop_duplicates([own, other_source])
             .rename(columns={other: "best", "n": "best_n"}))
     joined = f[[own, other, other_source]].merge(best, on=[own, other_source], how="left")
-    tied = (joined["best_n"].to_numpy() >= 2) & (joined["best"].to_numpy() != joined[other].to_numpy())
+    tied = ((joined["best_n"].to_numpy() >= 2)
+            & (joined["best"].to_numpy() != joined[other].to_numpy()))
     return tied & (support.to_numpy() == 0)

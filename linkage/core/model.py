@@ -3,9 +3,10 @@
 u comes from random record pairs (almost all non-matches, so they describe non-matches). m comes
 from EM sessions, one per blocking rule, as Splink does: inside the pairs a rule generated, the
 comparisons on the rule's own fields agree by construction and say nothing, so each session
-estimates m only for the other comparisons. Reviewers' labels, where there are any, sharpen m. EM runs on the distinct comparison patterns with
-their counts, so ten million pairs with a few thousand patterns train in milliseconds. The
-trained model is plain JSON with m and u beside each level.
+estimates m only for the other comparisons. Reviewers' labels, where there are any, sharpen m.
+EM runs on the distinct comparison patterns with their counts, so ten million pairs with a few
+thousand patterns train in milliseconds. The trained model is plain JSON with m and u beside
+each level.
 """
 from __future__ import annotations
 
@@ -76,10 +77,11 @@ class FSModel:
         path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FSModel":
+    def from_dict(cls, data: dict) -> FSModel:
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(
-                f"model schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}; retrain"
+                f"model schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}; "
+                "retrain"
             )
         comps = [
             ComparisonParams(
@@ -96,7 +98,7 @@ class FSModel:
                    data.get("trained_on_pairs", 0), data.get("m_source", "em"))
 
     @classmethod
-    def load(cls, path: Path) -> "FSModel":
+    def load(cls, path: Path) -> FSModel:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def check_matches(self, comparisons: list[Comparison]) -> None:

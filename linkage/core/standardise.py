@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from matchers.base import per_distinct
 from matchers import birthdate, gender, generic, person_name, place, relation, resident_id
+from matchers.base import per_distinct
 
 STANDARDISERS = {
     "id_number": resident_id.standardise,

@@ -48,9 +48,11 @@ def score_candidates(
 
     stage = stage or (lambda name: nullcontext())
     n = len(records)
-    forced = blocking.pack(decided["l"].to_numpy(), decided["r"].to_numpy(), n) if len(decided) else None
+    forced = (blocking.pack(decided["l"].to_numpy(), decided["r"].to_numpy(), n)
+              if len(decided) else None)
     with stage("block"):
-        left, right, rules = blocking.candidate_pairs(records, config.blocking, config.link_type, forced)
+        left, right, rules = blocking.candidate_pairs(records, config.blocking, config.link_type,
+                                                      forced)
     with stage("compare"):
         gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
     decision = pair_decisions(left, right, n, decided)
@@ -141,7 +143,8 @@ def involved_comparisons(config: JobConfig, comparisons: list[Comparison]) -> li
     the pairs the rule generated cannot estimate them (they agree there by construction)."""
     fields = {f for s in config.sources for f in s.fields}
     carried = standardise.column_fields(fields)
-    comp_fields = [set().union(*(carried.get(col, set()) for col in c.columns)) for c in comparisons]
+    comp_fields = [set().union(*(carried.get(col, set()) for col in c.columns))
+                   for c in comparisons]
     out = []
     for rule in config.blocking:
         rule_fields = set().union(*(carried.get(k, set()) for k in rule.keys))

@@ -29,20 +29,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from linkage.core import blocking, cluster, golden, household, standardise
-from linkage.jobs import evaluate
-from linkage.engines import local as scoring
-from linkage.jobs.inputs import as_file_source, ingest_job, keep_copy
-from linkage.jobs.bookkeeping import RunResult, StageTimer, decisions_for, run_summary
 from linkage.core.compare import comparison_vectors
 from linkage.core.config import JobConfig, SourceConfig
-from linkage.jobs.ingest import REJECT_COLUMNS, Ingested, InputError, detect_encoding, read_source
 from linkage.core.model import FSModel
+from linkage.engines import local as scoring
+from linkage.jobs import evaluate
+from linkage.jobs.bookkeeping import RunResult, StageTimer, decisions_for, run_summary
+from linkage.jobs.ingest import REJECT_COLUMNS, Ingested, InputError, detect_encoding, read_source
+from linkage.jobs.inputs import as_file_source, ingest_job, keep_copy
 from linkage.jobs.run import classify, finish, pair_tables, plan
 from linkage.jobs.staging import staged
-from linkage.store import Store, scored_pairs
+from linkage.store import Store
 
 REFUSED = "would put two registry persons (or a reviewer's non-match) in one entity"
 BRIDGE = ("would merge two existing entities, whose ids never change: a reviewer decides "
@@ -70,7 +69,7 @@ def read_header(path: Path, encoding: str = "auto", sheet: str | None = None) ->
     else:
         enc = detect_encoding(path) if encoding == "auto" else encoding
         try:
-            with open(path, "r", encoding=enc, newline="") as fh:
+            with open(path, encoding=enc, newline="") as fh:
                 header = next(csv.reader(fh), [])
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: header is not valid {enc}: {exc.reason}") from exc
@@ -243,13 +242,7 @@ def _base_state(store: Store, base: str,
     members = store.members(base)
     fs = FSModel.from_dict(store.run_model(base))
     fs.check_matches(comparisons)
-    with store.engine.connect() as conn:
-        refused = conn.execute(sa.select(
-            scored_pairs.c.source_l, scored_pairs.c.record_l, scored_pairs.c.source_r,
-            scored_pairs.c.record_r).where(scored_pairs.c.run_id == base,
-                                           scored_pairs.c.band == "match",
-                                           scored_pairs.c.reason != "")).all()
-    refused = pd.DataFrame(refused, columns=["sl", "rl", "sr", "rr"])
+    refused = pd.DataFrame(store.refused_merges(base), columns=["sl", "rl", "sr", "rr"])
     contested = pd.MultiIndex.from_arrays([
         pd.concat([refused["sl"], refused["sr"]]).astype(str),
         pd.concat([refused["rl"], refused["rr"]]).astype(str)])

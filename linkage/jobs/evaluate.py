@@ -76,7 +76,8 @@ def blocking_recall(records: pd.DataFrame, left: np.ndarray, right: np.ndarray,
     has = pd.notna(person)
     if link_type == "link_only":
         sizes = t.groupby(["person_id", "source"]).size().unstack(fill_value=0)
-        actual = float((sizes.prod(axis=1) if sizes.shape[1] == 2 else _pairs(sizes.sum(axis=1))).sum())
+        per_person = sizes.prod(axis=1) if sizes.shape[1] == 2 else _pairs(sizes.sum(axis=1))
+        actual = float(per_person.sum())
     else:
         actual = _pairs(pd.Series(person[has]).value_counts())
     kept = int((has[left] & has[right] & (person[left] == person[right])).sum())

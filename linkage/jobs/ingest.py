@@ -1,6 +1,6 @@
 """Read sources into one frame of mapped records; every unusable row goes to rejects with a reason.
 
-What a run does with bad input (tests/linkage/test_bad_input.py holds one test per case):
+What a run does with bad input (tests/jobs/test_bad_input.py holds one test per case):
 
 - Rows are numbered as a spreadsheet shows them: the header is row 1 (title rows above it keep
   their numbers). A CSV record whose cell holds a line break spans several lines of the file;
@@ -37,9 +37,10 @@ import difflib
 import re
 import sys
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -242,7 +243,8 @@ def _decode(raw: bytes, encoding: str) -> tuple[str, str]:
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        return raw.decode(encoding, "replace"), f"not valid {encoding} (byte 0x{raw[exc.start]:02x})"
+        return (raw.decode(encoding, "replace"),
+                f"not valid {encoding} (byte 0x{raw[exc.start]:02x})")
     if encoding in ("gbk", "gb18030", "gb2312") and not raw.isascii() and _looks_utf8(raw):
         return text, (f"the row is UTF-8 text in a {encoding} file: the file mixes encodings, "
                       "re-save it in one")
@@ -319,7 +321,8 @@ class _Lines:
         text, problem = _decode(raw, self.encoding)
         if cut:
             problem = (f"a line longer than {MAX_LINE_BYTES:,} bytes (cut while reading): a cell "
-                       f"this long is no value (cells are limited to {MAX_CELL_CHARS:,} characters)")
+                       "this long is no value "
+                       f"(cells are limited to {MAX_CELL_CHARS:,} characters)")
         return _Line(self.number, text, problem, cut)
 
 
@@ -493,7 +496,8 @@ def _sql_rows(source: SourceConfig) -> Iterator[_Row]:
                          f"{source.location} (config key 'table')") from None
     except sa.exc.SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise InputError(f"source '{source.name}': cannot read {source.location}: {detail}") from None
+        raise InputError(
+            f"source '{source.name}': cannot read {source.location}: {detail}") from None
     finally:
         engine.dispose()
 
@@ -574,7 +578,8 @@ def _check_header(header: list[str], header_row: int, source: SourceConfig) -> N
                              f"(cells {', '.join(map(str, places))}); rename all but one")
 
 
-def read_source(source: SourceConfig, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def read_source(source: SourceConfig,
+                progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """One source to (records, rejects, encoding); raises InputError when nothing can be read.
 
     `records.attrs["rows_read"]` holds the records read, counted apart from records and rejects.
@@ -615,7 +620,8 @@ def read_source(source: SourceConfig, progress: bool = False) -> tuple[pd.DataFr
                 # Binary junk (or UTF-16 read as bytes); pandas would also cut the text there.
                 r.problem, r.column, r.undecodable = "a cell holds a NUL character", nul, True
             if r.problem:
-                reason, column = r.problem, column_name.get(r.column, "") if r.column is not None else ""
+                reason = r.problem
+                column = column_name.get(r.column, "") if r.column is not None else ""
                 if r.undecodable:
                     undecodable += 1
                     first_undecodable = first_undecodable or f"row {r.row}: {reason}"
@@ -641,7 +647,8 @@ def read_source(source: SourceConfig, progress: bool = False) -> tuple[pd.DataFr
             f"source '{source.name}': {where}: {undecodable} of {read} rows cannot be read as "
             f"{encoding} (first at {first_undecodable}); the file's encoding is not {encoding}: "
             "set 'encoding' for this source (auto, utf-8, gbk, gb18030)")
-    frame = pd.DataFrame({k: v if k in ("row", "record_id") else _shared(v) for k, v in out.items()})
+    frame = pd.DataFrame({k: v if k in ("row", "record_id") else _shared(v)
+                          for k, v in out.items()})
     frame.insert(0, "source", source.name)
     frame.attrs["rows_read"] = read
     return frame, pd.DataFrame(rejects, columns=REJECT_COLUMNS), encoding

@@ -12,18 +12,16 @@ its own, and a complete run is the only kind whose additions count.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
 from linkage.core.config import JobConfig, SourceConfig
 from linkage.jobs.ingest import REJECT_COLUMNS, Ingested, InputError, read_source
-from linkage.store import Store, runs
+from linkage.store import Store
 
 ADDED_DIR = "added"
 
@@ -47,14 +45,9 @@ def keep_copy(config: JobConfig, source: SourceConfig, path: Path, run_id: str,
 
 def added_files(config: JobConfig, store: Store) -> list[dict]:
     """The files complete `add` runs of this job kept, oldest first (each with its run_id)."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(runs.c.run_id, runs.c.summary)
-            .where(runs.c.job == config.job, runs.c.status == "complete")
-            .order_by(runs.c.finished_at, runs.c.run_id)).all()
     out = []
-    for run_id, summary in rows:
-        added = json.loads(summary).get("added") if summary else None
+    for run_id, summary in store.complete_run_summaries(config.job):
+        added = summary.get("added")
         if added and added.get("file"):
             out.append({**added, "run_id": run_id})
     return out

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from linkage.core import cluster, golden, model, standardise
-from linkage.jobs import evaluate
+from linkage.core.compare import build_comparisons
+from linkage.core.config import ConfigError, JobConfig
 from linkage.engines import local as scoring
-from linkage.jobs.inputs import ingest_job
+from linkage.jobs import evaluate
 from linkage.jobs.bookkeeping import (
     AccountingError,  # noqa: F401 - what run() raises, importable from here
     RunResult,
@@ -24,9 +25,8 @@ from linkage.jobs.bookkeeping import (
     decisions_for,
     run_summary,
 )
-from linkage.core.compare import build_comparisons
-from linkage.core.config import ConfigError, JobConfig
 from linkage.jobs.ingest import Ingested
+from linkage.jobs.inputs import ingest_job
 from linkage.jobs.staging import staged
 from linkage.store import Store
 
@@ -129,7 +129,8 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
 
     with timer.stage("golden"):
         schemes = {s.name: s.scheme for s in config.sources if s.scheme}
-        gold = golden.golden_records(records, entity_ids, config.precedence, roles, schemes, contested)
+        gold = golden.golden_records(records, entity_ids, config.precedence, roles, schemes,
+                                     contested)
 
     clusters = pd.DataFrame({"source": records["source"], "record_id": records["record_id"],
                              "entity_id": entity_ids})
@@ -244,7 +245,7 @@ def explanations(gamma: np.ndarray, parts: np.ndarray, household: np.ndarray,
     household term and the prior, weights rounded to 0.01 as Python's round() does.
 
     Built a column at a time (a json.dumps per pair took a minute at a million persons);
-    the text equals json.dumps of the dict, which tests/linkage/test_pipeline.py pins.
+    the text equals json.dumps of the dict, which tests/jobs/test_pipeline.py pins.
     """
     out = np.full(len(gamma), "{", dtype=object)
     for k, c in enumerate(fs.comparisons):

@@ -41,9 +41,15 @@ import pandas as pd
 
 from linkage.core import model
 from linkage.core.blocking import link_type_keeps
+from linkage.core.standardise import (
+    CROSS_FIELD_INPUTS,
+    PASS_THROUGH,
+    STANDARDISERS,
+    VALUE_PARSERS,
+    cross_field,
+    standardise_records,
+)
 from linkage.online.master import BlockIndex, Master, key_hashes, plain_value
-from linkage.core.standardise import (CROSS_FIELD_INPUTS, PASS_THROUGH, STANDARDISERS, VALUE_PARSERS,
-                                  cross_field, standardise_records)
 from matchers import generic
 from matchers.base import Columns
 
@@ -102,7 +108,8 @@ def standardise_row(record: dict, fields: set[str], needed: set[str]) -> dict:
 def standardise_queries(master: Master, records: list[dict]) -> dict[str, np.ndarray]:
     """The records' standardised columns the master's checks read, plus id_status and
     birth_quality, as arrays of the master's own dtypes."""
-    columns = list(master.table) + [c for c in ("id_status", "birth_quality") if c not in master.table]
+    columns = list(master.table) + [c for c in ("id_status", "birth_quality")
+                                    if c not in master.table]
     if len(records) <= ROW_PATH_MAX:
         rows = [standardise_row(r, master.fields, set(master.table)) for r in records]
         values = {c: [row.get(c) for row in rows] for c in columns}
@@ -239,7 +246,8 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
     order = np.lexsort((-weight, entity, q))
     q, pos, entity, gamma, parts, weight, prob, band = (
         a[order] for a in (q, pos, entity, gamma, parts, weight, prob, band))
-    first = np.r_[True, (q[1:] != q[:-1]) | (entity[1:] != entity[:-1])] if len(q) else np.empty(0, bool)
+    first = (np.r_[True, (q[1:] != q[:-1]) | (entity[1:] != entity[:-1])] if len(q)
+             else np.empty(0, bool))
     best = np.flatnonzero(first)
     best = best[np.lexsort((-weight[best], q[best]))]
     per_query = np.split(best, np.searchsorted(q[best], np.arange(1, len(records))))
@@ -304,7 +312,8 @@ def renews(record: dict, source: str, record_id: str, household, schemes: dict[s
 
     Same source and record id; or the same scheme and, where both name one, the same household.
     """
-    if record["source"] == source and record.get("record_id") and str(record["record_id"]) == record_id:
+    same_id = record.get("record_id") and str(record["record_id"]) == record_id
+    if record["source"] == source and same_id:
         return True
     if schemes[record["source"]] != schemes[source]:
         return False
@@ -334,7 +343,8 @@ def decide(master: Master, record: dict, candidates: list[Candidate], probs: np.
     others = [e for e in best.enrolments if not e["renewed"]]
     if others:
         where = ", ".join(f"{e['scheme']} {e['source']}:{e['record_id']}" for e in others)
-        return "duplicate_enrolment", f"{best.entity_id} is already enrolled: {where}", best.entity_id
+        return ("duplicate_enrolment", f"{best.entity_id} is already enrolled: {where}",
+                best.entity_id)
     if best.enrolments:
         return "known_person", f"renews the enrolment of {best.entity_id}", best.entity_id
     return "known_person", f"first enrolment of {best.entity_id}", best.entity_id

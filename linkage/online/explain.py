@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from linkage.core import blocking, standardise
-from linkage.engines import local as scoring
-from linkage.jobs.inputs import ingest_job
-from linkage.jobs.bookkeeping import decisions_for
 from linkage.core.compare import build_comparisons
 from linkage.core.config import JobConfig
-from linkage.jobs.add import focused_pairs, score_around
 from linkage.core.model import BANDS, FSModel
+from linkage.engines import local as scoring
+from linkage.jobs.add import focused_pairs, score_around
+from linkage.jobs.bookkeeping import decisions_for
+from linkage.jobs.inputs import ingest_job
 from linkage.jobs.run import classify
 from linkage.store import Store
 
@@ -62,6 +62,9 @@ class PairExplanation:
     model_path: Path | None = None  # scored with this model instead of the run's
     records: int = 0  # records of the run (term frequencies are over these)
     notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:  # what `linkage explain` prints; print() in a notebook shows it
+        return "\n".join(self.lines())
 
     def lines(self) -> list[str]:
         out = [f"{self.left[0]}:{self.left[1]}  vs  {self.right[0]}:{self.right[1]}"]
@@ -194,10 +197,10 @@ def _as_scored(config, store, left, right, run_id, fs, comparisons, std, a, b, m
                                                    decided_pairs])).all())
     # Every reviewer-decided pair, as the run's candidates hold them, for the household context.
     forced = np.concatenate([decided_pairs, pair])
-    l, r, gamma, weight, parts, hh, _ = score_around(std, config, comparisons, fs, focus, forced,
-                                                     progress=progress)
-    k = int(np.flatnonzero(blocking.pack(l, r, n) == pair[0])[0])
-    decision = scoring.pair_decisions(l[k:k + 1], r[k:k + 1], n, decided)
+    lefts, rights, gamma, weight, parts, hh, _ = score_around(std, config, comparisons, fs, focus,
+                                                              forced, progress=progress)
+    k = int(np.flatnonzero(blocking.pack(lefts, rights, n) == pair[0])[0])
+    decision = scoring.pair_decisions(lefts[k:k + 1], rights[k:k + 1], n, decided)
     prob, band = classify(weight[k:k + 1], decision, config)
     fields = [FieldPart(c.name, c.labels[gamma[k, j]] if gamma[k, j] >= 0 else "missing",
                           float(parts[k, j]), _values(comparisons[j], std, a, b))

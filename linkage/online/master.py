@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from linkage.core import model, standardise
 from linkage.core.compare import build_comparisons
 from linkage.core.config import BlockingRule, JobConfig
-from linkage.store import Store, golden
+from linkage.store import Store
 from matchers import birthdate, hanzi
 from matchers.base import Columns, Comparison
 
@@ -56,7 +55,7 @@ class BlockIndex:
     positions: np.ndarray  # int32 record positions, grouped by key
 
     @classmethod
-    def build(cls, rule: BlockingRule, table: dict[str, np.ndarray]) -> "BlockIndex":
+    def build(cls, rule: BlockingRule, table: dict[str, np.ndarray]) -> BlockIndex:
         hashes, valid = key_hashes(table, rule.keys)
         rows = np.flatnonzero(valid)
         order = rows[np.argsort(hashes[rows], kind="stable")]
@@ -188,7 +187,8 @@ class Master:
         return row
 
     def members(self, entity_code: int) -> np.ndarray:
-        return self.member_order[self.member_starts[entity_code]:self.member_starts[entity_code + 1]]
+        starts = self.member_starts
+        return self.member_order[starts[entity_code]:starts[entity_code + 1]]
 
     def memory_bytes(self) -> int:
         """Deep size of what the master holds (strings counted once per reference)."""
@@ -283,8 +283,8 @@ def load_master(config: JobConfig, store: Store | None = None, run_id: str | Non
     timings["entities"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    tf_tables = {c.tf_column: model.term_frequencies(pd.DataFrame({c.tf_column: table[c.tf_column]}),
-                                                     c.tf_column)
+    tf_tables = {c.tf_column: model.term_frequencies(
+                     pd.DataFrame({c.tf_column: table[c.tf_column]}), c.tf_column)
                  for c in comparisons if c.tf_column and c.tf_column in table}
     blocks = [BlockIndex.build(rule, table) for rule in config.blocking]
 
@@ -314,10 +314,10 @@ def _warm_up(tf_tables: dict[str, pd.Series]) -> None:
 
 def _golden_rows(store: Store, run_id: str, entity_ids: pd.Index) -> pd.DataFrame:
     """The run's golden records (GOLDEN_FIELDS) in entity-code order."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(golden.c.record).where(golden.c.run_id == run_id)).scalars().all()
+    rows = list(store.golden_records(run_id))
     if not rows:
-        return pd.DataFrame(columns=["entity_id", *GOLDEN_FIELDS]).set_index("entity_id").reindex(entity_ids)
+        empty = pd.DataFrame(columns=["entity_id", *GOLDEN_FIELDS]).set_index("entity_id")
+        return empty.reindex(entity_ids)
     frame = pd.read_json(io.StringIO("\n".join(rows)), lines=True, dtype=False,
                          convert_dates=False)
     del rows

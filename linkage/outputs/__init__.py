@@ -1,4 +1,4 @@
-"""Outputs for the card-issuance office and the data team (issue 5).
+"""Outputs for the card-issuance office and the data team.
 
 Per run: the card roster, the not-verified and conflict lists, the duplicate-enrolment list
 (each as CSV for systems and XLSX for the office, IDs kept as text), data-entry quality per

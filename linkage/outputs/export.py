@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from linkage.core import standardise
-from linkage.jobs.inputs import ingest_job
 from linkage.core.config import JobConfig
 from linkage.core.golden import GOLDEN_COLUMNS
+from linkage.jobs.inputs import ingest_job
 from linkage.outputs.view import RunView
 from linkage.outputs.writer import write_outputs
-from linkage.store import Store, golden, runs, scored_pairs
+from linkage.store import Store
 
 BOOL_COLUMNS = ["duplicate_enrolment", "id_repaired", "deceased", "needs_review"]
 
@@ -39,14 +37,10 @@ def load_latest(config: JobConfig) -> RunView:
                           f"'{config.job}': run `linkage run` first")
     members = store.members(run_id)
     model = store.run_model(run_id)
-    with store.engine.connect() as conn:
-        summary = conn.execute(
-            sa.select(runs.c.summary).where(runs.c.run_id == run_id)).scalar_one()
-        rows = conn.execute(sa.select(golden.c.record).where(golden.c.run_id == run_id)).scalars()
-        gold = pd.DataFrame([json.loads(r) for r in rows], columns=GOLDEN_COLUMNS)
-        weights = np.fromiter(conn.execute(
-            sa.select(scored_pairs.c.weight).where(scored_pairs.c.run_id == run_id)).scalars(),
-            dtype=np.float64)
+    summary = store.run_summary(run_id)
+    gold = pd.DataFrame([json.loads(r) for r in store.golden_records(run_id)],
+                        columns=GOLDEN_COLUMNS)
+    weights = store.stored_weights(run_id)
     for column in BOOL_COLUMNS:
         gold[column] = gold[column].fillna(False).astype(bool)
     for column in ("n_records", "n_enrolments"):
@@ -70,7 +64,7 @@ def load_latest(config: JobConfig) -> RunView:
                      "the input files; their entities keep them in the golden rows.")
     return RunView(
         run_id=run_id,
-        summary=json.loads(summary),
+        summary=summary,
         records=records[known].reset_index(drop=True),
         entity_id=entity_id[known],
         golden=gold,

@@ -98,7 +98,8 @@ def _birth_int(text: np.ndarray) -> np.ndarray:
 
 
 def quality_report(errors: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Records, records with an error, error rate and counts per kind for each group, worst first."""
+    """Records, records with an error, error rate and counts per kind for each group, worst
+    first."""
     kinds = errors[ERROR_KINDS]
     frame = kinds.assign(records_with_error=kinds.any(axis=1), records=1)
     for k in keys:

@@ -11,8 +11,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from linkage.jobs.bookkeeping import RunResult
 from linkage.core.config import JobConfig
+from linkage.jobs.bookkeeping import RunResult
 
 # Urban rosters code the tier as 1 / 2; the office reads 一档 / 二档 as NCMS writes them.
 TIER_CODES = {"1": "一档", "2": "二档", "一": "一档", "二": "二档"}
@@ -120,7 +120,8 @@ def birth_text(yyyymmdd: np.ndarray) -> np.ndarray:
     y = (b // 10000).astype(str).str.zfill(4)
     m = (b // 100 % 100).astype(str).str.zfill(2)
     d = (b % 100).astype(str).str.zfill(2)
-    text = np.where(b % 100 > 0, y + "-" + m + "-" + d, np.where(b // 100 % 100 > 0, y + "-" + m, y))
+    text = np.where(b % 100 > 0, y + "-" + m + "-" + d,
+                    np.where(b // 100 % 100 > 0, y + "-" + m, y))
     return np.where(b > 0, text, None).astype(object)[codes]
 
 
@@ -140,4 +141,5 @@ def join_distinct(keys: np.ndarray, values: np.ndarray, sep: str = ";") -> pd.Se
 
 def isin(values: np.ndarray, items) -> np.ndarray:
     """np.isin for object arrays by hashing (numpy sorts objects, which is far slower)."""
-    return pd.Series(values, dtype=object).isin(pd.unique(pd.Series(items, dtype=object))).to_numpy()
+    wanted = pd.unique(pd.Series(items, dtype=object))
+    return pd.Series(values, dtype=object).isin(wanted).to_numpy()

@@ -55,7 +55,8 @@ class Sheet:
 
 
 def write_xlsx(path: Path, sheets: list[Sheet], chunk_rows: int = 50_000) -> None:
-    """Write the tables as one workbook; a table longer than Excel allows continues on more sheets."""
+    """Write the tables as one workbook; a table longer than Excel allows continues on more
+    sheets."""
     parts: list[tuple[str, pd.DataFrame, list[str]]] = []
     for sheet in sheets:
         per_sheet = MAX_SHEET_ROWS - 1
@@ -156,10 +157,11 @@ def _sheet_xml(frame: pd.DataFrame, headers: list[str], chunk_rows: int):
     last = f"{letters[ncol - 1] if ncol else 'A'}{len(frame) + 1}"
     cols = "".join(_col_xml(j, frame[c], str(h))
                    for j, (c, h) in enumerate(zip(frame.columns, headers), start=1))
+    cols_xml = "<cols>" + cols + "</cols>" if cols else ""
     yield (f'{_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><dimension ref="A1:{last}"/>'
            '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
            'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/></sheetView>'
-           f'</sheetViews><sheetFormatPr defaultRowHeight="15"/>{"<cols>" + cols + "</cols>" if cols else ""}'
+           f'</sheetViews><sheetFormatPr defaultRowHeight="15"/>{cols_xml}'
            "<sheetData>")
     header = _escape(pd.Series([str(h) for h in headers], dtype=object))
     yield '<row r="1">' + "".join(

@@ -6,6 +6,7 @@ so there is never a decision without its audit row nor an audit row for a decisi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -14,7 +15,8 @@ import sqlalchemy as sa
 from linkage.store.tables import audit_log
 
 ACTIONS = ("login", "login_failed", "logout", "view_pair", "decide", "reveal_id",
-           "reverse_decision", "request_second_review", "api_checks")
+           "reverse_decision", "request_second_review", "api_checks", "account_change",
+           "token_change")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class AuditEntry:
 
 def record(conn: sa.Connection, actor: str, action: str, pair=None,
            decision_id: int | None = None, detail: dict | None = None) -> None:
-    """Append one row; `pair` is a queue.PairRef (or None). Detail must never hold an ID number."""
+    """Append one row; `pair` is a review.PairRef (or None). Detail must never hold an ID number."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     values = {"at": datetime.now(timezone.utc), "actor": actor[:100], "action": action,
@@ -42,6 +44,20 @@ def record(conn: sa.Connection, actor: str, action: str, pair=None,
         (sl, rl), (sr, rr) = pair.left, pair.right
         values.update(pair_token=pair.token, source_l=sl, record_l=rl, source_r=sr, record_r=rr)
     conn.execute(audit_log.insert().values(**values))
+
+
+def append(engine: sa.Engine, actor: str, action: str, pair=None,
+           decision_id: int | None = None, detail: dict | None = None) -> None:
+    """Append one row in a transaction of its own (an act that writes nothing else)."""
+    with engine.begin() as conn:
+        record(conn, actor, action, pair, decision_id, detail)
+
+
+def append_many(engine: sa.Engine, rows: Iterable[tuple[str, str, dict]]) -> None:
+    """Append (actor, action, detail) rows in one transaction: all of them or none."""
+    with engine.begin() as conn:
+        for actor, action, detail in rows:
+            record(conn, actor, action, detail=detail)
 
 
 def entries(engine: sa.Engine, actor: str | None = None, action: str | None = None,

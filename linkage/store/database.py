@@ -15,30 +15,26 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from linkage.store.integrity import StoreDamaged, check_sqlite_file
 from linkage.store.tables import (
     DECISIONS,
-    api_tokens,
-    audit_log,
-    decision_reversals,
     decisions,
     entity_members,
     golden,
-    metadata,
-    review_leases,
-    review_sessions,
     runs,
     scored_pairs,
-    second_reviews,
-    users,
 )
 
-def canonical_pair(a: tuple[str, str], b: tuple[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
+Key = tuple[str, str]  # (source, record_id)
+
+
+def canonical_pair(a: Key, b: Key) -> tuple[Key, Key]:
     return (a, b) if a <= b else (b, a)
 
 
@@ -58,17 +54,21 @@ def _still_latest(conn: sa.Connection, run_id: str, base: str) -> None:
     job = conn.execute(sa.select(runs.c.job).where(runs.c.run_id == run_id)).scalar()
     conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == base).with_for_update())
     conn.execute(runs.update().where(runs.c.run_id == run_id).values(status="running"))
-    latest = _latest_complete(conn, job)
+    latest = latest_complete(conn, job)
     if latest != base:
         raise Superseded(f"run {latest} of job '{job}' completed while this run was built on "
                          f"run {base}; storing it would drop what {latest} added. Nothing was "
                          "stored: run `linkage add` again (it builds on the latest run)")
 
 
-def _latest_complete(conn: sa.Connection, job: str) -> str | None:
-    return conn.execute(
-        sa.select(runs.c.run_id).where(runs.c.job == job, runs.c.status == "complete")
-        .order_by(runs.c.finished_at.desc(), runs.c.run_id.desc()).limit(1)).scalar()
+def latest_complete(conn: sa.Connection, job: str | None) -> str | None:
+    """The job's latest complete run (of any job when ``job`` is None), on the caller's
+    connection."""
+    q = sa.select(runs.c.run_id).where(runs.c.status == "complete")
+    if job is not None:
+        q = q.where(runs.c.job == job)
+    return conn.execute(q.order_by(runs.c.finished_at.desc(), runs.c.run_id.desc())
+                        .limit(1)).scalar()
 
 
 def _now() -> datetime:
@@ -213,7 +213,48 @@ class Store:
 
     def last_complete_run(self, job: str) -> str | None:
         with self.engine.connect() as conn:
-            return _latest_complete(conn, job)
+            return latest_complete(conn, job)
+
+    def complete_run_summaries(self, job: str) -> list[tuple[str, dict]]:
+        """Every complete run of the job with its summary, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.run_id, runs.c.summary)
+                .where(runs.c.job == job, runs.c.status == "complete")
+                .order_by(runs.c.finished_at, runs.c.run_id)).all()
+        return [(run_id, json.loads(summary) if summary else {}) for run_id, summary in rows]
+
+    def run_summary(self, run_id: str) -> dict:
+        """The summary a run stored (an unknown run is an error)."""
+        with self.engine.connect() as conn:
+            text = conn.execute(
+                sa.select(runs.c.summary).where(runs.c.run_id == run_id)).scalar_one()
+        return json.loads(text)
+
+    def golden_records(self, run_id: str) -> Iterator[str]:
+        """The run's golden rows, each the whole row as JSON text, streamed from the store
+        (the connection stays open until the last row is read)."""
+        with self.engine.connect() as conn:
+            yield from conn.execute(
+                sa.select(golden.c.record).where(golden.c.run_id == run_id)).scalars()
+
+    def stored_weights(self, run_id: str) -> np.ndarray:
+        """The weights of the pairs the run stored (match and review bands, refused merges)."""
+        with self.engine.connect() as conn:
+            return np.fromiter(conn.execute(
+                sa.select(scored_pairs.c.weight).where(scored_pairs.c.run_id == run_id))
+                .scalars(), dtype=np.float64)
+
+    def refused_merges(self, run_id: str) -> list[tuple[str, str, str, str]]:
+        """The run's match-band pairs clustering refused to merge (those with a reason), as
+        (source_l, record_l, source_r, record_r)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(
+                scored_pairs.c.source_l, scored_pairs.c.record_l, scored_pairs.c.source_r,
+                scored_pairs.c.record_r).where(scored_pairs.c.run_id == run_id,
+                                               scored_pairs.c.band == "match",
+                                               scored_pairs.c.reason != "")).all()
+        return [tuple(r) for r in rows]
 
     def members(self, run_id: str) -> pd.DataFrame:
         with self.engine.connect() as conn:

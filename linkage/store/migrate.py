@@ -1,8 +1,9 @@
-"""Schema migrations of the store (Alembic, scripts in linkage/migrations), run when a store opens.
+"""Schema migrations of the store (Alembic, scripts in linkage/store/migrations), run when a
+store opens.
 
-Opening a store checks an SQLite file (linkage.store.integrity.check_sqlite_file), then brings its schema
-to the newest revision. Processes that open one store at the
-same moment (two runs, or a run and the review server, starting together) take turns: on
+Opening a store checks an SQLite file (linkage.store.integrity.check_sqlite_file), then brings
+its schema to the newest revision. Processes that open one store at the same moment (two runs,
+or a run and the review server, starting together) take turns: on
 PostgreSQL under an advisory lock held by the migrating transaction, on SQLite under the write
 lock of a `BEGIN IMMEDIATE` transaction. Both back ends have transactional DDL this way, so a
 process killed while migrating leaves the store as it was.

@@ -120,7 +120,7 @@ decision_reversals = sa.Table(
     sa.Column("note", sa.Text),
 )
 
-# --- Check API (issue 7): bearer tokens; only a SHA-256 of each secret is kept. ---
+# The check API's bearer tokens; only a SHA-256 of each secret is kept.
 api_tokens = sa.Table(
     "api_tokens", metadata,
     sa.Column("token_id", sa.String(32), primary_key=True),

@@ -1,7 +1,10 @@
 """Synthetic prefecture: police registry, NCMS and urban rosters, with an exact answer key.
 
-Why: the matcher has to be measured on data carrying the errors of DESIGN.md section 3 at
-realistic rates, and real rosters are sensitive personal data that cannot live in the repository.
+Why: the matcher has to be measured on data carrying the errors real rosters carry (blank, old
+15-digit, mistyped and Excel-mangled IDs; homophone, look-alike and traditional-form names; lunar
+and day-month-swapped birth dates; twins and namesakes: errors.py, dates.py, identity.py) at
+realistic rates (params.py), and real rosters are sensitive personal data that cannot live in the
+repository.
 People are generated as numpy arrays of indices into pools (names.py, linkage/data/
 tongliao_places.json); per-record Python only runs on the small subsets that receive an error,
 so 1M persons take about a minute. The same seed gives the same world.

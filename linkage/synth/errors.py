@@ -192,7 +192,8 @@ def apply_name_error(kind: str, rec: Rec, idx: np.ndarray, r: np.ndarray) -> lis
 
 
 def apply_id_error(kind: str, rec: Rec, idx: np.ndarray, r: np.ndarray) -> list:
-    """New ID numbers for the records at idx; None where the class cannot apply or changes nothing."""
+    """New ID numbers for the records at idx; None where the class cannot apply or changes
+    nothing."""
     fn = ID_ERRORS[kind]
     out = []
     for k, i in enumerate(idx):

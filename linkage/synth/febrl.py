@@ -34,8 +34,9 @@ def write_febrl(out_dir: Path) -> dict[str, Path]:
     pd.concat(truth).to_csv(out_dir / "truth4.csv", index=False)
     f3 = _frame(load_febrl3)
     f3.drop(columns="person_id").to_csv(out_dir / "febrl3.csv", index=False)
-    pd.DataFrame({"source": "febrl3", "record_id": f3["rec_id"], "person_id": f3["person_id"]}).to_csv(
-        out_dir / "truth3.csv", index=False)
+    truth3 = pd.DataFrame({"source": "febrl3", "record_id": f3["rec_id"],
+                           "person_id": f3["person_id"]})
+    truth3.to_csv(out_dir / "truth3.csv", index=False)
     paths.update(febrl3=out_dir / "febrl3.csv", truth4=out_dir / "truth4.csv",
                  truth3=out_dir / "truth3.csv")
     return paths

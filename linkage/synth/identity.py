@@ -1,6 +1,6 @@
 """Hard negatives, deaths and migrants; the resident IDs and relations the registry records.
 
-Why apart from people.py: these are the cases DESIGN.md section 3 says must not merge (twins,
+Why apart from people.py: these are the cases that look alike but must not merge (twins,
 same-name same-birthdate strangers, a son with his father's name), the deceased and unregistered
 migrants, and the resident IDs, whose sequences depend on the twins.
 """

@@ -136,9 +136,8 @@ class CheckLimits:
         for (token_id, day, kind), n in usage.items():
             rows.setdefault((token_id, day), {"day": day, "records": 0, "refused": 0})[kind] += n
         try:
-            with self.engine.begin() as conn:
-                for (token_id, _), detail in sorted(rows.items()):
-                    audit.record(conn, f"token:{token_id}", "api_checks", detail=detail)
+            audit.append_many(self.engine, [(f"token:{token_id}", "api_checks", detail)
+                                            for (token_id, _), detail in sorted(rows.items())])
         except sa.exc.SQLAlchemyError:  # counts only: put them back for the next flush
             log.warning("could not write API usage to the audit trail", exc_info=True)
             with self._lock:

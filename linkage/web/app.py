@@ -142,15 +142,19 @@ def create_app(store_url: str, config: JobConfig | None = None, secret_key: str 
 
 
 def check_only_app(config: JobConfig, store_url: str,
-                   rates: dict[str, str | None] | None = None) -> FastAPI:
+                   rates: dict[str, str | None] | None = None,
+                   refresh_seconds: float | None = None) -> FastAPI:
     """The check API alone at /api/v1, for a server that does not host the review pages (it
-    then holds no copy of the sources beside the master)."""
+    then holds no copy of the sources beside the master). ``refresh_seconds``: how often the
+    master looks for a newer run itself (a worker of linkage/web/workers.py never does)."""
     from linkage.web.api_guard import CheckLimits
     from linkage.web.check_api import create_check_app
 
     app = FastAPI(title="Enrolment check", docs_url=None, redoc_url=None, openapi_url=None)
     store = Store(store_url)
-    app.state.check_api = create_check_app(config, store, limits=CheckLimits(store.engine, rates))
+    extra = {} if refresh_seconds is None else {"refresh_seconds": refresh_seconds}
+    app.state.check_api = create_check_app(config, store, limits=CheckLimits(store.engine, rates),
+                                           **extra)
     app.mount("/api/v1", app.state.check_api)
     app.add_middleware(SecurityHeaders)
     return app

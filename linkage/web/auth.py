@@ -9,8 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from linkage.store import accounts
-from linkage.store import audit
+from linkage.store import accounts, audit
 from linkage.web.login_guard import Busy
 from linkage.web.rendering import render
 from linkage.web.session import SESSION_ID, csrf_token, current_user, set_user
@@ -57,8 +56,7 @@ def login(request: Request, username: Annotated[str, Form(max_length=64)] = "",
             detail["locked_seconds"] = locked
     else:
         guard.succeeded(username)
-    with engine.begin() as conn:
-        audit.record(conn, actor, "login" if user else "login_failed", detail=detail)
+    audit.append(engine, actor, "login" if user else "login_failed", detail=detail)
     if user is None:
         return render(request, "login.html", status_code=401, user=None,
                       error="Wrong username or password.")
@@ -80,8 +78,7 @@ def logout(request: Request):
     if user:
         state = request.app.state.review
         state.queue.release_all(user.username)
-        with state.engine.begin() as conn:
-            audit.record(conn, user.username, "logout")
+        audit.append(state.engine, user.username, "logout")
     request.session.clear()
     set_user(request, None)
     return RedirectResponse("/login", 303)

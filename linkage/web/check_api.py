@@ -28,8 +28,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from linkage.online.check import MAX_CANDIDATES, VERDICTS, CheckResult, check_records
 from linkage.core.config import JobConfig
+from linkage.online.check import MAX_CANDIDATES, VERDICTS, CheckResult, check_records
 from linkage.online.master import Master, NoMaster, latest_run, load_master
 from linkage.store import Store
 from linkage.store.tokens import CACHE_SECONDS, ApiToken, StoreBusy, TokenVerifier
@@ -274,7 +274,10 @@ def _masked_golden(golden: dict) -> dict:
     out["name"] = mask_name(out.get("name"))
     out["id_number"] = mask_id(out.get("id_number"))
     birth = out.get("birth_date")
-    out["birth_date"] = birth[:4] + "-**-**" if isinstance(birth, str) and len(birth) >= 4 else birth
+    if isinstance(birth, str) and len(birth) >= 4:
+        out["birth_date"] = birth[:4] + "-**-**"
+    else:
+        out["birth_date"] = birth
     out["household_id"] = None
     return out
 
@@ -565,7 +568,7 @@ def _docs_page(spec: dict) -> str:
              f"<title>{esc(spec['info']['title'])}</title>"
              f"<link rel='stylesheet' href='/static/app.css'></head><body><main>",
              f"<h1>{esc(spec['info']['title'])} v{esc(spec['info']['version'])}</h1>",
-             f"<p><a href='openapi.json'>openapi.json</a></p>",
+             "<p><a href='openapi.json'>openapi.json</a></p>",
              f"<pre>{esc(spec['info'].get('description', '').strip())}</pre>"]
     for path, methods in spec.get("paths", {}).items():
         for method, op in methods.items():

@@ -9,9 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse
 
-from linkage.store import DECISIONS
+from linkage.store import DECISIONS, audit
 from linkage.web import oversight, pairview
-from linkage.store import audit
 from linkage.web.context import app_state
 from linkage.web.queue import LeaseConflict, NotHeld, PairClosed, ScoredPair
 from linkage.web.rendering import render
@@ -75,8 +74,7 @@ def pair_page(request: Request, token: Token, user: ReviewerUser):
     pair = _pair_or_404(request, token)
     if not st.queue.holds(user.username, pair.ref.token) and not user.has_role("supervisor"):
         return RedirectResponse("/queue?notice=gone", 303)
-    with st.engine.begin() as conn:
-        audit.record(conn, user.username, "view_pair", pair.ref)
+    audit.append(st.engine, user.username, "view_pair", pair.ref)
     return _page(request, user, pair, reveal=False)
 
 
@@ -117,8 +115,7 @@ def reveal(request: Request, token: Token, user: SupervisorUser):
     """Show both full ID numbers; only supervisors and admins, and always audited."""
     st = app_state(request)
     pair = _pair_or_404(request, token)
-    with st.engine.begin() as conn:
-        audit.record(conn, user.username, "reveal_id", pair.ref, detail={"fields": ["id_number"]})
+    audit.append(st.engine, user.username, "reveal_id", pair.ref, detail={"fields": ["id_number"]})
     return _page(request, user, pair, reveal=True)
 
 

@@ -64,8 +64,8 @@ class RecordBook:
     @classmethod
     def from_config(cls, config: JobConfig) -> RecordBook:
         """Read every source of the job as a run does; rejected rows are not records."""
-        from linkage.jobs.inputs import ingest_job
         from linkage.core.standardise import standardise_records
+        from linkage.jobs.inputs import ingest_job
 
         raw = ingest_job(config).records.reset_index(drop=True)  # sources and `add` batches
         fields = {f for s in config.sources for f in s.fields}

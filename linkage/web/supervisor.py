@@ -8,9 +8,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 
-from linkage.store import accounts
+from linkage.store import accounts, audit
 from linkage.web import oversight
-from linkage.store import audit
 from linkage.web.context import app_state
 from linkage.web.rendering import render
 from linkage.web.session import AdminUser, SupervisorUser

@@ -266,8 +266,11 @@ def test_lunar_level_finds_every_lunar_birthday_of_a_year():
     keep = solar > 0
     lunar, solar = lunar[keep], solar[keep]
     not_jan1 = (lunar % 10000 != 101) & (solar % 10000 != 101)
-    frame = lambda a: pd.DataFrame({"birth_date": a.astype(np.int32), "birth_quality": "exact"})
     lunar, solar = lunar[not_jan1], solar[not_jan1]
+
+    def frame(dates):
+        return pd.DataFrame({"birth_date": dates.astype(np.int32), "birth_quality": "exact"})
+
     out = birthdate_comparison().compare(frame(lunar), frame(solar))
     # lunar 1984-05-06 is solar 1984-06-05: the stronger 'swapped' level claims it first
     swapped = (lunar // 10000 == solar // 10000) & (lunar % 100 == solar // 100 % 100)
@@ -296,7 +299,8 @@ FORMATS = [
     lambda d: f"{d.year}.{d.month}.{d.day}",
     lambda d: f"{d.year}年{d.month}月{d.day}日",
     lambda d: d.strftime("%Y-%m-%d 00:00:00"),
-    lambda d: d.strftime("%Y-%m-%d").translate(str.maketrans("0123456789-", "０１２３４５６７８９－")),
+    lambda d: d.strftime("%Y-%m-%d").translate(
+        str.maketrans("0123456789-", "０１２３４５６７８９－")),
     lambda d: (d - dt.date(1899, 12, 30)).days,  # Excel serial
     lambda d: float((d - dt.date(1899, 12, 30)).days),
     lambda d: str((d - dt.date(1899, 12, 30)).days),

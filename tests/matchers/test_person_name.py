@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matchers import hanzi
-from matchers import make_comparison
+from matchers import hanzi, make_comparison
 from matchers.base import MISSING
 from matchers.person_name import (
     COLUMNS,
@@ -104,12 +103,16 @@ def test_pinyin_reads_surnames_as_surnames(raw, pinyin):
     assert name_pinyin(raw) == pinyin
 
 
-@pytest.mark.parametrize("a, b", [("己", "已"), ("戊", "戌"), ("候", "侯"), ("未", "末"), ("土", "士")])
+@pytest.mark.parametrize("a, b", [
+    ("己", "已"), ("戊", "戌"), ("候", "侯"), ("未", "末"), ("土", "士"),
+])
 def test_four_corner_look_alikes(a, b):
     assert hanzi.looks_alike(a, b)
 
 
-@pytest.mark.parametrize("a, b", [("王", "李"), ("己", "己"), ("娜", "娟"), ("国", "军"), ("a", "b")])
+@pytest.mark.parametrize("a, b", [
+    ("王", "李"), ("己", "己"), ("娜", "娟"), ("国", "军"), ("a", "b"),
+])
 def test_four_corner_not_alike(a, b):
     assert not hanzi.looks_alike(a, b)
 
@@ -122,7 +125,8 @@ def test_fold_codebook_is_readable_and_stable():
 
 
 def test_standardise_columns_index_and_minority():
-    out = standardise(pd.Series(["张伟", "包·巴特尔", None, "张伟", "巴特尔", "巴图"], index=list("abcdef")))
+    out = standardise(pd.Series(["张伟", "包·巴特尔", None, "张伟", "巴特尔", "巴图"],
+                                index=list("abcdef")))
     assert list(out.columns) == COLUMNS
     assert list(out.index) == list("abcdef")
     assert out["name_minority"].tolist() == [False, True, False, False, True, False]
@@ -310,7 +314,8 @@ def test_key_ignores_inserted_spaces_and_dots(name, inserts):
 
 
 # Plain ideographs, with traditional forms, variant classes and heteronym surnames among them.
-_HAN_NAME_CHARS = "王李张張陈陳刘劉闫阎萧肖于於单曾区仇解查翟覃缪朴欧阳陽司马馬乾昇伟偉芳巴特尔爾㐀䶵鿿"
+_HAN_NAME_CHARS = ("王李张張陈陳刘劉闫阎萧肖于於单曾区仇解查翟覃缪朴"
+                   "欧阳陽司马馬乾昇伟偉芳巴特尔爾㐀䶵鿿")
 
 
 @settings(max_examples=1000, deadline=None)

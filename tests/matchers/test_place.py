@@ -92,7 +92,8 @@ def test_chinese_number(text, number):
 
 def test_standardisers_keep_index():
     towns = pd.Series(["宝龙山镇", None, "宝龙山镇"], index=[7, 8, 9])
-    assert standardise_township(towns).to_dict("list") == {"township_norm": ["宝龙山", None, "宝龙山"]}
+    assert standardise_township(towns).to_dict("list") == {
+        "township_norm": ["宝龙山", None, "宝龙山"]}
     assert list(standardise_township(towns).index) == [7, 8, 9]
     villages = standardise_village(pd.Series(["哈日干吐嘎查三组", None], index=["a", "b"]))
     assert list(villages.index) == ["a", "b"]
@@ -135,7 +136,8 @@ def test_registration():
     assert comparison.labels == ("same_village", "same_township", "different")
 
 
-PLACE_TEXT = st.text(alphabet="苏木乡镇街道嘎查村分场社区组第一二三十0123 旗县市区民委员会牧", max_size=15)
+PLACE_TEXT = st.text(alphabet="苏木乡镇街道嘎查村分场社区组第一二三十0123 旗县市区民委员会牧",
+                     max_size=15)
 
 
 @settings(max_examples=1000, deadline=None)

@@ -377,7 +377,8 @@ def test_vectorised_standardise_agrees_with_parse_id_on_a_synthetic_roster():
     raw = pd.concat([world.police["公民身份号码"], world.ncms["身份证号"], world.urban["sfzh"]],
                     ignore_index=True)
     raw = pd.concat([raw, pd.Series(["111111111111111111", "15052119650312001x", None,
-                                     "150521196502300016", "999999196503120016"])], ignore_index=True)
+                                     "150521196502300016", "999999196503120016"])],
+                    ignore_index=True)
     fast = standardise(raw)
     slow = pd.DataFrame([parse_id(v) for v in raw], columns=COLUMNS)
     slow["id_birth"] = slow["id_birth"].astype(np.int32)

@@ -27,7 +27,8 @@ def test_every_insurance_record_is_counted_once_per_village(office_run):
     insurance = office_run.records["source"].map(roles).eq("insurance")
     assert villages["records"].astype(int).sum() == insurance.sum()
     per_source = villages.groupby("source")["records"].apply(lambda s: s.astype(int).sum())
-    assert per_source.to_dict() == office_run.records.loc[insurance, "source"].value_counts().to_dict()
+    counts = office_run.records.loc[insurance, "source"].value_counts()
+    assert per_source.to_dict() == counts.to_dict()
     errors = record_errors(RunView.from_result(office_run))
     for kind in ERROR_KINDS:
         assert villages[kind].astype(int).sum() == errors[kind].sum(), kind

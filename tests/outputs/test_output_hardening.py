@@ -1,9 +1,9 @@
 """Hostile values in the sources cannot break a run or reach the office as live content.
 
-A village named ``$x^{$`` once aborted the whole run (matplotlib read it as mathtext in a chart
-label); a clerk named ``=HYPERLINK(...)`` went into the CSVs the office opens, where Excel runs it
-as a formula. Here a tiny world full of such names goes through a real run, and the report is
-fuzzed with hostile labels.
+A village named ``$x^{$`` would abort the whole run if matplotlib read it as mathtext in a chart
+label; a clerk named ``=HYPERLINK(...)`` in the CSVs the office opens would run in Excel as a
+formula. Here a tiny world full of such names goes through a real run, and the report is fuzzed
+with hostile labels.
 """
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ from hypothesis import strategies as st
 from markupsafe import escape
 
 from linkage.core.config import load_config
+from linkage.jobs.run import run
 from linkage.outputs import charts
 from linkage.outputs.quality import clerk_report, record_errors, village_report
 from linkage.outputs.report import render_report
 from linkage.outputs.tables import neutralise_formulas, write_csv
 from linkage.outputs.view import RunView
-from linkage.jobs.run import run
 
 # Prefixed to every village of both sources (the same prefix for the same village, so the
 # linkage still finds its pairs), and six of the clerks renamed outright.
@@ -90,7 +90,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-# --- 8: mathtext in chart labels --------------------------------------------------------------
+# --- mathtext in chart labels -----------------------------------------------------------------
 
 def test_a_run_over_villages_named_with_dollars_writes_its_report(hostile_run):
     page = (hostile_run.out_dir / "report.html").read_text(encoding="utf-8")
@@ -163,7 +163,7 @@ def test_the_report_renders_and_escapes_any_village_township_clerk_or_rule_name(
         assert str(escape(text)) in page  # in its table, escaped
 
 
-# --- 9: formulas in the office's CSVs ---------------------------------------------------------
+# --- formulas in the office's CSVs ------------------------------------------------------------
 
 def test_no_cell_of_an_office_csv_starts_a_formula(hostile_run):
     out = hostile_run.out_dir
@@ -221,7 +221,7 @@ def test_write_csv_quotes_text_by_type_and_leaves_numbers(tmp_path):
     })
     path = write_csv(frame, tmp_path / "t.csv")
     back = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    assert len(back) == len(frame)  # a CR inside a cell no longer ends the row there
+    assert len(back) == len(frame)  # a CR inside a cell does not end the row there
     assert back["clerk"].tolist() == ['\'=HYPERLINK("http://x","y")', "'+1+1", "'-2+3",
                                       "'@SUM(A1)", "'\t=1", "'\n=1", "'-3.2", "李四\n=2+5",
                                       "王五\n=1"]

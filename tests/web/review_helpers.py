@@ -54,8 +54,8 @@ def copy_run(source_db: Path, url: str, whole: bool = False) -> None:
 
 
 def add_users(url: str) -> None:
-    from linkage.store.accounts import create_user
     from linkage.store import Store
+    from linkage.store.accounts import create_user
 
     engine = Store(url).engine
     try:

@@ -77,7 +77,7 @@ def timed(call):
     return answer, time.perf_counter() - started
 
 
-# --- 2: a held store lock ----------------------------------------------------------------------
+# --- a held store lock -------------------------------------------------------------------------
 
 @contextmanager
 def store_locked_for_readers(client):
@@ -232,7 +232,7 @@ def test_a_check_with_a_known_token_reads_nothing_from_the_store(api, police):
     assert threading.active_count() <= threads + 1  # at most the background re-read
 
 
-# --- 5: request bodies -------------------------------------------------------------------------
+# --- request bodies ----------------------------------------------------------------------------
 
 def _raw_request(base: str, head: str, body_parts, wait: float = 10.0) -> tuple[bytes, float, int]:
     """Send ``head`` then the body parts, stopping as soon as the server answers; (status
@@ -361,7 +361,7 @@ def test_review_app_forms_are_capped_too(api):
     assert status == 413 and read <= 2**20 + 65536
 
 
-# --- 11: hostile CSVs --------------------------------------------------------------------------
+# --- hostile CSVs ------------------------------------------------------------------------------
 
 def _upload(api, data: bytes, scope: str = "check_full"):
     return api.post("/api/v1/check/batch/csv", data={"source": "ncms"},
@@ -414,7 +414,7 @@ def test_fuzzed_csvs_never_get_a_500(api, parts):
         assert _upload(api, data).status_code < 500
 
 
-# --- 12: IDs disguised in logged paths ---------------------------------------------------------
+# --- IDs disguised in logged paths -------------------------------------------------------------
 
 def _logged(path: str) -> str:
     """The access-log line uvicorn writes for a request to ``path`` (sent percent-encoded as a
@@ -481,7 +481,7 @@ def test_mask_ids_hides_an_id_however_it_is_written(fillers, wide, encode):
     assert idn[4:] not in _read_as_an_id(masked), masked
 
 
-# --- 13: zero-width characters inside an ID ----------------------------------------------------
+# --- zero-width characters inside an ID --------------------------------------------------------
 
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f\u202a\u2066\u034f\ufe0f"
 
@@ -514,7 +514,7 @@ def test_a_known_person_with_zero_width_characters_in_the_id_is_still_known(api,
                                                             a["quality"])
 
 
-# --- 15: expiring tokens on the command line, and the OpenAPI description ----------------------
+# --- expiring tokens on the command line, and the OpenAPI description --------------------------
 
 def test_tokens_add_with_an_expiry_is_listed_and_refused_once_lapsed(web_run, backend_url,
                                                                      tmp_path, capsys):

@@ -118,7 +118,8 @@ def test_registry_person_enrolling_first_time_is_known_person(api, world):
 def test_urban_enrolment_of_ncms_member_is_duplicate_enrolment(api, world):
     person = persons_with(world, {"police", "ncms"}, {"urban"})[0]
     row = police_row_of(world, person)
-    body = post(api, "/check", police_record(row, "urban", birth_date=row["出生日期"].replace("-", ""))).json()
+    record = police_record(row, "urban", birth_date=row["出生日期"].replace("-", ""))
+    body = post(api, "/check", record).json()
     assert body["verdict"] == "duplicate_enrolment", body["reason"]
     assert body["entity_id"] == world["entity"][("police", row.name)]
     schemes = {e["scheme"] for e in body["candidates"][0]["enrolments"] if not e["renewed"]}
@@ -130,7 +131,7 @@ def test_ncms_renewal_in_same_household_is_known_person(api, world):
     truth = world["truth"]
     once = truth[truth["source"] == "ncms"].groupby("person_id").size().eq(1)
     person = [p for p in persons_with(world, {"police", "ncms"}, {"urban"}) if once.get(p)][0]
-    rid = truth.query("person_id == @person and source == 'ncms'")["record_id"].iloc[0]
+    rid = truth[(truth["person_id"] == person) & (truth["source"] == "ncms")]["record_id"].iloc[0]
     row = world["ncms"].set_index("参合编号").loc[rid]
     record = {"source": "ncms", "record_id": rid, "name": row["成员姓名"],
               "id_number": row["身份证号"], "birth_date": row["出生日期"], "gender": row["性别"],
@@ -148,7 +149,8 @@ def test_ncms_renewal_in_same_household_is_known_person(api, world):
 
 
 def test_fresh_person_is_new_person(api):
-    record = {"source": "urban", "name": "欧阳雪梅", "id_number": valid_id("150525", "20240229", "358"),
+    record = {"source": "urban", "name": "欧阳雪梅",
+              "id_number": valid_id("150525", "20240229", "358"),
               "birth_date": "2024年2月29日", "gender": "女", "township": "东明镇",
               "village": "东明中心小学"}
     body = post(api, "/check", record).json()
@@ -412,8 +414,9 @@ def test_field_weights_equal_the_batch_runs(api, world, web_run):
     for rid in pairs["record_l"]:
         row = ncms.loc[rid]
         records.append({"source": "ncms", "name": row["成员姓名"], "id_number": row["身份证号"],
-                        "birth_date": row["出生日期"], "gender": row["性别"], "relation": row["与户主关系"],
-                        "household_id": row["家庭编号"], "village": row["村"], "township": row["乡镇"]})
+                        "birth_date": row["出生日期"], "gender": row["性别"],
+                        "relation": row["与户主关系"], "household_id": row["家庭编号"],
+                        "village": row["村"], "township": row["乡镇"]})
     queries = standardise_queries(master, records)
     q, pos = candidate_pairs(master, queries, np.full(len(records), 1, dtype=np.int16))
     _, parts, weight = score_pairs(master, queries, q, pos)
@@ -454,11 +457,13 @@ def test_batch_gives_the_same_answers_as_singles(api, world):
 
 
 def test_same_new_person_twice_in_a_batch_needs_review(api):
-    fresh = {"source": "urban", "name": "欧阳雪梅", "id_number": valid_id("150525", "20240229", "358"),
+    fresh = {"source": "urban", "name": "欧阳雪梅",
+             "id_number": valid_id("150525", "20240229", "358"),
              "birth_date": "2024-02-29", "gender": "女", "township": "东明镇"}
     again = {**fresh, "source": "ncms", "name": "欧阳 雪梅", "birth_date": "20240229",
              "household_id": "15052599990001"}
-    other = {"source": "urban", "name": "司马光明", "id_number": valid_id("150525", "20230101", "117"),
+    other = {"source": "urban", "name": "司马光明",
+             "id_number": valid_id("150525", "20230101", "117"),
              "birth_date": "2023-01-01"}
     body = post(api, "/check/batch", {"records": [fresh, other, again]}).json()
     first, second, third = body["results"]
@@ -480,9 +485,11 @@ def test_two_persons_above_the_match_threshold_need_review(web_run):
     master = load_master(web_run.config)
     record = {"source": "urban", "name": "张伟"}
     high = master.config.match_threshold
-    candidates = [Candidate(str(master.entity_ids[k]), p, 30.0, "match", ("police", "x"), {}, {}, [])
+    candidates = [Candidate(str(master.entity_ids[k]), p, 30.0, "match", ("police", "x"),
+                            {}, {}, [])
                   for k, p in ((0, 0.9999), (1, max(high, 0.99)))]
-    verdict, reason, entity_id = decide(master, record, candidates, np.array([0.9999, max(high, 0.99)]))
+    verdict, reason, entity_id = decide(master, record, candidates,
+                                        np.array([0.9999, max(high, 0.99)]))
     assert (verdict, entity_id) == ("needs_review", None)
     assert reason == "2 different persons reach the match threshold"
 
@@ -502,20 +509,21 @@ def test_csv_upload_of_a_roster_export(api, web_run):
                       headers={"Authorization": f"Bearer {api.tokens['check']}"})
     assert masked.status_code == 422 and "at most 20" in masked.text
     # Every row is in the master already: each renews its own enrolment or duplicates one.
-    assert all(r["verdict"] in ("known_person", "duplicate_enrolment", "needs_review") for r in results)
+    assert all(r["verdict"] in ("known_person", "duplicate_enrolment", "needs_review")
+               for r in results)
     assert sum(r["verdict"] != "needs_review" for r in results) >= 28
     bad = api.post("/api/v1/check/batch/csv", data={"source": "ncms"},
-                   files={"file": ("x.csv", "a,b\n1,2\n".encode(), "text/csv")},
+                   files={"file": ("x.csv", b"a,b\n1,2\n", "text/csv")},
                    headers={"Authorization": f"Bearer {api.tokens['check']}"})
     assert bad.status_code == 422 and "no name or ID number column" in bad.text
 
 
 def test_single_path_standardises_like_the_batch_path(web_run, world):
     """standardise_row (single checks) gives the columns standardise_records gives."""
-    from linkage.online.check import standardise_row
-    from linkage.jobs.ingest import ingest
-    from linkage.online.master import load_master
     from linkage.core.standardise import standardise_records
+    from linkage.jobs.ingest import ingest
+    from linkage.online.check import standardise_row
+    from linkage.online.master import load_master
 
     master = load_master(web_run.config)
     raw = ingest(web_run.config.sources).records
@@ -565,8 +573,9 @@ def test_real_uvicorn_server_process_and_no_id_in_logs(web_run, tmp_path, world)
             assert answer.status_code == 200
             assert answer.json()["verdict"] == "duplicate_enrolment"
             assert answer.headers["x-frame-options"] == "DENY"
-            assert http.post("/api/v1/check", json={"source": "urban", "id_number": row["公民身份号码"]}
-                             ).status_code == 401
+            unsigned = http.post("/api/v1/check",
+                                 json={"source": "urban", "id_number": row["公民身份号码"]})
+            assert unsigned.status_code == 401
     finally:
         server.terminate()
         server.wait(20)

@@ -1,7 +1,7 @@
-"""Attacks on the review app that used to work, each performed and shown to fail now (on SQLite and
-PostgreSQL where the store is involved): deciding a pair one was not given, a cookie that outlives
-its logout, guessing passwords fast, rebuilding a masked ID number from its own page, and cookies
-and client addresses behind a TLS proxy."""
+"""Attacks on the review app, each performed and shown to fail (on SQLite and PostgreSQL where
+the store is involved): deciding a pair one was not given, a cookie that outlives its logout,
+guessing passwords fast, rebuilding a masked ID number from its own page, and cookies and client
+addresses behind a TLS proxy."""
 from __future__ import annotations
 
 import hashlib
@@ -19,9 +19,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from review_helpers import PASSWORD, USERS, csrf_of, live_server, login, write_config
 
-from linkage.store import accounts
 from linkage.cli import main
-from linkage.store import audit_log, decisions, review_leases, review_sessions
+from linkage.store import accounts, audit_log, decisions, review_leases, review_sessions
 from linkage.web.login_guard import MAX_LOCK, LoginGuard
 from linkage.web.queue import pair_ref
 
@@ -52,7 +51,7 @@ class Clock:
         return self.now
 
 
-# --------------------------------------------------------------------------- 3. deciding a pair
+# ------------------------------------------------------------------------------ deciding a pair
 
 def test_a_reviewer_cannot_decide_a_pair_not_handed_to_them(app, client_for):
     alice, bob, sam = client_for("alice"), client_for("bob"), client_for("sam")
@@ -108,7 +107,7 @@ def test_pair_addresses_are_keyed_with_the_server_secret(make_app, store_url, we
         two.state.review.store.engine.dispose()
 
 
-# --------------------------------------------------------------------------- 4. sessions
+# ------------------------------------------------------------------------------ sessions
 
 def _cookie_session(client) -> dict:
     value = client.cookies["review_session"]
@@ -221,7 +220,7 @@ def test_a_store_busy_with_a_run_does_not_freeze_static_files(make_app, web_run,
         page.join(30)
 
 
-# --------------------------------------------------------------------------- 6. throttling
+# ------------------------------------------------------------------------------ throttling
 
 SPRAYED = [name for name in USERS if name != "alice"]  # known names hash fast in tests
 
@@ -326,7 +325,7 @@ def test_parallel_sign_ins_hash_at_most_two_passwords_at_once(make_app, store_ur
     assert {a[0] for a in answers} <= {401, 503}
 
 
-# --------------------------------------------------------------------------- 7. masked IDs
+# ------------------------------------------------------------------------------ masked IDs
 
 def _completions(shown: str, birth: str, gender: str, regions: frozenset[str]) -> int:
     """How many 18-character ID numbers agree with everything a pair page shows of one record:
@@ -425,7 +424,7 @@ def test_where_two_masked_numbers_differ_is_still_shown():
     assert all(c.masked for c in right[2:])
 
 
-# --------------------------------------------------------------------------- 10. TLS proxy
+# ------------------------------------------------------------------------------- TLS proxy
 
 def test_behind_a_tls_proxy_cookies_are_secure_and_only_the_proxy_is_believed(make_app,
                                                                               store_url):

@@ -40,7 +40,9 @@ def _requirement(dependant) -> tuple[str, str] | None:
         name = getattr(call, "__qualname__", "")
         if "require.<locals>" in name or "scoped.<locals>" in name:
             nonlocals = inspect.getclosurevars(call).nonlocals
-            return ("role", nonlocals["role"]) if "role" in nonlocals else ("scope", nonlocals["scope"])
+            if "role" in nonlocals:
+                return ("role", nonlocals["role"])
+            return ("scope", nonlocals["scope"])
         found = _requirement(sub)
         if found:
             return found
@@ -116,7 +118,8 @@ def test_every_session_route_refuses_the_unauthenticated(routes, client_for):
     anonymous = client_for()
     token = csrf_of(anonymous.get("/login").text)  # a session, but nobody signed in
     for r in _session_routes(routes):
-        response = _send(anonymous, r, data={"csrf_token": token} if r["method"] == "POST" else None)
+        response = _send(anonymous, r,
+                         data={"csrf_token": token} if r["method"] == "POST" else None)
         if r["template"].startswith("/api/"):
             assert response.status_code == 401, r
         else:
@@ -255,7 +258,8 @@ def test_config_values_with_quotes_and_semicolons_are_stored_as_data(store_url):
         run_id = store.begin_run(job)
         store.add_decision(("ncms'; --", "NH'1"), ("police", 'GA"2'), "match", "wang")
         with store.engine.connect() as conn:
-            assert conn.execute(sa.select(runs.c.job).where(runs.c.run_id == run_id)).scalar() == job
+            query = sa.select(runs.c.job).where(runs.c.run_id == run_id)
+            assert conn.execute(query).scalar() == job
             row = conn.execute(sa.select(decisions)).mappings().all()[-1]
         assert {row["source_l"], row["record_l"], row["record_r"]} >= {"ncms'; --", "NH'1", 'GA"2'}
     finally:
@@ -280,7 +284,8 @@ def test_a_whole_job_logs_no_id_number(web_world, tmp_path, caplog, capfd):
         assert main(["run", str(config)]) == 0  # with progress on stderr
         assert main(["export", str(config)]) == 0
     out, err = capfd.readouterr()
-    lines = _app_records(caplog) + [str(w.message) for w in caught] + out.splitlines() + err.splitlines()
+    lines = (_app_records(caplog) + [str(w.message) for w in caught]
+             + out.splitlines() + err.splitlines())
     assert "records read" in out
     leaks = [line for line in lines if ID_NUMBER.search(line)]
     assert not leaks, leaks[:3]
@@ -325,16 +330,19 @@ def test_review_and_check_flows_on_a_live_server_log_no_id_number(app, web_run, 
             decided = alice.post(f"/pair/{token}/decide", data={
                 "decision": "match", "note": f"ID {full_id} checked", "csrf_token": alice.csrf})
             locations.append(decided.headers["location"])
-            assert sam.post(f"/pair/{token}/reveal", data={"csrf_token": sam.csrf}).status_code == 200
+            revealed = sam.post(f"/pair/{token}/reveal", data={"csrf_token": sam.csrf})
+            assert revealed.status_code == 200
             for path in ["/supervisor/log", "/api/decisions", "/supervisor/audit"]:
-                assert sam.get(path, params={"reviewer": full_id, "actor": full_id}).status_code == 200
+                listed = sam.get(path, params={"reviewer": full_id, "actor": full_id})
+                assert listed.status_code == 200
             assert sam.get(f"/pair/{full_id}").status_code == 422  # an ID pasted into the URL
             headers = {"Authorization": f"Bearer {api_tokens['check']}"}
             checked = sam.post("/api/v1/check", headers=headers,
                                json={"source": "ncms", "name": record.name, "id_number": full_id})
             assert checked.status_code in (200, 503)
-            assert sam.post("/api/v1/check", headers=headers,
-                            json={"source": "ncms", "id_number": full_id, "bogus": full_id}).status_code == 422
+            bogus = sam.post("/api/v1/check", headers=headers,
+                             json={"source": "ncms", "id_number": full_id, "bogus": full_id})
+            assert bogus.status_code == 422
     finally:
         server.should_exit = True
         thread.join(20)

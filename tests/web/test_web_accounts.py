@@ -5,9 +5,8 @@ import pytest
 import sqlalchemy as sa
 from review_helpers import FAST_HASHER, PASSWORD, write_config
 
-from linkage.store import accounts
 from linkage.cli import main
-from linkage.store import Store, users
+from linkage.store import Store, accounts, users
 from linkage.web.server import DropQueryString, log_config
 
 
@@ -55,7 +54,8 @@ def config_path(web_world, tmp_path, backend_url):
 
 def test_users_add_and_list_from_the_command_line(config_path, monkeypatch, capsys):
     monkeypatch.setenv("LINKAGE_PASSWORD", "from the env")
-    assert main(["users", "add", str(config_path), "--username", "alice", "--role", "reviewer"]) == 0
+    assert main(["users", "add", str(config_path), "--username", "alice",
+                 "--role", "reviewer"]) == 0
     assert main(["users", "add", str(config_path), "--username", "sam",
                  "--role", "supervisor"]) == 0
     assert main(["users", "add", str(config_path), "--username", "sam",
@@ -93,3 +93,26 @@ def test_serve_runs_uvicorn_with_query_strings_cut_from_the_access_log(config_pa
     assert DropQueryString().filter(record)
     assert record.getMessage() == '127.0.0.1:5 - "GET /supervisor/log HTTP/1.1" 200'
     assert "drop_query" in log_config()["filters"]
+
+
+def test_account_and_token_changes_at_the_command_line_are_audited(demo_job, monkeypatch, capsys):
+    from linkage.cli import main
+    from linkage.core.config import load_config
+    from linkage.store import Store, audit
+
+    monkeypatch.setenv("LINKAGE_PASSWORD", "correct horse battery staple 草原")
+    assert main(["users", "add", str(demo_job), "--username", "zhao", "--role", "reviewer"]) == 0
+    assert main(["users", "disable", str(demo_job), "--username", "zhao"]) == 0
+    assert main(["tokens", "add", str(demo_job), "desk-07", "--scope", "check"]) == 0
+    secret = capsys.readouterr().out.strip().splitlines()[-1]
+    token_id = secret.split("_")[1]
+    assert main(["tokens", "revoke", str(demo_job), token_id]) == 0
+    engine = Store(load_config(demo_job).store).engine
+    changes = [(e.action, e.detail.get("change")) for e in reversed(audit.entries(engine))
+               if e.action in ("account_change", "token_change")]
+    assert changes == [("account_change", "added"), ("account_change", "disable"),
+                       ("token_change", "added"), ("token_change", "revoked")]
+    rows = audit.entries(engine)
+    assert all(e.actor.startswith("cli:") for e in rows if e.action.endswith("_change"))
+    assert not any(secret.split("_", 2)[2] in str(e.detail) for e in rows)  # no secret kept
+    engine.dispose()

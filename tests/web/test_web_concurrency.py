@@ -17,8 +17,8 @@ from review_helpers import (
     write_config,
 )
 
-from linkage.store.accounts import create_user
 from linkage.store import audit_log, decisions, runs, scored_pairs, second_reviews
+from linkage.store.accounts import create_user
 from linkage.web.queue import pair_ref
 
 pytestmark = pytest.mark.slow

@@ -1,10 +1,10 @@
 """The Spark engine: blocking, comparison, training and scoring of candidate pairs on Spark.
 
 ``engine: spark`` in a job config (or ``linkage run --engine spark``) makes the pipeline call
-:func:`score_candidates_spark` instead of :func:`linkage.engines.local.score_candidates`. It returns the
-same :class:`~linkage.engines.local.ScoredPairs` with the same comparers, model and weights, but keeps
-only the pairs later stages need: everything in the review band or above, and every pair a
-reviewer decided. Those are O(records); all candidate pairs stay in Spark.
+:func:`score_candidates_spark` instead of :func:`linkage.engines.local.score_candidates`. It
+returns the same :class:`~linkage.engines.local.ScoredPairs` with the same comparers, model and
+weights, but keeps only the pairs later stages need: everything in the review band or above,
+and every pair a reviewer decided. Those are O(records); all candidate pairs stay in Spark.
 
 What runs where:
 
@@ -17,8 +17,8 @@ What runs where:
 * Spark (O(pairs)): the self-join of each rule's blocks (oversized blocks counted and dropped),
   link-type filter, union of rules and reviewed pairs; comparison levels (the comparers'
   ``compare`` on pandas chunks via ``mapInPandas``); pattern counts for training and level
-  counts; weights (:func:`linkage.core.model.score` on chunks); bands (:func:`linkage.core.model.bands`
-  on chunks) and band counts.
+  counts; weights (:func:`linkage.core.model.score` on chunks); bands
+  (:func:`linkage.core.model.bands` on chunks) and band counts.
 * driver again, for the household context: the local engine's household step
   (:func:`linkage.engines.local.household_bits`) on the pairs it can change, those between two known
   households that could reach the review band with the bonus (O(records)); the bits go back
@@ -82,8 +82,8 @@ import numpy as np
 import pandas as pd
 
 from linkage.core import model
-from linkage.engines import local as scoring
 from linkage.core.config import JobConfig
+from linkage.engines import local as scoring
 from linkage.engines.local import ScoredPairs
 from matchers.base import Comparison
 

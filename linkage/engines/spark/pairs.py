@@ -1,12 +1,12 @@
 """Records into Spark, candidate pairs by blocking rules, comparison levels per pair.
 
-Block codes are computed on the driver with :func:`linkage.core.blocking.block_keys` (O(records), and
-the same rules for blanks: blank never blocks, an integer key of 0 is blank), so that Spark joins
-on one integer per rule and the candidate pairs are exactly the local engine's. Pairs are then
-made, filtered, unioned and compared in Spark; the comparers run on pandas chunks of pairs
-(``mapInPandas``), the same code as on one machine. Where the records fit in a broadcast, the
-Python workers take both sides of a chunk from their copy (as the local engine does); otherwise
-Spark joins both sides' columns to the pairs.
+Block codes are computed on the driver with :func:`linkage.core.blocking.block_keys`
+(O(records), and the same rules for blanks: blank never blocks, an integer key of 0 is blank), so
+that Spark joins on one integer per rule and the candidate pairs are exactly the local engine's.
+Pairs are then made, filtered, unioned and compared in Spark; the comparers run on pandas chunks
+of pairs (``mapInPandas``), the same code as on one machine. Where the records fit in a
+broadcast, the Python workers take both sides of a chunk from their copy (as the local engine
+does); otherwise Spark joins both sides' columns to the pairs.
 """
 from __future__ import annotations
 

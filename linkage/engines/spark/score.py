@@ -14,8 +14,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from linkage.core import model
-from linkage.engines import local as scoring
 from linkage.core.config import JobConfig
+from linkage.engines import local as scoring
 
 CARRIED = ["pos_l", "pos_r", "hh_l", "hh_r"]
 

@@ -49,7 +49,14 @@ def test_errors_name_key_value_and_fix(change, message):
 
 def test_defaults_come_from_the_models_once():
     """A config that gives only what is required gets every default from the models."""
-    from linkage.core.config import BlockingSpec, Household, JobSpec, SparkSettings, Thresholds, Training
+    from linkage.core.config import (
+        BlockingSpec,
+        Household,
+        JobSpec,
+        SparkSettings,
+        Thresholds,
+        Training,
+    )
 
     raw = {k: v for k, v in _base().items() if k in ("job", "sources", "blocking", "comparisons")}
     raw["blocking"] = [{"keys": "id_prefix17"}]  # one key may be given as text
@@ -93,7 +100,8 @@ def test_unknown_blocking_key_is_caught_before_any_work():
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (st.lists(children, max_size=3)
+                      | st.dictionaries(st.text(max_size=8), children, max_size=3)),
     max_leaves=10,
 ))
 def test_any_mapping_gives_a_config_or_a_config_error(junk):

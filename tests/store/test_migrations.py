@@ -7,9 +7,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from linkage.store import migrate
 from linkage.cli import main
-from linkage.store import Store, decisions, metadata, runs
+from linkage.store import Store, decisions, metadata, migrate, runs
 
 
 def _diff(engine: sa.Engine) -> list:

@@ -29,7 +29,8 @@ def test_every_record_is_in_one_entity_or_rejected(first_run, small_world):
     assert not clusters.duplicated(["source", "record_id"]).any()
     assert len(clusters) + len(rejects) == len(truth)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["records"]["read"] == summary["records"]["linked"] + summary["records"]["rejected"]
+    records = summary["records"]
+    assert records["read"] == records["linked"] + records["rejected"]
     assert summary["records"]["per_source"]["ncms"]["encoding"] == "gb18030"
     for name in ("golden.csv", "review_pairs.csv", "model.json"):
         assert (out / name).is_file()
@@ -73,13 +74,16 @@ def test_reviewer_decisions_stick_across_runs(demo_job, small_world, backend_url
     first = run(config)
     clusters = first.clusters
     police = clusters[clusters["source"] == "police"].iloc[0]
-    partner = clusters[(clusters["entity_id"] == police["entity_id"]) & (clusters["source"] != "police")]
-    other = clusters[(clusters["source"] == "police") & (clusters["entity_id"] != police["entity_id"])].iloc[0]
+    same_entity = clusters["entity_id"] == police["entity_id"]
+    partner = clusters[same_entity & (clusters["source"] != "police")]
+    other = clusters[(clusters["source"] == "police") & ~same_entity].iloc[0]
     store = Store(config.store)
     if len(partner):
         store.add_decision(("police", police["record_id"]),
-                           (partner.iloc[0]["source"], partner.iloc[0]["record_id"]), "non_match", "r1")
-    store.add_decision(("police", police["record_id"]), ("police", other["record_id"]), "match", "r1")
+                           (partner.iloc[0]["source"], partner.iloc[0]["record_id"]),
+                           "non_match", "r1")
+    store.add_decision(("police", police["record_id"]), ("police", other["record_id"]),
+                       "match", "r1")
     second = run(config).clusters.set_index(["source", "record_id"])["entity_id"]
     assert second[("police", police["record_id"])] == second[("police", other["record_id"])]
     if len(partner):
@@ -114,7 +118,8 @@ def test_cli_reports_config_errors_plainly(tmp_path, capsys):
 
 
 def test_summary_prints_without_blocking_recall(first_run, capsys):
-    """The Spark engine keeps only strong pairs, so its summary has accuracy but no blocking recall."""
+    """The Spark engine keeps only strong pairs, so its summary has accuracy but no blocking
+    recall."""
     from linkage.cli import _print_summary
 
     _, result = first_run

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from linkage.core.config import load_config
-from linkage.synth.febrl import write_febrl
 from linkage.jobs.run import run
+from linkage.synth.febrl import write_febrl
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from linkage.cli import main
 from linkage.core.config import load_config
-from linkage.online.explain import explain_pairs
 from linkage.jobs.run import run
+from linkage.online.explain import explain_pairs
 from linkage.store import Store, scored_pairs
 
 
@@ -68,7 +68,8 @@ def test_scoring_a_pair_as_the_run_does_gives_the_stored_weight(demo_run):
     """Without the stored row (scored with the run's own model file), explain recomputes each
     pair with term frequencies and household context and lands on the stored numbers."""
     pairs, parts = demo_run["pairs"], demo_run["parts"]
-    sample = pd.concat([pairs[pairs["household"] > 0].head(3), pairs[pairs["household"] < 0].head(3),
+    sample = pd.concat([pairs[pairs["household"] > 0].head(3),
+                        pairs[pairs["household"] < 0].head(3),
                         pairs[pairs["household"] == 0].head(2)])
     assert (sample["household"] != 0).sum() >= 3
     keys = [((p.source_l, p.record_l), (p.source_r, p.record_r)) for p in sample.itertuples()]

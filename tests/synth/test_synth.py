@@ -45,7 +45,8 @@ def _with_police(world, source: str) -> pd.DataFrame:
     frame = {"ncms": world.ncms, "urban": world.urban}[source]
     rid = {"ncms": "参合编号", "urban": "ryid"}[source]
     truth = world.truth
-    pol = world.police.merge(truth[truth.source == "police"], left_on="人员编号", right_on="record_id")
+    pol = world.police.merge(truth[truth.source == "police"], left_on="人员编号",
+                             right_on="record_id")
     pol = pol[~pol.person_id.duplicated(keep=False)].set_index("person_id")
     out = frame.merge(truth[truth.source == source], left_on=rid, right_on="record_id")
     return out.join(pol, on="person_id", how="inner", rsuffix="_police")
@@ -80,7 +81,8 @@ def test_exact_columns(world):
 def test_every_record_in_truth_exactly_once(world):
     t = world.truth
     assert not t.duplicated(["source", "record_id"]).any()
-    for source, frame, rid in (("police", world.police, "人员编号"), ("ncms", world.ncms, "参合编号"),
+    for source, frame, rid in (("police", world.police, "人员编号"),
+                               ("ncms", world.ncms, "参合编号"),
                                ("urban", world.urban, "ryid")):
         assert frame[rid].is_unique
         assert set(t.loc[t.source == source, "record_id"]) == set(frame[rid])
@@ -147,7 +149,8 @@ def test_population_shape(world):
     assert (p["人员状态"] == "死亡").any()
     assert p["嘎查村"].str.endswith("嘎查").any() and p["嘎查村"].str.endswith("村").any()
     assert p["苏木乡镇"].str.endswith("苏木").any() and p["苏木乡镇"].str.endswith("乡").any()
-    assert p["姓名"].str.startswith(("单", "曾", "仇", "解", "翟", "朴", "查", "缪", "区", "覃")).any()
+    heteronyms = ("单", "曾", "仇", "解", "翟", "朴", "查", "缪", "区", "覃")
+    assert p["姓名"].str.startswith(heteronyms).any()
     assert world.counts["rural"] > PERSONS / 2
     # children carry their father's surname (Han-style names)
     heads = p[p["与户主关系"] == "户主"].set_index("户号")
@@ -169,7 +172,8 @@ def test_twins(world):
         if len(g) < 2:
             continue
         a, b = g.iloc[0], g.iloc[1]
-        apart = len(a["姓名"]) == len(b["姓名"]) and sum(x != y for x, y in zip(a["姓名"], b["姓名"])) == 1
+        apart = (len(a["姓名"]) == len(b["姓名"])
+                 and sum(x != y for x, y in zip(a["姓名"], b["姓名"])) == 1)
         seq = abs(int(a["公民身份号码"][14:17]) - int(b["公民身份号码"][14:17]))
         found += apart and seq in (1, 2)
     assert found >= 3
@@ -182,7 +186,8 @@ def test_hard_negatives(world):
     assert (same > 1).sum() >= 3  # same-name, same-birthdate strangers
     heads = p[p["与户主关系"] == "户主"].set_index("户号")["姓名"]
     sons = p[p["与户主关系"].str.fullmatch(".子")]
-    assert (sons["姓名"].to_numpy() == heads.reindex(sons["户号"]).to_numpy()).any()  # father and son
+    # father and son
+    assert (sons["姓名"].to_numpy() == heads.reindex(sons["户号"]).to_numpy()).any()
 
 
 def test_unverifiable_and_deceased(world):
@@ -342,7 +347,8 @@ ID_DETECTORS = {
 
 @pytest.mark.parametrize("kind", sorted(ID_DETECTORS))
 def test_ncms_id_errors(ncms, kind):
-    assert any(ID_DETECTORS[kind](v, p) for v, p in zip(ncms["身份证号"], ncms["公民身份号码"])), kind
+    assert any(ID_DETECTORS[kind](v, p)
+               for v, p in zip(ncms["身份证号"], ncms["公民身份号码"])), kind
 
 
 def test_urban_id_errors(urban):
@@ -387,13 +393,18 @@ def _as_date(ymd):
         return None
 
 
+def _digits(ymd):
+    year, month, day = ymd
+    return f"{year:04d}{month:02d}{day:02d}"
+
+
 DATE_DETECTORS = {
     "jan1": lambda v, p: v is not None and v[1:] == (1, 1) and v[0] == p[0] and p[1:] != (1, 1),
     "day_month_swap": lambda v, p: v is not None and p[1] != p[2] and v == (p[0], p[2], p[1]),
     "lunar": lambda v, p: p[0] < 1960 and _as_date(v) is not None and
     15 <= (date(*p) - _as_date(v)).days <= 60,
     "digit_off": lambda v, p: v is not None and v != p and sum(
-        a != b for a, b in zip("%04d%02d%02d" % v, "%04d%02d%02d" % p)) == 1,
+        a != b for a, b in zip(_digits(v), _digits(p))) == 1,
 }
 
 
@@ -419,5 +430,6 @@ def test_gender_codes_and_places(ncms, urban):
     v_gacha = ncms["村"].str.contains("嘎查") & ncms["嘎查村"].str.endswith("村")
     v_cun = ncms["村"].str.contains("村") & ncms["嘎查村"].str.endswith("嘎查")
     assert v_gacha.any() and v_cun.any()
-    assert ncms["村"].str.contains(r"\d组").any() and ncms["村"].str.contains("[一二三四五六七八九]组").any()
+    assert ncms["村"].str.contains(r"\d组").any()
+    assert ncms["村"].str.contains("[一二三四五六七八九]组").any()
     assert {"户主", "本人"} <= set(ncms["与户主关系"]) and len(set(ncms["与户主关系"])) > 15

@@ -2,8 +2,17 @@
 import numpy as np
 import pytest
 
-from linkage.core.model import (BANDS, FSModel, bands, count_levels, patterns, probability, score,
-                           train_em, train_sessions)
+from linkage.core.model import (
+    BANDS,
+    FSModel,
+    bands,
+    count_levels,
+    patterns,
+    probability,
+    score,
+    train_em,
+    train_sessions,
+)
 from matchers.base import MISSING, Comparison, Level
 
 

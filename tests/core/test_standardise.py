@@ -28,7 +28,8 @@ def test_value_parsers_agree_with_their_standardisers(field):
         row = frame.iloc[i]
         for column, got in parsed.items():
             want = row[column]
-            assert (pd.isna(want) and pd.isna(got)) if pd.isna(want) else got == want, (value, column)
+            same = pd.isna(got) if pd.isna(want) else got == want
+            assert same, (value, column)
 
 
 def test_standardise_records_leaves_the_raw_records_as_they_were():
@@ -58,8 +59,8 @@ CROSS_FIELD_CASES = [  # raw (id_number, birth_date, gender): one record each
 def test_cross_field_rules_give_one_record_what_they_give_a_frame():
     """The online check runs the cross-field rules on one record's plain values; a batch run
     on a frame's arrays. One set of rules: the same columns, values and Python types."""
-    from linkage.online.master import plain_value
     from linkage.core.standardise import CROSS_FIELD_INPUTS, cross_field, standardise_records
+    from linkage.online.master import plain_value
 
     fields = {"id_number", "birth_date", "gender"}
     raw = pd.DataFrame(CROSS_FIELD_CASES, columns=["id_number", "birth_date", "gender"])

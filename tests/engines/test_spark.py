@@ -93,8 +93,8 @@ def test_spark_engine_gives_the_local_engines_results(both_engines):
 @pytest.fixture(scope="module")
 def small_records(small_world) -> pd.DataFrame:
     """The small world's standardised records, as the pipeline hands them to an engine."""
-    from linkage.jobs.ingest import ingest
     from linkage.core.standardise import standardise_records
+    from linkage.jobs.ingest import ingest
 
     config = load_config(small_world / "configs" / "demo.yaml")
     fields = {f for s in config.sources for f in s.fields}
@@ -156,8 +156,8 @@ def test_spark_comparison_levels_equal_local_vectors(small_world, small_records,
     """Both ways the comparers get their records (broadcast lookup, Spark join) agree with
     the local engine's comparison vectors, rule agreement and term-frequency values."""
     from linkage.core.compare import comparison_vectors
-    from linkage.jobs.run import plan
     from linkage.engines.spark import pairs
+    from linkage.jobs.run import plan
 
     records = small_records
     config = load_config(small_world / "configs" / "demo.yaml")

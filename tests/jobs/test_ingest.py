@@ -17,7 +17,8 @@ ROWS = [
 
 def _source(path: Path, **kw) -> SourceConfig:
     return SourceConfig(name="ncms", role="insurance", record_id="参合编号",
-                        fields={"name": "成员姓名", "id_number": "身份证号", "birth_date": "出生日期"},
+                        fields={"name": "成员姓名", "id_number": "身份证号",
+                                "birth_date": "出生日期"},
                         path=path, **kw)
 
 
@@ -84,10 +85,12 @@ def test_sql_table_source(tmp_path):
     url = f"sqlite:///{tmp_path}/src.sqlite"
     engine = sa.create_engine(url)
     pd.DataFrame({"参合编号": ["NH001", "NH002"], "成员姓名": ["张伟", "李娜"],
-                  "身份证号": ["150521196503120016", None], "出生日期": ["1965-03-12", "1980-05-06"]}
+                  "身份证号": ["150521196503120016", None],
+                  "出生日期": ["1965-03-12", "1980-05-06"]}
                  ).to_sql("ncms", engine, index=False)
     source = SourceConfig(name="ncms", role="insurance", record_id="参合编号",
-                          fields={"name": "成员姓名", "id_number": "身份证号", "birth_date": "出生日期"},
+                          fields={"name": "成员姓名", "id_number": "身份证号",
+                                  "birth_date": "出生日期"},
                           url=url, table="ncms")
     frame, rejects, encoding = read_source(source)
     assert frame["record_id"].tolist() == ["NH001", "NH002"]

@@ -17,8 +17,14 @@ import yaml
 
 from linkage.cli import main
 from linkage.core.config import SourceConfig
-from linkage.jobs.ingest import (MAX_CELL_CHARS, MAX_RECORD_LINES, InputError, detect_encoding, ingest,
-                            read_source)
+from linkage.jobs.ingest import (
+    MAX_CELL_CHARS,
+    MAX_RECORD_LINES,
+    InputError,
+    detect_encoding,
+    ingest,
+    read_source,
+)
 from linkage.jobs.run import AccountingError, check_accounting, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,16 +104,19 @@ def test_newline_inside_a_quoted_field_keeps_the_record_and_later_rows_name_thei
 
 
 def test_unclosed_quote_rejects_its_row_and_reading_resumes_on_the_next_line(tmp_path):
-    text = HEADER + GOOD[0] + 'NH002,H01,"包巴特尔,,19700101\n' + GOOD[2] + "NH004,H02,王芳,,1982-02-02\n"
+    text = (HEADER + GOOD[0] + 'NH002,H01,"包巴特尔,,19700101\n' + GOOD[2]
+            + "NH004,H02,王芳,,1982-02-02\n")
     data = _read(_write(tmp_path, text))
     assert data.records["record_id"].tolist() == ["NH001", "NH003", "NH004"]
     rej = _reject(data, 3)
-    assert rej["record_id"] == "NH002" and "quote" in rej["reason"] and "not closed" in rej["reason"]
+    assert rej["record_id"] == "NH002"
+    assert "quote" in rej["reason"] and "not closed" in rej["reason"]
     assert rej["column"] == "成员姓名"
 
 
 def test_unclosed_quote_in_a_long_file_does_not_swallow_the_rest(tmp_path):
-    rows = [f"NH{i:04d},H{i:04d},王芳{i % 7},,1982-02-02\n" for i in range(10, 10 + 3 * MAX_RECORD_LINES)]
+    rows = [f"NH{i:04d},H{i:04d},王芳{i % 7},,1982-02-02\n"
+            for i in range(10, 10 + 3 * MAX_RECORD_LINES)]
     text = HEADER + GOOD[0] + 'NH002,H01,"包巴特尔,,19700101\n' + "".join(rows)
     data = _read(_write(tmp_path, text))
     assert len(data.records) == 1 + len(rows)
@@ -200,7 +209,8 @@ def test_header_only_file_reads_no_records(tmp_path):
 
 
 def test_header_lacking_a_mapped_column_names_file_row_column_and_a_suggestion(tmp_path):
-    path = _write(tmp_path, HEADER.replace("身份证号", "身份证号码") + GOOD[0].replace(",1965", ",1965"))
+    path = _write(tmp_path,
+                  HEADER.replace("身份证号", "身份证号码") + GOOD[0].replace(",1965", ",1965"))
     with pytest.raises(InputError) as err:
         read_source(_source(path))
     message = str(err.value)
@@ -224,7 +234,8 @@ def test_file_without_a_header_row_masks_the_id_numbers_it_quotes(tmp_path):
 
 
 def test_title_rows_above_the_header_are_skipped_and_rows_keep_their_numbers(tmp_path):
-    text = "通辽市科尔沁区2012年新农合参合人员名单,,,,\n制表单位：大林镇,,,,\n" + HEADER + "".join(GOOD)
+    titles = "通辽市科尔沁区2012年新农合参合人员名单,,,,\n制表单位：大林镇,,,,\n"
+    text = titles + HEADER + "".join(GOOD)
     data = _read(_write(tmp_path, text))
     assert data.records["row"].tolist() == [4, 5, 6]
     assert data.counts == {"ncms": 3}
@@ -273,7 +284,8 @@ def test_cell_over_the_character_limit_is_rejected_even_in_an_unmapped_column(tm
     data = _read(_write(tmp_path, text))
     rej = _reject(data, 3)
     assert rej["column"] == "备注"
-    assert rej["reason"] == f"cell of {MAX_CELL_CHARS + 1:,} characters, longer than the limit of {MAX_CELL_CHARS:,}"
+    assert rej["reason"] == (f"cell of {MAX_CELL_CHARS + 1:,} characters, "
+                             f"longer than the limit of {MAX_CELL_CHARS:,}")
 
 
 # --------------------------------------------------------------------------- XLSX
@@ -315,8 +327,10 @@ def test_xlsx_with_several_sheets_holding_data_needs_the_sheet_key(tmp_path):
     path = _workbook(tmp_path / "ncms.xlsx", {"汇总": summary, "名单": [XLSX_HEADER] + XLSX_ROWS})
     with pytest.raises(InputError, match=r"2 sheets holding data \(汇总, 名单\); set 'sheet'"):
         read_source(_source(path))
-    assert _read(path, sheet="名单").records["record_id"].tolist() == ["NH001", "NH002", "NH003", "NH004"]
-    with pytest.raises(InputError, match=r"sheet '花名册' not found; the workbook's sheets are: 汇总, 名单"):
+    records = _read(path, sheet="名单").records
+    assert records["record_id"].tolist() == ["NH001", "NH002", "NH003", "NH004"]
+    with pytest.raises(InputError,
+                       match=r"sheet '花名册' not found; the workbook's sheets are: 汇总, 名单"):
         read_source(_source(path, sheet="花名册"))
 
 
@@ -361,7 +375,8 @@ def test_sql_columns_named_with_quotes_read_intact(tmp_path):
 
 def test_sql_source_errors_hide_the_password(tmp_path):
     source = SourceConfig(name="ncms", role="insurance", record_id="参合编号", fields={},
-                          url="postgresql+psycopg://clerk:s3cret@127.0.0.1:1/nodb", query="SELECT 1")
+                          url="postgresql+psycopg://clerk:s3cret@127.0.0.1:1/nodb",
+                          query="SELECT 1")
     with pytest.raises(InputError) as err:
         read_source(source)
     assert "s3cret" not in str(err.value) and "***" in str(err.value)
@@ -375,7 +390,8 @@ def test_accounting_check_passes_when_every_record_is_linked_or_rejected(tmp_pat
 
 
 @pytest.mark.parametrize("corrupt, message", [
-    (lambda c, k, r: ({"ncms": c["ncms"] + 1}, k, r), r"'ncms': records read 3 != linked 1 \+ rejected 1"),
+    (lambda c, k, r: ({"ncms": c["ncms"] + 1}, k, r),
+     r"'ncms': records read 3 != linked 1 \+ rejected 1"),
     (lambda c, k, r: (c, k.iloc[0:0], r), r"records read 2 != linked 0 \+ rejected 1"),
     (lambda c, k, r: (c, pd.concat([k, k]), r.iloc[0:0]), r"ncms:NH001 is linked more than once"),
     (lambda c, k, r: (c, k.assign(entity_id=[None]), r), r"1 linked record\(s\) have no entity"),
@@ -421,11 +437,14 @@ def test_whole_run_rejects_each_bad_row_with_its_reason_and_the_counts_add_up(ba
     good = lines[1:]
     bad = [
         "CZ9000000001,刘芳,,2\n".encode(),  # ragged
-        'CZ9000000002,"王""小""明",,1,19800101,保康镇,永清社区,2019-09-27,1\n'.encode(),  # quotes: fine
-        'CZ9000000003,"李\n娜",,2,19810101,保康镇,永清社区,2019-09-27,1\n'.encode(),  # newline: fine
+        # quotes: fine
+        'CZ9000000002,"王""小""明",,1,19800101,保康镇,永清社区,2019-09-27,1\n'.encode(),
+        # newline: fine
+        'CZ9000000003,"李\n娜",,2,19810101,保康镇,永清社区,2019-09-27,1\n'.encode(),
         "CZ9000000004,张桂英,,2,19500101,保康镇,永清社区,2019-09-27,1\n".encode("gbk"),  # GBK row
         good[0],  # duplicate record id (an exact copy)
-        ("CZ9000000005," + "长" * 4_000_000 + ",,2,19500101,保康镇,永清社区,2019-09-27,1\n").encode(),
+        ("CZ9000000005," + "长" * 4_000_000
+         + ",,2,19500101,保康镇,永清社区,2019-09-27,1\n").encode(),
     ]
     path = bad_world.parent / "urban_bad.csv"
     path.write_bytes(b"".join([lines[0], *good[:10], *bad, *good[10:]]))
@@ -438,8 +457,10 @@ def test_whole_run_rejects_each_bad_row_with_its_reason_and_the_counts_add_up(ba
     assert per["read"] == len(good) + len(bad) == per["linked"] + per["rejected"]
     assert per["rejected"] == 4
     rejects = pd.read_csv(out / "rejects.csv", dtype=str, keep_default_na=False)
-    reasons = dict(zip(rejects["record_id"], zip(rejects["row"], rejects["column"], rejects["reason"])))
-    assert reasons["CZ9000000001"][:2] == ("12", header[4]) and "cells" in reasons["CZ9000000001"][2]
+    reasons = dict(zip(rejects["record_id"],
+                       zip(rejects["row"], rejects["column"], rejects["reason"])))
+    assert reasons["CZ9000000001"][:2] == ("12", header[4])
+    assert "cells" in reasons["CZ9000000001"][2]
     assert reasons["CZ9000000004"][:2] == ("15", "xm") and "UTF-8" in reasons["CZ9000000004"][2]
     assert "exact copy of row 2" in reasons[good[0].decode().split(",")[0]][2]
     assert reasons["CZ9000000005"][1] == "xm" and "longer than" in reasons["CZ9000000005"][2]
@@ -459,7 +480,8 @@ def test_whole_run_stops_on_a_source_path_that_does_not_exist(bad_world, tmp_pat
     config = _job(bad_world, tmp_path, police={"path": str(tmp_path / "polise.csv")})
     assert main(["run", str(config), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert f"source 'police': file {tmp_path / 'polise.csv'} does not exist (config key 'path'" in err
+    missing = tmp_path / "polise.csv"
+    assert f"source 'police': file {missing} does not exist (config key 'path'" in err
 
 
 def test_whole_run_refuses_to_finish_when_a_record_goes_missing(bad_world, tmp_path, monkeypatch):
@@ -477,14 +499,16 @@ def test_whole_run_refuses_to_finish_when_a_record_goes_missing(bad_world, tmp_p
 
     monkeypatch.setattr(pipeline, "ingest_job", losing_one)
     config = load_config(_job(bad_world, tmp_path))
-    with pytest.raises(AccountingError, match=r"'police': records read 399 != linked 398 \+ rejected 0"):
+    with pytest.raises(AccountingError,
+                       match=r"'police': records read 399 != linked 398 \+ rejected 0"):
         run(config)
     assert not (tmp_path / "out" / "clusters.csv").exists()
     assert Store(config.store).last_complete_run(config.job) is None
 
 
 def test_cell_holding_a_nul_character_is_rejected(tmp_path):
-    data = _read(_write(tmp_path, HEADER + GOOD[0] + "NH002,H01,包巴特尔\x00\x00,,19700101\n" + GOOD[2]))
+    text = HEADER + GOOD[0] + "NH002,H01,包巴特尔\x00\x00,,19700101\n" + GOOD[2]
+    data = _read(_write(tmp_path, text))
     rej = _reject(data, 3)
     assert (rej["column"], rej["reason"]) == ("成员姓名", "a cell holds a NUL character")
     assert data.records["record_id"].tolist() == ["NH001", "NH003"]

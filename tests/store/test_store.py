@@ -4,6 +4,7 @@ import pytest
 
 from linkage.store import Store
 
+
 @pytest.fixture
 def store(backend_url):
     return Store(backend_url)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from demo_config import write_demo_config
+
 from linkage.core.config import load_config
 from linkage.jobs.run import run
 from linkage.store import entity_members, golden, runs, scored_pairs

@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-
 from demo_config import write_demo_config
-from linkage.core import cluster
-from linkage.jobs.inputs import added_files
+
 from linkage.cli import main
+from linkage.core import cluster
 from linkage.core.config import load_config
 from linkage.jobs.add import BRIDGE, AddError, add
 from linkage.jobs.ingest import InputError
+from linkage.jobs.inputs import added_files
 from linkage.jobs.run import run
 from linkage.store import Store, runs, scored_pairs
 
@@ -373,5 +373,6 @@ def test_add_over_a_base_superseded_meanwhile_stores_nothing(split, backend_url,
         store.engine.dispose()
     again = add(config, split["ncms_new"], source="ncms")
     first = _ids(meanwhile["result"].clusters)
-    assert (_ids(again.clusters).reindex(first.index) == first).all()  # the first add's records stay
+    # the first add's records stay
+    assert (_ids(again.clusters).reindex(first.index) == first).all()
     assert len(again.clusters) > len(first)

@@ -1,8 +1,14 @@
 import numpy as np
 import pandas as pd
 
-from linkage.core.blocking import (_filter_link_type, block_keys, candidate_pairs, link_type_keeps, pack,
-                              pairs_within_blocks)
+from linkage.core.blocking import (
+    _filter_link_type,
+    block_keys,
+    candidate_pairs,
+    link_type_keeps,
+    pack,
+    pairs_within_blocks,
+)
 from linkage.core.config import BlockingRule
 
 
@@ -25,7 +31,8 @@ def test_oversized_blocks_are_skipped_and_reported():
 
 
 def test_blank_keys_never_block():
-    records = pd.DataFrame({"k": ["王伟", None, "", None, "王伟"], "y": [1970, 1970, 1970, 1970, 0]})
+    records = pd.DataFrame({"k": ["王伟", None, "", None, "王伟"],
+                            "y": [1970, 1970, 1970, 1970, 0]})
     codes = block_keys(records, ("k",))
     assert codes[1] == codes[2] == codes[3] == -1
     assert codes[0] == codes[4] >= 0

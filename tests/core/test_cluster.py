@@ -34,7 +34,8 @@ def test_cannot_link_splits_a_component():
 
 
 def test_entity_ids_are_stable_and_inherited():
-    records = pd.DataFrame({"source": ["police", "ncms", "ncms"], "record_id": ["GA1", "NH1", "NH2"]})
+    records = pd.DataFrame({"source": ["police", "ncms", "ncms"],
+                            "record_id": ["GA1", "NH1", "NH2"]})
     authority = np.array([True, False, False])
     first = stable_entity_ids(records, np.array([0, 0, 1]), authority)
     again = stable_entity_ids(records, np.array([5, 5, 3]), authority)

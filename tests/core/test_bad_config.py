@@ -38,7 +38,8 @@ def test_wrong_key_suggests_the_right_one():
         lambda c: c.update(threshold=c.pop("thresholds")))
     message = _error(lambda c: c["sources"][1].update(encodng="gbk"))
     assert "under sources[1] (ncms)" in message and "did you mean 'encoding'?" in message
-    assert "did you mean 'u_sample_pairs'?" in _error(lambda c: c.update(training={"u_sample_pair": 10}))
+    assert "did you mean 'u_sample_pairs'?" in _error(
+        lambda c: c.update(training={"u_sample_pair": 10}))
     assert "unknown key 'mastr' under spark" in _error(lambda c: c.update(spark={"mastr": "x"}))
 
 
@@ -89,13 +90,16 @@ def test_wrong_matcher_suggests_the_right_one():
     (lambda c: c["sources"][0].update(record_id=7), "sources[0] (police).record_id", "column"),
     (lambda c: c["sources"][0].update(sheet=2), "sources[0] (police).sheet", "text"),
     (lambda c: c["sources"][0].update(name="po:lice"), "sources[0].name", "without ':'"),
-    (lambda c: c.update(blocking={"keys": ["birth_date"]}), "blocking", "a list of blocking rules"),
-    (lambda c: c["blocking"][0].update(max_block_size=True), "blocking[0].max_block_size", "integer"),
+    (lambda c: c.update(blocking={"keys": ["birth_date"]}), "blocking",
+     "a list of blocking rules"),
+    (lambda c: c["blocking"][0].update(max_block_size=True), "blocking[0].max_block_size",
+     "integer"),
     (lambda c: c.update(thresholds=0.9), "thresholds", "a mapping"),
     (lambda c: c["thresholds"].update(match="high"), "thresholds.match", "between 0 and 1"),
     (lambda c: c.update(training=[1, 2]), "training", "a mapping"),
     (lambda c: c.update(training={"seed": "abc"}), "training.seed", "an integer"),
-    (lambda c: c.update(training={"em_tolerance": float("nan")}), "training.em_tolerance", "positive"),
+    (lambda c: c.update(training={"em_tolerance": float("nan")}), "training.em_tolerance",
+     "positive"),
     (lambda c: c.update(household={"enabled": "yes"}), "household.enabled", "true or false"),
     (lambda c: c.update(chunk_size=True), "chunk_size", "an integer"),
     (lambda c: c["survivorship"].update(precedence="police"), "survivorship.precedence", "a list"),
@@ -123,7 +127,8 @@ def test_unknown_level_of_a_known_matcher_names_the_comparison():
 
 
 def test_same_comparison_twice_is_refused():
-    assert "each comparison once" in _error(lambda c: c["comparisons"].append({"matcher": "gender"}))
+    assert "each comparison once" in _error(
+        lambda c: c["comparisons"].append({"matcher": "gender"}))
 
 
 def test_same_source_twice_is_refused():
@@ -288,11 +293,12 @@ COLUMNS = ["birth_date", "surname_pinyin", "name_key", "id_prefix17", "village_n
 scalars = (st.none() | st.booleans() | st.integers(-10**12, 10**12)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12)
            | st.sampled_from(["", "police", "ncms", "auto", "gbk", "x.csv", "x.xlsx", "名单",
-                              "sqlite:///x.db", "match", "link_only", "spark"] + MATCHERS + COLUMNS))
+                              "sqlite:///x.db", "match", "link_only", "spark"]
+                             + MATCHERS + COLUMNS))
+keys = st.sampled_from(["match", "review", "keys", "master", "precedence", "name", "x"])
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                      | st.dictionaries(st.sampled_from(["match", "review", "keys", "master",
-                                                         "precedence", "name", "x"]) | st.text(max_size=5),
-                                        inner, max_size=3), max_leaves=6)
+                      | st.dictionaries(keys | st.text(max_size=5), inner, max_size=3),
+                      max_leaves=6)
 mutations = st.lists(st.tuples(st.sampled_from(PATHS), st.integers(0, 5), values | st.just(...)),
                      min_size=1, max_size=3)
 
