@@ -1,0 +1,34 @@
+"""The demo job's outputs on the small world are pinned: a refactor must leave every byte as it
+was. The fingerprint (tests/jobs/demo_outputs.fingerprint) was taken from the code before the
+engine, config and layout were consolidated; a change that is meant to change outputs re-pins
+it deliberately (run the job as below and write the new fingerprint), saying why in its commit.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from demo_config import write_demo_config
+
+from linkage.outputs.fingerprint import fingerprint
+
+PINNED = Path(__file__).with_name("demo_outputs.fingerprint")
+
+
+def _pinned() -> dict[str, str]:
+    lines = PINNED.read_text(encoding="utf-8").splitlines()
+    return {name: value for value, name in (line.split("  ", 1) for line in lines if line)}
+
+
+def test_demo_outputs_are_byte_identical_to_the_pinned_fingerprint(small_world, tmp_path):
+    from linkage.core.config import load_config
+    from linkage.jobs.run import run
+
+    config = write_demo_config(small_world / "configs" / f"demo-pin-{tmp_path.name}.yaml",
+                               tmp_path / "out", f"sqlite:///{tmp_path / 'store.sqlite'}",
+                               fast_training=True)
+    run(load_config(config))
+    got = fingerprint(tmp_path / "out")
+    pinned = _pinned()
+    assert set(got) == set(pinned)
+    changed = sorted(name for name in pinned if got[name] != pinned[name])
+    assert not changed, f"outputs differ from the pinned fingerprint: {changed}"
