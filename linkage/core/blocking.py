@@ -93,7 +93,7 @@ def candidate_pairs(
         packed, blocks, skipped_blocks, skipped_pairs = pairs_within_blocks(
             block_keys(records, rule.keys), rule.max_block_size
         )
-        packed = _filter_link_type(packed, n, source_codes, link_type)
+        packed = filter_packed_by_link_type(packed, n, source_codes, link_type)
         packed = unique_sorted(packed)
         before = found.size
         found = unique_sorted(np.concatenate([found, packed]))
@@ -128,9 +128,9 @@ def link_type_keeps(source_a, source_b, link_type: str):
     return ~same if link_type == "link_only" else same
 
 
-def _filter_link_type(packed: np.ndarray, n: int, sources: np.ndarray,
-                      link_type: str) -> np.ndarray:
-    """The packed pairs the link type allows."""
+def filter_packed_by_link_type(packed: np.ndarray, n: int, sources: np.ndarray,
+                               link_type: str) -> np.ndarray:
+    """The packed pairs (``left * n + right``) the link type allows, by link_type_keeps."""
     if link_type == "link_and_dedupe" or packed.size == 0:
         return packed
     return packed[link_type_keeps(sources[packed // n], sources[packed % n], link_type)]

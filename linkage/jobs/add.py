@@ -295,7 +295,7 @@ def focused_pairs(
         keep = focus[a] | focus[b]
         packed = blocking.pack(a[keep], b[keep], n)
         packed = blocking.unique_sorted(
-            blocking._filter_link_type(packed, n, source_codes, link_type))
+            blocking.filter_packed_by_link_type(packed, n, source_codes, link_type))
         before = found.size
         found = blocking.unique_sorted(np.concatenate([found, packed]))
         reports.append(blocking.RuleReport(rule.name, int(packed.size), int(found.size - before),

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 
 from linkage.core.blocking import (
-    _filter_link_type,
     block_keys,
     candidate_pairs,
+    filter_packed_by_link_type,
     link_type_keeps,
     pack,
     pairs_within_blocks,
@@ -73,4 +73,5 @@ def test_one_link_type_rule_for_every_caller():
     assert link_type_keeps(a, b, "dedupe_only").tolist() == [True, False, True, False]
     packed = pack(np.array([0, 0, 1]), np.array([1, 2, 2]), 3)
     sources = np.array([0, 0, 1])
-    assert _pairs(_filter_link_type(packed, 3, sources, "link_only"), 3) == {(0, 2), (1, 2)}
+    kept = filter_packed_by_link_type(packed, 3, sources, "link_only")
+    assert _pairs(kept, 3) == {(0, 2), (1, 2)}
