@@ -94,6 +94,23 @@ def login(client, username: str, password: str = PASSWORD) -> str:
     return csrf_of(client.get("/queue").text)
 
 
+def wait_until_serving(http, proc, log_path: Path, path: str = "/api/v1/openapi.json",
+                       timeout: float = 120.0) -> None:
+    """Poll ``path`` until the server process answers 200; fail with its log if it dies or
+    does not answer in time."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if http.get(path).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.25)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

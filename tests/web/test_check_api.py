@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from review_helpers import copy_run, free_port
+from review_helpers import copy_run, free_port, wait_until_serving
 from stdnum.iso7064 import mod_11_2
 
 from linkage.store import Store, entity_members, scored_pairs
@@ -555,17 +555,8 @@ def test_real_uvicorn_server_process_and_no_id_in_logs(web_run, tmp_path, world)
          "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        deadline = time.monotonic() + 90
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            while True:
-                try:
-                    if http.get("/api/v1/openapi.json").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert server.poll() is None and time.monotonic() < deadline, \
-                    (tmp_path / "server.log").read_text()
-                time.sleep(0.25)
+            wait_until_serving(http, server, tmp_path / "server.log")
             person = persons_with(world, {"police", "ncms"}, {"urban"})[2]
             row = police_row_of(world, person)
             answer = http.post("/api/v1/check", json=police_record(row, "urban"),

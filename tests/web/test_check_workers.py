@@ -17,7 +17,7 @@ import time
 
 import httpx
 import pytest
-from review_helpers import free_port, write_config
+from review_helpers import free_port, wait_until_serving, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -54,16 +54,7 @@ def served(web_run, tmp_path):
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
                         headers={"Authorization": f"Bearer {token}"})
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if http.get("/api/v1/status").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, \
-            (tmp_path / "server.log").read_text()
-        time.sleep(0.25)
+    wait_until_serving(http, proc, tmp_path / "server.log", "/api/v1/status")
     try:
         yield proc, http, config, tmp_path / "server.log"
     finally:
