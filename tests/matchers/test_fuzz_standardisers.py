@@ -32,8 +32,10 @@ realistic = st.sampled_from([
     "1.50521E+17", "15052119650312001x", "150521650312001", "１５０５２１１９６５０３１２００１Ｘ",
 ])
 # No NUL: pandas' factorize cuts strings at NUL ('' and '\x00' become one value), so ingest
-# refuses NUL cells with the file, row and column before any standardiser sees them.
-text = st.text(st.characters(blacklist_characters="\x00"), max_size=20)
+# refuses NUL cells with the file, row and column before any standardiser sees them. No lone
+# surrogates (as st.text leaves out by default): no decoded file holds one.
+text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               max_size=20)
 cells = st.one_of(st.none(), st.just(float("nan")), text, st.integers(),
                   st.floats(allow_nan=True, allow_infinity=True), valid_ids, realistic,
                   valid_ids.map(lambda v: v[:17] + ("0" if v[17] != "0" else "1")))
