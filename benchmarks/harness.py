@@ -130,14 +130,19 @@ def ensure_world(workdir: Path, persons: int, seed: int) -> Path:
     return root
 
 
-def install_config(root: Path, pin_encodings: bool) -> Path:
+def install_config(root: Path, pin_encodings: bool, household: bool | None = None) -> Path:
     """Copy configs/demo.yaml beside the data, so its relative paths resolve to this world.
 
     With pin_encodings, each source gets the encoding world.json says it was written in
     instead of 'auto'. That is an escape hatch for a broken detector, not the default: the
     benchmark measures what a data team runs.
+
+    ``household`` True or False sets the config's ``household: {enabled: ...}`` (the
+    ablation); the copy is then named demo-household-on.yaml / -off.yaml. None leaves the
+    config as it is.
     """
-    target = root / "configs" / "demo.yaml"
+    switch = "" if household is None else f"-household-{'on' if household else 'off'}"
+    target = root / "configs" / f"demo{switch}.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     text = DEMO_CONFIG.read_text(encoding="utf-8")
     if pin_encodings:
@@ -147,11 +152,38 @@ def install_config(root: Path, pin_encodings: bool) -> Path:
             pattern = rf"^(\s*)path: \.\./data/demo/{re.escape(info['path'])}.*$"
             text = re.sub(pattern, rf"\g<0>\n\g<1>encoding: {info['encoding']}", text,
                           flags=re.MULTILINE)
+    if household is not None:
+        text = with_household(text, household)
     target.write_text(text, encoding="utf-8")
     return target
 
 
-def run_ours(root: Path, pin_encodings: bool) -> tuple[ChildRun, dict | None]:
+def with_household(text: str, enabled: bool) -> str:
+    """The config text with household linkage switched on or off.
+
+    A config without a top-level ``household`` key gets the section appended, so the file
+    stays as written (comments and all); one that has it is rewritten through YAML.
+    """
+    import yaml
+
+    data = yaml.safe_load(text) or {}
+    if "household" not in data:
+        return text.rstrip("\n") + f"\n\nhousehold:\n  enabled: {'true' if enabled else 'false'}\n"
+    section = data["household"] if isinstance(data["household"], dict) else {}
+    data["household"] = {**section, "enabled": enabled}
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def household_enabled(text: str) -> bool:
+    """Whether a config's household linkage is on (it is unless the config says otherwise)."""
+    import yaml
+
+    section = (yaml.safe_load(text) or {}).get("household") or {}
+    return bool(section.get("enabled", True)) if isinstance(section, dict) else True
+
+
+def run_ours(root: Path, pin_encodings: bool,
+             household: bool | None = None) -> tuple[ChildRun, dict | None]:
     """`linkage run` on the world in root, from a clean output folder; (cost, summary.json).
 
     The output folder (and its SQLite store) is removed first: a previous run's entities would
@@ -162,19 +194,20 @@ def run_ours(root: Path, pin_encodings: bool) -> tuple[ChildRun, dict | None]:
     whole benchmark; the returned ChildRun then carries encoding_fallback=True.
     """
     code = code_fingerprint()
-    child, summary = _run_ours_once(root, pin_encodings)
+    child, summary = _run_ours_once(root, pin_encodings, household)
     if summary is None and not pin_encodings and "UnicodeDecodeError" in child.stderr:
         report_failure("linkage run with encoding 'auto'", child)
         print("WARNING: retrying with the encodings pinned from world.json", file=sys.stderr)
-        child, summary = _run_ours_once(root, True)
+        child, summary = _run_ours_once(root, True, household)
         child.encoding_fallback = True
     child.code = code
     child.code_changed = code_fingerprint() != code
     return child, summary
 
 
-def _run_ours_once(root: Path, pin_encodings: bool) -> tuple[ChildRun, dict | None]:
-    config = install_config(root, pin_encodings)
+def _run_ours_once(root: Path, pin_encodings: bool,
+                   household: bool | None = None) -> tuple[ChildRun, dict | None]:
+    config = install_config(root, pin_encodings, household)
     out = root / "out" / "demo"
     if out.exists():
         shutil.rmtree(out)

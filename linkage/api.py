@@ -159,18 +159,28 @@ class Job:
 
     def evaluate(self, truth: StrPath | pd.DataFrame,
                  clusters: StrPath | pd.DataFrame | None = None,
-                 insurance: Iterable[str] | None = None) -> dict:
-        """Pairwise, B-cubed and duplicate-enrolment accuracy against a truth file
-        (`linkage evaluate --config`), e.g. after reviewers' decisions changed the entities.
+                 insurance: Iterable[str] | None = None, *,
+                 authority: Iterable[str] | None = None,
+                 review: StrPath | pd.DataFrame | None = None,
+                 hard_negatives: StrPath | pd.DataFrame | None = None) -> dict:
+        """Every accuracy measure of a run against a truth file (`linkage evaluate --config`),
+        e.g. after reviewers' decisions changed the entities: pairwise, B-cubed, duplicate
+        enrolment (also strict, per person), wrong-person links, insurance→registry recall,
+        hard negatives merged and review load.
 
         ``clusters`` defaults to the config's output clusters.csv, ``insurance`` to the
-        sources whose role is insurance.
+        sources whose role is insurance, ``authority`` to those whose role is authority,
+        ``review`` to review_pairs.csv beside the clusters, ``hard_negatives`` to
+        hard_negatives.csv beside the truth file (each measure is None when its file is not
+        there).
         """
         config = self._config
         insurance = set(insurance or ()) or {s.name for s in config.sources
                                              if s.role == "insurance"}
+        authority = set(authority or ()) or set(config.authority_sources)
         return evaluate(config.output / "clusters.csv" if clusters is None else clusters, truth,
-                        insurance)
+                        insurance, authority=authority, review=review,
+                        hard_negatives=hard_negatives)
 
     def export(self, out: StrPath | None = None) -> Exported:
         """Write the office files and the run report again from the store's latest complete
@@ -337,12 +347,47 @@ class Exported:
 
 
 def evaluate(clusters: StrPath | pd.DataFrame, truth: StrPath | pd.DataFrame,
-             insurance: Iterable[str]) -> dict:
-    """Pairwise, B-cubed and duplicate-enrolment accuracy of any clusters (a frame or a
-    clusters.csv) against a truth file, with ``insurance`` the insurance sources' names."""
-    from linkage.jobs.evaluate import evaluate as score
+             insurance: Iterable[str], *, authority: Iterable[str] | None = None,
+             review: StrPath | pd.DataFrame | None = None,
+             hard_negatives: StrPath | pd.DataFrame | None = None) -> dict:
+    """Accuracy of any clusters (a frame or a clusters.csv) against a truth file, with
+    ``insurance`` the insurance sources' names and ``authority`` the registry's.
 
-    return score(_frame(clusters), _frame(truth), set(insurance))
+    Without ``authority`` the measures that need the registry (wrong-person links,
+    insurance→registry recall, registry pairs apart in the review load) are None.
+    ``review`` (the run's review table) defaults to review_pairs.csv beside a clusters file,
+    ``hard_negatives`` to hard_negatives.csv beside a truth file; absent, their measures are
+    None.
+    """
+    from linkage.jobs.evaluate import evaluate as score
+    from linkage.jobs.evaluate import load_hard_negatives, read_hard_negatives
+
+    if review is None and not _is_frame(clusters):
+        review = Path(clusters).with_name("review_pairs.csv")
+        review = review if review.is_file() else None
+    if review is not None and not _is_frame(review):
+        review = _read_review(review)
+    if hard_negatives is None:
+        hard_negatives = None if _is_frame(truth) else read_hard_negatives(truth)
+    elif not _is_frame(hard_negatives):
+        hard_negatives = load_hard_negatives(hard_negatives)
+    return score(_frame(clusters), _frame(truth), set(insurance),
+                 authority_sources=None if authority is None else set(authority),
+                 review=review, hard_negatives=hard_negatives)
+
+
+def _is_frame(value: object) -> bool:
+    import pandas as pd
+
+    return isinstance(value, pd.DataFrame)
+
+
+def _read_review(path: StrPath) -> pd.DataFrame:
+    """The columns of a review_pairs.csv the review load needs."""
+    import pandas as pd
+
+    wanted = {"source_l", "record_l", "source_r", "record_r"}
+    return pd.read_csv(path, dtype=str, usecols=lambda c: c in wanted, keep_default_na=False)
 
 
 def synth_world(persons: int, seed: int, out: StrPath, *,

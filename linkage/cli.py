@@ -49,14 +49,24 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("config", type=Path, help="the job config (YAML)")
     o.add_argument("--out", type=Path, help="output folder (default: the config's 'output')")
 
-    e = sub.add_parser("evaluate", help="pairwise, B-cubed and duplicate-enrolment accuracy")
+    e = sub.add_parser("evaluate", help="accuracy against a truth file: pairwise, B-cubed, "
+                                        "duplicate enrolment (strict too), wrong-person links, "
+                                        "hard negatives merged, review load")
     e.add_argument("--truth", type=Path, required=True,
-                   help="truth file (source, record_id, person_id)")
+                   help="truth file (source, record_id, person_id); hard_negatives.csv beside "
+                        "it is read when present")
     e.add_argument("--config", type=Path,
-                   help="job config: finds clusters.csv and the insurance sources")
+                   help="job config: finds clusters.csv and the insurance and registry sources")
     e.add_argument("--clusters", type=Path,
                    help="clusters.csv (default: the config's output folder)")
     e.add_argument("--insurance", default=None, help="comma-separated insurance source names")
+    e.add_argument("--authority", default=None,
+                   help="comma-separated registry (authority) source names (default: the "
+                        "config's; without either, the measures that need them are null)")
+    e.add_argument("--review", type=Path,
+                   help="review_pairs.csv for the review load (default: beside clusters.csv)")
+    e.add_argument("--hard-negatives", type=Path,
+                   help="hard-negative pairs (default: hard_negatives.csv beside the truth)")
 
     x = sub.add_parser("explain", help="one pair's match weight and its parts, exactly as the "
                                        "store's latest complete run gives it")
@@ -439,12 +449,16 @@ def _export(job: Job, out: Path | None) -> int:
 
 def _evaluate(args) -> None:
     insurance = set((args.insurance or "").split(",")) - {""}
+    authority = set((args.authority or "").split(",")) - {""}
+    extra = {"review": args.review, "hard_negatives": args.hard_negatives}
     if args.config:
-        result = Job.from_yaml(args.config).evaluate(args.truth, args.clusters, insurance)
+        result = Job.from_yaml(args.config).evaluate(args.truth, args.clusters, insurance,
+                                                     authority=authority, **extra)
     elif args.clusters is None:
         raise SystemExit("error: give --clusters FILE or --config CONFIG")
     else:
-        result = api.evaluate(args.clusters, args.truth, insurance)
+        result = api.evaluate(args.clusters, args.truth, insurance,
+                              authority=authority or None, **extra)
     print(json.dumps(result, indent=2))
 
 

@@ -253,16 +253,26 @@ class Training(_Model):
 
 
 class Household(_Model):
-    """Household context: members of one household match together."""
+    """Household linkage: households correspond across sources, members are assigned inside."""
 
     model_config = ConfigDict(title="household settings")
 
     enabled: bool = True
-    """Adjust match weights by household context."""
-    bonus: float = Field(2.0, ge=0, le=20)
-    """Bits added when other members of the two households match too."""
-    penalty: float = Field(2.0, ge=0, le=20)
-    """Bits taken off a pair that contradicts its households' other matches (e.g. twins)."""
+    """Link households as households (correspondences, member assignment, contradictions)."""
+    penalty: float = Field(20.0, ge=0, le=100)
+    """Bits taken off a pair its households contradict (twins, a namesake assigned elsewhere)."""
+    relation_bits: float = Field(1.0, ge=0, le=10)
+    """Bits for agreeing relation to the head (and birth order) when assigning members."""
+    max_members: int = Field(30, ge=1, le=1000)
+    """Households larger than this (collective households) are not assigned member by member."""
+    milk_names: list[Text] = Field(default_factory=list, examples=[["狗剩", "丫头", "胖墩"]])
+    """Milk and placeholder names, besides those learned from the data: name evidence neutral."""
+    milk_name_min_households: int = Field(5, ge=1)
+    """A given name becomes a milk name when infants of this many households carry it ..."""
+    milk_name_ratio: float = Field(10.0, ge=1)
+    """... at this many times its rate among adults."""
+    bonus: float | None = Field(None, deprecated="the household prior is learned from the data")
+    """Accepted for older configs; assigned pairs are weighed with the learned household prior."""
 
 
 SPARK_SETTING = "spark."

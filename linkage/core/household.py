@@ -1,98 +1,486 @@
-"""Household context: members of one household are found together, or the pair is suspect.
+"""Household linkage: households correspond across sources, then members are assigned inside them.
 
-People are enrolled by household, so when several members of an NCMS household match members of
-one police household, each of those matches is more believable (``bonus`` bits). Three signals
-weaken a pair (``penalty`` bits each, at most one of each):
+Why: the NCMS roster lists families by household code and the police registry is kept by 户号,
+so who a record is can often be read only from its household: a child keyed under a milk name,
+with no ID and a year-only birthdate, is the one child of that age left in the household whose
+parents are already linked. And two members of one household are two people, however alike.
 
-* it is not the mutual best pair inside its household pair: twin A's NCMS record matches
-  twin A's police record better than twin B's, so A-B is weakened rather than helped;
-* the record's household is strongly tied (two or more strong pairs) to another household of
-  the other source, and this pair's households share no other strong pair;
-* symmetric for the other side.
+The steps (pure functions over numpy/pandas columns; both engines, ``linkage add`` and
+``linkage explain`` call :func:`household_step`):
 
-Households are keyed by (source, household_id); pairs with a blank household on either side are
-left as they are.
+1. **Anchors**: pairs between an insurance household and a registry household whose field
+   weight reaches the match threshold. Household pairs with an anchor are candidate
+   correspondences; urban records have no household and stay person-level.
+2. **Member pairs** (the household blocking rule): every member of one household against every
+   member of the other, scored by the caller with the run's comparisons and model. They depend
+   on the first pass, so they are counted after it.
+3. **Assignment** inside each correspondence, one to one, by
+   ``scipy.optimize.linear_sum_assignment`` over the field weight without place (the households
+   already say where) plus relation-to-head consistency (户主/本人, spouse, children by birth
+   order). Each correspondence is assigned on its own: a married daughter listed in her parents'
+   and her husband's NCMS households links from both to her one registry record.
+4. **Household prior**: the share of assigned pairs that are one person, fitted on those pairs
+   with the model's m and u held (EM on the prior alone). An assigned pair's weight is that prior
+   plus its field evidence, in place of the random-pair prior and the place evidence.
+5. A correspondence resting on one anchor whose insurance record is already assigned strongly
+   inside another correspondence is dropped: a namesake or a registry double, not a split.
+6. **Contradictions** take ``penalty`` bits: a member pair left unassigned while one of its
+   members is assigned strongly to another member (twins, a father and a son of one name); a
+   pair whose two records are each assigned to a different registry person (namesakes with the
+   same birthdate in different households). Two hard classes also never merge (cannot-link):
+   two records of one source household that are not one member keyed twice (the same relation,
+   the same full birthdate and a close name), and a shared ID whose birthdate is a generation
+   away from a record's (a parent's ID on a child).
+
+Results depend only on pairs at or above the review threshold and on member pairs (regenerated
+here), so an engine that keeps only those (the Spark engine) gets the same bits as one that
+keeps every candidate. Ties are broken by record position.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from matchers.base import MISSING
+
+SENIOR = ("head", "spouse", "parent")
+JUNIOR = ("child", "grandchild")
+GENERATION_YEARS = 15  # a shared ID whose birth years differ this much: a parent's ID on a child
+PRIOR_BOUNDS = (0.05, 0.99)
+
+
+@dataclass(frozen=True)
+class Params:
+    strong: float  # match weight of the match threshold
+    review: float  # match weight of the review threshold
+    penalty: float = 20.0
+    relation_bits: float = 1.0
+    max_members: int = 30
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Where the step finds its comparisons among the model's (None where absent)."""
+
+    name: int | None = None
+    place: int | None = None
+    birth: int | None = None
+    birth_exact: int | None = None
+    id_number: int | None = None
+    id_birth_conflict: int | None = None
+    id_same: tuple[int, ...] = ()  # levels of one valid ID (not the birth-conflict one)
+    birth_different: int | None = None
+    name_close: tuple[int, ...] = ()  # name levels that are one name spelt alike
+
+    @classmethod
+    def of(cls, comparisons) -> Fields:
+        names = [c.name for c in comparisons]
+
+        def index(name):
+            return names.index(name) if name in names else None
+
+        def level(k, label):
+            labels = list(comparisons[k].labels) if k is not None else []
+            return labels.index(label) if label in labels else None
+
+        birth, ident = index("birth_date"), index("id_number")
+        same = tuple(k for k in (level(ident, lab) for lab in (
+            "exact_valid", "exact_upgraded", "check_digit_only")) if k is not None)
+        name = index("name")
+        close = tuple(k for k in (level(name, lab) for lab in (
+            "exact", "normalised", "lookalike")) if k is not None)
+        return cls(name, index("place"), birth, level(birth, "exact"), ident,
+                   level(ident, "exact_birth_conflict"), same, level(birth, "different"), close)
+
+
+@dataclass
+class HouseholdResult:
+    """The household step's outcome over the given pairs followed by the member pairs it added."""
+
+    left: np.ndarray  # all pairs: the given ones, then the added member pairs
+    right: np.ndarray
+    gamma: np.ndarray
+    parts: np.ndarray
+    field_weight: np.ndarray  # before the household term
+    bits: np.ndarray  # household term per pair
+    cannot: np.ndarray  # pairs that must never share an entity
+    note: np.ndarray  # per pair, why its household term is what it is ("" where 0)
+    correspondences: pd.DataFrame
+    member_pairs: int  # pairs inside the correspondences (the household rule's pairs)
+    added: int  # member pairs no blocking rule had found
+    prior: float  # the household prior the assigned pairs were weighed with
+
+    @property
+    def weight(self) -> np.ndarray:
+        return self.field_weight + self.bits
 
 
 def household_codes(records: pd.DataFrame) -> np.ndarray:
     """Household code per record, keyed by (source, household_id); -1 where none is known."""
     if "household_id" not in records:
         return np.full(len(records), -1, dtype=np.int64)
-    key = records["source"].astype(str) + "\x1f" + records["household_id"].astype(str)
-    codes, _ = pd.factorize(key.where(records["household_id"].notna(), None))
+    hid = records["household_id"]
+    blank = hid.isna() | (hid.astype(str).str.strip() == "")
+    key = records["source"].astype(str) + "\x1f" + hid.astype(str)
+    codes, _ = pd.factorize(key.where(~blank, None))
     return codes.astype(np.int64)
 
 
-def household_adjustment(
+def household_step(
     records: pd.DataFrame,
+    authority: np.ndarray,
     left: np.ndarray,
     right: np.ndarray,
-    weight: np.ndarray,
-    strong_weight: float,
-    bonus: float = 2.0,
-    penalty: float = 2.0,
-    floor: float = -np.inf,
-) -> np.ndarray:
-    """Bits to add to each pair's match weight (0 where no household is known).
+    gamma: np.ndarray,
+    parts: np.ndarray,
+    field_weight: np.ndarray,
+    model,
+    params: Params,
+    score_pairs: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    prior: float | None = None,
+) -> HouseholdResult:
+    """Household terms for the given scored pairs, plus the member pairs it had to add.
 
-    Pairs below ``floor`` are left at 0: a pair that cannot reach the review band even with the
-    bonus changes no band, and being weaker than ``strong_weight`` it is neither counted as
-    support nor the best pair of any record, so the others' adjustments do not depend on it.
-
-    Each pair's bits depend only on the other pairs of its two households that reach
-    ``floor``, and not on the order of the pairs (ties between equally strong partner
-    households cannot change a result, see :func:`_tied_elsewhere`). So an engine may hand
-    over just the pairs at or above ``floor`` between two known households, in any order, and
-    get every pair's bits exactly as from all pairs (the Spark engine does).
+    ``score_pairs(left, right)`` returns (gamma, parts, field weight) of new pairs, exactly as
+    the given ones were scored. ``model`` is the run's FSModel (m and u for the prior).
+    ``prior``: the household prior a full run fitted (``linkage add`` sees only some
+    households, so it reuses the run's); fitted here when None.
     """
-    if "household_id" not in records or len(left) == 0:
-        return np.zeros(len(left))
-    hh_code = household_codes(records)
-    src_code, _ = pd.factorize(records["source"])
-    ha, hb = hh_code[left], hh_code[right]
-    known = (ha >= 0) & (hb >= 0) & (ha != hb) & (weight >= floor)
-    adjust = np.zeros(len(left))
-    if not known.any():
-        return adjust
-    idx = np.flatnonzero(known)
-    f = pd.DataFrame({
-        "a": left[idx], "b": right[idx], "ha": ha[idx], "hb": hb[idx],
-        "sa": src_code[left[idx]], "sb": src_code[right[idx]], "w": weight[idx],
+    n = len(records)
+    fields = Fields.of(model.comparisons)
+    authority = np.asarray(authority, dtype=bool)
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    hh = household_codes(records)
+    role = _roles(records)
+    year = (records["birth_year"].to_numpy(dtype=np.int64) if "birth_year" in records
+            else np.zeros(n, dtype=np.int64))
+    labels = _household_labels(records, hh)
+
+    corr = _correspondences(hh, authority, left, right, field_weight, params)
+    members = _member_pairs(hh, corr)
+
+    # 2. member pairs: every member against every member of each candidate correspondence
+    given = pd.Series(np.arange(len(left)), index=np.minimum(left, right) * n
+                      + np.maximum(left, right))
+    given = given[~given.index.duplicated()]
+    mi, mr = members["i"].to_numpy(dtype=np.int64), members["r"].to_numpy(dtype=np.int64)
+    at = given.reindex(np.minimum(mi, mr) * n + np.maximum(mi, mr)).to_numpy()
+    missing = np.isnan(at)
+    new_l, new_r = np.minimum(mi, mr)[missing], np.maximum(mi, mr)[missing]
+    if missing.any():
+        g_new, p_new, w_new = score_pairs(new_l, new_r)
+    else:
+        g_new = np.empty((0, gamma.shape[1]), dtype=gamma.dtype)
+        p_new = np.empty((0, parts.shape[1]), dtype=parts.dtype)
+        w_new = np.empty(0)
+    pair = np.empty(len(members), dtype=np.int64)
+    pair[~missing] = at[~missing].astype(np.int64)
+    pair[missing] = len(left) + np.arange(int(missing.sum()))
+    members["pair"] = pair
+    all_left, all_right = np.concatenate([left, new_l]), np.concatenate([right, new_r])
+    all_gamma = np.concatenate([gamma, g_new])
+    all_parts = np.concatenate([parts, p_new])
+    all_w = np.concatenate([np.asarray(field_weight, dtype=np.float64), w_new])
+
+    # Two records of one source household, and a parent's ID on a child: never one person.
+    cannot, note = _hard_negatives(hh, role, year, all_left, all_right, all_gamma, all_parts,
+                                   fields)
+    # Below the review threshold whatever the fields say: they never merge, nor wait in review.
+    bits = np.where(cannot, np.minimum(-params.penalty, params.review - 1.0 - all_w), 0.0)
+
+    def result(corr_table, prior=float("nan")):
+        return HouseholdResult(all_left.astype(np.int32), all_right.astype(np.int32), all_gamma,
+                               all_parts, all_w, bits, cannot, note, corr_table,
+                               int(len(members)), int(missing.sum()), prior)
+
+    if members.empty:
+        return result(_describe(corr, labels))
+
+    # 3. assignment inside each correspondence
+    evidence = all_parts[pair].sum(axis=1, dtype=np.float64)
+    if fields.place is not None:
+        evidence -= all_parts[pair, fields.place]
+    evidence += params.relation_bits * _relation_agreement(records, role, hh, members)
+    members["s"] = evidence
+    members["assigned"] = _assign(members)
+
+    # 4. the household prior, from the assigned pairs, with m and u held
+    if prior is None:
+        prior = _household_prior(all_gamma[pair[members["assigned"].to_numpy()]], model, fields)
+    members["wh"] = float(np.log2(prior / (1 - prior))) + members["s"]
+    members["strong"] = members["assigned"] & (members["wh"] >= params.strong)
+
+    # 5. a lone anchor whose insurance record is assigned strongly elsewhere is no correspondence
+    corr = _keep_correspondences(corr, members)
+    members = members[members["c"].isin(corr.index[corr["kept"]])].copy()
+    corr["strong_members"] = (members.groupby("c")["strong"].sum().reindex(corr.index)
+                              .fillna(0).astype(int))
+
+    # 6. terms: assigned pairs gain, contradicted member pairs and cross-household pairs lose
+    pair = members["pair"].to_numpy()
+    free = ~cannot[pair]
+    assigned = members["assigned"].to_numpy()
+    wh = members["wh"].to_numpy()
+    where = pd.Series(labels[corr["hi"].to_numpy()] + "↔" + labels[corr["hr"].to_numpy()],
+                      index=corr.index)
+    size = np.maximum(corr["size_i"], corr["size_r"]).astype(str)
+    agree = corr["strong_members"].astype(str) + " of " + size + " members agree"
+    c_of = members["c"].to_numpy()
+    within = where.reindex(c_of).to_numpy().astype(object)
+    lifted = assigned & (wh >= params.review) & free
+    gain = np.maximum(wh - all_w[pair], 0.0)
+    bits[pair[lifted]] += gain[lifted]
+    note[pair[lifted]] = np.array(
+        [f"assigned within {w}, {a}, +{g:.2f} bits" for w, a, g in zip(
+            within[lifted], agree.reindex(c_of[lifted]).to_numpy(), gain[lifted])], dtype=object)
+
+    strong = members[members["strong"]]
+    other_strong = (np.isin(members["i"].to_numpy(), strong["i"].to_numpy())
+                    | np.isin(members["r"].to_numpy(), strong["r"].to_numpy()))
+    contradicted = ~assigned & other_strong & free
+    bits[pair[contradicted]] -= params.penalty
+    note[pair[contradicted]] = "a member is assigned to another within " + within[contradicted]
+
+    # Each insurance record's registry person: its best strong assigned registry record.
+    partner = np.full(n, -1, dtype=np.int64)
+    partner[authority] = np.flatnonzero(authority)
+    best = strong.sort_values(["i", "wh", "r"], ascending=[True, False, True],
+                              kind="stable").drop_duplicates("i")
+    partner[best["i"].to_numpy()] = best["r"].to_numpy()
+    member_pair = np.zeros(len(all_left), dtype=bool)
+    member_pair[pair] = True
+    pa, pb = partner[all_left], partner[all_right]
+    clash = ((pa >= 0) & (pb >= 0) & (pa != pb) & ~(authority[all_left] & authority[all_right])
+             & ~member_pair & ~cannot & (all_w >= params.review))
+    bits[clash] -= params.penalty
+    note[clash] = "the two records are assigned to different registry persons in their households"
+    return result(_describe(corr, labels), prior)
+
+
+def _roles(records: pd.DataFrame) -> np.ndarray:
+    if "relation_std" not in records:
+        return np.full(len(records), None, dtype=object)
+    return records["relation_std"].to_numpy(dtype=object)
+
+
+def _hard_negatives(hh, role, year, left, right, gamma, parts, fields):
+    """Pairs that are two people by construction, with the reason."""
+    n_pairs = len(left)
+    note = np.full(n_pairs, "", dtype=object)
+    out = np.zeros(n_pairs, dtype=bool)
+    if not n_pairs:
+        return out, note
+    same_household = (hh[left] >= 0) & (hh[left] == hh[right])
+    rl, rr = role[left], role[right]
+    senior_l, senior_r = np.isin(rl, SENIOR), np.isin(rr, SENIOR)
+    junior_l, junior_r = np.isin(rl, JUNIOR), np.isin(rr, JUNIOR)
+    generations = (senior_l & junior_r) | (junior_l & senior_r)
+    known_years = (year[left] > 0) & (year[right] > 0)
+    far_years = known_years & (np.abs(year[left] - year[right]) >= GENERATION_YEARS)
+    same_year = (year[left] == year[right]) | (year[left] == 0) | (year[right] == 0)
+    if fields.birth is not None:
+        # The same birthdate as far as both records know it (a placeholder or a missing day
+        # beside the full date), not a different one.
+        birth = gamma[:, fields.birth]
+        same_birth = same_year & (birth >= 0) & (birth != fields.birth_different)
+    else:
+        same_birth = np.zeros(n_pairs, dtype=bool)
+    if fields.name is not None and fields.name_close:
+        close_name = np.isin(gamma[:, fields.name], fields.name_close)
+    else:
+        close_name = np.zeros(n_pairs, dtype=bool)
+    if fields.id_number is not None and fields.id_same:
+        same_id = np.isin(gamma[:, fields.id_number], fields.id_same)
+    else:
+        same_id = np.zeros(n_pairs, dtype=bool)
+    same_role = (rl == rr) | pd.isna(rl) | pd.isna(rr)
+    # One member keyed twice: the same valid ID in the same birth year (a clerk's 1 January
+    # placeholder beside the real date; relation words vary, 媳妇 and 儿媳妇), or the same
+    # relation, birthdate and a close name; never a parent and a child.
+    keyed_twice = ~generations & ((same_id & same_year)
+                                  | (same_role & same_birth & close_name))
+    within = same_household & ~keyed_twice
+    out |= within
+    note[within] = "two members of one household"
+    if fields.id_number is not None and fields.id_birth_conflict is not None:
+        # Across sources a head may be listed as a parent: only the years tell a generation.
+        parent_id = ((gamma[:, fields.id_number] == fields.id_birth_conflict) & far_years
+                     & ~within)
+        out |= parent_id
+        note[parent_id] = "a parent's ID on a child's record: its birthdate is a generation away"
+    return out, note
+
+
+def _correspondences(hh, authority, left, right, weight, params) -> pd.DataFrame:
+    """Candidate correspondences (insurance household hi, registry household hr) with anchors."""
+    cross = (hh[left] >= 0) & (hh[right] >= 0) & (authority[left] != authority[right])
+    anchor = cross & (weight >= params.strong)
+    ins = np.where(authority[left], right, left)[anchor]
+    reg = np.where(authority[left], left, right)[anchor]
+    sizes = np.bincount(hh[hh >= 0], minlength=int(hh.max()) + 1 if (hh >= 0).any() else 0)
+    frame = pd.DataFrame({"hi": hh[ins], "hr": hh[reg], "i": ins, "r": reg})
+    if frame.empty:
+        return pd.DataFrame(columns=["hi", "hr", "anchors", "anchor_i", "anchor_r", "size_i",
+                                     "size_r"])
+    grouped = frame.groupby(["hi", "hr"], sort=True)
+    corr = pd.DataFrame({
+        "anchors": np.minimum(grouped["i"].nunique(), grouped["r"].nunique()),
+        "anchor_i": grouped["i"].min(), "anchor_r": grouped["r"].min(),
+    }).reset_index()
+    corr["size_i"] = sizes[corr["hi"].to_numpy()]
+    corr["size_r"] = sizes[corr["hr"].to_numpy()]
+    small = (corr["size_i"] <= params.max_members) & (corr["size_r"] <= params.max_members)
+    return corr[small].reset_index(drop=True)
+
+
+def _member_pairs(hh, corr) -> pd.DataFrame:
+    """(correspondence, insurance member, registry member) for every member pair."""
+    pos = np.flatnonzero(hh >= 0)
+    members = pd.DataFrame({"h": hh[pos], "p": pos})
+    left = corr[["hi"]].assign(c=corr.index).merge(members, left_on="hi", right_on="h")
+    both = left[["c", "p"]].rename(columns={"p": "i"}).merge(
+        corr[["hr"]].assign(c=corr.index), on="c").merge(members, left_on="hr", right_on="h")
+    out = both[["c", "i", "p"]].rename(columns={"p": "r"})
+    return out.sort_values(["c", "i", "r"], kind="stable").reset_index(drop=True)
+
+
+def _relation_agreement(records, role, hh, members) -> np.ndarray:
+    """+1 where both roles are known and equal (and two children have the same birth order),
+    -1 where one is a generation above the other, 0 otherwise."""
+    i, r = members["i"].to_numpy(), members["r"].to_numpy()
+    ri, rr = role[i], role[r]
+    known = ~pd.isna(ri) & ~pd.isna(rr)
+    same = known & (ri == rr)
+    clash = known & ((np.isin(ri, SENIOR) & np.isin(rr, JUNIOR))
+                     | (np.isin(ri, JUNIOR) & np.isin(rr, SENIOR)))
+    rank = _child_rank(records, role, hh)
+    same_rank = same & (ri == "child") & (rank[i] >= 0) & (rank[i] == rank[r])
+    return same.astype(float) + 0.5 * same_rank - clash.astype(float)
+
+
+def _child_rank(records, role, hh) -> np.ndarray:
+    """Birth order of each child in its household (0 the eldest), -1 for others."""
+    rank = np.full(len(records), -1, dtype=np.int64)
+    child = np.flatnonzero((role == "child") & (hh >= 0))
+    if not child.size:
+        return rank
+    birth = (records["birth_date"].to_numpy(dtype=np.int64)[child] if "birth_date" in records
+             else np.zeros(child.size, dtype=np.int64))
+    frame = pd.DataFrame({"h": hh[child], "b": birth, "p": child}).sort_values(
+        ["h", "b", "p"], kind="stable")
+    rank[frame["p"].to_numpy()] = frame.groupby("h").cumcount().to_numpy()
+    return rank
+
+
+def _assign(members: pd.DataFrame) -> np.ndarray:
+    """One-to-one assignment per correspondence maximising ``s`` (rows and columns in record
+    order, so ties go the same way on every engine)."""
+    out = np.zeros(len(members), dtype=bool)
+    if members.empty:
+        return out
+    c = members["c"].to_numpy()
+    row = members.groupby("c")["i"].rank(method="dense").to_numpy(dtype=np.int64) - 1
+    col = members.groupby("c")["r"].rank(method="dense").to_numpy(dtype=np.int64) - 1
+    s = members["s"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    stops = np.r_[starts[1:], len(c)]
+    nrows = np.maximum.reduceat(row, starts) + 1
+    ncols = np.maximum.reduceat(col, starts) + 1
+    # A 1-by-k or k-by-1 correspondence needs no solver: its best pair (first on ties).
+    line = (nrows == 1) | (ncols == 1)
+    if line.any():
+        group = np.repeat(np.arange(len(starts)), stops - starts)
+        frame = pd.DataFrame({"g": group, "s": s, "k": np.arange(len(s))})
+        frame = frame[line[group]]
+        best = frame.sort_values(["g", "s", "k"], ascending=[True, False, True],
+                                 kind="stable").drop_duplicates("g")
+        out[best["k"].to_numpy()] = True
+    for g in np.flatnonzero(~line):
+        a, b = starts[g], stops[g]
+        matrix = np.full((nrows[g], ncols[g]), -1e6)
+        matrix[row[a:b], col[a:b]] = s[a:b]
+        rows, cols = linear_sum_assignment(matrix, maximize=True)
+        chosen = np.zeros((nrows[g], ncols[g]), dtype=bool)
+        chosen[rows, cols] = True
+        out[a:b] = chosen[row[a:b], col[a:b]]
+    return out
+
+
+def _household_prior(gamma: np.ndarray, model, fields: Fields) -> float:
+    """Share of assigned pairs that are one person (m and u held; place says nothing here)."""
+    from linkage.core.model import fit_prior
+
+    if not len(gamma):
+        return PRIOR_BOUNDS[0]
+    masked = gamma.copy()
+    if fields.place is not None:
+        masked[:, fields.place] = MISSING
+    m = [np.asarray(c.m, dtype=float) for c in model.comparisons]
+    u = [np.asarray(c.u, dtype=float) for c in model.comparisons]
+    return float(np.clip(fit_prior(masked, m, u), *PRIOR_BOUNDS))
+
+
+def _strong_members(members: pd.DataFrame, side: str) -> np.ndarray:
+    return np.unique(members.loc[members["strong"], side].to_numpy())
+
+
+def _keep_correspondences(corr: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """Drop a lone-anchor correspondence whose anchor's insurance record is assigned strongly
+    to another registry record within a correspondence of two or more strong members."""
+    strong = members[members["strong"]]
+    count = strong.groupby("c").size()
+    corr = corr.copy()
+    corr["kept"] = True
+    lone = corr.index[corr["anchors"] <= 1]
+    if not len(lone):
+        return corr
+    sure = strong[strong["c"].map(count).to_numpy() >= 2]
+    elsewhere = sure[["i", "r", "c"]]
+    anchor = corr.loc[lone, ["anchor_i", "anchor_r"]].assign(c_own=lone)
+    hit = anchor.merge(elsewhere, left_on="anchor_i", right_on="i")
+    hit = hit[(hit["c"] != hit["c_own"]) & (hit["r"] != hit["anchor_r"])]
+    corr.loc[hit["c_own"].unique(), "kept"] = False
+    return corr
+
+
+def _household_labels(records: pd.DataFrame, hh: np.ndarray) -> np.ndarray:
+    """'source:household_id' per household code."""
+    out = np.full(int(hh.max()) + 1 if (hh >= 0).any() else 0, "", dtype=object)
+    known = hh >= 0
+    if known.any():
+        text = (records["source"].astype(str) + ":" + records["household_id"].astype(str)
+                ).to_numpy(dtype=object)
+        out[hh[known]] = text[known]
+    return out
+
+
+def _describe(corr: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+    """The correspondences as the outputs show them, with their kind: 1:1, split (one insurance
+    household in several registry households), merged (several, two or more members each, in
+    one) or both; dropped: a lone anchor that is a namesake or a registry double."""
+    columns = ["insurance_household", "registry_household", "anchors", "members_insurance",
+               "members_registry", "members_agreeing", "kind"]
+    if corr.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    kept = corr[corr["kept"]]
+    per_i = kept.groupby("hi").size()
+    # Merged: two insurance households each bring two or more of their members (one member
+    # alone is a person listed in a second household, as a married daughter is).
+    per_r = kept[kept["strong_members"] >= 2].groupby("hr").size()
+    split = corr["hi"].map(per_i).fillna(0).to_numpy() > 1
+    merged = corr["hr"].map(per_r).fillna(0).to_numpy() > 1
+    kind = np.where(split & merged, "split+merged",
+                    np.where(split, "split", np.where(merged, "merged", "1:1")))
+    kind = np.where(corr["kept"], kind, "dropped")
+    return pd.DataFrame({
+        "insurance_household": labels[corr["hi"].to_numpy()],
+        "registry_household": labels[corr["hr"].to_numpy()],
+        "anchors": corr["anchors"].to_numpy(), "members_insurance": corr["size_i"].to_numpy(),
+        "members_registry": corr["size_r"].to_numpy(),
+        "members_agreeing": corr["strong_members"].to_numpy(), "kind": kind,
     })
-    f["strong"] = (f["w"] >= strong_weight).astype(np.int32)
-
-    support = f.groupby(["ha", "hb"])["strong"].transform("sum") - f["strong"]
-    best_a = f.groupby(["a", "hb"])["w"].transform("max")
-    best_b = f.groupby(["b", "ha"])["w"].transform("max")
-    mutual = (f["w"] >= best_a) & (f["w"] >= best_b)
-
-    out = np.where(mutual & (support >= 1), bonus, 0.0)
-    out -= np.where(~mutual, penalty, 0.0)
-    out -= penalty * _tied_elsewhere(f, "ha", "hb", "sb", support)
-    out -= penalty * _tied_elsewhere(f, "hb", "ha", "sa", support)
-    adjust[idx] = out
-    return adjust
-
-
-def _tied_elsewhere(f: pd.DataFrame, own: str, other: str, other_source: str,
-                    support: pd.Series) -> np.ndarray:
-    """True where ``own`` household's best partner (2+ strong pairs) is another household.
-
-    Which of two equally strong partners counts as the best cannot matter: a pair is only tied
-    elsewhere when its own household pair has no other strong pair (``support`` 0, so at most
-    one strong pair), never the best of 2+. The sort is stable all the same.
-    """
-    strength = f.groupby([own, other])["strong"].sum().rename("n").reset_index()
-    strength = strength.merge(f[[other, other_source]].drop_duplicates(other), on=other)
-    best = (strength.sort_values("n", ascending=False, kind="stable")
-            .drop_duplicates([own, other_source])
-            .rename(columns={other: "best", "n": "best_n"}))
-    joined = f[[own, other, other_source]].merge(best, on=[own, other_source], how="left")
-    tied = ((joined["best_n"].to_numpy() >= 2)
-            & (joined["best"].to_numpy() != joined[other].to_numpy()))
-    return tied & (support.to_numpy() == 0)

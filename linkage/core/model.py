@@ -46,6 +46,8 @@ class FSModel:
     em_iterations: int = 0
     trained_on_pairs: int = 0
     m_source: str = "em"
+    household_prior: float | None = None  # share of household-assigned pairs that match
+
 
     @property
     def prior_weight(self) -> float:
@@ -59,6 +61,8 @@ class FSModel:
             "em_iterations": self.em_iterations,
             "trained_on_pairs": self.trained_on_pairs,
             "m_source": self.m_source,
+            **({"household_prior": self.household_prior}
+               if self.household_prior is not None else {}),
             "comparisons": [
                 {
                     "name": c.name,
@@ -95,7 +99,8 @@ class FSModel:
             for c in data["comparisons"]
         ]
         return cls(comps, data["prior"], data.get("em_iterations", 0),
-                   data.get("trained_on_pairs", 0), data.get("m_source", "em"))
+                   data.get("trained_on_pairs", 0), data.get("m_source", "em"),
+                   data.get("household_prior"))
 
     @classmethod
     def load(cls, path: Path) -> FSModel:
@@ -350,7 +355,8 @@ def m_from_labels(gamma: np.ndarray, is_match: np.ndarray, model: FSModel) -> FS
         share = counts.sum() / (counts.sum() + 50.0)  # 50 labelled pairs weigh as much as EM
         m = share * labelled + (1 - share) * np.asarray(c.m)
         comps.append(ComparisonParams(c.name, c.labels, m.tolist(), c.u, c.tf_column, c.tf_levels))
-    return FSModel(comps, model.prior, model.em_iterations, model.trained_on_pairs, "em+labels")
+    return FSModel(comps, model.prior, model.em_iterations, model.trained_on_pairs, "em+labels",
+                   model.household_prior)
 
 
 def term_frequencies(records: pd.DataFrame, column: str) -> pd.Series:

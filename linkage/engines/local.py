@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from linkage.core import blocking, household, model, standardise
+from linkage.core import blocking, household, model, name_evidence, standardise
 from linkage.core.compare import comparison_vectors
 from linkage.core.config import JobConfig
 from matchers.base import Comparison
@@ -32,6 +32,23 @@ class ScoredPairs:
     level_counts: dict[str, dict[str, int]]  # per comparison, over all candidates
     band_counts: dict[str, int] | None = None  # engines that drop pairs count bands themselves
     all_pairs: bool = True  # True when every candidate pair is kept (blocking recall possible)
+    cannot: np.ndarray | None = None  # hard negatives: never in one entity (None: none)
+    note: np.ndarray | None = None  # per pair, what the household step did and why
+    households: pd.DataFrame | None = None  # household correspondences
+
+    @classmethod
+    def of(cls, weighed: Weighed, decided: pd.DataFrame, n: int, fs: model.FSModel,
+           rules: list[blocking.RuleReport], comparisons: list[Comparison],
+           **extra) -> ScoredPairs:
+        """The engine's result from the weighed pairs: reviewers' decisions looked up, a
+        decided pair never a hard negative, the household rule counted after the others."""
+        decision = pair_decisions(weighed.left, weighed.right, n, decided)
+        rules = [*rules, weighed.rule] if weighed.rule is not None else list(rules)
+        extra.setdefault("candidates", len(weighed.left))
+        extra.setdefault("level_counts", level_counts(weighed.gamma, comparisons))
+        return cls(weighed.left, weighed.right, weighed.gamma, weighed.parts, weighed.household,
+                   weighed.weight, decision, fs, rules, cannot=weighed.cannot & (decision == ""),
+                   note=weighed.note, households=weighed.households, **extra)
 
 
 def score_candidates(
@@ -61,9 +78,11 @@ def score_candidates(
                    lambda: rule_agreement(records, config, left, right), (gamma, decision),
                    model_path)
     with stage("score"):
-        weight, parts, hh = weigh(records, config, comparisons, fs, left, right, gamma)
-    return ScoredPairs(left, right, gamma, parts, hh, weight, decision, fs, rules, len(left),
-                       level_counts(gamma, comparisons))
+        scorer = FieldScorer(records, config, comparisons, fs)
+        weight, parts = scorer(left, right, gamma)
+    with stage("household"):
+        weighed = household_step(records, config, scorer, left, right, gamma, parts, weight)
+    return ScoredPairs.of(weighed, decided, n, fs, rules, comparisons)
 
 
 def train(records, config, comparisons, gamma, agreement, labelled=None, model_path=None,
@@ -98,32 +117,109 @@ def train(records, config, comparisons, gamma, agreement, labelled=None, model_p
     return fs
 
 
-def weigh(records, config, comparisons, fs, left, right, gamma):
-    """Match weight per pair: prior + per-field weights (term-frequency adjusted) + household."""
-    tf_tables = {c.tf_column: model.term_frequencies(records, c.tf_column)
-                 for c in comparisons if c.tf_column and c.tf_column in records}
-    weight, parts = model.score(gamma, fs, records, left, tf_tables,
-                                config.training.tf_min_frequency)
-    hh = household_bits(records, config, left, right, weight)
-    return weight + hh, parts, hh
+@dataclass
+class Weighed:
+    """Scored pairs after the household step: the given pairs, then the member pairs it added."""
+
+    left: np.ndarray
+    right: np.ndarray
+    gamma: np.ndarray
+    parts: np.ndarray
+    household: np.ndarray  # household term per pair
+    weight: np.ndarray  # field weight + household term
+    cannot: np.ndarray  # hard negatives: never in one entity
+    note: np.ndarray  # why the household term is what it is
+    households: pd.DataFrame  # the household correspondences
+    rule: blocking.RuleReport | None  # the household rule's pairs, counted after the first pass
+    prior: float = float("nan")  # the learned household prior
+    added: np.ndarray | None = None  # pairs only the household rule found (None: none)
 
 
-def household_bits(records, config, left, right, weight) -> np.ndarray:
-    """The run's household step (:func:`linkage.core.household.household_adjustment` with the
-    job's settings): bits per pair from the pairs' field weights; zeros when it is off."""
+class FieldScorer:
+    """Field weights of any pair as the run weighs them: the model's per-level weights, term
+    frequencies (the larger of overall and birth-cohort), milk names neutral. One instance per
+    run, so every pair (first pass, household pairs, ``add``) is weighed alike."""
+
+    def __init__(self, records: pd.DataFrame, config: JobConfig, comparisons: list[Comparison],
+                 fs: model.FSModel):
+        self.records, self.config, self.comparisons, self.fs = records, config, comparisons, fs
+        self.tf_tables = {c.tf_column: model.term_frequencies(records, c.tf_column)
+                          for c in comparisons if c.tf_column and c.tf_column in records}
+        self.name_index, self.tf_levels = name_evidence.name_levels(fs)
+        hh = config.household
+        roles = {s.name: s.role for s in config.sources}
+        self.authority = records["source"].map(roles).eq("authority").to_numpy()
+        tf_column = (fs.comparisons[self.name_index].tf_column
+                     if self.name_index is not None else None)
+        self.names = name_evidence.NameModel.learn(
+            records, hh.milk_name_min_households, hh.milk_name_ratio, tuple(hh.milk_names),
+            self.authority, tf_column)
+        self.evidence = self.names.evidence(records, len(records), tf_column)
+
+    def __call__(self, left: np.ndarray, right: np.ndarray, gamma: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """(field weight, per-comparison weights) per pair."""
+        weight, parts = model.score(gamma, self.fs, self.records, left, self.tf_tables,
+                                    self.config.training.tf_min_frequency)
+        milk, cohort = self.evidence.pairs(left, right)
+        weight = weight + name_evidence.adjust_name_parts(parts, gamma, milk, cohort,
+                                                          self.name_index, self.tf_levels)
+        return weight, parts
+
+    def compare_and_score(self, left: np.ndarray, right: np.ndarray):
+        """(gamma, parts, field weight) of new pairs: the household rule's."""
+        gamma = comparison_vectors(self.records, self.comparisons, left, right,
+                                   self.config.chunk_size)
+        weight, parts = self(left, right, gamma)
+        return gamma, parts, weight
+
+
+def weigh(records, config, comparisons, fs, left, right, gamma) -> Weighed:
+    """Field weights of the candidate pairs, then the household step
+    (:func:`linkage.core.household.household_step`) with the job's settings: every engine and
+    ``linkage add`` weigh pairs here."""
+    scorer = FieldScorer(records, config, comparisons, fs)
+    weight, parts = scorer(left, right, gamma)
+    return household_step(records, config, scorer, left, right, gamma, parts, weight)
+
+
+def household_step(records, config, scorer: FieldScorer, left, right, gamma, parts,
+                   weight) -> Weighed:
+    """The household step over scored pairs (only those at or above the review threshold
+    matter, see :mod:`linkage.core.household`); a no-op when the config turns it off."""
     if not config.household.enabled:
-        return np.zeros(len(weight))
-    strong = float(np.log2(config.match_threshold / (1 - config.match_threshold)))
-    return household.household_adjustment(records, left, right, weight, strong,
-                                          config.household.bonus, config.household.penalty,
-                                          floor=household_floor(config))
+        n = len(left)
+        return Weighed(left, right, gamma, parts, np.zeros(n), weight, np.zeros(n, dtype=bool),
+                       np.full(n, "", dtype=object), pd.DataFrame(), None)
+    result = household.household_step(records, scorer.authority, left, right, gamma, parts, weight,
+                                      scorer.fs, household_params(config),
+                                      scorer.compare_and_score, scorer.fs.household_prior)
+    if scorer.fs.household_prior is None and np.isfinite(result.prior):
+        scorer.fs.household_prior = float(result.prior)  # saved with the model, for `add`
+    rule = blocking.RuleReport("household", result.member_pairs, result.added,
+                               int((result.correspondences.get("kind", pd.Series([])) != "dropped")
+                                   .sum()), 0, 0)
+    # In position order, as the blocking rules give pairs: clustering breaks ties by order,
+    # and an engine that kept fewer pairs then gets the same order.
+    order = np.argsort(blocking.pack(result.left, result.right, len(records)), kind="stable")
+    added = np.arange(len(result.left)) >= len(left)
+    return Weighed(result.left[order], result.right[order], result.gamma[order],
+                   result.parts[order], result.bits[order], result.weight[order],
+                   result.cannot[order], result.note[order], result.correspondences, rule,
+                   result.prior, added[order])
 
 
-def household_floor(config) -> float:
-    """The field weight below which a pair's household context changes nothing: even with the
-    bonus it stays under the review threshold (see ``household_adjustment``)."""
-    review = float(np.log2(config.review_threshold / (1 - config.review_threshold)))
-    return review - config.household.bonus
+def household_params(config: JobConfig) -> household.Params:
+    return household.Params(strong=threshold_weight(config.match_threshold),
+                            review=threshold_weight(config.review_threshold),
+                            penalty=config.household.penalty,
+                            relation_bits=config.household.relation_bits,
+                            max_members=config.household.max_members)
+
+
+def threshold_weight(probability: float) -> float:
+    """The match weight (bits) of a probability threshold."""
+    return float(np.log2(probability / (1 - probability)))
 
 
 def level_counts(gamma: np.ndarray, comparisons: list[Comparison],

@@ -39,7 +39,7 @@ from linkage.jobs import evaluate
 from linkage.jobs.bookkeeping import RunResult, StageTimer, decisions_for, run_summary
 from linkage.jobs.ingest import REJECT_COLUMNS, Ingested, InputError, detect_encoding, read_source
 from linkage.jobs.inputs import as_file_source, ingest_job, keep_copy
-from linkage.jobs.run import classify, finish, pair_tables, plan
+from linkage.jobs.run import cannot_links, classify, finish, pair_tables, plan
 from linkage.jobs.staging import staged
 from linkage.store import Store
 
@@ -314,8 +314,9 @@ def score_around(records, config, comparisons, fs, focus: np.ndarray,
     Term frequencies come from all of ``records``. A pair's household context reads every pair
     touching its two households, so with household context on, the pairs of every household a
     focus record or one of its candidates belongs to are scored as well: the result holds those
-    context pairs too. Returns left, right, gamma, weight, parts, household bits and the
-    per-rule counts of the focus pairs.
+    context pairs too; the household step adds the member pairs of their correspondences.
+    Returns the weighed pairs (:class:`linkage.engines.local.Weighed`) and the per-rule counts
+    of the focus pairs.
     """
     from contextlib import nullcontext
 
@@ -337,8 +338,8 @@ def score_around(records, config, comparisons, fs, focus: np.ndarray,
     with stage("compare"):
         gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
     with stage("score"):
-        weight, parts, hh_bits = scoring.weigh(records, config, comparisons, fs, left, right, gamma)
-    return left, right, gamma, weight, parts, hh_bits, reports
+        weighed = scoring.weigh(records, config, comparisons, fs, left, right, gamma)
+    return weighed, reports
 
 
 def _score_new(records, config, comparisons, fs, new, decided, timer,
@@ -348,14 +349,13 @@ def _score_new(records, config, comparisons, fs, new, decided, timer,
     involves_new = new[decided["l"].to_numpy()] | new[decided["r"].to_numpy()]
     mine = decided[involves_new]
     forced = blocking.pack(mine["l"].to_numpy(), mine["r"].to_numpy(), n) if len(mine) else None
-    left, right, gamma, weight, parts, hh_bits, reports = score_around(
-        records, config, comparisons, fs, new, forced, timer.stage, progress)
-    keep = new[left] | new[right]
-    left, right, gamma = left[keep], right[keep], gamma[keep]
-    return scoring.ScoredPairs(
-        left, right, gamma, parts[keep], hh_bits[keep], weight[keep],
-        scoring.pair_decisions(left, right, n, decided), fs, reports, int(keep.sum()),
-        scoring.level_counts(gamma, comparisons))
+    weighed, reports = score_around(records, config, comparisons, fs, new, forced, timer.stage,
+                                    progress)
+    keep = new[weighed.left] | new[weighed.right]
+    mine = scoring.Weighed(**{name: getattr(weighed, name)[keep] for name in (
+        "left", "right", "gamma", "parts", "household", "weight", "cannot", "note")},
+        households=weighed.households, rule=None, prior=weighed.prior, added=None)
+    return scoring.ScoredPairs.of(mine, decided, n, fs, reports, comparisons)
 
 
 # ----------------------------------------------------------------------------- clustering
@@ -388,11 +388,11 @@ def _attach(records, scored, band, old_ids, authority, decided, new) -> _Attache
     must = must[~loose]
     cannot = decided[(decided["decision"] == "non_match").to_numpy()
                      & (new[decided["l"].to_numpy()] | new[decided["r"].to_numpy()])]
+    cannot_l, cannot_r = cannot_links(cannot, scored)
     result = cluster.cluster(
         nodes, node[left[edges]], node[right[edges]], edge_weight, auth,
         must_link=(node[left[must]], node[right[must]]),
-        cannot_link=(node[cannot["l"].to_numpy()], node[cannot["r"].to_numpy()]),
-        exclusive=exclusive)
+        cannot_link=(node[cannot_l], node[cannot_r]), exclusive=exclusive)
     labels = result.labels
 
     # A component holds at most one existing entity: its id, or a new one for new records only.

@@ -113,11 +113,10 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     with timer.stage("cluster"):
         match = np.flatnonzero(band == 0)
         must = decision[match] == "match"
-        cannot = decided[decided["decision"] == "non_match"]
         clustering = cluster.cluster(
             n, left[match[~must]], right[match[~must]], weight[match[~must]], authority,
             must_link=(left[match[must]], right[match[must]]),
-            cannot_link=(cannot["l"].to_numpy(), cannot["r"].to_numpy()),
+            cannot_link=cannot_links(decided, scored),
         )
         previous_run = store.last_complete_run(config.job)
         previous = store.members(previous_run) if previous_run else None
@@ -147,7 +146,9 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
                 summary["blocking_recall"] = evaluate.blocking_recall(records, left, right, truth,
                                                                       config.link_type)
             insurance = {s.name for s in config.sources if s.role == "insurance"}
-            summary["accuracy"] = evaluate.evaluate(clusters, truth, insurance)
+            summary["accuracy"] = evaluate.evaluate(
+                clusters, truth, insurance, authority_sources=config.authority_sources,
+                review=review, hard_negatives=evaluate.read_hard_negatives(truth_path))
 
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        data.rejects, weight.astype(np.float32))
@@ -155,6 +156,16 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
 
 
 REFUSED = "would put two registry persons (or a reviewer's non-match) in one entity"
+
+
+def cannot_links(decided: pd.DataFrame, scored: scoring.ScoredPairs
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs no entity may hold both of: reviewers' non-matches and the household step's hard
+    negatives (two members of one household, a parent's ID on a child)."""
+    no = decided[decided["decision"] == "non_match"]
+    hard = np.flatnonzero(scored.cannot) if scored.cannot is not None else np.empty(0, int)
+    return (np.concatenate([no["l"].to_numpy(), scored.left[hard]]).astype(np.int64),
+            np.concatenate([no["r"].to_numpy(), scored.right[hard]]).astype(np.int64))
 STORED_PAIR_COLUMNS = ["source_l", "record_l", "source_r", "record_r", "weight", "probability",
                        "band", "reason", "explanation"]
 
@@ -180,7 +191,7 @@ def pair_tables(records: pd.DataFrame, scored: scoring.ScoredPairs, prob: np.nda
     stored_idx = np.union1d(np.flatnonzero(band <= 1), refused)
     pairs_frame = _pairs_frame(records, left, scored.right, scored.weight, prob, band, reasons,
                                scored.gamma, scored.parts, scored.household, scored.model,
-                               stored_idx)
+                               stored_idx, scored.note)
     review = pairs_frame[pairs_frame["pair_index"].isin(review_idx)].drop(columns="pair_index")
     review = review.sort_values("probability", key=lambda p: (p - 0.5).abs()).reset_index(drop=True)
     return pairs_frame.drop(columns="pair_index")[STORED_PAIR_COLUMNS], review
@@ -220,10 +231,12 @@ def _json_default(value):
     return str(value)
 
 
-def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts, hh, fs, idx):
+def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts, hh, fs, idx,
+                 note=None):
     src = records["source"].astype(str).to_numpy()
     rid = records["record_id"].astype(str).to_numpy()
-    explanation = explanations(gamma[idx], parts[idx], hh[idx], fs)
+    explanation = explanations(gamma[idx], parts[idx], hh[idx], fs,
+                               None if note is None else note[idx])
     a, b = left[idx], right[idx]
     swap = (src[a] > src[b]) | ((src[a] == src[b]) & (rid[a] > rid[b]))
     a, b = np.where(swap, b, a), np.where(swap, a, b)
@@ -240,9 +253,10 @@ def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts
 
 
 def explanations(gamma: np.ndarray, parts: np.ndarray, household: np.ndarray,
-                 fs: model.FSModel) -> np.ndarray:
+                 fs: model.FSModel, note: np.ndarray | None = None) -> np.ndarray:
     """Each pair's explanation as JSON text: per comparison its level and weight, then the
-    household term and the prior, weights rounded to 0.01 as Python's round() does.
+    household term (with ``household_note`` where the household step says why) and the
+    prior, weights rounded to 0.01 as Python's round() does.
 
     Built a column at a time (a json.dumps per pair took a minute at a million persons);
     the text equals json.dumps of the dict, which tests/jobs/test_pipeline.py pins.
@@ -255,8 +269,14 @@ def explanations(gamma: np.ndarray, parts: np.ndarray, household: np.ndarray,
                + ': {"level": ' + labels[level] + ', "weight": ' + _json_rounded(parts[:, k])
                + "}")
     sep = ", " if fs.comparisons else ""
-    return (out + sep + '"household": ' + _json_rounded(household) + ', "prior": '
-            + json.dumps(round(fs.prior_weight, 2)) + "}")
+    out = out + sep + '"household": ' + _json_rounded(household)
+    if note is not None:
+        said = np.asarray(note, dtype=object) != ""
+        if said.any():
+            text = np.array([', "household_note": ' + json.dumps(t, ensure_ascii=False)
+                             for t in note[said]], dtype=object)
+            out[said] = out[said] + text
+    return out + ', "prior": ' + json.dumps(round(fs.prior_weight, 2)) + "}"
 
 
 def _json_rounded(values: np.ndarray) -> np.ndarray:

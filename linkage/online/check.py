@@ -39,7 +39,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from linkage.core import model
+from linkage.core import model, name_evidence
 from linkage.core.blocking import link_type_keeps
 from linkage.core.standardise import (
     CROSS_FIELD_INPUTS,
@@ -147,19 +147,35 @@ def score_pairs(master: Master, queries: dict[str, np.ndarray], q: np.ndarray, p
     # cost more than comparing them.
     cols = _compared_columns(master)
     lhs = Columns({c: queries[c][q] for c in cols})
+    names = None
+    if master.names is not None:
+        mine = query_name_evidence(master, queries)
+        theirs = master.name_evidence
+        names = (mine.milk[q] | theirs.milk[pos],
+                 np.minimum(mine.cohort_bits[q], theirs.cohort_bits[pos]))
     # In a batch run the new record would come last, so the pair's left side (whose value the
     # term frequency is read from) is the master record.
-    return _score(master, lhs, master.take(cols, pos), master.take(sorted(master.tf_tables), pos))
+    return _score(master, lhs, master.take(cols, pos), master.take(sorted(master.tf_tables), pos),
+                  names)
+
+
+def query_name_evidence(master: Master, queries: dict[str, np.ndarray]
+                        ) -> name_evidence.NameEvidence:
+    """The queries' milk flags and cohort bits, read with the run's name model."""
+    n = len(next(iter(queries.values()))) if queries else 0
+    k, _ = name_evidence.name_levels(master.model)
+    return master.names.evidence(queries, n, master.model.comparisons[k].tf_column)
 
 
 def _compared_columns(master: Master) -> list[str]:
     return sorted({c for comparison in master.comparisons for c in comparison.columns})
 
 
-def _score(master: Master, lhs: Columns, rhs: Columns, tf_side: Columns
+def _score(master: Master, lhs: Columns, rhs: Columns, tf_side: Columns, names=None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(gamma, per-field weights, total weight) of aligned pairs; term frequencies are read
-    from ``tf_side``."""
+    from ``tf_side``; ``names`` is (milk, cohort bits) per pair, the batch run's name
+    evidence (:mod:`linkage.core.name_evidence`)."""
     gamma = np.empty((len(lhs), len(master.comparisons)), dtype=np.int8)
     if not len(lhs):
         return gamma, np.empty((0, len(master.comparisons)), dtype=np.float32), np.empty(0)
@@ -167,6 +183,9 @@ def _score(master: Master, lhs: Columns, rhs: Columns, tf_side: Columns
         gamma[:, k] = comparison.compare(lhs, rhs)
     weight, parts = model.score(gamma, master.model, tf_side, np.arange(len(lhs)),
                                 master.tf_tables, master.config.training.tf_min_frequency)
+    if names is not None:
+        k, tf_levels = name_evidence.name_levels(master.model)
+        weight = weight + name_evidence.adjust_name_parts(parts, gamma, *names, k, tf_levels)
     return gamma, parts, weight
 
 
@@ -206,9 +225,11 @@ def batch_matches(master: Master, queries: dict[str, np.ndarray], sources: np.nd
     i, j = batch_pairs(master, queries, sources)
     cols = _compared_columns(master)
     tf = sorted(master.tf_tables)
+    names = (query_name_evidence(master, queries).pairs(i, j) if master.names is not None
+             else None)
     _, _, weight = _score(master, Columns({c: queries[c][i] for c in cols}),
                           Columns({c: queries[c][j] for c in cols}),
-                          Columns({c: queries[c][i] for c in tf}))
+                          Columns({c: queries[c][i] for c in tf}), names)
     prob = model.probability(weight)
     for a, b, p, code in zip(i.tolist(), j.tolist(), prob.tolist(),
                              _bands(master, prob).tolist()):

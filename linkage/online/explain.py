@@ -178,7 +178,8 @@ def _as_stored(left, right, run_id, stored, fs, comparisons, pair, n) -> PairExp
     return PairExplanation(left, right, run_id, True, True, fields, parts["household"],
                            parts["prior"], stored["weight"], stored["probability"],
                            stored["band"], records=n,
-                           notes=[stored["reason"]] if stored["reason"] else [])
+                           notes=[t for t in (stored["reason"], parts.get("household_note"))
+                                  if t])
 
 
 def _as_scored(config, store, left, right, run_id, fs, comparisons, std, a, b, model_path,
@@ -197,8 +198,9 @@ def _as_scored(config, store, left, right, run_id, fs, comparisons, std, a, b, m
                                                    decided_pairs])).all())
     # Every reviewer-decided pair, as the run's candidates hold them, for the household context.
     forced = np.concatenate([decided_pairs, pair])
-    lefts, rights, gamma, weight, parts, hh, _ = score_around(std, config, comparisons, fs, focus,
-                                                              forced, progress=progress)
+    weighed, _ = score_around(std, config, comparisons, fs, focus, forced, progress=progress)
+    lefts, rights, gamma, weight, parts, hh = (weighed.left, weighed.right, weighed.gamma,
+                                               weighed.weight, weighed.parts, weighed.household)
     k = int(np.flatnonzero(blocking.pack(lefts, rights, n) == pair[0])[0])
     decision = scoring.pair_decisions(lefts[k:k + 1], rights[k:k + 1], n, decided)
     prob, band = classify(weight[k:k + 1], decision, config)

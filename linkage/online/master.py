@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from linkage.core import model, standardise
+from linkage.core import model, name_evidence, standardise
 from linkage.core.compare import build_comparisons
 from linkage.core.config import BlockingRule, JobConfig
 from linkage.store import Store
@@ -151,6 +151,8 @@ class Master:
     blocks: list[BlockIndex]
     fields: set[str]  # raw fields the job maps (what a query may carry)
     stats: dict = field(default_factory=dict)
+    names: name_evidence.NameModel | None = None  # milk names and cohorts, as the run's
+    name_evidence: name_evidence.NameEvidence | None = None  # per master record
 
     def __post_init__(self) -> None:
         # The golden columns as arrays (categories as codes + categories), for golden_row.
@@ -217,6 +219,8 @@ def needed_columns(config: JobConfig, comparisons: list[Comparison]) -> list[str
     cols = {c for comp in comparisons for c in comp.columns}
     cols |= {k for rule in config.blocking for k in rule.keys}
     cols |= {comp.tf_column for comp in comparisons if comp.tf_column}
+    if any(comp.name == "name" for comp in comparisons):
+        cols |= {"name_key", "name_given", "name_surname", "birth_year"}  # name evidence
     return sorted(cols)
 
 
@@ -274,8 +278,8 @@ def load_master(config: JobConfig, store: Store | None = None, run_id: str | Non
     entity_code = entity_code.astype(np.int32)
     order = np.argsort(entity_code, kind="stable").astype(np.int32)
     starts = np.searchsorted(entity_code[order], np.arange(len(entity_ids) + 1)).astype(np.int64)
-    names = tuple(s.name for s in config.sources)
-    source_code = pd.Categorical(joined["source"], categories=list(names)).codes.astype(np.int16)
+    source_code = pd.Categorical(joined["source"],
+                                 categories=list(names_of_sources(config))).codes.astype(np.int16)
     household = joined["household_raw"].to_numpy(dtype=object)
     record_id = joined["record_id"].to_numpy(dtype=object)
     table = {c: joined[c].to_numpy() for c in columns}
@@ -289,6 +293,8 @@ def load_master(config: JobConfig, store: Store | None = None, run_id: str | Non
     blocks = [BlockIndex.build(rule, table) for rule in config.blocking]
 
     _warm_up(tf_tables)
+    names, evidence = _name_evidence(config, fs, table, names_of_sources(config), source_code,
+                                     household, record_id)
     timings["index"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -298,9 +304,33 @@ def load_master(config: JobConfig, store: Store | None = None, run_id: str | Non
     stats.update({"records": len(record_id), "entities": len(entity_ids),
                   "timings": {k: round(v, 2) for k, v in timings.items()},
                   "build_seconds": round(time.perf_counter() - started, 2)})
-    return Master(config, run_id, comparisons, fs, tf_tables, table, names, source_code,
-                  record_id, household, entity_code, np.asarray(entity_ids, dtype=object),
-                  starts, order, gold, blocks, fields, stats)
+    return Master(config, run_id, comparisons, fs, tf_tables, table, names_of_sources(config),
+                  source_code, record_id, household, entity_code,
+                  np.asarray(entity_ids, dtype=object), starts, order, gold, blocks, fields,
+                  stats, names, evidence)
+
+
+def names_of_sources(config: JobConfig) -> tuple[str, ...]:
+    return tuple(s.name for s in config.sources)
+
+
+def _name_evidence(config, fs, table, sources, source_code, household, record_id):
+    """The name model the batch run learns (:class:`linkage.core.name_evidence.NameModel`),
+    learned from the same records, and each master record's evidence."""
+    k, _ = name_evidence.name_levels(fs)
+    if k is None:
+        return None, None
+    roles = {s.name: s.role for s in config.sources}
+    source = np.asarray(sources, dtype=object)[source_code]
+    frame = pd.DataFrame({c: table[c] for c in ("name_key", "name_given", "name_surname",
+                                                "birth_year") if c in table})
+    frame["source"], frame["record_id"], frame["household_id"] = source, record_id, household
+    authority = np.array([roles[s] == "authority" for s in sources], dtype=bool)[source_code]
+    hh = config.household
+    tf_column = fs.comparisons[k].tf_column
+    names = name_evidence.NameModel.learn(frame, hh.milk_name_min_households, hh.milk_name_ratio,
+                                          tuple(hh.milk_names), authority, tf_column)
+    return names, names.evidence(table, len(record_id), tf_column)
 
 
 def _warm_up(tf_tables: dict[str, pd.Series]) -> None:

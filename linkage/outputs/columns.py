@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from linkage.outputs.households import COLUMN_DOCS as HOUSEHOLD_DOCS
+from linkage.outputs.households import COLUMNS as HOUSEHOLD_COLUMNS
+
 
 @dataclass(frozen=True)
 class OutputDoc:
@@ -151,6 +154,10 @@ OUTPUTS: dict[str, OutputDoc] = {
          "household_id": "Family code (家庭编号) of the enrolment.",
          "tier": "Contribution tier of the enrolment (一档 / 二档).",
          "subsidy": "Subsidy category of the enrolment."}),
+    "household_links": _doc(
+        ("household_links.csv", "household_links.xlsx"), "The re-collection worklist: each NCMS "
+        "household, its registry household(s), members matched, only in NCMS, only in the "
+        "registry, moved to another household.", HOUSEHOLD_COLUMNS, HOUSEHOLD_DOCS),
     "village_quality": _doc(
         ("village_quality.csv",), "Data-entry errors per source, township and village, worst "
         "first.",
@@ -207,18 +214,21 @@ OUTPUTS: dict[str, OutputDoc] = {
          "thresholds": "match and review thresholds used.",
          "timings": "Seconds per stage.",
          "blocking_recall": "With --truth, local engine: true pairs, pairs kept, recall.",
-         "accuracy": "With --truth: pairwise, B-cubed and duplicate-enrolment precision, "
-                     "recall, F1.",
+         "accuracy": "With --truth: pairwise, B-cubed, duplicate-enrolment (and strict) "
+                     "precision, recall, F1; wrong-person links; registry recall; hard "
+                     "negatives merged; review load per 1,000 persons.",
          "outputs": "The office files written: files and rows per list."}),
     "model": _doc(
         ("model.json",), "The trained Fellegi-Sunter model (JSON; reuse with `run --model`).",
         ["schema_version", "prior", "em_iterations", "trained_on_pairs", "m_source",
-         "comparisons"],
+         "household_prior", "comparisons"],
         {"schema_version": "Model format version; a mismatch asks to retrain.",
          "prior": "Share of candidate pairs that are matches.",
          "em_iterations": "EM iterations run.",
          "trained_on_pairs": "Candidate pairs trained on.",
          "m_source": "em, or em+labels when reviewers' decisions sharpened m.",
+         "household_prior": "Share of the pairs assigned inside corresponding households that "
+                            "are one person: their prior in place of the random-pair prior.",
          "comparisons": "Per comparison: name, tf_column, tf_levels, and levels with label, m, "
                         "u and weight (log2 m/u)."}),
 }

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from linkage.outputs import charts
+from linkage.outputs.households import report_context as household_context
 from linkage.outputs.quality import ERROR_KINDS
 from linkage.outputs.view import RunView
 
@@ -62,9 +63,10 @@ def logit_weight(p: float) -> float:
 
 def render_report(view: RunView, path: Path, manifest: dict[str, dict],
                   villages: pd.DataFrame, clerks: pd.DataFrame | None,
-                  errors: pd.DataFrame) -> Path:
+                  errors: pd.DataFrame, households: pd.DataFrame | None = None) -> Path:
     """Write report.html for the run the view describes; ``manifest`` lists the files written
-    beside it ({name: {"files": [...], "rows": n}})."""
+    beside it ({name: {"files": [...], "rows": n}}); ``households`` (household_links) adds the
+    household section."""
     s = view.summary
     thresholds = s.get("thresholds") or {"match": view.config.match_threshold,
                                          "review": view.config.review_threshold}
@@ -107,6 +109,7 @@ def render_report(view: RunView, path: Path, manifest: dict[str, dict],
         "villages_svg": _maybe(charts.village_errors(ranked)),
         "clerks": None if clerks is None else clerks.head(TOP_ROWS).to_dict("records"),
         "n_clerks": 0 if clerks is None else len(clerks),
+        "households": _household_section(households),
         "timings": timings,
         "timings_svg": Markup(charts.timings(timings)) if timings else None,
     }
@@ -117,6 +120,13 @@ def render_report(view: RunView, path: Path, manifest: dict[str, dict],
 
 def _maybe(svg: str | None) -> Markup | None:
     return Markup(svg) if svg else None
+
+
+def _household_section(households: pd.DataFrame | None) -> dict | None:
+    section = household_context(households)
+    if section:
+        section["svg"] = _maybe(section["svg"])
+    return section
 
 
 def _stages(s: dict, manifest: dict[str, dict]) -> list[tuple[str, int, str]]:
@@ -165,5 +175,7 @@ DESCRIPTIONS = {
     "clerk_quality": "errors per clerk",
     "receipt_book_quality": "errors per receipt book",
     "record_errors": "every insurance record with an error: entered vs registry",
+    "household_links": "each NCMS household beside its registry household(s): the "
+                       "re-collection worklist",
 }
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+
 from linkage.jobs.bookkeeping import RunResult
 from linkage.outputs import quality
 from linkage.outputs.enrolments import duplicate_enrolments, enrolments
+from linkage.outputs.households import household_links, write_household_links
 from linkage.outputs.report import environment, render_report
 from linkage.outputs.roster import conflicts, not_verified, roster
 from linkage.outputs.tables import write_csv, write_table
@@ -39,6 +42,13 @@ def write_outputs(view: RunView, out_dir: Path) -> dict[str, dict]:
     for stem, frame in tables.items():
         paths = write_table(frame, out_dir, stem, SHEETS[stem])
         manifest[stem] = {"files": [p.name for p in paths], "rows": len(frame)}
+    clusters = pd.DataFrame({"source": view.records["source"],
+                             "record_id": view.records["record_id"], "entity_id": view.entity_id})
+    households = household_links(view.records, clusters,
+                                 {s.name: s.role for s in view.config.sources})
+    if len(households):  # only when an insurance source lists households (NCMS)
+        paths = write_household_links(households, out_dir)
+        manifest["household_links"] = {"files": [p.name for p in paths], "rows": len(households)}
 
     errors = quality.record_errors(view)
     villages = quality.village_report(errors)
@@ -52,7 +62,9 @@ def write_outputs(view: RunView, out_dir: Path) -> dict[str, dict]:
             manifest[stem] = {"files": [f"{stem}.csv"], "rows": len(frame)}
 
     render_report(view, out_dir / "report.html", manifest, villages, reports["clerk_quality"],
-                  errors)
+                  errors, households=households)
+    if len(households):
+        tables = {**tables, "household_links": households}
     columns = {**{k: list(v.columns) for k, v in tables.items()},
                **{k: list(v.columns) for k, v in reports.items() if v is not None}}
     _write_readme(view, out_dir / "README_outputs.txt", manifest, columns)

@@ -4,7 +4,10 @@ Why: the matcher has to be measured on data carrying the errors real rosters car
 15-digit, mistyped and Excel-mangled IDs; homophone, look-alike and traditional-form names; lunar
 and day-month-swapped birth dates; twins and namesakes: errors.py, dates.py, identity.py) at
 realistic rates (params.py), and real rosters are sensitive personal data that cannot live in the
-repository.
+repository. The hard classes of household linkage are as common as in real rosters (issue 16):
+milk names shared by thousands of infants, a parent's ID on a child, children with no ID and the
+birth year only, split households, heads replaced or listed differently between the sources;
+the pairs a matcher must not merge are written to hard_negatives.csv (negatives.py).
 People are generated as numpy arrays of indices into pools (names.py, linkage/data/
 tongliao_places.json); per-record Python only runs on the small subsets that receive an error,
 so 1M persons take about a minute. The same seed gives the same world.
@@ -16,11 +19,13 @@ Modules, in the order a world is made:
   geo        counties, townships, villages and their clerks
   persons    the People arrays the stages below read and fill
   people     households, persons, births and names
-  identity   twins, namesakes, deaths, migrants, resident IDs, relations to the head
+  identity   twins, namesakes, milk names, deaths, migrants, resident IDs, relations to the head
+  households how the registry and NCMS group a family: split 户, replaced or other heads
   records    one source's view of its persons, and the error log
   errors     name, ID and gender errors per class
   dates      birthdate errors and formats
   sources    the police, NCMS and urban exports and their columns
+  negatives  the hard-negative pairs (twins, father and son of one name, ...)
   world      generate_world: all of the above from one seed
   io         write_world and the `linkage synth` entry point
 """

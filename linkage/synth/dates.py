@@ -38,12 +38,20 @@ def _lunar(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...
 
 def date_errors(rng: np.random.Generator, rec: Rec, rates: dict[str, float],
                 factor: np.ndarray, elderly_factor: float = 2.0) -> tuple[np.ndarray, ...]:
-    """Wrong dates as (y, m, d, year-month only, label); vectorised."""
+    """Wrong dates as (y, m, d, precision, label); vectorised.
+
+    precision: 0 the full date, 1 year and month only, 2 the year only (the children rec.no_id
+    marks, whose families gave the year alone).
+    """
     n = len(rec.y)
     y, m, d = rec.y.copy(), rec.m.copy(), rec.d.copy()
-    ym = np.zeros(n, dtype=bool)
+    ym = np.zeros(n, dtype=np.int8)
     labels = np.full(n, "", dtype=object)
     free = np.ones(n, dtype=bool)
+    if rec.no_id is not None:
+        ym[rec.no_id] = 2
+        labels[rec.no_id] = "date_year_only"
+        free &= ~rec.no_id
     elderly = rec.y < 1960
 
     def take(kind: str, elig: np.ndarray, boost: np.ndarray | float = 1.0) -> np.ndarray:
@@ -59,7 +67,7 @@ def date_errors(rng: np.random.Generator, rec: Rec, rates: dict[str, float],
     i = take("date_jan1", ~((m == 1) & (d == 1)), np.where(elderly, elderly_factor, 1.0))
     m[i], d[i] = 1, 1
     i = take("date_year_month", np.ones(n, dtype=bool))
-    ym[i] = True
+    ym[i] = 1
     i = take("date_day_month_swap", (d <= 12) & (d != m))
     m[i], d[i] = d[i], m[i]
     i = take("date_digit_off", np.ones(n, dtype=bool))
@@ -87,7 +95,8 @@ DATE_FORMATS = ("iso", "compact", "slash", "dot", "chinese", "short", "excel")
 
 def format_dates(y: np.ndarray, m: np.ndarray, d: np.ndarray, fmt: np.ndarray,
                   ym: np.ndarray) -> np.ndarray:
-    """Dates as text in the given format codes; year-month only where ym."""
+    """Dates as text in the given format codes; year-month only where ym is 1 (or True), the
+    year alone where it is 2 (2016, or 2016年 in the Chinese format)."""
     Y, M, D, MZ, DZ = NUM[y], NUM[m], NUM[d], Z2[m], Z2[d]
     valid = (m >= 1) & (m <= 12) & (d >= 1) & (d <= days_in_month(y, m))
     fmt = np.where((fmt == 6) & ~valid, 3, fmt)
@@ -106,8 +115,11 @@ def format_dates(y: np.ndarray, m: np.ndarray, d: np.ndarray, fmt: np.ndarray,
         3: lambda i: Y[i] + "." + M[i], 4: lambda i: Y[i] + "年" + M[i] + "月",
         5: lambda i: Z2[y[i] % 100] + "." + M[i], 6: lambda i: Y[i] + "-" + MZ[i],
     }
+    year = {code: (lambda i: Y[i] + "年") if code == 4 else (lambda i: Y[i])
+            for code in range(len(DATE_FORMATS))}
+    ym = np.asarray(ym).astype(np.int8)
     for code in range(len(DATE_FORMATS)):
-        for table, which in ((full, ~ym), (part, ym)):
+        for table, which in ((full, ym == 0), (part, ym == 1), (year, ym == 2)):
             i = np.flatnonzero((fmt == code) & which)
             if len(i):
                 out[i] = table[code](i)

@@ -91,11 +91,6 @@ def _translit(sn: str, sep: str, gn: str, u: float, v: float, gbk: bool) -> str 
     return sn + sep + gn.replace(key, alts[int(v * len(alts))], 1)
 
 
-def _milk(sn: str, sep: str, gn: str, u: float, v: float, gbk: bool) -> str | None:
-    milk = pools.MILK_NAMES[int(u * len(pools.MILK_NAMES))]
-    return sn + milk if (v < 0.5 and sn) else milk
-
-
 NAME_ERRORS: dict[str, Callable[[str, str, str, float, float, bool], str | None]] = {
     "name_homophone": _homophone,
     "name_lookalike": _lookalike,
@@ -110,7 +105,6 @@ NAME_ERRORS: dict[str, Callable[[str, str, str, float, float, bool], str | None]
     "name_dot_variant": _dot_variant,
     "name_surname_dropped": lambda sn, sep, gn, u, v, gbk: gn if sn else None,
     "name_translit_variant": _translit,
-    "name_milk_name": _milk,
     "name_cut4": lambda sn, sep, gn, u, v, gbk: (sn + sep + gn)[:4],
 }
 
@@ -202,20 +196,20 @@ def apply_id_error(kind: str, rec: Rec, idx: np.ndarray, r: np.ndarray) -> list:
     return out
 
 
-_NAME_CLASSES = ["name_milk_name", "name_cut4", "name_translit_variant", "name_surname_dropped",
+# Milk names are not among them: they are a property of the child (identity.add_milk_names),
+# written by the source before these errors are drawn (Rec.milk).
+_NAME_CLASSES = ["name_cut4", "name_translit_variant", "name_surname_dropped",
                  "name_dot_variant", "name_homophone", "name_lookalike", "name_traditional",
                  "name_space", "name_dropped_char", "name_doubled_char", "name_swapped_given"]
 _ID_CLASSES = ["id_parent_number", "id_blank", "id_placeholder", "id_15digit", "id_wrong_check",
                "id_mistyped_digit", "id_swapped_digits", "id_fullwidth", "id_lowercase_x",
                "id_spaces", "id_excel_float", "id_excel_000", "id_renumbered"]
 _OVERSAMPLE = {"name_lookalike": 6, "name_traditional": 2, "name_translit_variant": 2,
-               "id_lowercase_x": 12, "id_15digit": 2, "name_milk_name": 1}
+               "id_lowercase_x": 12, "id_15digit": 2}
 
 
 def _eligible(kind: str, rec: Rec) -> np.ndarray | None:
     """Vectorised eligibility where it is cheap; None means every record (the transform decides)."""
-    if kind == "name_milk_name":
-        return rec.child
     if kind in ("name_dot_variant", "name_surname_dropped"):
         return rec.mstyle & (rec.sn != "")
     if kind == "name_translit_variant":
@@ -264,14 +258,25 @@ def _inject(rng, rec: Rec, values: np.ndarray, labels: np.ndarray, classes: list
 
 def apply_errors(rng: np.random.Generator, rec: Rec, source: str, factor: np.ndarray,
                  ids: np.ndarray, log: ErrorLog) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """Names, IDs and birthdates of one source with its errors; logs what was done."""
+    """Names, IDs and birthdates of one source with its errors; logs what was done.
+
+    Records with a milk name (rec.milk) show it and get no other name error; children entered
+    with no ID and the birth year only (rec.no_id) get no other ID or date error.
+    """
     rates = RATES[source]
     names = rec.sn + rec.sep + rec.gn
     labels = np.full(len(names), "", dtype=object)
+    if rec.milk is not None:
+        milk = rec.milk != ""
+        names[milk] = rec.milk[milk]
+        labels[milk] = "name_milk_name"
     _inject(rng, rec, names, labels, _NAME_CLASSES, rates, factor, apply_name_error)
     log.add(source, ids, "name", labels)
     rid = rec.rid.copy()
     labels = np.full(len(rid), "", dtype=object)
+    if rec.no_id is not None:
+        rid[rec.no_id] = ""
+        labels[rec.no_id] = "id_missing_child"
     infant = np.where(rec.y >= REF_YEAR - 2, 6.0, 1.0)
     # newborns often have no number yet
     _inject(rng, rec, rid, labels, ["id_blank"], rates, factor * infant, apply_id_error)

@@ -12,8 +12,23 @@ import numpy as np
 import pandas as pd
 
 from linkage.synth import names as pools
-from linkage.synth.arrays import pick, resident_ids
-from linkage.synth.params import CM, FEMALE, MALE, TWIN_SLOTS, C, D, F, G, H, M, S
+from linkage.synth.arrays import pick, resident_ids, zipf
+from linkage.synth.params import (
+    CM,
+    FAMILY,
+    FEMALE,
+    MALE,
+    MILK,
+    REF_YEAR,
+    TWIN_SLOTS,
+    C,
+    D,
+    F,
+    G,
+    H,
+    M,
+    S,
+)
 
 if TYPE_CHECKING:
     from linkage.synth.geo import Geo
@@ -54,17 +69,91 @@ def add_namesakes(rng: np.random.Generator, p: People) -> None:
     p.sn[b], p.sep[b], p.gn[b], p.bm[b], p.bd[b] = p.sn[a], p.sep[a], p.gn[a], p.bm[a], p.bd[a]
 
 
+def _parents(p: People) -> tuple[np.ndarray, np.ndarray]:
+    """Father and mother of each child (C) and grandchild (G) in the same household, else -1.
+
+    A child's parents are the head and the spouse (a lone head is the only parent); a
+    grandchild's are the married son and the daughter-in-law (template slots 2 and 3).
+    """
+    start = p.hh_start[p.hh]
+    has_s = np.zeros(len(p.hh_start), dtype=bool)
+    has_s[p.hh[p.role == S]] = True
+    is_c, is_g = p.role == C, p.role == G
+    a = np.where(is_g, start + 2, start)
+    b = np.where(is_g, start + 3, start + 1)
+    b = np.where((is_c & has_s[p.hh]) | is_g, b, -1)
+    a_male = p.gender[a] == MALE
+    father = np.where(a_male, a, b)
+    mother = np.where(a_male, b, a)
+    kid = is_c | is_g
+    return np.where(kid, father, -1), np.where(kid, mother, -1)
+
+
+def set_parents(rng: np.random.Generator, p: People) -> None:
+    """The parent whose ID a child's record may carry: the father mostly, else the mother."""
+    father, mother = _parents(p)
+    take_father = rng.random(len(p)) < FAMILY["father_on_parent_id"]
+    p.parent[:] = np.where((take_father & (father >= 0)) | (mother < 0), father, mother)
+
+
 def add_father_son_same_name(rng: np.random.Generator, p: People) -> None:
-    """A son registered with his father's name (rare, but a hard negative)."""
-    head = p.hh_start[p.hh]
-    cand = np.flatnonzero((p.role == C) & (p.gender == MALE) & (p.gender[head] == MALE)
-                          & ~p.rare[head])
+    """A son registered with his father's name (a hard negative): one son per household at most.
+
+    Sons are children of a father in the household, or grandsons of the married son; twins are
+    left alone (their names are one character apart by construction).
+    """
+    father, _ = _parents(p)
+    f = np.maximum(father, 0)
+    cand = np.flatnonzero((father >= 0) & (p.gender == MALE) & ~p.rare[f] & (p.twin_of < 0))
+    twin_a = np.zeros(len(p), dtype=bool)
+    twin_a[p.twin_of[p.twin_of >= 0]] = True
+    cand = cand[~twin_a[cand]]
     _, first = np.unique(p.hh[cand], return_index=True)
     sons = cand[first]
-    sons = sons[rng.random(len(sons)) < 0.005]
-    fathers = head[sons]
+    sons = sons[rng.random(len(sons)) < FAMILY["son_named_after_father"]]
+    fathers = father[sons]
     p.sn[sons], p.sep[sons], p.gn[sons] = p.sn[fathers], p.sep[fathers], p.gn[fathers]
     p.mstyle[sons] = p.mstyle[fathers]
+    p.named_after = np.full(len(p), -1)
+    p.named_after[sons] = fathers
+
+
+def add_milk_names(rng: np.random.Generator, p: People) -> None:
+    """Milk names of small children (params.MILK), from a concentrated pool per gender.
+
+    Two children of one household never share one (the family tells them apart); the surname is
+    written in front sometimes (王小宝). The NCMS roster shows the milk name, the registry never.
+    """
+    n = len(p)
+    age = REF_YEAR - p.by
+    prob = np.select([age <= 2, age <= 6, age <= 11],
+                     [MILK["age_0_2"], MILK["age_3_6"], MILK["age_7_11"]], 0.0)
+    idx = np.flatnonzero(rng.random(n) < prob)
+    boys = np.array(pools.MILK_NAMES_MALE, dtype=object)
+    girls = np.array(pools.MILK_NAMES_FEMALE, dtype=object)
+    male = p.gender[idx] == MALE
+    k_boy = rng.choice(len(boys), len(idx), p=zipf(len(boys), MILK["zipf_s"]))
+    k_girl = rng.choice(len(girls), len(idx), p=zipf(len(girls), MILK["zipf_s"]))
+    k = np.where(male, k_boy, k_girl)
+    size = np.where(male, len(boys), len(girls))
+
+    def bare_names() -> np.ndarray:
+        out = np.empty(len(idx), dtype=object)
+        out[male], out[~male] = boys[k[male]], girls[k[~male]]
+        return out
+
+    bare = bare_names()
+    for _ in range(20):
+        dup = pd.DataFrame({"h": p.hh[idx], "m": bare}).duplicated().to_numpy()
+        if not dup.any():
+            break
+        k[dup] = (k[dup] + 1) % size[dup]
+        bare = bare_names()
+    with_sn = (rng.random(len(idx)) < MILK["with_surname"]) & (p.sn[idx] != "")
+    p.milk = np.full(n, "", dtype=object)
+    p.milk_key = np.full(n, "", dtype=object)
+    p.milk_key[idx] = bare
+    p.milk[idx] = np.where(with_sn, p.sn[idx] + bare, bare)
 
 
 def set_status(rng: np.random.Generator, p: People, geo: Geo) -> None:
@@ -121,12 +210,56 @@ def relations_to_head(p: People) -> np.ndarray:
     rel[p.role == D] = "儿媳"
     rel[p.role == G] = np.where(p.gender[p.role == G] == MALE, "孙子", "孙女")
     kids = np.flatnonzero((p.role == C) | (p.role == CM))
-    keys = (p.pos[kids], p.bd[kids], p.bm[kids], p.by[kids], p.gender[kids], p.hh[kids])
-    order = kids[np.lexsort(keys)]
-    key = p.hh[order] * 4 + p.gender[order]
+    rel[kids] = _ordinal_words(p, kids, p.hh[kids])
+    return rel
+
+
+def _ordinal_words(p: People, kids: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """长子, 次女, 三子 ...: birth order per gender among the kids of one group (a parent)."""
+    order = np.lexsort((p.pos[kids], p.bd[kids], p.bm[kids], p.by[kids], p.gender[kids], group))
+    key = group[order].astype(np.int64) * 4 + p.gender[kids[order]]
     start = np.r_[True, key[1:] != key[:-1]]
     rank = np.arange(len(order)) - np.maximum.accumulate(np.where(start, np.arange(len(order)), 0))
     ordinals = np.array(list(pools.ORDINALS), dtype=object)
-    ordinal = ordinals[np.minimum(rank, len(ordinals) - 1)]
-    rel[order] = ordinal + np.where(p.gender[order] == MALE, "子", "女")
-    return rel
+    out = np.empty(len(kids), dtype=object)
+    out[order] = (ordinals[np.minimum(rank, len(ordinals) - 1)]
+                  + np.where(p.gender[kids[order]] == MALE, "子", "女"))
+    return out
+
+
+def kin_relation(p: People, member: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """The registry's word for each member's relation to another head of the same family.
+
+    For a household listed under the spouse, the married son or an adult child instead of the
+    generated head: the old head becomes 配偶 or 父亲/母亲, the head's parents 公公/婆婆 (岳父/岳母
+    to a husband), siblings 兄/弟/姐姐/妹妹, the son's children 长子/次女 in their birth order. All
+    members of one head must come in one call (the birth order is counted among them).
+    """
+    out = np.full(len(member), "其他", dtype=object)
+    hr, mr = p.role[head], p.role[member]
+    male = p.gender[member] == MALE
+    date = p.by * 10000 + p.bm * 100 + p.bd
+    older = (date[member] < date[head]) | ((date[member] == date[head])
+                                           & (p.pos[member] < p.pos[head]))
+    parent = np.where(male, "父亲", "母亲")
+    grand = np.where(male, "祖父", "祖母")
+    sibling = np.where(male, np.where(older, "兄", "弟"), np.where(older, "姐姐", "妹妹"))
+    in_law = np.where(p.gender[head] == FEMALE, np.where(male, "公公", "婆婆"),
+                      np.where(male, "岳父", "岳母"))
+    elders, kin = np.isin(mr, (F, M)), np.isin(mr, (C, CM))
+    cases = [
+        (hr == H, p.relation[member]),
+        ((hr == S) & (mr == H), "配偶"),
+        ((hr == S) & elders, in_law),
+        ((hr == S) & ~elders & (mr != H), p.relation[member]),  # children and theirs: as before
+        (np.isin(hr, (CM, C)) & np.isin(mr, (H, S)), parent),
+        ((hr == CM) & (mr == D), "配偶"),
+        (np.isin(hr, (CM, C)) & elders, grand),
+        (np.isin(hr, (CM, C)) & kin, sibling),
+    ]
+    for mask, value in cases:
+        out[mask] = value[mask] if isinstance(value, np.ndarray) else value
+    g = np.flatnonzero((hr == CM) & (mr == G))
+    out[g] = _ordinal_words(p, member[g], head[g])
+    out[member == head] = "户主"
+    return out

@@ -78,9 +78,15 @@ MONGOL_VARIANTS: dict[str, tuple[str, ...]] = {
     "哈斯": ("哈斯尔",), "满都拉": ("满都呼",), "达来": ("达赖",), "萨日娜": ("萨仁娜",),
 }
 
-# Milk names (小名) clerks write for children instead of the registered name.
-MILK_NAMES = ("小宝 大宝 二宝 二丫 大丫 丫蛋 狗蛋 铁蛋 二蛋 小红 小花 小胖 小龙 小虎 小军 "
-              "小明 小丽 妞妞 胖胖 毛毛 豆豆 乐乐 贝贝 宝宝 小燕 小芳 小强 石头 栓柱 二小").split()
+# Milk names (乳名, 小名) families give small children and clerks write instead of the registered
+# name, by gender, most common first (the generator puts a steep Zipf weight on the order, so
+# 小宝 and 丫头 are each carried by thousands of infants across a prefecture).
+MILK_NAMES_MALE = ("小宝 狗剩 胖墩 大宝 二宝 铁蛋 狗蛋 宝宝 石头 二蛋 虎子 小胖 小龙 小虎 豆豆 "
+                   "栓柱 铁柱 柱子 毛毛 乐乐 小军 小强 小明 二小 三小 黑蛋 锁住 臭蛋 贝贝 胖胖"
+                   ).split()
+MILK_NAMES_FEMALE = ("丫头 二丫 小宝 妞妞 大丫 丫蛋 宝宝 小红 小花 胖丫 二妞 大妞 三丫 贝贝 豆豆 "
+                     "小丽 小燕 小芳 毛毛 乐乐 胖胖 小美 丫丫 囡囡").split()
+MILK_NAMES = tuple(dict.fromkeys(MILK_NAMES_MALE + MILK_NAMES_FEMALE))
 
 # Look-alike characters (a clerk misreads the handwriting). Groups: each member may become another.
 LOOKALIKE_GROUPS = ("己已巳 戊戌戍 候侯 王玉壬 未末 日曰 士土 宇字 乌鸟 祖租 祥详 徽微 人入 "
@@ -120,6 +126,9 @@ RELATION_SPELLINGS: dict[str, tuple[str, ...]] = {
     "儿媳": ("儿媳", "媳妇", "儿媳妇"),
     "孙子": ("孙子", "孙", "之孙"),
     "孙女": ("孙女", "孙", "之孙女"),
+    # relations re-expressed to another head (a widow or a son who took over the household)
+    "祖父": ("祖父", "爷爷"), "祖母": ("祖母", "奶奶"), "兄": ("兄", "哥哥", "哥"),
+    "弟": ("弟", "弟弟"), "姐姐": ("姐姐", "姐"), "妹妹": ("妹妹", "妹"),
 }
 
 ORDINALS = "长次三四五六七"

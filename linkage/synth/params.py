@@ -61,14 +61,16 @@ RATES: dict[str, dict[str, float]] = {
         "date_digit_off": 0.002,
     },
     "ncms": {
-        "name_milk_name": 0.12, "name_cut4": 0.40, "name_translit_variant": 0.12,
+        "name_cut4": 0.40, "name_translit_variant": 0.12,
         "name_surname_dropped": 0.10, "name_dot_variant": 0.25, "name_homophone": 0.035,
         "name_lookalike": 0.03, "name_traditional": 0.01, "name_space": 0.012,
         "name_dropped_char": 0.006, "name_doubled_char": 0.004, "name_swapped_given": 0.008,
         "id_blank": 0.02, "id_placeholder": 0.01, "id_15digit": 0.03, "id_wrong_check": 0.008,
         "id_mistyped_digit": 0.012, "id_swapped_digits": 0.007, "id_fullwidth": 0.005,
         "id_lowercase_x": 0.25, "id_spaces": 0.005, "id_excel_float": 0.008, "id_excel_000": 0.007,
-        "id_parent_number": 0.02, "id_renumbered": 0.004,
+        # a child's ID field carrying the father's or mother's number: a few per thousand NCMS
+        # children (issue 16; it was 0.02, some 18 per thousand, more than rosters show)
+        "id_parent_number": 0.006, "id_renumbered": 0.004,
         "date_jan1": 0.01, "date_year_month": 0.008, "date_day_month_swap": 0.008,
         "date_lunar": 0.15, "date_digit_off": 0.008,
         "gender_blank": 0.03, "gender_wrong": 0.003,
@@ -93,5 +95,50 @@ ENROL = {
     "ncms_dead_unlisted": 0.95,
     "urban_child": 0.85, "urban_elderly": 0.8, "urban_adult": 0.45, "urban_dead": 0.03,
     "pupil_in_urban": 0.04, "worker_in_urban": 0.015, "migrant_rural_in_urban": 0.25,
-    "married_daughter_twice": 0.012, "ncms_entered_twice": 0.004, "police_double": 0.0025,
+    # a married daughter left in her parents' NCMS household and added to her husband's: raised
+    # from 0.012 (issue 16: split households are what household linkage has to get right)
+    "married_daughter_twice": 0.02, "ncms_entered_twice": 0.004, "police_double": 0.0025,
+}
+
+# Milk names (乳名, 小名): what the family calls a small child, and what the family tells the
+# village clerk, so the NCMS record carries it while the registry keeps the formal name. A
+# property of the child, not a keying error: P(a child of this age has one on the NCMS roster).
+# Issue 16 measured that at 1M persons these infants, matched across unrelated households on a
+# shared name and a near birthdate, are most of the false NCMS-NCMS pairs; roughly a third of the
+# under-sevens in hand-filled rural rosters go by a milk name, school-age children rarely.
+MILK = {
+    "age_0_2": 0.34, "age_3_6": 0.28, "age_7_11": 0.04,
+    "with_surname": 0.4,  # 王小宝 rather than 小宝
+    "zipf_s": 1.1,  # the pool is concentrated: the first few names (小宝, 丫头) recur everywhere
+}
+
+# Children entered with neither an ID nor a full birthdate (the family knows the year; the child
+# has no card and the clerk does not ask for the 户口簿): P per NCMS record, scaled by the
+# clerk's carelessness. Issue 16: these are among the NCMS->registry links only the household can
+# make. A few per cent of NCMS children, more of the youngest.
+CHILD_NO_ID = {"age_0_6": 0.05, "age_7_14": 0.02}
+
+# Family facts that make hard negatives (issue 16, item 3): a son given his father's name (P per
+# household with a father and a son listed together, which is a third of households: 0.5-1% of
+# all households).
+FAMILY = {"son_named_after_father": 0.015,
+          "father_on_parent_id": 0.6}  # whose ID a child's record carries: the father's mostly
+
+# How the registry and the NCMS roster group the same family differently (rural households only;
+# one event per household). Rates are per eligible household.
+HOUSEHOLD = {
+    # a married son (with his wife and children) set up his own 户 in the registry while NCMS
+    # still lists them in his parents' household; the reverse share is the NCMS split
+    "split_married_son": 0.15,
+    # an unmarried adult son (24 or older) registered as a 户 of his own
+    "split_adult_son": 0.05,
+    "split_in_registry_share": 0.65,  # of splits, the registry's (else NCMS's: the reverse)
+    # the head died and a successor (spouse, else the married son, else the eldest adult child)
+    # is 户主 in one source; the other still lists the old head. Most of the time NCMS, renewed
+    # every year, is the one updated
+    "head_replaced": 0.6, "head_replaced_in_ncms_share": 0.65,
+    # the head is alive, but NCMS lists another member (the wife who came to pay, the son who
+    # took over) as 户主 and every relation relative to them
+    "head_differs": 0.04,
+    "head_differs_son_share": 0.4,  # where both could be: the married son rather than the spouse
 }

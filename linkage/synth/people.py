@@ -3,13 +3,14 @@
 Why arrays: a person is an index, every attribute a numpy column, so a million persons are drawn
 in seconds. Households follow templates (params.TEMPLATES), birth years follow the head's, children
 carry the father's line, Mongolian names are syllables with the surname dotted, plain or absent.
-The hard cases and the resident IDs are added in identity.py.
+The hard cases and the resident IDs are added in identity.py; how each source groups the
+households (split 户, other heads) in households.py.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from linkage.synth import identity, params
+from linkage.synth import households, identity, params
 from linkage.synth import names as pools
 from linkage.synth.arrays import pick, zipf
 from linkage.synth.geo import Geo
@@ -159,14 +160,15 @@ def make_people(rng: np.random.Generator, n: int, geo: Geo) -> People:
         hh_start=hh_start, hh_size=size, hh_county=county, hh_unit=unit, hh_village=village,
         hh_group=group, hh_urban=urban.astype(bool),
     )
-    people.parent[is_c] = hh_start[hh[is_c]]
-    people.parent[is_g] = hh_start[hh[is_g]] + 2  # the married son's slot
+    identity.set_parents(rng, people)
     identity.add_twins(rng, people, tpl)
     identity.add_namesakes(rng, people)
     identity.add_father_son_same_name(rng, people)
+    identity.add_milk_names(rng, people)
     identity.set_status(rng, people, geo)
     identity.assign_ids(rng, people, geo)
     people.relation = identity.relations_to_head(people)
+    households.source_views(rng, people)
     return people
 
 

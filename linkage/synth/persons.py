@@ -5,9 +5,13 @@ the resident IDs to them, so that both name the type without importing each othe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+
+def _none() -> np.ndarray:
+    return np.empty(0, dtype=object)
 
 
 @dataclass
@@ -42,6 +46,23 @@ class People:
     hh_village: np.ndarray
     hh_group: np.ndarray
     hh_urban: np.ndarray
+    # filled by identity.py: the milk name the NCMS record shows ("" if none) and the bare milk
+    # name (without the surname); the father a son was named after (-1)
+    milk: np.ndarray = field(default_factory=_none)
+    milk_key: np.ndarray = field(default_factory=_none)
+    named_after: np.ndarray = field(default_factory=_none)
+    # filled by households.py: how each source groups the persons. A household index below
+    # len(hh_start) is a family as generated; above, a 户 split off it (hh_origin says which);
+    # hh_county .. hh_urban cover both. Relations are the registry's words relative to the head
+    # the source lists; events name what differs ("" if nothing), per person and source.
+    hh_origin: np.ndarray = field(default_factory=_none)
+    police_hh: np.ndarray = field(default_factory=_none)
+    police_rel: np.ndarray = field(default_factory=_none)
+    police_event: np.ndarray = field(default_factory=_none)
+    ncms_hh: np.ndarray = field(default_factory=_none)
+    ncms_rel: np.ndarray = field(default_factory=_none)
+    ncms_event: np.ndarray = field(default_factory=_none)
+    ncms_listed: np.ndarray = field(default_factory=_none)  # -1 by chance, 0 never, 1 always
 
     @property
     def name(self) -> np.ndarray:

@@ -35,6 +35,10 @@ class Rec:
     seq: np.ndarray
     gender: np.ndarray
     gbk: bool
+    # set by a source whose records show them: the milk name to write instead of the name (""
+    # where none), and the children entered with no ID and the birth year only
+    milk: np.ndarray | None = None
+    no_id: np.ndarray | None = None
 
 
 def select_records(p: People, geo: Geo, idx: np.ndarray, gbk: bool) -> Rec:

@@ -14,7 +14,18 @@ from linkage.synth.arrays import CN, NUM, Z2, zfill
 from linkage.synth.dates import DATE_FORMATS, digit_off, format_dates
 from linkage.synth.errors import apply_errors, apply_id_error, apply_name_error, gender_text
 from linkage.synth.geo import Geo
-from linkage.synth.params import ENROL, ETHNICITY, FEMALE, MALE, RATES, REF_YEAR, D, H, S
+from linkage.synth.households import EVENT_FIELD
+from linkage.synth.params import (
+    CHILD_NO_ID,
+    ENROL,
+    ETHNICITY,
+    FEMALE,
+    MALE,
+    RATES,
+    REF_YEAR,
+    D,
+    S,
+)
 from linkage.synth.people import People
 from linkage.synth.records import ErrorLog, select_records
 
@@ -31,8 +42,9 @@ def _record_ids(rng, prefix: str, n: int, width: int, start: int) -> np.ndarray:
 
 
 def household_order(rng: np.random.Generator, p: People) -> np.ndarray:
-    """Rank of each household in an export sorted by county, township, village."""
-    order = np.lexsort((rng.random(len(p.hh_start)), p.hh_village, p.hh_unit, p.hh_county))
+    """Rank of each household (a 户 split off included) in an export sorted by county, township,
+    village."""
+    order = np.lexsort((rng.random(len(p.hh_village)), p.hh_village, p.hh_unit, p.hh_county))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return rank
@@ -49,26 +61,38 @@ def _addresses(p: People, geo: Geo, hh: np.ndarray) -> np.ndarray:
     return text[inv]
 
 
+def _log_events(log: ErrorLog, source: str, ids: np.ndarray, events: np.ndarray) -> None:
+    """The household events of households.py, each under its field (household or relation)."""
+    for label, fld in EVENT_FIELD.items():
+        log.add(source, ids, fld, np.where(events == label, label, ""))
+
+
+def _view_position(rel: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Order within a household as listed: the head the source lists first, then as generated."""
+    return np.where(rel == "户主", -1.0, pos.astype(float))
+
+
 def police_export(rng: np.random.Generator, p: People, geo: Geo, hh_rank: np.ndarray,
                   log: ErrorLog) -> tuple[pd.DataFrame, np.ndarray]:
     """The registry: one record per registered person, a few registered twice."""
     reg = np.flatnonzero(~p.unregistered)
-    rel = p.relation[reg]
-    hh = p.hh[reg]
+    rel = p.police_rel[reg]
+    hh = p.police_hh[reg]
     # double registrations: mostly women married out and never removed from the parents' household
     married = ((p.role[reg] == S) & (p.gender[reg] == FEMALE)) | (p.role[reg] == D)
     p_double = np.where(married, 2.0, 0.6) * ENROL["police_double"]
     dbl = (rng.random(len(reg)) < p_double) & (p.dead[reg] == 0)
     dup = reg[dbl]
-    by_county = np.argsort(p.hh_county, kind="stable")
+    listed = np.unique(hh)  # households the registry holds
+    by_county = listed[np.argsort(p.hh_county[listed], kind="stable")]
     c_start = np.searchsorted(p.hh_county[by_county], np.arange(len(geo.share)))
-    c_count = np.bincount(p.hh_county, minlength=len(geo.share))
+    c_count = np.bincount(p.hh_county[listed], minlength=len(geo.share))
     cty = p.hh_county[p.hh[dup]]
     dup_hh = by_county[c_start[cty] + (rng.random(len(dup)) * c_count[cty]).astype(int)]
     idx = np.concatenate([reg, dup])
     hh = np.concatenate([hh, dup_hh])
     rel = np.concatenate([rel, np.where(p.gender[dup] == MALE, "子", "女")])
-    pos = np.concatenate([p.pos[reg], np.full(len(dup), 9)])
+    pos = np.concatenate([_view_position(rel[: len(reg)], p.pos[reg]), np.full(len(dup), 9.0)])
     order = np.lexsort((pos, hh_rank[hh]))
     idx, hh, rel = idx[order], hh[order], rel[order]
     is_dup = np.concatenate([np.zeros(len(reg), bool), np.ones(len(dup), bool)])[order]
@@ -90,6 +114,7 @@ def police_export(rng: np.random.Generator, p: People, geo: Geo, hh_rank: np.nda
     digit_off(rng, y, d, sub)
     log.mark("police", ids[sub], "birth_date", "date_digit_off")
     log.mark("police", ids[dpos], "record", "double_registration")
+    _log_events(log, "police", ids, np.where(is_dup, "", p.police_event[idx]))
     hukou = zfill(100_000_000 + hh_rank * 7 + 3, 9)
     unit, vil = p.hh_unit[hh], p.hh_village[hh]
     frame = pd.DataFrame({
@@ -108,37 +133,40 @@ def _ncms_members(rng, p: People) -> tuple[np.ndarray, ...]:
     """Who is on the NCMS roster, in which household, with which relation; plus the duplicates."""
     n = len(p)
     rural = ~p.hh_urban[p.hh]
-    hh_in = rng.random(len(p.hh_start)) < ENROL["ncms_household"]
+    hh_in = rng.random(len(p.hh_village)) < ENROL["ncms_household"]
     p_person = np.select([p.dead == 1, p.dead == 2],
                          [ENROL["ncms_dead_listed"], ENROL["ncms_dead_unlisted"]],
                          ENROL["ncms_person"])
-    member = np.flatnonzero(rural & hh_in[p.hh] & (rng.random(n) < p_person))
-    hh = p.hh[member]
-    rel = p.relation[member]
-    pos = p.pos[member].astype(float)
+    p_person = np.where(p.ncms_listed >= 0, p.ncms_listed, p_person)
+    member = np.flatnonzero(rural & hh_in[p.ncms_hh] & (rng.random(n) < p_person))
+    hh = p.ncms_hh[member]
+    rel = p.ncms_rel[member]
+    pos = _view_position(rel, p.pos[member])
     # a married daughter also left in her parents' household (same county, her surname if possible)
     married = member[((p.role[member] == S) & (p.gender[member] == FEMALE)) | (p.role[member] == D)]
     twice = rng.random(len(married)) < ENROL["married_daughter_twice"]
     married = married[(p.by[married] >= 1965) & twice]
-    rural_heads = np.flatnonzero((p.role == H) & ~p.hh_urban[p.hh] & hh_in[p.hh])
+    rural_heads = np.flatnonzero((p.ncms_rel == "户主") & rural & hh_in[p.ncms_hh])
     pool: dict[tuple[int, str], list[int]] = {}
     for h in rural_heads:
-        pool.setdefault((int(p.hh_county[p.hh[h]]), p.sn[h]), []).append(int(p.hh[h]))
+        pool.setdefault((int(p.hh_county[p.ncms_hh[h]]), p.sn[h]), []).append(int(p.ncms_hh[h]))
     by_county: dict[int, list[int]] = {}
     for h in rural_heads:
-        by_county.setdefault(int(p.hh_county[p.hh[h]]), []).append(int(p.hh[h]))
+        by_county.setdefault(int(p.hh_county[p.ncms_hh[h]]), []).append(int(p.ncms_hh[h]))
     r = rng.random(len(married))
     home = []
     for k, i in enumerate(married):
-        cty = int(p.hh_county[p.hh[i]])
-        options = [h for h in pool.get((cty, p.sn[i]), []) if h != p.hh[i]] or by_county[cty]
+        cty = int(p.hh_county[p.ncms_hh[i]])
+        options = ([h for h in pool.get((cty, p.sn[i]), []) if h != p.ncms_hh[i]]
+                   or by_county[cty])
         home.append(options[int(r[k] * len(options))])
     # a few people keyed twice into the same household
     twice = member[rng.random(len(member)) < ENROL["ncms_entered_twice"]]
     idx = np.concatenate([member, married, twice])
-    hh = np.concatenate([hh, np.array(home, dtype=np.int64), p.hh[twice]])
-    rel = np.concatenate([rel, np.full(len(married), "女", dtype=object), p.relation[twice]])
-    pos = np.concatenate([pos, np.full(len(married), 20.0), p.pos[twice] + 0.5])
+    hh = np.concatenate([hh, np.array(home, dtype=np.int64), p.ncms_hh[twice]])
+    rel = np.concatenate([rel, np.full(len(married), "女", dtype=object), p.ncms_rel[twice]])
+    pos = np.concatenate([pos, np.full(len(married), 20.0),
+                          _view_position(p.ncms_rel[twice], p.pos[twice]) + 0.5])
     kind = np.concatenate([np.zeros(len(member), np.int8), np.ones(len(married), np.int8),
                            np.full(len(twice), 2, np.int8)])
     return idx, hh, rel, pos, kind
@@ -161,8 +189,12 @@ def _relation_spelling(rng, rel: np.ndarray, gender: np.ndarray,
 
 
 def ncms_export(rng: np.random.Generator, p: People, geo: Geo, hh_rank: np.ndarray,
-                log: ErrorLog) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rural roster, by household, keyed by village clerks of varying care."""
+                log: ErrorLog) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The rural roster, by household, keyed by village clerks of varying care.
+
+    Returns the frame, the person of each record and the household (an NCMS-view index) it is
+    listed in.
+    """
     idx, hh, rel, pos, kind = _ncms_members(rng, p)
     order = np.lexsort((pos, hh_rank[hh]))
     idx, hh, rel, kind = idx[order], hh[order], rel[order], kind[order]
@@ -175,6 +207,12 @@ def ncms_export(rng: np.random.Generator, p: People, geo: Geo, hh_rank: np.ndarr
     care = care / care.mean()
     factor = care[clerk]
     rec = select_records(p, geo, idx, gbk=True)
+    # small children go by their milk name here; some have no ID and only a birth year
+    rec.milk = np.where(kind == 1, "", p.milk[idx])
+    age = REF_YEAR - p.by[idx]
+    p_no_id = np.select([age <= 6, age <= 14], [CHILD_NO_ID["age_0_6"], CHILD_NO_ID["age_7_14"]],
+                        0.0)
+    rec.no_id = rng.random(n) < np.minimum(p_no_id * factor, 0.95)
     names, rid, (y, m, d, ym) = apply_errors(rng, rec, "ncms", factor, ids, log)
     # a character GBK cannot hold is replaced by one that sounds alike
     rare = np.flatnonzero(p.rare[idx])
@@ -206,8 +244,9 @@ def ncms_export(rng: np.random.Generator, p: People, geo: Geo, hh_rank: np.ndarr
     township = np.where(ustyle < 0.90, geo.unit_name[unit],
                         np.where(ustyle < 0.96, geo.unit_stem[unit], geo.unit_stem[unit] + other))
     # households: family code, head's name as keyed, tier, subsidy, payment, receipt
+    n_hh = len(p.hh_village)
     hh_u = np.unique(hh)
-    fam_rank = np.zeros(len(p.hh_start), dtype=np.int64)
+    fam_rank = np.zeros(n_hh, dtype=np.int64)
     fam_rank[hh_u] = np.arange(len(hh_u))
     first_in_village = np.full(len(geo.vil_unit), len(hh_u))
     np.minimum.at(first_in_village, p.hh_village[hh_u], fam_rank[hh_u])
@@ -216,16 +255,18 @@ def ncms_export(rng: np.random.Generator, p: People, geo: Geo, hh_rank: np.ndarr
     county_text = geo.county_code.astype(str).astype(object)
     fam_code = (county_text[county] + Z2[unit - geo.cu_start[county, 0]]
                 + Z2[vil - geo.unit_vstart[unit]] + zfill(ordinal, 4))
-    head_name = p.name[p.hh_start]
-    rare_heads = np.flatnonzero(p.rare[p.hh_start])
+    heads = np.flatnonzero(p.ncms_rel == "户主")
+    head_of = np.zeros(n_hh, dtype=np.int64)  # the head NCMS lists, for every NCMS household
+    head_of[p.ncms_hh[heads]] = heads
+    head_name = p.name[head_of]
+    rare_heads = np.flatnonzero(p.rare[head_of])
     head_name[rare_heads] = np.array([x.translate(gbk_sub) for x in head_name[rare_heads]],
                                      dtype=object)
     is_head = (rel == "户主") & (kind == 0)
     head_name[hh[is_head]] = names[is_head]
-    tier_hh = np.where(rng.random(len(p.hh_start)) < 0.75, "一档", "二档")
-    dibao_hh = rng.random(len(p.hh_start)) < 0.04
-    age = REF_YEAR - p.by[idx]
-    single = p.hh_size[hh] == 1
+    tier_hh = np.where(rng.random(n_hh) < 0.75, "一档", "二档")
+    dibao_hh = rng.random(n_hh) < 0.04
+    single = np.bincount(p.ncms_hh, minlength=n_hh)[hh] == 1
     r = rng.random(n)
     subsidy = np.select(
         [dibao_hh[hh], single & (age >= 60) & (r < 0.15), single & (age >= 60) & (r < 0.18),
@@ -244,7 +285,8 @@ def ncms_export(rng: np.random.Generator, p: People, geo: Geo, hh_rank: np.ndarr
     })
     log.add("ncms", ids, "record", np.select([kind == 1, kind == 2],
                                              ["married_daughter_twice", "entered_twice"], ""))
-    return frame, idx
+    _log_events(log, "ncms", ids, np.where(kind == 1, "", p.ncms_event[idx]))
+    return frame, idx, hh
 
 
 def urban_export(rng: np.random.Generator, p: People, geo: Geo,

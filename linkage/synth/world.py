@@ -11,17 +11,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from linkage.synth import households as hh_events
 from linkage.synth.arrays import zfill
 from linkage.synth.geo import build_geo
-from linkage.synth.params import MONGOL
+from linkage.synth.negatives import KINDS, hard_negatives
+from linkage.synth.params import MONGOL, REF_YEAR
 from linkage.synth.people import make_people
+from linkage.synth.persons import People
 from linkage.synth.records import ErrorLog
 from linkage.synth.sources import household_order, ncms_export, police_export, urban_export
 
 
 @dataclass
 class World:
-    """The three sources, the truth (one row per record) and the log of injected errors."""
+    """The three sources, the truth (one row per record), the log of injected errors and the
+    hard-negative pairs (records of two persons a matcher could be tempted to merge)."""
 
     police: pd.DataFrame
     ncms: pd.DataFrame
@@ -32,6 +36,8 @@ class World:
     persons: int
     households: int
     counts: dict[str, int] = field(default_factory=dict)
+    hard_negatives: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["kind", "source_l", "record_l", "source_r", "record_r"]))
 
 
 def generate_world(persons: int, seed: int = 0,
@@ -53,7 +59,7 @@ def generate_world(persons: int, seed: int = 0,
     step("police")
     police, police_idx = police_export(rng, p, geo, hh_rank, log)
     step("ncms")
-    ncms, ncms_idx = ncms_export(rng, p, geo, hh_rank, log)
+    ncms, ncms_idx, ncms_hh = ncms_export(rng, p, geo, hh_rank, log)
     step("urban")
     urban, urban_idx = urban_export(rng, p, geo, log)
     step("truth")
@@ -64,8 +70,16 @@ def generate_world(persons: int, seed: int = 0,
                                         ("ncms", ncms, "参合编号", ncms_idx),
                                         ("urban", urban, "ryid", urban_idx))
     ], ignore_index=True)
+    errors = log.frame()
+    step("hard negatives")
+    negatives = hard_negatives(p, {"police": (police["人员编号"].to_numpy(), police_idx),
+                                   "ncms": (ncms["参合编号"].to_numpy(), ncms_idx),
+                                   "urban": (urban["ryid"].to_numpy(), urban_idx)},
+                               errors, ncms_hh)
     counts = {
         "persons": persons, "households": len(p.hh_start), "police": len(police), "ncms": len(ncms),
+        "police_households": int(police["户号"].nunique()),
+        "ncms_households": int(ncms["家庭编号"].nunique()),
         "urban": len(urban), "unregistered": int(p.unregistered.sum()),
         "deceased_marked": int((p.dead == 1).sum()), "deceased_unmarked": int((p.dead == 2).sum()),
         "twin_pairs": int((p.twin_of >= 0).sum()), "mongolian": int((p.eth == MONGOL).sum()),
@@ -74,9 +88,40 @@ def generate_world(persons: int, seed: int = 0,
             (truth.loc[truth.source != "police", "person_id"].value_counts() > 1).sum()),
         "registered_twice": int((truth.loc[truth.source == "police", "person_id"].value_counts()
                                  > 1).sum()),
+        **_hard_class_counts(p, ncms_idx, errors),
+        **{f"hard_negatives_{kind}": int((negatives["kind"] == kind).sum()) for kind in KINDS},
     }
-    return World(police=police, ncms=ncms, urban=urban, truth=truth, errors=log.frame(), seed=seed,
-                 persons=persons, households=len(p.hh_start), counts=counts)
+    return World(police=police, ncms=ncms, urban=urban, truth=truth, errors=errors, seed=seed,
+                 persons=persons, households=len(p.hh_start), counts=counts,
+                 hard_negatives=negatives)
+
+
+def _hard_class_counts(p: People, ncms_idx: np.ndarray, errors: pd.DataFrame) -> dict[str, int]:
+    """How common the hard classes of issue 16 are: persons, records and households."""
+    e = errors[errors["source"] == "ncms"]["error"].value_counts()
+    age = REF_YEAR - p.by[ncms_idx]
+    young = age <= 6
+    milk = p.milk[ncms_idx] != ""
+
+    def households(events: np.ndarray, label: str) -> int:
+        return int(len(np.unique(p.hh[events == label])))
+
+    return {
+        "ncms_children_0_6": int(young.sum()),
+        "ncms_milk_name_records": int(milk.sum()),
+        "ncms_milk_name_records_0_6": int((milk & young).sum()),
+        "milk_names_distinct": int(len(np.unique(p.milk_key[p.milk_key != ""]))),
+        "ncms_children_no_id_year_only": int(e.get("id_missing_child", 0)),
+        "ncms_children_0_14": int((age <= 14).sum()),
+        "ncms_child_with_parent_id": int(e.get("id_parent_number", 0)),
+        "sons_named_after_father": int((p.named_after >= 0).sum()),
+        "ncms_married_daughter_twice": int(e.get("married_daughter_twice", 0)),
+        "households_split_in_registry": households(p.police_event, hh_events.SPLIT_POLICE),
+        "households_split_in_ncms": households(p.ncms_event, hh_events.SPLIT_NCMS),
+        "heads_replaced_in_registry": households(p.police_event, hh_events.HEAD_REPLACED),
+        "heads_replaced_in_ncms": households(p.ncms_event, hh_events.HEAD_REPLACED),
+        "heads_differ_in_ncms": households(p.ncms_event, hh_events.HEAD_DIFFERS),
+    }
 
 
 def _person_ids(rng, n: int) -> np.ndarray:

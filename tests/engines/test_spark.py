@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linkage.core import blocking, household, model
+from linkage.core import blocking, model
 from linkage.core.config import BlockingRule, load_config
 from linkage.jobs.run import run
 from linkage.store import Store
@@ -181,43 +181,3 @@ def test_spark_comparison_levels_equal_local_vectors(small_world, small_records,
                                   (agree.astype(np.int64) << np.arange(codes.shape[1])).sum(1))
     j = columns.index("name_key")
     assert got[f"t{j}"].tolist() == records["name_key"].to_numpy()[left].tolist()
-
-
-def _household_case(seed: int):
-    """Records of two sources in a few households, pairs across them with tied weights."""
-    rng = np.random.default_rng(seed)
-    n = 40
-    source = np.where(np.arange(n) < 20, "police", "ncms")
-    hid = rng.integers(0, 5, n).astype(str).astype(object)
-    hid[rng.random(n) < 0.15] = None
-    records = pd.DataFrame({"source": source, "household_id": hid})
-    a = rng.integers(0, 20, 120)
-    b = rng.integers(20, n, 120)
-    packed = np.unique(blocking.pack(a, b, n))
-    # A few same-source pairs too (dedupe inside a source).
-    packed = np.union1d(packed, blocking.pack(np.arange(0, 6), np.arange(10, 16), n))
-    left, right = packed // n, packed % n
-    weight = rng.choice([-6.0, 1.0, 4.5, 8.0, 8.0, 12.0], len(left))
-    return records, left, right, weight
-
-
-@pytest.mark.slow
-@needs_java
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_spark_household_context_is_the_local_household_step(small_world, spark, seed):
-    """Spark hands the pairs in its own order and only those the household step can change;
-    the bits are still the local engine's, pair for pair (0 below the floor in both)."""
-    from linkage.engines import local as scoring
-    from linkage.engines.spark import score
-
-    records, left, right, weight = _household_case(seed)
-    config = load_config(small_world / "configs" / "demo.yaml")
-    expected = scoring.household_bits(records, config, left, right, weight)
-    hh = household.household_codes(records)
-    frame = pd.DataFrame({"pos_l": left, "pos_r": right, "hh_l": hh[left], "hh_r": hh[right],
-                          "w": weight}).sample(frac=1.0, random_state=seed)
-    got = (score.household_context(spark, spark.createDataFrame(frame), records, config)
-           .toPandas().sort_values(["pos_l", "pos_r"]))
-    assert (expected != 0).any() and (weight < scoring.household_floor(config)).any()
-    np.testing.assert_array_equal(got["pos_l"].to_numpy(), left)
-    np.testing.assert_array_equal(got["hh"].to_numpy(), expected)

@@ -57,7 +57,8 @@ def test_small_batches_get_the_levels_of_one_big_batch(pairs):
         pieces = np.concatenate([comparison.compare(lhs.iloc[i:i + 7], rhs.iloc[i:i + 7])
                                  for i in range(0, len(left), 7)])
         assert np.array_equal(whole, pieces), comparison.name
-        assert len(set(whole.tolist())) >= 3, comparison.name  # the pairs exercise several levels
+        # The pairs exercise several levels (all of gender's two).
+        assert len(set(whole.tolist())) >= min(3, len(comparison.labels)), comparison.name
 
 
 def as_columns(frame: pd.DataFrame) -> Columns:

@@ -65,7 +65,7 @@ def hostile_run(small_world, tmp_path_factory):
     renamed = dict(zip(ncms["录入员"].drop_duplicates().head(len(CLERKS)), CLERKS))
     ncms["录入员"] = ncms["录入员"].map(lambda c: renamed.get(c, c))
     ncms.loc[ncms.index[:4], "成员姓名"] = ["=1+1", "+SUM(A1)", "-1", "@x"]
-    ncms.loc[ncms.index[4:8], "收据号"] = "-2+3"
+    ncms.loc[ncms.index[:8], "收据号"] = "-2+3"  # rows 0-3 (odd names) reach record_errors
     reject = {c: "" for c in ncms.columns} | {"参合编号": REJECTED_ID, "村": "=1+1村"}
     ncms = pd.concat([ncms, pd.DataFrame([reject])], ignore_index=True)
     # Quoted throughout: pandas leaves a bare CR unquoted, and the reader would split the row.

@@ -9,11 +9,21 @@ from types import SimpleNamespace
 import pytest
 from review_helpers import add_users, copy_run, login, write_config
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="session")
-def web_world(small_world) -> Path:
-    """The shared small synthetic world (tests/conftest.py)."""
-    return small_world
+def web_world(tmp_path_factory) -> Path:
+    """A synthetic prefecture of 4,000 persons, as the demo job expects it. Larger than the
+    shared small world: household linkage leaves some 6 pairs per 1,000 persons for review
+    here, and these tests work through a queue of two dozen (claims, leases, second review)."""
+    from linkage.synth import generate_world, write_world
+
+    root = tmp_path_factory.mktemp("webworld")
+    write_world(generate_world(4000, seed=11), root / "data" / "demo")
+    (root / "configs").mkdir()
+    shutil.copy(REPO / "configs" / "demo.yaml", root / "configs" / "demo.yaml")
+    return root
 
 
 @pytest.fixture(scope="session")

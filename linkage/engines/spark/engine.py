@@ -19,12 +19,14 @@ What runs where:
   ``compare`` on pandas chunks via ``mapInPandas``); pattern counts for training and level
   counts; weights (:func:`linkage.core.model.score` on chunks); bands
   (:func:`linkage.core.model.bands` on chunks) and band counts.
-* driver again, for the household context: the local engine's household step
-  (:func:`linkage.engines.local.household_bits`) on the pairs it can change, those between two known
-  households that could reach the review band with the bonus (O(records)); the bits go back
-  to Spark as a small table joined to the pairs.
+* driver again, for the household step: the kept pairs (those that could reach the review
+  band, share a source household or carry a parent's ID, and the reviewed ones; O(records))
+  get the local engine's name evidence and household step
+  (:func:`linkage.engines.local.household_step`), which compares the member pairs of the
+  household correspondences itself, so both engines run one implementation.
 
-Stages are timed as ``spark_session``, ``block``, ``compare``, ``train`` and ``score`` in
+Stages are timed as ``spark_session``, ``block``, ``compare``, ``train``, ``score`` and
+``household`` in
 summary.json. The summary's blocking recall needs every pair and is left out (``all_pairs`` is
 False).
 
@@ -80,6 +82,7 @@ from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
 
 from linkage.core import model
 from linkage.core.config import JobConfig
@@ -136,27 +139,45 @@ def score_candidates_spark(
                         model_path)
             say(f"model: prior {fs.prior:.3g}, {fs.em_iterations} EM iterations ({fs.m_source})")
         with stage("score"):
-            tf_tables = {c.tf_column: model.term_frequencies(records, c.tf_column)
-                         for c in comparisons if c.tf_column and c.tf_column in records}
-            kept, bands = _score(spark, cache, gamma, fs, records, config, tf_tables, columns,
-                                 reviewed)
-            say(f"bands {bands}; {len(kept):,} pairs kept for review and clustering")
+            scorer = scoring.FieldScorer(records, config, comparisons, fs)
+            kept, dropped = _score(spark, cache, gamma, fs, config, scorer.tf_tables, columns,
+                                   reviewed)
+            say(f"{len(kept):,} pairs kept for the household step, review and clustering")
+        left = kept["pos_l"].to_numpy(dtype=np.int64)
+        right = kept["pos_r"].to_numpy(dtype=np.int64)
+        gamma_kept = kept[[f"g{i}" for i in range(k)]].to_numpy(dtype=np.int8).reshape(
+            len(kept), k)
+        weight, parts = scorer(left, right, gamma_kept)
+        with stage("household"):
+            weighed = scoring.household_step(records, config, scorer, left, right, gamma_kept,
+                                             parts, weight)
+            # Member pairs the step added that were candidates all along (dropped here as too
+            # weak) are no new pairs: counted once, as the local engine counts them.
+            added = (weighed.added if weighed.added is not None
+                     else np.zeros(len(weighed.left), dtype=bool))
+            new = added.copy()
+            new[added] = ~_candidates_among(spark, gamma, weighed.left[added],
+                                            weighed.right[added])
+            known = int(added.sum() - new.sum())
     finally:
         cache.release()
 
-    left = kept["pos_l"].to_numpy(dtype=np.int32)
-    right = kept["pos_r"].to_numpy(dtype=np.int32)
-    gamma_kept = kept[[f"g{i}" for i in range(k)]].to_numpy(dtype=np.int8).reshape(len(kept), k)
-    _, parts = model.score(gamma_kept, fs, records, left, tf_tables,
-                           config.training.tf_min_frequency)
-    return ScoredPairs(
-        left, right, gamma_kept, parts, kept["hh"].to_numpy(dtype=np.float64),
-        kept["weight"].to_numpy(dtype=np.float64), scoring.pair_decisions(left, right, n, decided),
-        fs, rules, candidates,
-        scoring.level_counts(patterns[[f"g{i}" for i in range(k)]].to_numpy(dtype=np.int8),
-                             comparisons, patterns["count"].to_numpy(dtype=np.float64)),
-        bands, all_pairs=False,
-    )
+    if weighed.rule is not None:
+        weighed.rule.new_pairs -= known
+    decision = scoring.pair_decisions(weighed.left, weighed.right, n, decided)
+    band = model.bands(model.probability(weighed.weight), config.match_threshold,
+                       config.review_threshold, decision)
+    bands = {name: int((band == i).sum()) for i, name in enumerate(model.BANDS)}
+    bands["non_match"] += dropped - known
+    return ScoredPairs.of(
+        weighed, decided, n, fs, rules, comparisons,
+        candidates=candidates + int(new.sum()),
+        level_counts=scoring.level_counts(
+            np.concatenate([patterns[[f"g{i}" for i in range(k)]].to_numpy(dtype=np.int8),
+                            weighed.gamma[new]]), comparisons,
+            np.concatenate([patterns["count"].to_numpy(dtype=np.float64),
+                            np.ones(int(new.sum()))])),
+        band_counts=bands, all_pairs=False)
 
 
 def _train(spark, gamma, patterns, records, config, comparisons, decided, reviewed, model_path):
@@ -176,25 +197,37 @@ def _train(spark, gamma, patterns, records, config, comparisons, decided, review
         model_path, patterns["count"].to_numpy(dtype=np.float64))
 
 
-def _score(spark, cache, gamma, fs, records, config, tf_tables, columns, reviewed):
-    """Weights, household context and bands in Spark; the kept pairs (sorted) and band counts."""
+def _score(spark, cache, gamma, fs, config, tf_tables, columns, reviewed):
+    """Field weights in Spark; the kept pairs with their levels (sorted by position, the local
+    engine's order) and how many candidates were dropped."""
     from linkage.engines.spark import score
 
     k = len(fs.comparisons)
-    weighted = cache.keep(score.field_weights(
+    weighted = score.field_weights(
         gamma, fs, cache.share(spark, tf_tables),
         {col: f"t{columns.index(col)}" for col in tf_tables},
-        config.training.tf_min_frequency, k))
-    contexted = score.household_context(spark, weighted, records, config)
+        config.training.tf_min_frequency, k,
+        score.keep_floor(fs, scoring.threshold_weight(config.review_threshold)))
     decisions = (spark.createDataFrame(reviewed, "pos_l long, pos_r long, decision string")
                  if len(reviewed) else None)
-    scored = cache.keep(score.bands(contexted, config.match_threshold, config.review_threshold,
-                                    decisions))
-    bands = score.band_counts(scored)
-    kept = scored.where("keep").select(*PAIR, "hh", "weight").toPandas()
+    flagged = cache.keep(score.kept_pairs(weighted, decisions))
+    dropped = flagged.where(~F.col("keep")).count()
+    kept = flagged.where("keep").select(*PAIR).toPandas()
     kept = kept.merge(_levels_of(spark, gamma, kept[PAIR], k), on=PAIR, validate="one_to_one")
-    # The local engine's pair order (by position), which clustering's tie-breaks follow.
-    return kept.sort_values(PAIR, kind="stable").reset_index(drop=True), bands
+    return kept.sort_values(PAIR, kind="stable").reset_index(drop=True), int(dropped)
+
+
+def _candidates_among(spark, gamma, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Which of these pairs are candidate pairs in Spark (a mask)."""
+    if not len(left):
+        return np.zeros(0, dtype=bool)
+    lo, hi = np.minimum(left, right).astype(np.int64), np.maximum(left, right).astype(np.int64)
+    wanted = spark.createDataFrame(pd.DataFrame({"pos_l": lo, "pos_r": hi}),
+                                   "pos_l long, pos_r long")
+    found = gamma.select(*PAIR).join(wanted.hint("broadcast"), PAIR).toPandas()
+    n = int(max(hi.max(), 0)) + 1
+    return np.isin(lo * n + hi, found["pos_l"].to_numpy(np.int64) * n
+                   + found["pos_r"].to_numpy(np.int64))
 
 
 def _levels_of(spark, gamma, keys: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -1,21 +1,24 @@
-"""Match weights, household context and bands of every candidate pair, in Spark.
+"""Field weights and the pairs worth keeping, in Spark.
 
 Field weights come from :func:`linkage.core.model.score` on pandas chunks (term-frequency tables are
-broadcast); the household context is the local engine's household step, run on the driver over
-the few pairs it can change; bands are :func:`linkage.core.model.bands` on pandas chunks.
+broadcast). A pair is kept (collected to the driver) when the household step or the name
+evidence could put it in the review band or above: its model weight is at least the review
+weight less the most a neutral milk name can lift it, its two records share a source household,
+its ID agrees with a birthdate a generation away (the two hard classes), or a reviewer decided
+it. On the driver the kept pairs get the local engine's name evidence and household step
+(:func:`linkage.engines.local.household_step`), the one implementation both engines use.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 from pyspark import Broadcast
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from linkage.core import model
-from linkage.core.config import JobConfig
-from linkage.engines import local as scoring
+from linkage.core.household import Fields
 
 CARRIED = ["pos_l", "pos_r", "hh_l", "hh_r"]
 
@@ -27,75 +30,49 @@ def field_weights(
     tf_columns: dict[str, str],
     tf_floor: float,
     n_comparisons: int,
+    keep_floor: float,
 ) -> DataFrame:
-    """pos_l, pos_r, households and ``w``: prior + per-comparison weights,
-    term-frequency adjusted (no household yet). The levels stay behind in ``gamma``.
+    """pos_l, pos_r, households, ``w`` (prior + per-comparison weights, term-frequency
+    adjusted) and ``near`` (worth keeping: see the module docstring). The levels stay behind
+    in ``gamma``.
 
     ``tf_tables`` is the broadcast {column: value frequencies}; ``tf_columns`` maps each
     term-frequency column to the pair column holding its left value.
     """
     levels = [f"g{k}" for k in range(n_comparisons)]
+    fields = Fields.of(fs.comparisons)
     schema = T.StructType(
-        [gamma.schema[c] for c in CARRIED] + [T.StructField("w", T.DoubleType(), False)])
+        [gamma.schema[c] for c in CARRIED] + [T.StructField("w", T.DoubleType(), False),
+                                              T.StructField("near", T.BooleanType(), False)])
 
     def run(batches):
         for pdf in batches:
             left_values = pd.DataFrame({col: pdf[t].to_numpy(dtype=object)
                                         for col, t in tf_columns.items()})
-            weight, _ = model.score(pdf[levels].to_numpy(dtype=np.int8), fs, left_values,
-                                    np.arange(len(pdf)), tf_tables.value, tf_floor)
-            yield pdf[CARRIED].assign(w=weight)
+            g = pdf[levels].to_numpy(dtype=np.int8)
+            weight, _ = model.score(g, fs, left_values, np.arange(len(pdf)), tf_tables.value,
+                                    tf_floor)
+            hh_l, hh_r = pdf["hh_l"].to_numpy(), pdf["hh_r"].to_numpy()
+            near = (weight >= keep_floor) | ((hh_l >= 0) & (hh_l == hh_r))
+            if fields.id_number is not None and fields.id_birth_conflict is not None:
+                near |= g[:, fields.id_number] == fields.id_birth_conflict
+            yield pdf[CARRIED].assign(w=weight, near=near)
 
     return gamma.mapInPandas(run, schema)
 
 
-def household_context(spark: SparkSession, pairs: DataFrame, records: pd.DataFrame,
-                      config: JobConfig) -> DataFrame:
-    """Adds ``hh``: the local engine's household step itself
-    (:func:`linkage.engines.local.household_bits`), run on the driver over the pairs it can change.
-
-    A pair below the household floor, or without two known and different households, gets 0
-    and changes no other pair's bits (see :func:`linkage.core.household.household_adjustment`), so
-    only the others are collected: about the pairs in the review band or above, O(records)
-    like the pairs the engine keeps. They are put in the local engine's pair order first.
-    """
-    if not config.household.enabled:
-        return pairs.withColumn("hh", F.lit(0.0))
-    known = (F.col("hh_l") >= 0) & (F.col("hh_r") >= 0) & (F.col("hh_l") != F.col("hh_r"))
-    near = (pairs.where(known & (F.col("w") >= scoring.household_floor(config)))
-            .select("pos_l", "pos_r", "w").toPandas()
-            .sort_values(["pos_l", "pos_r"], kind="stable").reset_index(drop=True))
-    bits = scoring.household_bits(records, config, near["pos_l"].to_numpy(dtype=np.int64),
-                                  near["pos_r"].to_numpy(dtype=np.int64),
-                                  near["w"].to_numpy(dtype=np.float64))
-    changed = near.loc[bits != 0, ["pos_l", "pos_r"]].assign(hh=bits[bits != 0])
-    hh = spark.createDataFrame(changed.astype({"pos_l": np.int64, "pos_r": np.int64}),
-                               "pos_l long, pos_r long, hh double")
-    return pairs.join(hh, ["pos_l", "pos_r"], "left").fillna(0.0, subset=["hh"])
+def keep_floor(fs: model.FSModel, review_weight: float) -> float:
+    """The model weight below which no pair can reach the review band: a neutral milk name
+    lifts a pair by at most its name's most negative level weight (the household step only
+    lifts member pairs, which it regenerates itself, and otherwise only lowers)."""
+    names = [c for c in fs.comparisons if c.name == "name"]
+    lift = max(0.0, -float(min(names[0].weights()[:-1]))) if names else 0.0
+    return review_weight - lift
 
 
-def bands(pairs: DataFrame, match: float, review: float, decisions: DataFrame | None) -> DataFrame:
-    """Adds ``weight`` (w + hh), ``decision`` (null where none), ``band`` (0 match, 1 review,
-    2 non-match; reviewer decisions override) and ``keep`` (review band or better, or decided).
-
-    The band is :func:`linkage.core.model.bands` of :func:`linkage.core.model.probability` on pandas
-    chunks, the pipeline's own banding, so a pair exactly at a threshold lands where the local
-    engine puts it. A decided pair is kept whatever its band, as the local engine keeps it.
-    """
-    @F.pandas_udf(T.ByteType())
-    def banded(weight: pd.Series, decision: pd.Series) -> pd.Series:
-        prob = model.probability(weight.to_numpy())
-        return pd.Series(model.bands(prob, match, review, decision.to_numpy(dtype=object)))
-
-    out = pairs.withColumn("weight", F.col("w") + F.col("hh"))
+def kept_pairs(pairs: DataFrame, decisions: DataFrame | None) -> DataFrame:
+    """Adds ``keep``: near, or decided by a reviewer."""
     if decisions is not None:
-        out = out.join(F.broadcast(decisions), ["pos_l", "pos_r"], "left")
-    else:
-        out = out.withColumn("decision", F.lit(None).cast("string"))
-    return (out.withColumn("band", banded("weight", "decision"))
-            .withColumn("keep", (F.col("band") <= 1) | F.col("decision").isNotNull()))
-
-
-def band_counts(scored: DataFrame) -> dict[str, int]:
-    counts = {int(r["band"]): int(r["count"]) for r in scored.groupBy("band").count().collect()}
-    return {name: counts.get(i, 0) for i, name in enumerate(model.BANDS)}
+        pairs = pairs.join(F.broadcast(decisions), ["pos_l", "pos_r"], "left")
+        return pairs.withColumn("keep", F.col("near") | F.col("decision").isNotNull())
+    return pairs.withColumn("keep", F.col("near"))

@@ -1,0 +1,214 @@
+"""How much a name says: milk names say nothing, and a name common in one birth year says less.
+
+Why: village clerks key infants under their milk name (乳名: 狗剩, 丫头, 胖墩, with or without the
+surname) while the registry holds the formal name. Thousands of unrelated infants share a milk
+name, so two records agreeing on 狗剩 are no evidence of one person, and 狗剩 against 王浩然 is no
+evidence of two. Both directions are made neutral; only household, birthdate and ID can link
+them. The class is learned from the data (a given name carried by infants of many unrelated
+households far more often than by adults), and a config may list more.
+
+Name fashions are cohort-specific: 子涵 is rare among all records and common among one year's
+births, so the term-frequency weight of an agreeing name uses the larger of its overall and its
+birth-cohort frequency (shrunk towards the overall one, so that a small cohort says little).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+INFANT_YEARS = 6  # born at most this many years before the latest birth year: an infant
+CHILD_YEARS = 16  # a milk name on a record this young (or of unknown age) is a milk name
+ADULT_YEARS = 18
+COHORT_MIN_RECORDS = 10  # a name must be this common in one birth year to weaken its evidence
+COHORT_SHRINK = 1000.0  # pseudo-records of the overall frequency added to each cohort
+
+
+@dataclass(frozen=True)
+class NameEvidence:
+    """Per record: whether its name is a milk name, and the bits its cohort takes off an
+    agreeing name (0 or negative)."""
+
+    milk: np.ndarray  # bool per record
+    cohort_bits: np.ndarray  # float per record
+
+    def pairs(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair: either record a milk name; the cohort bits of the commoner side."""
+        return (self.milk[left] | self.milk[right],
+                np.minimum(self.cohort_bits[left], self.cohort_bits[right]))
+
+
+@dataclass(frozen=True)
+class NameModel:
+    """What a run learned about names from its records, to read any record's name evidence
+    with (the run's own, an ``add`` batch's, a check's query)."""
+
+    milk_names: frozenset
+    latest_year: int  # the latest birth year seen: what "young" means
+    cohort: pd.Series  # bits (< 0) by (name value, birth year), only where a cohort weakens
+
+    @classmethod
+    def learn(cls, records: pd.DataFrame, min_households: int = 5, ratio: float = 10.0,
+              listed: tuple[str, ...] = (), authority: np.ndarray | None = None,
+              tf_column: str | None = "name_key") -> NameModel:
+        milk = frozenset(learn_milk_names(records, min_households, ratio, listed, authority))
+        year = _years(records, len(records))
+        latest = int(year[year > 0].max()) if (year > 0).any() else 0
+        cohort = (_cohort_table(records[tf_column], year)
+                  if tf_column and tf_column in records else _empty_cohort())
+        return cls(milk, latest, cohort)
+
+    def evidence(self, columns, n: int, tf_column: str | None = "name_key") -> NameEvidence:
+        """Milk flags and cohort bits of ``n`` records given as a DataFrame or a mapping of
+        column arrays (name_key, name_given, name_surname, birth_year)."""
+        year = _years(columns, n)
+        milk = np.zeros(n, dtype=bool)
+        if self.milk_names:
+            young = (year == 0) | (year >= self.latest_year - CHILD_YEARS)
+            milk = np.isin(milk_key(columns, n), list(self.milk_names)) & young
+        cohort = np.zeros(n)
+        if len(self.cohort) and tf_column and tf_column in columns:
+            values = _text(columns[tf_column], n)
+            at = self.cohort.index.get_indexer(pd.MultiIndex.from_arrays([values, year]))
+            cohort = np.where(at >= 0, self.cohort.to_numpy()[np.maximum(at, 0)], 0.0)
+        return NameEvidence(milk, cohort)
+
+
+def _years(columns, n: int) -> np.ndarray:
+    if "birth_year" not in columns:
+        return np.zeros(n, dtype=np.int64)
+    return np.asarray(columns["birth_year"], dtype=np.int64)
+
+
+def _text(values, n: int) -> np.ndarray:
+    out = pd.Series(np.asarray(values, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
+    return out if len(out) == n else np.full(n, "", dtype=object)
+
+
+def milk_key(columns, n: int | None = None) -> np.ndarray:
+    """The part of a name a milk name lives in: the given name after a known surname, or the
+    whole name (狗剩 has no surname; 王狗剩 has 王)."""
+    n = len(columns) if n is None else n
+    whole = (_text(columns["name_key"], n) if "name_key" in columns
+             else np.full(n, "", dtype=object))
+    if "name_given" not in columns or "name_surname" not in columns:
+        return whole
+    given = _text(columns["name_given"], n)
+    surname = _text(columns["name_surname"], n)
+    return np.where(surname != "", given, whole)
+
+
+def learn_milk_names(records: pd.DataFrame, min_households: int = 5, ratio: float = 10.0,
+                     listed: tuple[str, ...] = (), authority: np.ndarray | None = None
+                     ) -> set[str]:
+    """Given names that infants of at least ``min_households`` different households carry at a
+    rate ``ratio`` times (or more) their rate among adults and, where the ``authority`` records
+    are marked, among the registry's infants (who are registered under their formal names: a
+    fashionable name such as 子涵 is common among infants in every source, a milk name only in
+    the rosters); plus the ``listed`` ones.
+
+    Households are counted per source, so one infant enrolled in three rosters counts once per
+    roster, never as three households of one roster. Records without a household count as
+    their own household.
+    """
+    out = {str(n) for n in listed}
+    if "name_key" not in records or "birth_year" not in records or not len(records):
+        return out
+    year = records["birth_year"].to_numpy(dtype=np.int64)
+    known = year > 0
+    if not known.any():
+        return out
+    latest = int(year[known].max())
+    key = milk_key(records)
+    has_name = key != ""
+    infant = known & (year >= latest - INFANT_YEARS) & has_name
+    adult = known & (year <= latest - ADULT_YEARS) & has_name
+    registered_infant = np.zeros(len(records), dtype=bool)
+    if authority is not None and np.asarray(authority).any():
+        registered_infant = infant & np.asarray(authority, dtype=bool)
+        infant = infant & ~np.asarray(authority, dtype=bool)
+    if not infant.any():
+        return out
+    household = _household_labels(records)
+    infants = pd.DataFrame({"key": key[infant], "hh": household[infant]})
+    households = infants.drop_duplicates().groupby("key").size()
+    infant_rate = infants.groupby("key").size() / infant.sum()
+    adult_counts = pd.Series(key[adult]).value_counts()
+    adult_rate = adult_counts.reindex(infant_rate.index).fillna(0) / max(int(adult.sum()), 1)
+    # A reference rate of zero still needs the infants' households: ratio against half a person.
+    reference = np.maximum(adult_rate, 0.5 / max(int(adult.sum()), 1))
+    if registered_infant.any():
+        registered = pd.Series(key[registered_infant]).value_counts()
+        registered_rate = (registered.reindex(infant_rate.index).fillna(0)
+                           / int(registered_infant.sum()))
+        reference = np.maximum(reference, np.maximum(registered_rate,
+                                                     0.5 / int(registered_infant.sum())))
+    learned = households.index[(households >= min_households)
+                               & (infant_rate >= ratio * reference)]
+    return out | {str(k) for k in learned}
+
+
+def _household_labels(records: pd.DataFrame) -> np.ndarray:
+    src = records["source"].astype(str)
+    if "household_id" in records:
+        hid = records["household_id"]
+        own = "\x1erec:" + records["record_id"].astype(str)
+        label = src + "\x1f" + hid.astype(str).where(hid.notna() & (hid.astype(str) != ""), own)
+    else:
+        label = src + "\x1f" + records["record_id"].astype(str)
+    return label.to_numpy(dtype=object)
+
+
+def _empty_cohort() -> pd.Series:
+    return pd.Series([], dtype=np.float64,
+                     index=pd.MultiIndex.from_arrays([[], []], names=["value", "year"]))
+
+
+def _cohort_table(values: pd.Series, year: np.ndarray) -> pd.Series:
+    """-log2(max(overall, shrunk cohort frequency) / overall) by (value, year), where a name is
+    commoner in a birth year than overall (by COHORT_MIN_RECORDS records or more)."""
+    text = _text(values, len(values))
+    named = text != ""
+    if not named.any():
+        return _empty_cohort()
+    frame = pd.DataFrame({"value": text[named], "year": year[named]})
+    overall = frame["value"].value_counts() / len(frame)
+    dated = frame[frame["year"] > 0]
+    pairs = dated.groupby(["value", "year"]).size().rename("count").reset_index()
+    size = dated.groupby("year").size()
+    pairs["overall"] = overall.reindex(pairs["value"]).to_numpy()
+    pairs["cohort"] = ((pairs["count"] + COHORT_SHRINK * pairs["overall"])
+                       / (size.reindex(pairs["year"]).to_numpy() + COHORT_SHRINK))
+    weak = pairs[(pairs["count"] >= COHORT_MIN_RECORDS) & (pairs["cohort"] > pairs["overall"])]
+    bits = -np.log2(weak["cohort"] / weak["overall"]).to_numpy()
+    return pd.Series(bits, index=pd.MultiIndex.from_arrays(
+        [weak["value"].to_numpy(dtype=object), weak["year"].to_numpy(dtype=np.int64)],
+        names=["value", "year"]))
+
+
+def name_levels(fs) -> tuple[int | None, list[int]]:
+    """The model's name comparison (its index) and its term-frequency levels."""
+    names = [c.name for c in fs.comparisons]
+    if "name" not in names:
+        return None, []
+    k = names.index("name")
+    c = fs.comparisons[k]
+    return k, [c.labels.index(lab) for lab in c.tf_levels if lab in c.labels]
+
+
+def adjust_name_parts(parts: np.ndarray, gamma: np.ndarray, milk: np.ndarray,
+                      cohort: np.ndarray, name_index: int | None, tf_levels: list[int]
+                      ) -> np.ndarray:
+    """The per-comparison weights with the name's made neutral where a pair's ``milk`` is set,
+    and its ``cohort`` bits added where the name agrees at a term-frequency level (per pair:
+    :meth:`NameEvidence.pairs`).
+
+    Returns the change in total weight per pair (``parts`` is changed in place)."""
+    if name_index is None or not len(parts):
+        return np.zeros(len(parts))
+    col = parts[:, name_index].astype(np.float64)
+    tf_hit = np.isin(gamma[:, name_index], tf_levels) if tf_levels else np.zeros(len(col), bool)
+    new = np.where(milk, 0.0, col + np.where(tf_hit, cohort, 0.0)).astype(parts.dtype)
+    parts[:, name_index] = new
+    return new.astype(np.float64) - col
