@@ -189,7 +189,7 @@ def household_step(
 
     # Two records of one source household, and a parent's ID on a child: never one person.
     cannot, note = _hard_negatives(hh, role, year, all_left, all_right, all_gamma, all_parts,
-                                   fields)
+                                   all_w, fields, params)
     # Below the review threshold whatever the fields say: they never merge, nor wait in review.
     bits = np.where(cannot, np.minimum(-params.penalty, params.review - 1.0 - all_w), 0.0)
 
@@ -213,6 +213,7 @@ def household_step(
     if prior is None:
         prior = _household_prior(all_gamma[pair[members["assigned"].to_numpy()]], model, fields)
     members["wh"] = float(np.log2(prior / (1 - prior))) + members["s"]
+    members["w"] = all_w[pair]
     members["strong"] = members["assigned"] & (members["wh"] >= params.strong)
 
     # 5. a lone anchor whose insurance record is assigned strongly elsewhere is no correspondence
@@ -268,7 +269,7 @@ def _roles(records: pd.DataFrame) -> np.ndarray:
     return records["relation_std"].to_numpy(dtype=object)
 
 
-def _hard_negatives(hh, role, year, left, right, gamma, parts, fields):
+def _hard_negatives(hh, role, year, left, right, gamma, parts, weight, fields, params):
     """Pairs that are two people by construction, with the reason."""
     n_pairs = len(left)
     note = np.full(n_pairs, "", dtype=object)
@@ -283,6 +284,7 @@ def _hard_negatives(hh, role, year, left, right, gamma, parts, fields):
     known_years = (year[left] > 0) & (year[right] > 0)
     far_years = known_years & (np.abs(year[left] - year[right]) >= GENERATION_YEARS)
     same_year = (year[left] == year[right]) | (year[left] == 0) | (year[right] == 0)
+    near_year = (np.abs(year[left] - year[right]) <= 1) | (year[left] == 0) | (year[right] == 0)
     if fields.birth is not None:
         # The same birthdate as far as both records know it (a placeholder or a missing day
         # beside the full date), not a different one.
@@ -295,15 +297,21 @@ def _hard_negatives(hh, role, year, left, right, gamma, parts, fields):
     else:
         close_name = np.zeros(n_pairs, dtype=bool)
     if fields.id_number is not None and fields.id_same:
-        same_id = np.isin(gamma[:, fields.id_number], fields.id_same)
+        id_level = gamma[:, fields.id_number]
+        # One ID, also where a record's birthdate is a year off the ID's (a mistyped year).
+        same_id = (np.isin(id_level, fields.id_same)
+                   | ((id_level == fields.id_birth_conflict) & ~far_years))
     else:
         same_id = np.zeros(n_pairs, dtype=bool)
     same_role = (rl == rr) | pd.isna(rl) | pd.isna(rr)
-    # One member keyed twice: the same valid ID in the same birth year (a clerk's 1 January
-    # placeholder beside the real date; relation words vary, 媳妇 and 儿媳妇), or the same
-    # relation, birthdate and a close name; never a parent and a child.
-    keyed_twice = ~generations & ((same_id & same_year)
-                                  | (same_role & same_birth & close_name))
+    # One member keyed twice: the same ID within a year of birth (a clerk's 1 January
+    # placeholder beside the real date; relation words vary, 媳妇 and 儿媳妇), the same
+    # relation, birthdate and a close name, or evidence that outweighs being two members of one
+    # household (the match threshold plus the penalty: an ID and a name agreeing beside a
+    # mistyped year); never a parent and a child.
+    keyed_twice = ~generations & ((same_id & near_year)
+                                  | (same_role & same_birth & close_name)
+                                  | (np.asarray(weight) >= params.strong + params.penalty))
     within = same_household & ~keyed_twice
     out |= within
     note[within] = "two members of one household"
@@ -431,7 +439,9 @@ def _strong_members(members: pd.DataFrame, side: str) -> np.ndarray:
 
 def _keep_correspondences(corr: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
     """Drop a lone-anchor correspondence whose anchor's insurance record is assigned strongly
-    to another registry record within a correspondence of two or more strong members."""
+    to another registry record elsewhere: within a correspondence of two or more strong
+    members, or on stronger evidence of its own (``w``, the field weight with place: a
+    namesake of the same birthdate in another village loses to the one of the record's own)."""
     strong = members[members["strong"]]
     count = strong.groupby("c").size()
     corr = corr.copy()
@@ -439,11 +449,14 @@ def _keep_correspondences(corr: pd.DataFrame, members: pd.DataFrame) -> pd.DataF
     lone = corr.index[corr["anchors"] <= 1]
     if not len(lone):
         return corr
-    sure = strong[strong["c"].map(count).to_numpy() >= 2]
-    elsewhere = sure[["i", "r", "c"]]
-    anchor = corr.loc[lone, ["anchor_i", "anchor_r"]].assign(c_own=lone)
+    elsewhere = strong[["i", "r", "c", "w"]].assign(n=strong["c"].map(count).to_numpy())
+    own = strong[["c", "i", "r", "w"]].rename(columns={"c": "c_own", "i": "anchor_i",
+                                                      "r": "anchor_r", "w": "w_own"})
+    anchor = corr.loc[lone, ["anchor_i", "anchor_r"]].assign(c_own=lone).merge(
+        own, on=["c_own", "anchor_i", "anchor_r"], how="left")
     hit = anchor.merge(elsewhere, left_on="anchor_i", right_on="i")
-    hit = hit[(hit["c"] != hit["c_own"]) & (hit["r"] != hit["anchor_r"])]
+    hit = hit[(hit["c"] != hit["c_own"]) & (hit["r"] != hit["anchor_r"])
+              & ((hit["n"] >= 2) | (hit["w"] > hit["w_own"].fillna(-np.inf)))]
     corr.loc[hit["c_own"].unique(), "kept"] = False
     return corr
 
