@@ -417,6 +417,23 @@ def _print_summary(s: dict, out_dir: Path) -> None:
         d = a["duplicate_enrolment"]
         print(f"  duplicate enrolment P {d['precision']:.4f} R {d['recall']:.4f} "
               f"({d['flagged']} flagged, {d['true']} true)")
+        strict = a.get("strict_duplicate_enrolment")
+        if strict:
+            print(f"  strict duplicate enrolment P {strict['precision']:.4f} "
+                  f"R {strict['recall']:.4f} ({strict['flagged']} persons flagged, "
+                  f"{strict['true']} insured twice)")
+        wrong = a.get("wrong_person_links")
+        if wrong:
+            print(f"  insurance records tied to the wrong registry person {wrong['records']:,} "
+                  f"({wrong['per_10k']:.2f} per 10,000)")
+        load = a.get("review_load")
+        if load:
+            print(f"  review load {load['per_1000']:.2f} per 1,000 persons, and "
+                  f"{load['registry_per_1000']:.2f} for the registry's own double registrations")
+        hard = a.get("hard_negatives")
+        if hard:
+            kinds = ", ".join(f"{k} {v['merged']}/{v['pairs']}" for k, v in hard["by_kind"].items())
+            print(f"  hard negatives merged {hard['merged']} of {hard['pairs']:,} ({kinds})")
         if "blocking_recall" in s:  # only when every candidate pair was kept (local engine)
             print(f"  blocking recall {s['blocking_recall']['recall']:.4f}")
     print(f"  timings (s) {s['timings']}")

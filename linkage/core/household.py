@@ -50,6 +50,8 @@ from matchers.base import MISSING
 SENIOR = ("head", "spouse", "parent")
 JUNIOR = ("child", "grandchild")
 GENERATION_YEARS = 15  # a shared ID whose birth years differ this much: a parent's ID on a child
+# Birthdates the record itself gives (not read from its ID number, nor missing).
+RECORD_DATES = ("exact", "jan1", "year_month", "year")
 PRIOR_BOUNDS = (0.05, 0.99)
 
 
@@ -188,8 +190,10 @@ def household_step(
     all_w = np.concatenate([np.asarray(field_weight, dtype=np.float64), w_new])
 
     # Two records of one source household, and a parent's ID on a child: never one person.
-    cannot, note = _hard_negatives(hh, role, year, all_left, all_right, all_gamma, all_parts,
-                                   all_w, fields, params)
+    dated = (records["birth_quality"].isin(RECORD_DATES).to_numpy()
+             if "birth_quality" in records else year > 0)
+    cannot, note = _hard_negatives(hh, role, np.where(dated, year, 0), all_left, all_right,
+                                   all_gamma, all_parts, all_w, fields, params)
     # Below the review threshold whatever the fields say: they never merge, nor wait in review.
     bits = np.where(cannot, np.minimum(-params.penalty, params.review - 1.0 - all_w), 0.0)
 
@@ -217,7 +221,7 @@ def household_step(
     members["strong"] = members["assigned"] & (members["wh"] >= params.strong)
 
     # 5. a lone anchor whose insurance record is assigned strongly elsewhere is no correspondence
-    corr = _keep_correspondences(corr, members)
+    corr = _keep_correspondences(corr, members, _valid_id17(records))
     members = members[members["c"].isin(corr.index[corr["kept"]])].copy()
     corr["strong_members"] = (members.groupby("c")["strong"].sum().reindex(corr.index)
                               .fillna(0).astype(int))
@@ -270,57 +274,65 @@ def _roles(records: pd.DataFrame) -> np.ndarray:
 
 
 def _hard_negatives(hh, role, year, left, right, gamma, parts, weight, fields, params):
-    """Pairs that are two people by construction, with the reason."""
-    n_pairs = len(left)
-    note = np.full(n_pairs, "", dtype=object)
-    out = np.zeros(n_pairs, dtype=bool)
-    if not n_pairs:
+    """Pairs that are two people by construction, with the reason. Only pairs of one source
+    household and pairs whose shared ID contradicts a birthdate can be: the rest are skipped
+    (at a million persons most pairs are neither)."""
+    note = np.full(len(left), "", dtype=object)
+    out = np.zeros(len(left), dtype=bool)
+    if not len(left):
         return out, note
-    same_household = (hh[left] >= 0) & (hh[left] == hh[right])
-    rl, rr = role[left], role[right]
-    senior_l, senior_r = np.isin(rl, SENIOR), np.isin(rr, SENIOR)
-    junior_l, junior_r = np.isin(rl, JUNIOR), np.isin(rr, JUNIOR)
-    generations = (senior_l & junior_r) | (junior_l & senior_r)
-    known_years = (year[left] > 0) & (year[right] > 0)
-    far_years = known_years & (np.abs(year[left] - year[right]) >= GENERATION_YEARS)
-    same_year = (year[left] == year[right]) | (year[left] == 0) | (year[right] == 0)
-    near_year = (np.abs(year[left] - year[right]) <= 1) | (year[left] == 0) | (year[right] == 0)
+    id_conflict = (gamma[:, fields.id_number] == fields.id_birth_conflict
+                   if fields.id_number is not None and fields.id_birth_conflict is not None
+                   else np.zeros(len(left), dtype=bool))
+    idx = np.flatnonzero(((hh[left] >= 0) & (hh[left] == hh[right])) | id_conflict)
+    if not idx.size:
+        return out, note
+    a, b, g = left[idx], right[idx], gamma[idx]
+    same_household = (hh[a] >= 0) & (hh[a] == hh[b])
+    code = pd.Categorical(role).codes  # -1 where the relation is unknown
+    senior = pd.Series(role).isin(SENIOR).to_numpy()  # hash lookups, per record
+    junior = pd.Series(role).isin(JUNIOR).to_numpy()
+    generations = (senior[a] & junior[b]) | (junior[a] & senior[b])
+    ya, yb = year[a], year[b]
+    known_years = (ya > 0) & (yb > 0)
+    far_years = known_years & (np.abs(ya - yb) >= GENERATION_YEARS)
+    same_year = (ya == yb) | (ya == 0) | (yb == 0)
+    near_year = known_years & (np.abs(ya - yb) <= 1)
     if fields.birth is not None:
         # The same birthdate as far as both records know it (a placeholder or a missing day
         # beside the full date), not a different one.
-        birth = gamma[:, fields.birth]
+        birth = g[:, fields.birth]
         same_birth = same_year & (birth >= 0) & (birth != fields.birth_different)
     else:
-        same_birth = np.zeros(n_pairs, dtype=bool)
-    if fields.name is not None and fields.name_close:
-        close_name = np.isin(gamma[:, fields.name], fields.name_close)
-    else:
-        close_name = np.zeros(n_pairs, dtype=bool)
+        same_birth = np.zeros(idx.size, dtype=bool)
+    close_name = (np.isin(g[:, fields.name], fields.name_close)
+                  if fields.name is not None and fields.name_close
+                  else np.zeros(idx.size, dtype=bool))
     if fields.id_number is not None and fields.id_same:
-        id_level = gamma[:, fields.id_number]
         # One ID, also where a record's birthdate is a year off the ID's (a mistyped year).
-        same_id = (np.isin(id_level, fields.id_same)
-                   | ((id_level == fields.id_birth_conflict) & ~far_years))
+        same_id = (np.isin(g[:, fields.id_number], fields.id_same)
+                   | (id_conflict[idx] & ~far_years))
     else:
-        same_id = np.zeros(n_pairs, dtype=bool)
-    same_role = (rl == rr) | pd.isna(rl) | pd.isna(rr)
-    # One member keyed twice: the same ID within a year of birth (a clerk's 1 January
-    # placeholder beside the real date; relation words vary, 媳妇 and 儿媳妇), the same
-    # relation, birthdate and a close name, or evidence that outweighs being two members of one
-    # household (the match threshold plus the penalty: an ID and a name agreeing beside a
-    # mistyped year); never a parent and a child.
-    keyed_twice = ~generations & ((same_id & near_year)
-                                  | (same_role & same_birth & close_name)
-                                  | (np.asarray(weight) >= params.strong + params.penalty))
+        same_id = np.zeros(idx.size, dtype=bool)
+    same_role = (code[a] == code[b]) | (code[a] < 0) | (code[b] < 0)
+    # One member keyed twice: the same ID and a close name, or the same ID and relation within
+    # a year of birth (a clerk's 1 January placeholder beside the real date; relation words
+    # vary, 媳妇 and 儿媳妇); the same relation, birthdate and a close name; or evidence that
+    # outweighs being two members of one household (the match threshold plus the penalty)
+    # beside a close name or the same relation. Never a parent and a child. Birth years read
+    # from an ID number are no evidence here: a parent's ID gives the child the parent's year.
+    keyed_twice = ~generations & (
+        (same_id & (close_name | (same_role & near_year)))
+        | (same_role & same_birth & close_name)
+        | ((np.asarray(weight)[idx] >= params.strong + params.penalty)
+           & (close_name | same_role)))
     within = same_household & ~keyed_twice
-    out |= within
-    note[within] = "two members of one household"
-    if fields.id_number is not None and fields.id_birth_conflict is not None:
-        # Across sources a head may be listed as a parent: only the years tell a generation.
-        parent_id = ((gamma[:, fields.id_number] == fields.id_birth_conflict) & far_years
-                     & ~within)
-        out |= parent_id
-        note[parent_id] = "a parent's ID on a child's record: its birthdate is a generation away"
+    # Across sources a head may be listed as a parent: only the years tell a generation.
+    parent_id = id_conflict[idx] & far_years & ~within
+    out[idx[within]] = True
+    note[idx[within]] = "two members of one household"
+    out[idx[parent_id]] = True
+    note[idx[parent_id]] = "a parent's ID on a child's record: its birthdate is a generation away"
     return out, note
 
 
@@ -361,13 +373,14 @@ def _relation_agreement(records, role, hh, members) -> np.ndarray:
     """+1 where both roles are known and equal (and two children have the same birth order),
     -1 where one is a generation above the other, 0 otherwise."""
     i, r = members["i"].to_numpy(), members["r"].to_numpy()
-    ri, rr = role[i], role[r]
-    known = ~pd.isna(ri) & ~pd.isna(rr)
-    same = known & (ri == rr)
-    clash = known & ((np.isin(ri, SENIOR) & np.isin(rr, JUNIOR))
-                     | (np.isin(ri, JUNIOR) & np.isin(rr, SENIOR)))
+    code = pd.Categorical(role).codes  # -1 where the relation is unknown
+    senior = pd.Series(role).isin(SENIOR).to_numpy()
+    junior = pd.Series(role).isin(JUNIOR).to_numpy()
+    known = (code[i] >= 0) & (code[r] >= 0)
+    same = known & (code[i] == code[r])
+    clash = known & ((senior[i] & junior[r]) | (junior[i] & senior[r]))
     rank = _child_rank(records, role, hh)
-    same_rank = same & (ri == "child") & (rank[i] >= 0) & (rank[i] == rank[r])
+    same_rank = same & (rank[i] >= 0) & (rank[i] == rank[r])
     return same.astype(float) + 0.5 * same_rank - clash.astype(float)
 
 
@@ -437,11 +450,15 @@ def _strong_members(members: pd.DataFrame, side: str) -> np.ndarray:
     return np.unique(members.loc[members["strong"], side].to_numpy())
 
 
-def _keep_correspondences(corr: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+def _keep_correspondences(corr: pd.DataFrame, members: pd.DataFrame,
+                          id17: np.ndarray) -> pd.DataFrame:
     """Drop a lone-anchor correspondence whose anchor's insurance record is assigned strongly
     to another registry record elsewhere: within a correspondence of two or more strong
     members, or on stronger evidence of its own (``w``, the field weight with place: a
-    namesake of the same birthdate in another village loses to the one of the record's own)."""
+    namesake of the same birthdate in another village loses to the one of the record's own).
+    Drop it too when its registry record is assigned, on stronger evidence, to an insurance
+    record whose valid ID differs from the anchor's (two people claiming one registry person;
+    a married daughter listed twice carries one ID and keeps both)."""
     strong = members[members["strong"]]
     count = strong.groupby("c").size()
     corr = corr.copy()
@@ -457,8 +474,27 @@ def _keep_correspondences(corr: pd.DataFrame, members: pd.DataFrame) -> pd.DataF
     hit = anchor.merge(elsewhere, left_on="anchor_i", right_on="i")
     hit = hit[(hit["c"] != hit["c_own"]) & (hit["r"] != hit["anchor_r"])
               & ((hit["n"] >= 2) | (hit["w"] > hit["w_own"].fillna(-np.inf)))]
-    corr.loc[hit["c_own"].unique(), "kept"] = False
+    claimed = anchor.merge(elsewhere, left_on="anchor_r", right_on="r")
+    a, b = claimed["i"].to_numpy(dtype=np.int64), claimed["anchor_i"].to_numpy(dtype=np.int64)
+    two_ids = np.array([_two_ids(x, y) for x, y in zip(id17[a], id17[b])], dtype=bool)
+    claimed = claimed[(claimed["c"] != claimed["c_own"]) & (a != b) & two_ids
+                      & (claimed["w"] > claimed["w_own"].fillna(-np.inf))]
+    corr.loc[np.union1d(hit["c_own"].unique(), claimed["c_own"].unique()), "kept"] = False
     return corr
+
+
+def _valid_id17(records: pd.DataFrame) -> np.ndarray:
+    """The first 17 characters of each record's ID where it has 17 or more, else ""."""
+    if "id_norm" not in records:
+        return np.full(len(records), "", dtype=object)
+    text = records["id_norm"].fillna("").astype(str)
+    return np.where(text.str.len() >= 17, text.str[:17], "").astype(object)
+
+
+def _two_ids(a: str, b: str) -> bool:
+    """Two ID numbers of two people: both given and three or more of their first 17
+    characters differ (a mistyped ID of one person differs in one or two)."""
+    return bool(a) and bool(b) and sum(x != y for x, y in zip(a, b)) >= 3
 
 
 def _household_labels(records: pd.DataFrame, hh: np.ndarray) -> np.ndarray:

@@ -66,12 +66,17 @@ class NameModel:
         milk = np.zeros(n, dtype=bool)
         if self.milk_names:
             young = (year == 0) | (year >= self.latest_year - CHILD_YEARS)
-            milk = np.isin(milk_key(columns, n), list(self.milk_names)) & young
+            # A hash lookup (pandas), not numpy's sort-based isin over object arrays.
+            milk = pd.Series(milk_key(columns, n)).isin(self.milk_names).to_numpy() & young
         cohort = np.zeros(n)
         if len(self.cohort) and tf_column and tf_column in columns:
             values = _text(columns[tf_column], n)
-            at = self.cohort.index.get_indexer(pd.MultiIndex.from_arrays([values, year]))
-            cohort = np.where(at >= 0, self.cohort.to_numpy()[np.maximum(at, 0)], 0.0)
+            # Few names weaken in a cohort: look up (value, year) only for those.
+            maybe = np.flatnonzero(pd.Series(values).isin(
+                self.cohort.index.get_level_values(0).unique()).to_numpy())
+            at = self.cohort.index.get_indexer(
+                pd.MultiIndex.from_arrays([values[maybe], year[maybe]]))
+            cohort[maybe] = np.where(at >= 0, self.cohort.to_numpy()[np.maximum(at, 0)], 0.0)
         return NameEvidence(milk, cohort)
 
 

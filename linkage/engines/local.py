@@ -35,6 +35,7 @@ class ScoredPairs:
     cannot: np.ndarray | None = None  # hard negatives: never in one entity (None: none)
     note: np.ndarray | None = None  # per pair, what the household step did and why
     households: pd.DataFrame | None = None  # household correspondences
+    milk_names: tuple[str, ...] = ()  # the milk and placeholder names of the run
 
     @classmethod
     def of(cls, weighed: Weighed, decided: pd.DataFrame, n: int, fs: model.FSModel,
@@ -48,7 +49,8 @@ class ScoredPairs:
         extra.setdefault("level_counts", level_counts(weighed.gamma, comparisons))
         return cls(weighed.left, weighed.right, weighed.gamma, weighed.parts, weighed.household,
                    weighed.weight, decision, fs, rules, cannot=weighed.cannot & (decision == ""),
-                   note=weighed.note, households=weighed.households, **extra)
+                   note=weighed.note, households=weighed.households,
+                   milk_names=weighed.milk_names, **extra)
 
 
 def score_candidates(
@@ -133,6 +135,7 @@ class Weighed:
     rule: blocking.RuleReport | None  # the household rule's pairs, counted after the first pass
     prior: float = float("nan")  # the learned household prior
     added: np.ndarray | None = None  # pairs only the household rule found (None: none)
+    milk_names: tuple[str, ...] = ()  # the milk and placeholder names of the run
 
 
 class FieldScorer:
@@ -187,10 +190,11 @@ def household_step(records, config, scorer: FieldScorer, left, right, gamma, par
                    weight) -> Weighed:
     """The household step over scored pairs (only those at or above the review threshold
     matter, see :mod:`linkage.core.household`); a no-op when the config turns it off."""
+    milk = tuple(sorted(scorer.names.milk_names))
     if not config.household.enabled:
         n = len(left)
         return Weighed(left, right, gamma, parts, np.zeros(n), weight, np.zeros(n, dtype=bool),
-                       np.full(n, "", dtype=object), pd.DataFrame(), None)
+                       np.full(n, "", dtype=object), pd.DataFrame(), None, milk_names=milk)
     result = household.household_step(records, scorer.authority, left, right, gamma, parts, weight,
                                       scorer.fs, household_params(config),
                                       scorer.compare_and_score, scorer.fs.household_prior)
@@ -206,7 +210,7 @@ def household_step(records, config, scorer: FieldScorer, left, right, gamma, par
     return Weighed(result.left[order], result.right[order], result.gamma[order],
                    result.parts[order], result.bits[order], result.weight[order],
                    result.cannot[order], result.note[order], result.correspondences, rule,
-                   result.prior, added[order])
+                   result.prior, added[order], milk)
 
 
 def household_params(config: JobConfig) -> household.Params:

@@ -225,8 +225,10 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     }
     if truth_path is not None:
         insurance = {s.name for s in config.sources if s.role == "insurance"}
-        summary["accuracy"] = evaluate.evaluate(clusters, pd.read_csv(truth_path, dtype=str),
-                                                insurance)
+        summary["accuracy"] = evaluate.evaluate(
+            clusters, pd.read_csv(truth_path, dtype=str), insurance,
+            authority_sources=config.authority_sources, review=review,
+            hard_negatives=evaluate.read_hard_negatives(truth_path))
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        rejects, scored.weight.astype(np.float32))
     return finish(result, store, pairs, timer, carry_pairs_from=base)

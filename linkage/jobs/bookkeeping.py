@@ -97,6 +97,21 @@ def decisions_for(store: Store, position: pd.Series) -> pd.DataFrame:
                          "decision": d["decision"].to_numpy()[ok]})
 
 
+def household_summary(config, scored) -> dict:
+    """What the household step did: correspondences by kind, the learned household prior,
+    hard negatives kept apart, and the milk names whose name evidence was neutral."""
+    corr = scored.households
+    kinds = ({str(k): int(v) for k, v in corr["kind"].value_counts().sort_index().items()}
+             if corr is not None and "kind" in corr else {})
+    return {
+        "enabled": bool(config.household.enabled),
+        "correspondences": kinds,
+        "prior": scored.model.household_prior,
+        "hard_negatives": int(scored.cannot.sum()) if scored.cannot is not None else 0,
+        "milk_names": list(scored.milk_names),
+    }
+
+
 def run_summary(config, data, records, scored, band, gold, clustering, review, timer,
                 run_id) -> dict:
     """The run's summary.json (and the runs row's summary): counts, bands, entities, timings."""
@@ -134,6 +149,7 @@ def run_summary(config, data, records, scored, band, gold, clustering, review, t
             "refused_merges": len(clustering.refused),
         },
         "review_pairs": len(review),
+        "households": household_summary(config, scored),
         "thresholds": {"match": config.match_threshold, "review": config.review_threshold},
         "timings": timer.timings,
     }

@@ -139,6 +139,7 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
 
     summary = run_summary(config, data, records, scored, band, gold, clustering, review, timer,
                           run_id)
+    write_correspondences(scored, out_dir)
     if truth_path is not None:
         with timer.stage("evaluate"):
             truth = pd.read_csv(truth_path, dtype=str)
@@ -156,6 +157,15 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
 
 
 REFUSED = "would put two registry persons (or a reviewer's non-match) in one entity"
+
+
+def write_correspondences(scored: scoring.ScoredPairs, out_dir: Path) -> None:
+    """household_correspondences.csv: each insurance household's registry household(s) as the
+    household step decided them (kept or dropped), so a correspondence can be checked."""
+    from linkage.outputs.tables import write_csv
+
+    if scored.households is not None and "kind" in scored.households:
+        write_csv(scored.households, out_dir / "household_correspondences.csv", encoding="utf-8")
 
 
 def cannot_links(decided: pd.DataFrame, scored: scoring.ScoredPairs

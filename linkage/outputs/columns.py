@@ -158,6 +158,20 @@ OUTPUTS: dict[str, OutputDoc] = {
         ("household_links.csv", "household_links.xlsx"), "The re-collection worklist: each NCMS "
         "household, its registry household(s), members matched, only in NCMS, only in the "
         "registry, moved to another household.", HOUSEHOLD_COLUMNS, HOUSEHOLD_DOCS),
+    "household_correspondences": _doc(
+        ("household_correspondences.csv",), "The household step's correspondences: each NCMS "
+        "household with a registry household it shares a sure member with.",
+        ["insurance_household", "registry_household", "anchors", "members_insurance",
+         "members_registry", "members_agreeing", "kind"],
+        {"insurance_household": "source:household id of the roster's household.",
+         "registry_household": "source:户号 of the registry's household.",
+         "anchors": "Members linked on their own evidence (one to one).",
+         "members_insurance": "Members of the roster's household.",
+         "members_registry": "Members of the registry's household.",
+         "members_agreeing": "Members assigned to each other at the match threshold or above.",
+         "kind": "1:1, split (one roster household in several registry households), merged "
+                 "(several, two or more members each, in one), split+merged, or dropped (one "
+                 "anchor, whose record belongs to another household: a namesake)."}),
     "village_quality": _doc(
         ("village_quality.csv",), "Data-entry errors per source, township and village, worst "
         "first.",
@@ -198,8 +212,8 @@ OUTPUTS: dict[str, OutputDoc] = {
     "summary": _doc(
         ("summary.json",), "The run in numbers (JSON; top-level keys below).",
         ["run_id", "job", "records", "engine", "blocking", "comparison_levels", "model", "bands",
-         "entities", "review_pairs", "thresholds", "timings", "blocking_recall", "accuracy",
-         "outputs"],
+         "entities", "review_pairs", "households", "thresholds", "timings", "blocking_recall",
+         "accuracy", "outputs"],
         {"run_id": "Run id, as in the store.", "job": "Job name.",
          "records": "read = linked + rejected, also per source with the detected encoding.",
          "engine": "local or spark.",
@@ -208,6 +222,8 @@ OUTPUTS: dict[str, OutputDoc] = {
          "comparison_levels": "Pairs per level of each comparison.",
          "model": "prior, em_iterations, m_source.",
          "bands": "Pairs per band (match, review, non_match).",
+         "households": "Household step: correspondences by kind (1:1, split, merged, dropped), "
+                       "the learned household prior, hard negatives kept apart, milk names.",
          "entities": "total, by_status, duplicate_enrolment, id_repaired, deceased, "
                      "refused_merges.",
          "review_pairs": "Pairs written to review_pairs.csv.",

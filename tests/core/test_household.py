@@ -40,19 +40,24 @@ def valid_id(text: str) -> str:
     return text[:17] + "10X98765432"[total % 11]
 
 
-def _neighbours() -> list[tuple]:
-    """Forty other registry persons of 五家子村, so that name frequencies are those of a
-    population and not of the household under test alone."""
-    surnames, given = "赵钱孙李周吴郑冯陈褚", "明华军平"
-    return [("police", f"X{k}", f"9{k // 4:05d}", surnames[k % 10] + given[k // 10] + "生",
-             f"15052319{50 + k:02d}0101{k % 10}00", f"19{50 + k:02d}-01-01", "男", "户主",
-             "三家子乡", "五家子村") for k in range(40)]
+def _neighbours(count: int = 40) -> list[tuple]:
+    """Other registry persons of 五家子村, so that name frequencies are those of a population
+    and not of the household under test alone."""
+    surnames, given = "赵钱孙李周吴郑冯陈褚卫蒋沈韩杨朱秦尤许何", "明华军平国庆建伟志勇"
+    out = []
+    for k in range(count):
+        name = surnames[k % 20] + given[(k // 20) % 10] + given[(k // 200) % 10]
+        year, month, day = 1940 + k % 60, 1 + (k // 60) % 12, 1 + (k // 720) % 28
+        out.append(("police", f"X{k}", f"9{k // 4:05d}", name,
+                    f"150523{year}{month:02d}{day:02d}{k % 1000:03d}",
+                    f"{year}-{month:02d}-{day:02d}", "男", "户主", "三家子乡", "五家子村"))
+    return out
 
 
-def link(rows: list[tuple], **household_settings):
+def link(rows: list[tuple], neighbours: int = 40, **household_settings):
     """Entities (sets of record ids) and the weighed pairs of ``rows`` (among neighbours)."""
     config = _config(**household_settings)
-    raw = pd.DataFrame(rows + _neighbours(), columns=COLUMNS).astype(object)
+    raw = pd.DataFrame(rows + _neighbours(neighbours), columns=COLUMNS).astype(object)
     raw["id_number"] = [valid_id(v) if isinstance(v, str) else v for v in raw["id_number"]]
     raw = raw.where(raw.notna(), None)
     fields = {c for c in COLUMNS if c not in ("source", "record_id")}
@@ -311,3 +316,56 @@ def test_household_codes_key_by_source_and_household():
                             "household_id": ["1", "1", "1", None]})
     codes = household.household_codes(records)
     assert codes[0] == codes[2] and codes[0] != codes[1] and codes[3] == -1
+
+
+def test_a_child_with_a_parents_id_and_an_unreadable_birthdate_is_not_the_parent():
+    """The birthdate 99.6 cannot be read, so the record's birth year comes from the ID it
+    carries, the mother's: that year is no evidence the two are one person."""
+    registry = WANG_REGISTRY[:2] + [
+        ("police", "P11", "100001", "陈敏梅", "152326196801086281", "1968-01-08", "女", "儿媳",
+         "三家子乡", "红光村"),
+    ]
+    ncms = [
+        ("ncms", "N1", "1505230901", "王建国", "150523196003151234", "1960-03-15", "男", "户主",
+         "三家子乡", "红光村"),
+        ("ncms", "N11", "1505230901", "陈敏梅", "152326196801086281", "68.1.8", "女", "儿媳",
+         "三家子乡", "红光村"),
+        ("ncms", "N12", "1505230901", "张欣", "152326196801086281", "99.6", "女", "之孙女",
+         "三家子乡", "红光村"),
+    ]
+    entities, records, scored = link(registry + ncms)
+    assert together(entities, "P11", "N11")
+    assert not together(entities, "N11", "N12") and not together(entities, "P11", "N12")
+    assert pair_note(records, scored, "N11", "N12") == "two members of one household"
+
+
+def test_names_common_in_one_birth_year_are_weaker_evidence():
+    from linkage.core.name_evidence import NameModel
+
+    rows = [("ncms", f"A{k}", "李子涵", 2016) for k in range(30)]  # the year's fashion
+    rows += [("ncms", f"B{k}", f"王{k}", 1960 + k % 40) for k in range(2000)]
+    rows += [("ncms", "C1", "李子涵", 1975)]
+    records = pd.DataFrame(rows, columns=["source", "record_id", "name_key", "birth_year"])
+    names = NameModel.learn(records)
+    bits = names.evidence(records, len(records)).cohort_bits
+    assert bits[0] < -1.0  # 李子涵 born 2016: one of thirty that year
+    assert bits[-1] == 0.0 and bits[40] == 0.0  # the 1975 one, and a rare name
+
+
+def test_a_namesake_elsewhere_does_not_take_a_registry_person_assigned_more_surely():
+    """Two 何岩燕 born the same day in two villages: the registry's one is assigned inside her
+    own household pair (c0); the other's household pair rests on her alone (c1) and her ID
+    differs, so c1 goes. A married daughter listed twice carries one ID: her c1 stays."""
+    corr = pd.DataFrame({"hi": [10, 11], "hr": [20, 20], "anchors": [2, 1],
+                         "anchor_i": [1, 3], "anchor_r": [101, 101]})
+    members = pd.DataFrame({"c": [0, 0, 1], "i": [1, 2, 3], "r": [101, 102, 101],
+                            "w": [40.0, 35.0, 7.7], "strong": [True, True, True]})
+    ids = np.array(["", "15232219730129556", "15232219700505121", "15043019730129908"],
+                   dtype=object)
+    kept = household._keep_correspondences(corr, members, ids)["kept"].tolist()
+    assert kept == [True, False]
+    ids[3] = ids[1]  # the same woman, listed in her parents' and her husband's households
+    kept = household._keep_correspondences(corr, members, ids)["kept"].tolist()
+    assert kept == [True, True]
+    ids[3] = "15232219730129566"  # a one-digit typo of the same ID: one person
+    assert household._keep_correspondences(corr, members, ids)["kept"].tolist() == [True, True]

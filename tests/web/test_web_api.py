@@ -327,3 +327,20 @@ def test_without_a_config_the_app_shows_pair_keys_only(store_url):
             assert pair.ref.left[1] in page
     finally:
         app.state.review.store.engine.dispose()
+
+
+def test_the_pair_page_says_what_the_household_step_did(app, client_for):
+    """The household note of a pair's explanation is shown above the decision, as text."""
+    import json
+
+    from linkage.store import scored_pairs
+
+    note = "assigned within ncms:15052309<b>↔police:100001, 3 of 4 members agree, +9.50 bits"
+    said = '"household_note": ' + json.dumps(note, ensure_ascii=False) + ', "prior":'
+    with app.state.review.engine.begin() as conn:  # before the queue first reads the run
+        conn.execute(scored_pairs.update().values(explanation=sa.func.replace(
+            scored_pairs.c.explanation, '"prior":', said)))
+    alice = client_for("alice")
+    page = alice.get(f"/pair/{_claim(alice)}").text
+    assert "3 of 4 members agree, +9.50 bits" in page
+    assert "15052309&lt;b&gt;" in page and "15052309<b>" not in page
