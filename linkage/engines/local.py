@@ -214,6 +214,7 @@ def household_step(records, config, scorer: FieldScorer, left, right, gamma, par
 
 
 def household_params(config: JobConfig) -> household.Params:
+    """The job's household settings with its thresholds as weights (bits)."""
     return household.Params(strong=threshold_weight(config.match_threshold),
                             review=threshold_weight(config.review_threshold),
                             penalty=config.household.penalty,
