@@ -26,9 +26,8 @@ What runs where:
   household correspondences itself, so both engines run one implementation.
 
 Stages are timed as ``spark_session``, ``block``, ``compare``, ``train``, ``score`` and
-``household`` in
-summary.json. The summary's blocking recall needs every pair and is left out (``all_pairs`` is
-False).
+``household`` in summary.json. The summary's blocking recall needs every pair and is left out
+(``all_pairs`` is False).
 
 Running on a Spark cluster
 --------------------------
