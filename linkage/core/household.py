@@ -192,8 +192,10 @@ def household_step(
     # Two records of one source household, and a parent's ID on a child: never one person.
     dated = (records["birth_quality"].isin(RECORD_DATES).to_numpy()
              if "birth_quality" in records else year > 0)
-    cannot, note = _hard_negatives(hh, role, np.where(dated, year, 0), all_left, all_right,
-                                   all_gamma, all_parts, all_w, fields, params)
+    jan1 = (records["birth_quality"].eq("jan1").to_numpy() if "birth_quality" in records
+            else np.zeros(n, dtype=bool))
+    cannot, note = _hard_negatives(hh, role, np.where(dated, year, 0), jan1, all_left,
+                                   all_right, all_gamma, all_parts, all_w, fields, params)
     # Below the review threshold whatever the fields say: they never merge, nor wait in review.
     bits = np.where(cannot, np.minimum(-params.penalty, params.review - 1.0 - all_w), 0.0)
 
@@ -273,7 +275,7 @@ def _roles(records: pd.DataFrame) -> np.ndarray:
     return records["relation_std"].to_numpy(dtype=object)
 
 
-def _hard_negatives(hh, role, year, left, right, gamma, parts, weight, fields, params):
+def _hard_negatives(hh, role, year, jan1, left, right, gamma, parts, weight, fields, params):
     """Pairs that are two people by construction, with the reason. Only pairs of one source
     household and pairs whose shared ID contradicts a birthdate can be: the rest are skipped
     (at a million persons most pairs are neither)."""
@@ -292,17 +294,21 @@ def _hard_negatives(hh, role, year, left, right, gamma, parts, weight, fields, p
     code = pd.Categorical(role).codes  # -1 where the relation is unknown
     senior = pd.Series(role).isin(SENIOR).to_numpy()  # hash lookups, per record
     junior = pd.Series(role).isin(JUNIOR).to_numpy()
-    generations = (senior[a] & junior[b]) | (junior[a] & senior[b])
     ya, yb = year[a], year[b]
     known_years = (ya > 0) & (yb > 0)
     far_years = known_years & (np.abs(ya - yb) >= GENERATION_YEARS)
     same_year = (ya == yb) | (ya == 0) | (yb == 0)
     near_year = known_years & (np.abs(ya - yb) <= 1)
+    # A parent and a child by their relations, unless the records' own birth years say one
+    # generation (a relation mis-keyed: 配偶 and 女 with one ID, name and birthdate).
+    generations = ((senior[a] & junior[b]) | (junior[a] & senior[b])) & ~near_year
     if fields.birth is not None:
         # The same birthdate as far as both records know it (a placeholder or a missing day
         # beside the full date), not a different one.
         birth = g[:, fields.birth]
-        same_birth = same_year & (birth >= 0) & (birth != fields.birth_different)
+        # A 1 January placeholder says only the year.
+        same_birth = same_year & (((birth >= 0) & (birth != fields.birth_different))
+                                  | (known_years & (jan1[a] | jan1[b])))
     else:
         same_birth = np.zeros(idx.size, dtype=bool)
     close_name = (np.isin(g[:, fields.name], fields.name_close)

@@ -369,3 +369,18 @@ def test_a_namesake_elsewhere_does_not_take_a_registry_person_assigned_more_sure
     assert kept == [True, True]
     ids[3] = "15232219730129566"  # a one-digit typo of the same ID: one person
     assert household._keep_correspondences(corr, members, ids)["kept"].tolist() == [True, True]
+
+
+def test_a_relation_mis_keyed_on_one_member_keyed_twice_is_still_one_person():
+    """罗娜晓 keyed as 配偶 and again as 女, with one ID, name and birthdate: not a mother and a
+    daughter (those are a generation apart), one woman."""
+    ncms = [
+        ("ncms", "N1", "1505230901", "王建国", "150523196003151234", "1960-03-15", "男", "户主",
+         "三家子乡", "红光村"),
+        ("ncms", "N2", "1505230901", "李秀英", "150523196208201226", "1962-08-20", "女", "配偶",
+         "三家子乡", "红光村"),
+        ("ncms", "N2c", "1505230901", "李秀英", "150523196208201226", "1962/8/20", "女", "女",
+         "三家子乡", "红光村"),
+    ]
+    entities, _, _ = link(WANG_REGISTRY + ncms)
+    assert together(entities, "P2", "N2", "N2c")
