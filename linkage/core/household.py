@@ -242,9 +242,9 @@ def household_step(
     lifted = assigned & (wh >= params.review) & free
     gain = np.maximum(wh - all_w[pair], 0.0)
     bits[pair[lifted]] += gain[lifted]
-    note[pair[lifted]] = np.array(
-        [f"assigned within {w}, {a}, +{g:.2f} bits" for w, a, g in zip(
-            within[lifted], agree.reindex(c_of[lifted]).to_numpy(), gain[lifted])], dtype=object)
+    note[pair[lifted]] = ("assigned within " + within[lifted] + ", "
+                          + agree.reindex(c_of[lifted]).to_numpy().astype(object) + ", +"
+                          + np.char.mod("%.2f", gain[lifted]).astype(object) + " bits")
 
     strong = members[members["strong"]]
     other_strong = (np.isin(members["i"].to_numpy(), strong["i"].to_numpy())

@@ -155,14 +155,12 @@ def learn_milk_names(records: pd.DataFrame, min_households: int = 5, ratio: floa
 
 
 def _household_labels(records: pd.DataFrame) -> np.ndarray:
-    src = records["source"].astype(str)
-    if "household_id" in records:
-        hid = records["household_id"]
-        own = "\x1erec:" + records["record_id"].astype(str)
-        label = src + "\x1f" + hid.astype(str).where(hid.notna() & (hid.astype(str) != ""), own)
-    else:
-        label = src + "\x1f" + records["record_id"].astype(str)
-    return label.to_numpy(dtype=object)
+    """Household per record (:func:`linkage.core.household.household_codes`); a record with
+    none is a household of its own."""
+    from linkage.core.household import household_codes
+
+    codes = household_codes(records)
+    return np.where(codes >= 0, codes, -1 - np.arange(len(records)))
 
 
 def _empty_cohort() -> pd.Series:

@@ -105,6 +105,15 @@ WANG_REGISTRY = [
 ]
 
 
+# Its NCMS household 1505230901: the head and his wife as the registry has them.
+WANG_NCMS = [
+    ("ncms", "N1", "1505230901", "王建国", "150523196003151234", "1960-03-15", "男", "户主",
+     "三家子乡", "红光村"),
+    ("ncms", "N2", "1505230901", "李秀英", "150523196208201226", "1962-08-20", "女", "妻",
+     "三家子乡", "红光村"),
+]
+
+
 def test_a_milk_name_child_without_id_is_read_from_the_household():
     ncms = [
         ("ncms", "N1", "1505230901", "王建国", "150523196003151234", "1960-03-15", "男", "户主",
@@ -130,11 +139,7 @@ def test_assignment_tells_two_sisters_apart_by_birth_year_and_order():
         ("police", "P5", "100001", "王静", "150523201709091220", "2017-09-09", "女", "次女",
          "三家子乡", "红光村"),
     ]
-    ncms = [
-        ("ncms", "N1", "1505230901", "王建国", "150523196003151234", "1960-03-15", "男", "户主",
-         "三家子乡", "红光村"),
-        ("ncms", "N2", "1505230901", "李秀英", "150523196208201226", "1962-08-20", "女", "妻",
-         "三家子乡", "红光村"),
+    ncms = WANG_NCMS + [
         # Keyed in the other order, under milk names, with year-only birthdates and no IDs.
         ("ncms", "N5", "1505230901", "二丫", None, "2017", "女", "女", "三家子乡", "红光村"),
         ("ncms", "N4", "1505230901", "大丫", None, "2015", "女", "女", "三家子乡", "红光村"),
@@ -170,11 +175,7 @@ def test_a_child_carrying_the_fathers_id_links_to_the_child_not_the_father():
         ("police", "P8", "100001", "王小军", "150523201206061217", "2012-06-06", "男", "子",
          "三家子乡", "红光村"),
     ]
-    ncms = [
-        ("ncms", "N1", "1505230901", "王建国", "150523196003151234", "1960-03-15", "男", "户主",
-         "三家子乡", "红光村"),
-        ("ncms", "N2", "1505230901", "李秀英", "150523196208201226", "1962-08-20", "女", "妻",
-         "三家子乡", "红光村"),
+    ncms = WANG_NCMS + [
         # The clerk copied the father's ID onto the son's line.
         ("ncms", "N8", "1505230901", "王小军", "150523196003151234", "2012-06-06", "男", "子",
          "三家子乡", "红光村"),
@@ -212,11 +213,7 @@ def test_a_married_daughter_in_two_ncms_households_links_from_both():
         ("police", "Q2", "200001", "赵子涵", "150523201403031215", "2014-03-03", "男", "子",
          "三家子乡", "六家子村"),
     ]
-    ncms = [
-        ("ncms", "N1", "1505230901", "王建国", "150523196003151234", "1960-03-15", "男", "户主",
-         "三家子乡", "红光村"),
-        ("ncms", "N2", "1505230901", "李秀英", "150523196208201226", "1962-08-20", "女", "妻",
-         "三家子乡", "红光村"),
+    ncms = WANG_NCMS + [
         ("ncms", "N10", "1505230901", "王小红", "150523199002021226", "1990-02-02", "女", "女",
          "三家子乡", "红光村"),
         # Her husband's household lists her as 妻: she is enrolled twice.
@@ -236,11 +233,7 @@ def test_a_married_daughter_in_two_ncms_households_links_from_both():
 
 
 def test_one_member_keyed_twice_by_the_clerk_is_one_person():
-    ncms = [
-        ("ncms", "N1", "1505230901", "王建国", "150523196003151234", "1960-03-15", "男", "户主",
-         "三家子乡", "红光村"),
-        ("ncms", "N2", "1505230901", "李秀英", "150523196208201226", "1962-08-20", "女", "妻",
-         "三家子乡", "红光村"),
+    ncms = WANG_NCMS + [
         # The same wife again, with a 1 January placeholder and another word for 妻.
         ("ncms", "N2b", "1505230901", "李秀英", "150523196208201226", "1962-01-01", "女",
          "妻子", "三家子乡", "红光村"),
