@@ -437,6 +437,10 @@ def _print_summary(s: dict, out_dir: Path) -> None:
         if "blocking_recall" in s:  # only when every candidate pair was kept (local engine)
             print(f"  blocking recall {s['blocking_recall']['recall']:.4f}")
     print(f"  timings (s) {s['timings']}")
+    peaks = (s.get("memory") or {}).get("stage_peak_mb")
+    if peaks:
+        top = max(peaks, key=peaks.get)
+        print(f"  peak memory {peaks[top] / 1024:.2f} GB (in {top}); MB per stage {peaks}")
     print(f"  outputs in {out_dir}")
     _print_outputs(s.get("outputs") or {}, out_dir)
 

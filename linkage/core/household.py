@@ -121,6 +121,28 @@ class HouseholdResult:
         return self.field_weight + self.bits
 
 
+def keep_floor(model, review_weight: float) -> float:
+    """The model weight below which no pair can reach the review band: a neutral milk name
+    lifts a pair by at most its name's most negative level weight (the household step only
+    lifts member pairs, which it regenerates itself, and otherwise only lowers)."""
+    names = [c for c in model.comparisons if c.name == "name"]
+    lift = max(0.0, -float(min(names[0].weights()[:-1]))) if names else 0.0
+    return review_weight - lift
+
+
+def worth_keeping(model_weight: np.ndarray, gamma: np.ndarray, same_household: np.ndarray,
+                  fields: Fields, floor: float) -> np.ndarray:
+    """Which scored candidate pairs a later step can still need, so every engine streams the
+    rest away: a model weight (before name evidence) of at least :func:`keep_floor`, two
+    records of one source household (a hard negative to keep apart), or an ID whose
+    birthdate is a generation away from the record's (a child carrying a parent's ID).
+    Reviewed pairs are kept besides, by the caller."""
+    keep = (model_weight >= floor) | same_household
+    if fields.id_number is not None and fields.id_birth_conflict is not None:
+        keep |= gamma[:, fields.id_number] == fields.id_birth_conflict
+    return keep
+
+
 def household_codes(records: pd.DataFrame) -> np.ndarray:
     """Household code per record, keyed by (source, household_id); -1 where none is known."""
     if "household_id" not in records:

@@ -31,11 +31,24 @@ class ScoredPairs:
     candidates: int  # all candidate pairs, kept or not
     level_counts: dict[str, dict[str, int]]  # per comparison, over all candidates
     band_counts: dict[str, int] | None = None  # engines that drop pairs count bands themselves
+    dropped: int = 0  # candidate pairs streamed away: all non-matches, counted in the bands
     all_pairs: bool = True  # True when every candidate pair is kept (blocking recall possible)
     cannot: np.ndarray | None = None  # hard negatives: never in one entity (None: none)
     note: np.ndarray | None = None  # per pair, what the household step did and why
     households: pd.DataFrame | None = None  # household correspondences
     milk_names: tuple[str, ...] = ()  # the milk and placeholder names of the run
+    # Field weights of the candidates the engine streamed away (for the weight histogram), and
+    # every candidate pair as (left, right) where the engine knows them (blocking recall).
+    dropped_weights: np.ndarray | None = None
+    candidate_pairs: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The match weight of every candidate pair, kept or not (float32, in no set order)."""
+        weight = self.weight.astype(np.float32)
+        if self.dropped_weights is None or not len(self.dropped_weights):
+            return weight
+        return np.concatenate([weight, self.dropped_weights.astype(np.float32)])
 
     @classmethod
     def of(cls, weighed: Weighed, decided: pd.DataFrame, n: int, fs: model.FSModel,
@@ -81,10 +94,60 @@ def score_candidates(
                    model_path)
     with stage("score"):
         scorer = FieldScorer(records, config, comparisons, fs)
-        weight, parts = scorer(left, right, gamma)
+        kept = scorer.stream(left, right, gamma, decision != "",
+                             threshold_weight(config.review_threshold))
+        base_levels = level_counts(gamma, comparisons)
     with stage("household"):
-        weighed = household_step(records, config, scorer, left, right, gamma, parts, weight)
-    return ScoredPairs.of(weighed, decided, n, fs, rules, comparisons)
+        k = kept.index
+        weighed = household_step(records, config, scorer, left[k], right[k], gamma[k],
+                                 kept.parts, kept.weight)
+        # Member pairs the step regenerated that were candidates all along (streamed away as
+        # too weak) are no new pairs: found by position among the (sorted) candidates.
+        added = weighed.added if weighed.added is not None else np.zeros(len(weighed.left), bool)
+        at = positions_among(blocking.pack(left, right, n), weighed.left, weighed.right, n, added)
+        gone = np.ones(len(left), dtype=bool)
+        gone[k] = False
+        gone[at[at >= 0]] = False
+        new = added & (at < 0)
+        candidate_pairs = (np.concatenate([left, weighed.left[new]]),
+                           np.concatenate([right, weighed.right[new]]))
+    return streamed(weighed, decided, n, fs, rules, comparisons, candidates=len(left),
+                    dropped=int(gone.sum()), known=at >= 0, base_levels=base_levels,
+                    dropped_weights=kept.all_weight[gone], candidate_pairs=candidate_pairs)
+
+
+def positions_among(packed: np.ndarray, left: np.ndarray, right: np.ndarray, n: int,
+                    which: np.ndarray) -> np.ndarray:
+    """Per pair, its position among the sorted ``packed`` candidates, -1 where it is none of
+    them or not one of ``which``."""
+    out = np.full(len(left), -1, dtype=np.int64)
+    if not len(packed) or not which.any():
+        return out
+    wanted = blocking.pack(left[which], right[which], n)
+    at = np.minimum(np.searchsorted(packed, wanted), len(packed) - 1)
+    out[which] = np.where(packed[at] == wanted, at, -1)
+    return out
+
+
+def streamed(weighed: Weighed, decided: pd.DataFrame, n: int, fs: model.FSModel,
+             rules: list[blocking.RuleReport], comparisons: list[Comparison], *,
+             candidates: int, dropped: int, known: np.ndarray,
+             base_levels: dict[str, dict[str, int]], **extra) -> ScoredPairs:
+    """The engine's result when it streamed weak candidates away (both engines): the counts
+    of pairs, levels and bands still cover every candidate (the ``dropped`` ones are all
+    non-matches). ``known`` marks the member pairs the household step regenerated that were
+    candidates all along: counted once, as candidates, not as the household rule's new pairs."""
+    added = weighed.added if weighed.added is not None else np.zeros(len(weighed.left), bool)
+    new = added & ~known
+    if weighed.rule is not None:
+        weighed.rule.new_pairs -= int((added & known).sum())
+    weighed.added = new
+    levels = level_counts(weighed.gamma[new], comparisons)
+    merged = {c: {lab: base_levels[c][lab] + levels[c][lab] for lab in base_levels[c]}
+              for c in base_levels}
+    return ScoredPairs.of(weighed, decided, n, fs, rules, comparisons,
+                          candidates=candidates + int(new.sum()), level_counts=merged,
+                          dropped=dropped, **extra)
 
 
 def train(records, config, comparisons, gamma, agreement, labelled=None, model_path=None,
@@ -138,6 +201,16 @@ class Weighed:
     milk_names: tuple[str, ...] = ()  # the milk and placeholder names of the run
 
 
+@dataclass
+class Kept:
+    """The candidates worth keeping (positions among the candidates) with their weights."""
+
+    index: np.ndarray
+    weight: np.ndarray  # field weight per kept pair
+    parts: np.ndarray  # per-comparison weights per kept pair
+    all_weight: np.ndarray  # float32 field weight of every candidate (the histogram)
+
+
 class FieldScorer:
     """Field weights of any pair as the run weighs them: the model's per-level weights, term
     frequencies (the larger of overall and birth-cohort), milk names neutral. One instance per
@@ -162,12 +235,46 @@ class FieldScorer:
     def __call__(self, left: np.ndarray, right: np.ndarray, gamma: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
         """(field weight, per-comparison weights) per pair."""
-        weight, parts = model.score(gamma, self.fs, self.records, left, self.tf_tables,
-                                    self.config.training.tf_min_frequency)
-        milk, cohort = self.evidence.pairs(left, right)
-        weight = weight + name_evidence.adjust_name_parts(parts, gamma, milk, cohort,
-                                                          self.name_index, self.tf_levels)
+        _, weight, parts = self._score(left, right, gamma)
         return weight, parts
+
+    def _score(self, left, right, gamma):
+        """(model weight, field weight, per-comparison weights): the field weight adds the
+        name evidence (milk names neutral, birth-cohort frequencies) to the model's."""
+        model_weight, parts = model.score(gamma, self.fs, self.records, left, self.tf_tables,
+                                          self.config.training.tf_min_frequency)
+        milk, cohort = self.evidence.pairs(left, right)
+        weight = model_weight + name_evidence.adjust_name_parts(parts, gamma, milk, cohort,
+                                                                self.name_index, self.tf_levels)
+        return model_weight, weight, parts
+
+    def stream(self, left: np.ndarray, right: np.ndarray, gamma: np.ndarray,
+               reviewed: np.ndarray, review_weight: float) -> Kept:
+        """Score the candidates a chunk at a time and keep only those a later step can need
+        (:func:`linkage.core.household.worth_keeping`, and reviewed pairs): memory then
+        follows the kept pairs, not the candidates (8 bytes of levels and weight each)."""
+        fields = household.Fields.of(self.fs.comparisons)
+        floor = household.keep_floor(self.fs, review_weight)
+        hh = household.household_codes(self.records)
+        chunk = max(int(self.config.chunk_size), 1)
+        index, weights, parts_kept = [], [], []
+        all_weight = np.empty(len(left), dtype=np.float32)
+        for start in range(0, len(left), chunk):
+            sl = slice(start, start + chunk)
+            a, b, g = left[sl], right[sl], gamma[sl]
+            model_weight, weight, parts = self._score(a, b, g)
+            all_weight[sl] = weight
+            same = (hh[a] >= 0) & (hh[a] == hh[b])
+            keep = np.flatnonzero(household.worth_keeping(model_weight, g, same, fields, floor)
+                                  | reviewed[sl])
+            index.append(keep + start)
+            weights.append(weight[keep])
+            parts_kept.append(parts[keep])
+        k = len(self.fs.comparisons)
+        return Kept(np.concatenate(index) if index else np.empty(0, np.int64),
+                    np.concatenate(weights) if weights else np.empty(0),
+                    np.concatenate(parts_kept) if parts_kept else np.empty((0, k), np.float32),
+                    all_weight)
 
     def compare_and_score(self, left: np.ndarray, right: np.ndarray):
         """(gamma, parts, field weight) of new pairs: the household rule's."""

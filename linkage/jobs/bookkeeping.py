@@ -67,10 +67,17 @@ class RunResult:
 
 
 class StageTimer:
-    """Seconds per named stage; with ``progress``, each stage announced on stderr as it starts."""
+    """Seconds and peak resident memory per named stage; with ``progress``, each stage announced
+    on stderr as it starts.
+
+    The peak is sampled (every 20 ms by a daemon thread reading /proc/self/statm) because the
+    kernel keeps only the process's lifetime peak: a stage that frees what it allocated would
+    otherwise hide behind the stage before it. Where /proc is missing the peaks stay empty.
+    """
 
     def __init__(self, progress: bool):
         self.timings: dict[str, float] = {}
+        self.peaks_mb: dict[str, float] = {}
         self.progress = progress
 
     @contextmanager
@@ -78,8 +85,58 @@ class StageTimer:
         start = time.perf_counter()
         if self.progress:
             print(f"[{time.strftime('%H:%M:%S')}] {name} ...", file=sys.stderr, flush=True)
-        yield
+        with _PeakSampler() as sampler:
+            yield
         self.timings[name] = round(time.perf_counter() - start, 3)
+        if sampler.peak:
+            self.peaks_mb[name] = round(sampler.peak / 2**20, 1)
+
+class _PeakSampler:
+    """The largest resident set size seen while the block runs (bytes; 0 without /proc)."""
+
+    PERIOD = 0.02
+
+    def __init__(self):
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="rss-sampler")
+
+    def __enter__(self):
+        self.peak = _rss()
+        if self.peak:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+        self.peak = max(self.peak, _rss())
+        return False
+
+    def _watch(self):
+        while not self._stop.wait(self.PERIOD):
+            self.peak = max(self.peak, _rss())
+
+
+_PAGE = None
+
+
+def _rss() -> int:
+    """Resident set size of this process in bytes, 0 where /proc/self/statm is missing."""
+    global _PAGE
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            resident = int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    if _PAGE is None:
+        import os
+
+        _PAGE = os.sysconf("SC_PAGE_SIZE")
+    return resident * _PAGE
 
 
 def decisions_for(store: Store, position: pd.Series) -> pd.DataFrame:
@@ -129,6 +186,8 @@ def run_summary(config, data, records, scored, band, gold, clustering, review, t
         }
     bands = scored.band_counts or {name: int((band == i).sum())
                                    for i, name in enumerate(model.BANDS)}
+    if scored.dropped:  # candidates the engine streamed away are all non-matches
+        bands = {**bands, "non_match": bands["non_match"] + int(scored.dropped)}
     fs = scored.model
     return {
         "run_id": run_id,

@@ -143,16 +143,16 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     if truth_path is not None:
         with timer.stage("evaluate"):
             truth = pd.read_csv(truth_path, dtype=str)
-            if scored.all_pairs:
-                summary["blocking_recall"] = evaluate.blocking_recall(records, left, right, truth,
-                                                                      config.link_type)
+            if scored.candidate_pairs is not None:
+                summary["blocking_recall"] = evaluate.blocking_recall(
+                    records, *scored.candidate_pairs, truth, config.link_type)
             insurance = {s.name for s in config.sources if s.role == "insurance"}
             summary["accuracy"] = evaluate.evaluate(
                 clusters, truth, insurance, authority_sources=config.authority_sources,
                 review=review, hard_negatives=evaluate.read_hard_negatives(truth_path))
 
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
-                       data.rejects, weight.astype(np.float32))
+                       data.rejects, scored.weights)
     return finish(result, store, pairs_frame, timer)
 
 
@@ -218,6 +218,7 @@ def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTim
         _write_outputs(out_dir, result.clusters, result.golden, result.review, result.rejects, fs,
                        summary)
     summary["timings"] = timer.timings
+    summary["memory"] = {"stage_peak_mb": timer.peaks_mb}  # filled on as the stages run
     # The office outputs (roster, lists, quality reports, report.html) load matplotlib and
     # jinja2: imported only by a run that gets this far.
     from linkage.outputs import write_office_outputs

@@ -212,7 +212,8 @@ OUTPUTS: dict[str, OutputDoc] = {
     "summary": _doc(
         ("summary.json",), "The run in numbers (JSON; top-level keys below).",
         ["run_id", "job", "records", "engine", "blocking", "comparison_levels", "model", "bands",
-         "entities", "review_pairs", "households", "thresholds", "timings", "blocking_recall",
+         "entities", "review_pairs", "households", "thresholds", "timings", "memory",
+         "blocking_recall",
          "accuracy", "outputs"],
         {"run_id": "Run id, as in the store.", "job": "Job name.",
          "records": "read = linked + rejected, also per source with the detected encoding.",
@@ -229,6 +230,7 @@ OUTPUTS: dict[str, OutputDoc] = {
          "review_pairs": "Pairs written to review_pairs.csv.",
          "thresholds": "match and review thresholds used.",
          "timings": "Seconds per stage.",
+         "memory": "stage_peak_mb: the largest resident memory (MB) seen during each stage.",
          "blocking_recall": "With --truth, local engine: true pairs, pairs kept, recall.",
          "accuracy": "With --truth: pairwise, B-cubed, duplicate-enrolment (and strict) "
                      "precision, recall, F1; wrong-person links; registry recall; hard "
