@@ -130,14 +130,16 @@ def keep_floor(model, review_weight: float) -> float:
     return review_weight - lift
 
 
-def worth_keeping(model_weight: np.ndarray, gamma: np.ndarray, same_household: np.ndarray,
+def worth_keeping(weight: np.ndarray, gamma: np.ndarray, same_household: np.ndarray,
                   fields: Fields, floor: float) -> np.ndarray:
     """Which scored candidate pairs a later step can still need, so every engine streams the
-    rest away: a model weight (before name evidence) of at least :func:`keep_floor`, two
-    records of one source household (a hard negative to keep apart), or an ID whose
-    birthdate is a generation away from the record's (a child carrying a parent's ID).
-    Reviewed pairs are kept besides, by the caller."""
-    keep = (model_weight >= floor) | same_household
+    rest away: a weight of at least ``floor`` (the field weight against the review weight
+    where the engine knows the name evidence, as the local one does; the model weight against
+    :func:`keep_floor` where it does not), two records of one source household (a hard
+    negative to keep apart), or an ID whose birthdate is a generation away from the record's
+    (a child carrying a parent's ID). Member pairs below it need not be kept: the household
+    step regenerates them. Reviewed pairs are kept besides, by the caller."""
+    keep = (weight >= floor) | same_household
     if fields.id_number is not None and fields.id_birth_conflict is not None:
         keep |= gamma[:, fields.id_number] == fields.id_birth_conflict
     return keep

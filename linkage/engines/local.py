@@ -254,7 +254,6 @@ class FieldScorer:
         (:func:`linkage.core.household.worth_keeping`, and reviewed pairs): memory then
         follows the kept pairs, not the candidates (8 bytes of levels and weight each)."""
         fields = household.Fields.of(self.fs.comparisons)
-        floor = household.keep_floor(self.fs, review_weight)
         hh = household.household_codes(self.records)
         chunk = max(int(self.config.chunk_size), 1)
         index, weights, parts_kept = [], [], []
@@ -262,11 +261,13 @@ class FieldScorer:
         for start in range(0, len(left), chunk):
             sl = slice(start, start + chunk)
             a, b, g = left[sl], right[sl], gamma[sl]
-            model_weight, weight, parts = self._score(a, b, g)
+            _, weight, parts = self._score(a, b, g)
             all_weight[sl] = weight
             same = (hh[a] >= 0) & (hh[a] == hh[b])
-            keep = np.flatnonzero(household.worth_keeping(model_weight, g, same, fields, floor)
-                                  | reviewed[sl])
+            # The field weight with its name evidence is known here: only pairs that reach
+            # the review band on their fields (or a hard-negative class) are kept.
+            keep = np.flatnonzero(household.worth_keeping(weight, g, same, fields,
+                                                          review_weight) | reviewed[sl])
             index.append(keep + start)
             weights.append(weight[keep])
             parts_kept.append(parts[keep])

@@ -18,10 +18,24 @@ from linkage.outputs.fingerprint import VOLATILE_SUMMARY_KEYS
 def two_runs(make_demo_job, tmp_path_factory):
     """The demo job run as shipped (streaming) and with every candidate kept."""
     streamed_dir = tmp_path_factory.mktemp("streamed")
-    result = run(load_config(make_demo_job(streamed_dir)))
+    seen = {"candidates": 0, "kept": 0}
+    keep = household.worth_keeping
+
+    def counted(*args):
+        mask = keep(*args)
+        seen["candidates"] += len(mask)
+        seen["kept"] += int(mask.sum())
+        return mask
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(household, "worth_keeping", counted)
+        result = run(load_config(make_demo_job(streamed_dir)))
+    result.streamed = seen
     everything_dir = tmp_path_factory.mktemp("everything")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(household, "keep_floor", lambda fs, review_weight: -np.inf)
+        keep = household.worth_keeping
+        mp.setattr(household, "worth_keeping",
+                   lambda weight, *args: keep(np.full(len(weight), np.inf), *args))
         kept_all = run(load_config(make_demo_job(everything_dir)))
     return result, kept_all
 
@@ -31,12 +45,19 @@ def _stable(summary: dict) -> dict:
                                   if k not in VOLATILE_SUMMARY_KEYS}, default=str))
 
 
-def test_streaming_drops_most_candidates(two_runs):
+def test_streaming_drops_weak_candidates(two_runs):
     streamed, everything = two_runs
     candidates = everything.summary["blocking"]["candidate_pairs"]
     assert candidates == streamed.summary["blocking"]["candidate_pairs"]
-    # Most candidates of a demo run are non-matches that no later step needs.
-    assert streamed.summary["bands"]["non_match"] > 0.5 * candidates
+    # Every candidate is weighed once; those dropped are non-matches no later step needs.
+    assert streamed.streamed["candidates"] == candidates - _household_new_pairs(streamed)
+    dropped = streamed.streamed["candidates"] - streamed.streamed["kept"]
+    assert 0 < dropped <= streamed.summary["bands"]["non_match"]
+
+
+def _household_new_pairs(result) -> int:
+    return sum(r["new_pairs"] for r in result.summary["blocking"]["rules"]
+               if r["name"] == "household")
 
 
 def test_streaming_changes_no_entity_and_no_count(two_runs):
