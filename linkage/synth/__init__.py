@@ -10,7 +10,10 @@ birth year only, split households, heads replaced or listed differently between 
 the pairs a matcher must not merge are written to hard_negatives.csv (negatives.py).
 People are generated as numpy arrays of indices into pools (names.py, linkage/data/
 tongliao_places.json); per-record Python only runs on the small subsets that receive an error,
-so 1M persons take about a minute. The same seed gives the same world.
+so 1M persons take about a minute. The same seed gives the same world. Villages keep a few
+hundred residents at any size (a larger world has more villages and, past the real ones, more
+townships), and given names are heavy-tailed per gender and generation, so that persons sharing
+a name and a birth year grow with the population as they do in a real prefecture.
 
 Modules, in the order a world is made:
   params     household templates, error and enrolment rates (the numbers one tunes)

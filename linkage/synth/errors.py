@@ -24,6 +24,7 @@ def _homophones() -> dict[str, tuple[str, ...]]:
     from pypinyin import Style, lazy_pinyin
 
     chars = set(pools.HOMOPHONE_EXTRA) | {c for s in pools.HAN_GIVEN.values() for c in s}
+    chars |= {c for s in pools.HAN_GIVEN_COMMON.values() for c in s if not c.isspace()}
     chars |= {c for s, _ in pools.HAN_SURNAMES for c in s}
     chars |= {c for e in pools.MONGOL_MALE + pools.MONGOL_FEMALE for c in e}
     chars = sorted(chars)

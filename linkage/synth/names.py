@@ -1,8 +1,10 @@
 """Name pools and character tables for the synthetic world (data only, no generation logic).
 
-Frequencies are approximate national shares (per cent) so that common names collide at scale
-(王伟, 张伟, 李娜). Every character here is in the CJK basic block (hence in GBK) unless it is
-listed in RARE_NOT_GBK, which only the UTF-8 sources may carry.
+Surname frequencies are approximate national shares (per cent); given names are ranked, and
+people.given_names puts their shares on the ranks, so that common names collide at scale as they
+do in China (王伟, 张伟, 李娜) while most names are rare. Every character here is in the CJK
+basic block (hence in GBK) unless it is listed in RARE_NOT_GBK, which only the UTF-8 sources may
+carry.
 """
 from __future__ import annotations
 
@@ -37,21 +39,63 @@ MONGOL_SURNAMES: list[tuple[str, float]] = _pairs("""
 包 30 白 18 韩 8 吴 6 宝 6 鲍 4 陈 3 何 3 于 3 金 2 黄 2 李 3 张 2 特 1 海 1 佟 1 鄂 1
 """)
 
-# Han given-name characters by gender and era of birth, most common first; the generator puts a
-# Zipf-like weight on the order, so the first few (伟, 娜, ...) recur often.
+# Han given names by gender and era of birth (before 1970, 1970-1994, from 1995), in two parts:
+# the common names, most common first (伟, 丽, 秀英 ...), and the characters the rest of the names
+# are made of, most common first. people.given_names ranks the common names first, then names
+# made of the characters, and puts a power law on the rank (params.GIVEN_NAMES): a few names are
+# carried by one or two per cent of a cohort, most by a handful of people.
+HAN_GIVEN_COMMON: dict[tuple[str, str], str] = {
+    ("M", "old"): "建国 建华 国华 建军 国庆 志刚 建平 国强 振华 德明 明 军 华 平 文华 建民 "
+                  "志强 国平 玉林 林 海 刚 强 卫国 卫东 红军 向东 金山 宝山 树林 长青 春生 国栋 "
+                  "福 凤山 占山 玉山 永生 德山 志国 国良 国富 金海 海龙",
+    ("M", "mid"): "伟 磊 勇 军 强 涛 杰 斌 超 鹏 刚 明 辉 波 峰 亮 健 海涛 建军 平 飞 东 海波 "
+                  "志强 永刚 晓东 宏伟 建伟 俊 龙 小龙 海龙 志刚 宇 浩 旭 鑫 凯 晓明 海军 立新 "
+                  "春雷 振宇 建华",
+    ("M", "young"): "浩 宇 浩然 子轩 浩宇 宇轩 俊杰 博 杰 鑫 帅 子豪 梓轩 一鸣 天宇 晨 博文 "
+                    "宇航 家豪 明轩 雨泽 佳豪 思远 子墨 嘉豪 皓轩 宇浩 梓豪 俊熙 奕辰 宇泽 睿 "
+                    "浩轩 文博 昊天 铭 泽宇 晨阳 逸飞 涛",
+    ("F", "old"): "秀英 桂英 秀兰 玉兰 桂兰 秀珍 凤英 玉珍 淑珍 玉英 兰英 淑兰 桂珍 秀云 淑华 "
+                  "秀荣 凤兰 桂芝 淑芬 玉芝 秀芳 玉梅 桂荣 秀梅 凤琴 丽华 素珍 玉华 秀华 桂香 "
+                  "玉霞 英 兰 华 珍 芳 红 凤芝 淑琴 桂芳 淑英 玉凤 秀芝",
+    ("F", "mid"): "丽 静 娜 敏 芳 艳 燕 娟 霞 红 婷 丹 玲 颖 晶 洁 莉 梅 萍 丽娜 慧 海燕 雪 "
+                  "春燕 红梅 琳 丽娟 晓燕 艳红 秀丽 晓红 婷婷 丹丹 晶晶 亚楠 雪梅 艳丽 丽丽 "
+                  "晓丽 美玲",
+    ("F", "young"): "欣怡 梓涵 子涵 雨涵 婷 佳怡 思雨 雨欣 可馨 欣然 诗涵 梦琪 紫涵 思涵 佳琪 "
+                    "雨婷 一诺 梓萱 语涵 雨萱 欣妍 怡然 佳欣 心怡 雅琪 婧 悦 琪 萱 佳 颖 雪 诗琪 "
+                    "思琪 雨桐 欣悦 子萱 佳慧 晨曦 依诺",
+}
+
+
+def _chars(text: str) -> str:
+    """The characters of text once each, in their first order."""
+    return "".join(dict.fromkeys(text))
+
+
 HAN_GIVEN: dict[tuple[str, str], str] = {
-    ("M", "old"): "国建军明华文志福德富贵成林山海金玉宝荣忠庆平生春长永树才财喜祥民有学兴"
-                  "广俊和义发胜万振宗东满占奎仁殿双全连印凤江河中红卫继绍景柱龙刚",
-    ("M", "mid"): "伟勇军磊强涛斌杰明刚峰辉鹏超波亮东海林华飞宇健俊龙平新春志国建文利宏洪"
-                  "红晓云彬凯旭阳鑫浩敏锋冬雷光永兵立晨楠铁忠德",
-    ("M", "young"): "浩宇子轩博泽然一俊杰鑫辰涛睿梓航昊天明晨豪翔磊伟鹏凯铭嘉瑞逸文奕宸烨"
-                    "佳乐宁恒帅阳旭源洋琦硕皓炎哲",
-    ("F", "old"): "秀英兰玉桂芳珍淑凤华梅荣琴霞云翠春香素花爱敏菊芝莲彩金丽红艳萍娥清文平芬"
-                  "娟月",
-    ("F", "mid"): "丽娜艳敏静燕红霞丹娟玲芳晶慧颖雪婷洁琳莉梅萍杰宁晓欣佳楠琴媛岩冬月秀英"
-                  "云蕾倩微薇",
-    ("F", "young"): "欣怡雨涵梓萱佳悦思诗琪子馨婷雪紫嘉一可晨瑶妍琳彤钰婧乐心语若晗菲璐蕊"
-                    "然月颖舒",
+    ("M", "old"): _chars("国建军明华文志福德富贵成林山海金玉宝荣忠庆平生春长永树才财喜祥民有学"
+                         "兴广俊和义发胜万振宗东满占奎仁殿双全连印凤江河中红卫继绍景柱龙刚洪彬"
+                         "清泉田丰立新章锁亮顺利宽云岭松柏青凯锦良臣会增武勤耀先廷汉昌宏伯堂"
+                         "强栋向阁钧魁彪豹森茂盛旺敬儒光启斌瑞鹤仲孝礼信智勇"),
+    ("M", "mid"): _chars("伟勇军磊强涛斌杰明刚峰辉鹏超波亮东海林华飞宇健俊龙平新春志国建文利宏"
+                         "洪红晓云彬凯旭阳鑫浩敏锋冬雷光永兵立晨楠铁忠德博宁振兴成江亚胜武毅远"
+                         "坤岩松柏虎威卫晖喜庆福涌泉峻川金玉剑宾昊达小彪帆军猛啸野闯钢柱全胜"
+                         "学良磊晨震廷宝元朋奇铭琦炜玮巍崇洋淼"),
+    ("M", "young"): _chars("浩宇子轩博泽然一俊杰鑫辰涛睿梓航昊天明晨豪翔磊伟鹏凯铭嘉瑞逸文奕宸"
+                           "烨佳乐宁恒帅阳旭源洋琦硕皓炎哲锦程鸿峻熙晟霖彦森毅诚煜骏智昕远飞宏"
+                           "煊翊润淳楷亦家思雨鸣墨彬栋振锐泓弘承安然政康辉骁鹤廷霆岳晋谦"
+                           "朗峰澄麟默贤勋祺涵铖钧锋灏胤毓睿瀚"
+                           "恩赫朔齐"),
+    ("F", "old"): _chars("秀英兰玉桂芳珍淑凤华梅荣琴霞云翠春香素花爱敏菊芝莲彩金丽红艳萍娥清文"
+                         "平芬娟月秋雅玲俊贞惠娣娇巧环美焕顺杏桃双喜慧琼瑞书亚凤振萍淑桂"
+                         "秀梅宝珠丹彩云碧霄翠娟瑛彤娴敬雯荷萱芹莉贤德容凤芸凌桐婵蓉"),
+    ("F", "mid"): _chars("丽娜艳敏静燕红霞丹娟玲芳晶慧颖雪婷洁琳莉梅萍杰宁晓欣佳楠琴媛岩冬月秀"
+                         "英云蕾倩微薇蓉莹亚雯璐菲娇妍琼翠春凤芬波鑫岚茜婕瑶冰珊旭双露海美"
+                         "小华丽影雁虹苗媛阳爽超莎芸月红青琦婉淑萌蓓馨贝嫣梦菁晴霏黎彦"
+                         "君姗怡卉蔚"),
+    ("F", "young"): _chars("欣怡雨涵梓萱佳悦思诗琪子馨婷雪紫嘉一可晨瑶妍琳彤钰婧乐心语若晗菲璐"
+                           "蕊然月颖舒诺依梦雅静宁茹桐汐萌朵希芮沐恩瑾韵歆洁菡楚筱慧曦"
+                           "安宜涵露芷珊妮凝娅薇晴欢柔萌嫣琦倩芊茜夏冉婉悠昕芯蕾"
+                           "羽菲允熙艺谨杉"),
 }
 
 # Mongolian name elements (Chinese transliterations), by gender. A name is one element or two.

@@ -142,3 +142,26 @@ HOUSEHOLD = {
     "head_differs": 0.04,
     "head_differs_son_share": 0.4,  # where both could be: the married son rather than the spouse
 }
+
+# Geography at scale: residents per village and per urban community on average (a village's size
+# varies around it by a lognormal factor), and how many villages (communities) a township (town or
+# street) holds before the county opens another one, so places grow with the population instead
+# of villages swelling. Rural villages in Tongliao hold a few hundred residents each; a township
+# some 20 to 40 villages.
+GEO = {"village_residents": 400, "village_size_sigma": 0.17, "villages_per_township": 40,
+       "community_residents": 1500, "communities_per_unit": 30, "min_per_unit": 2}
+
+# Han given names per (gender, era): the share of a name falls with its rank r (0 first) as
+# 1 / (r + offset) ** s (names.HAN_GIVEN_COMMON first, then names made of names.HAN_GIVEN); a
+# single-character name made of the k-th character ranks beside the two-character names whose
+# ranks multiply to `single` * k. Calibrated to the national counts (张伟, 王伟 and 李娜 each about
+# 2 in 10,000 persons; 伟 some 1.5-2 % of the men born 1970-1994, a bit more in the north) and
+# to names growing more diverse with each generation (the young era's top name about 1 %).
+GIVEN_NAMES = {
+    ("M", "old"): {"s": 1.0, "offset": 10.0, "single": 1.2},
+    ("M", "mid"): {"s": 1.0, "offset": 5.5, "single": 1.2},
+    ("M", "young"): {"s": 0.9, "offset": 8.0, "single": 3.0},
+    ("F", "old"): {"s": 1.0, "offset": 5.0, "single": 2.0},
+    ("F", "mid"): {"s": 1.0, "offset": 5.5, "single": 1.2},
+    ("F", "young"): {"s": 0.9, "offset": 8.0, "single": 3.0},
+}

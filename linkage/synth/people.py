@@ -8,6 +8,8 @@ households (split 户, other heads) in households.py.
 """
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from linkage.synth import households, identity, params
@@ -46,18 +48,38 @@ def _draw_surnames(rng, eth: np.ndarray) -> np.ndarray:
     return out
 
 
+ERAS = ("old", "mid", "young")  # born before 1970, 1970-1994, from 1995
+
+
+@cache
+def given_names(gender: str, era: str) -> tuple[np.ndarray, np.ndarray]:
+    """The Han given names of one gender ("M", "F") and era, ranked, and the share of each.
+
+    The common names come first, then the names made of the era's characters: two different
+    characters, ranked by the product of their ranks, and single characters among them
+    (params.GIVEN_NAMES). The shares follow a power law on the rank, so a few names are carried
+    by one or two per cent of the cohort and most by a handful of persons in a prefecture.
+    """
+    spec = params.GIVEN_NAMES[(gender, era)]
+    chars = pools.HAN_GIVEN[(gender, era)]
+    made = [(spec["single"] * (i + 1), a) for i, a in enumerate(chars)]
+    made += [((i + 1) * (j + 1), a + b) for i, a in enumerate(chars)
+             for j, b in enumerate(chars) if i != j]
+    made.sort(key=lambda t: t[0])
+    names = list(dict.fromkeys(pools.HAN_GIVEN_COMMON[(gender, era)].split()
+                               + [name for _, name in made]))
+    w = 1.0 / (np.arange(len(names)) + spec["offset"]) ** spec["s"]
+    return np.array(names, dtype=object), w / w.sum()
+
+
 def _han_given(rng, gender: np.ndarray, by: np.ndarray) -> np.ndarray:
-    n = len(gender)
     era = np.where(by < 1970, 0, np.where(by < 1995, 1, 2))
-    one = rng.random(n) < np.where((by >= 1965) & (by < 1995), 0.45, 0.18)
-    out = np.empty(n, dtype=object)
+    out = np.empty(len(gender), dtype=object)
     for g, gname in ((MALE, "M"), (FEMALE, "F")):
-        for e, ename in enumerate(("old", "mid", "young")):
+        for e, ename in enumerate(ERAS):
             idx = np.flatnonzero((gender == g) & (era == e))
-            chars = np.array(list(pools.HAN_GIVEN[(gname, ename)]), dtype=object)
-            p = zipf(len(chars))
-            first, second = pick(rng, chars, len(idx), p), pick(rng, chars, len(idx), p)
-            out[idx] = np.where(one[idx], first, first + second)
+            names, p = given_names(gname, ename)
+            out[idx] = names[rng.choice(len(names), size=len(idx), p=p)]
     return out
 
 
@@ -89,7 +111,7 @@ def make_people(rng: np.random.Generator, n: int, geo: Geo) -> People:
     county = rng.choice(len(geo.share), size=nh, p=geo.share)
     urban = (rng.random(nh) < geo.urban_share[county]).astype(int)
     unit = geo.cu_start[county, urban] + (rng.random(nh) * geo.cu_count[county, urban]).astype(int)
-    village = geo.unit_vstart[unit] + (rng.random(nh) * geo.unit_vcount[unit]).astype(int)
+    village = geo.village_in(unit, rng.random(nh))
     group = np.where(geo.vil_groups[village] > 0,
                      1 + (rng.random(nh) * geo.vil_groups[village]).astype(int), 0)
 

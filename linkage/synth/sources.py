@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.synth import names as pools
-from linkage.synth.arrays import CN, NUM, Z2, zfill
+from linkage.synth.arrays import CN, NUM, zfill
 from linkage.synth.dates import DATE_FORMATS, digit_off, format_dates
 from linkage.synth.errors import apply_errors, apply_id_error, apply_name_error, gender_text
 from linkage.synth.geo import Geo
@@ -39,6 +39,11 @@ URBAN_COLUMNS = ["ryid", "xm", "sfzh", "xb", "csrq", "jdmc", "sqmc", "cbrq", "dc
 def _record_ids(rng, prefix: str, n: int, width: int, start: int) -> np.ndarray:
     """Increasing record numbers with gaps (deleted records), as real exports have."""
     return prefix + zfill(start + np.cumsum(rng.integers(1, 4, n)), width)
+
+
+def _width(values: np.ndarray, least: int) -> int:
+    """Digits a code part needs: `least`, or more in a world too large for that."""
+    return max(least, len(str(int(values.max())))) if len(values) else least
 
 
 def household_order(rng: np.random.Generator, p: People) -> np.ndarray:
@@ -253,8 +258,9 @@ def ncms_export(rng: np.random.Generator, p: People, geo: Geo, hh_rank: np.ndarr
     ordinal = fam_rank[hh] - first_in_village[vil] + 1
     county = p.hh_county[hh]
     county_text = geo.county_code.astype(str).astype(object)
-    fam_code = (county_text[county] + Z2[unit - geo.cu_start[county, 0]]
-                + Z2[vil - geo.unit_vstart[unit]] + zfill(ordinal, 4))
+    unit_no, vil_no = unit - geo.cu_start[county, 0], vil - geo.unit_vstart[unit]
+    fam_code = (county_text[county] + zfill(unit_no, _width(unit_no, 2))
+                + zfill(vil_no, _width(vil_no, 2)) + zfill(ordinal, _width(ordinal, 4)))
     heads = np.flatnonzero(p.ncms_rel == "户主")
     head_of = np.zeros(n_hh, dtype=np.int64)  # the head NCMS lists, for every NCMS household
     head_of[p.ncms_hh[heads]] = heads
@@ -314,7 +320,7 @@ def urban_export(rng: np.random.Generator, p: People, geo: Geo,
     draw = rng.random(int(away.sum())) * geo.cu_count[county[away], 1]
     cu = geo.cu_start[county[away], 1] + draw.astype(int)
     unit[away] = cu
-    vil[away] = geo.unit_vstart[cu] + (rng.random(len(cu)) * geo.unit_vcount[cu]).astype(int)
+    vil[away] = geo.village_in(cu, rng.random(len(cu)))
     jdmc, sqmc = geo.unit_name[unit], geo.vil_name[vil]
     school = pupil[idx]
     home = p.hh_unit[hh[school]]
