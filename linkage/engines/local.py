@@ -30,9 +30,7 @@ class ScoredPairs:
     rules: list[blocking.RuleReport]
     candidates: int  # all candidate pairs, kept or not
     level_counts: dict[str, dict[str, int]]  # per comparison, over all candidates
-    band_counts: dict[str, int] | None = None  # engines that drop pairs count bands themselves
     dropped: int = 0  # candidate pairs streamed away: all non-matches, counted in the bands
-    all_pairs: bool = True  # True when every candidate pair is kept (blocking recall possible)
     cannot: np.ndarray | None = None  # hard negatives: never in one entity (None: none)
     note: np.ndarray | None = None  # per pair, what the household step did and why
     households: pd.DataFrame | None = None  # household correspondences

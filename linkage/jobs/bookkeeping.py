@@ -184,8 +184,7 @@ def run_summary(config, data, records, scored, band, gold, clustering, review, t
             "rejected": int((data.rejects["source"] == s.name).sum()),
             "encoding": data.encodings[s.name],
         }
-    bands = scored.band_counts or {name: int((band == i).sum())
-                                   for i, name in enumerate(model.BANDS)}
+    bands = {name: int((band == i).sum()) for i, name in enumerate(model.BANDS)}
     if scored.dropped:  # candidates the engine streamed away are all non-matches
         bands = {**bands, "non_match": bands["non_match"] + int(scored.dropped)}
     fs = scored.model

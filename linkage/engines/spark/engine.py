@@ -1,20 +1,26 @@
-"""The Spark engine: blocking, comparison, training and scoring of candidate pairs on Spark.
+"""The Spark engine: standardisation, blocking, comparison, training, scoring and clustering on
+Spark.
 
 ``engine: spark`` in a job config (or ``linkage run --engine spark``) makes the pipeline call
-:func:`score_candidates_spark` instead of :func:`linkage.engines.local.score_candidates`. It
-returns the same :class:`~linkage.engines.local.ScoredPairs` with the same comparers, model and
-weights, but keeps only the pairs later stages need: everything in the review band or above,
-and every pair a reviewer decided. Those are O(records); all candidate pairs stay in Spark.
+:func:`standardise_spark`, :func:`score_candidates_spark` and :func:`cluster_spark` instead of
+:func:`linkage.core.standardise.standardise_records`,
+:func:`linkage.engines.local.score_candidates` and :func:`linkage.core.cluster.cluster`. They
+return the same records, :class:`~linkage.engines.local.ScoredPairs` and clustering (same
+comparers, model, weights, entities), but scoring keeps only the pairs later stages need:
+everything in the review band or above, and every pair a reviewer decided. Those are
+O(records); all candidate pairs stay in Spark.
 
 What runs where:
 
-* driver (O(records)): ingest and standardise (the pipeline, as for the local engine); one
-  integer block code per record and rule (:func:`linkage.core.blocking.block_keys`, so blanks never
-  block exactly as locally); training (:func:`linkage.engines.local.train`, the local engine's, on
-  the distinct patterns of levels and rule agreement with their counts); term-frequency
-  tables; clustering, golden records, review and outputs from the kept pairs (the pipeline).
-  Clustering therefore never collects all pairs: its edges are the match-band pairs.
-* Spark (O(pairs)): the self-join of each rule's blocks (oversized blocks counted and dropped),
+* executors, standardisation: :func:`linkage.core.standardise.standardise_records` on chunks of
+  the raw fields (:mod:`linkage.engines.spark.standardise`); the columns come back to the driver.
+* driver (O(records)): ingest; one integer block code per record and rule
+  (:func:`linkage.core.blocking.block_keys`, so blanks never block exactly as locally); training
+  (:func:`linkage.engines.local.train`, the local engine's, on the distinct patterns of levels
+  and rule agreement with their counts); term-frequency tables; entity ids, golden records,
+  review and outputs (the pipeline).
+* Spark (O(pairs)): the self-join of each rule's blocks (sub-blocks as the local engine makes
+  them, :mod:`linkage.engines.spark.pairs`),
   link-type filter, union of rules and reviewed pairs; comparison levels (the comparers'
   ``compare`` on pandas chunks via ``mapInPandas``); pattern counts for training and level
   counts; weights (:func:`linkage.core.model.score` on chunks); bands
@@ -24,54 +30,31 @@ What runs where:
   get the local engine's name evidence and household step
   (:func:`linkage.engines.local.household_step`), which compares the member pairs of the
   household correspondences itself, so both engines run one implementation.
+* Spark, clustering (:mod:`linkage.engines.spark.cluster`): connected components of the match
+  and must-link edges, then :func:`linkage.core.cluster.cluster` per component that needs its
+  constraints (authority records, cannot-links) on the executors.
 
-Stages are timed as ``spark_session``, ``block``, ``compare``, ``train``, ``score`` and
-``household`` in summary.json. The summary's blocking recall needs every pair and is left out
-(``all_pairs`` is False).
+Stages are timed as ``standardise`` (which starts the session), ``spark_session``, ``block``,
+``compare``, ``train``, ``score``, ``household`` and ``cluster`` in summary.json. The summary's
+blocking recall needs every pair and is left out (``candidate_pairs`` is None).
 
 Running on a Spark cluster
 --------------------------
-Install the package with its ``spark`` extra where the driver runs, and make the same package
-and its dependencies importable by the executors' Python: the same image or virtualenv on every
-node, or a packed environment (``spark-submit --archives env.tar.gz#env`` with
-``PYSPARK_PYTHON=./env/bin/python``). Executors unpickle the comparers, so they need the same
-version of ``linkage`` and ``matchers`` as the driver. Then either
+docs/spark.md has the recipes (standalone, YARN, Kubernetes), what to ship to the executors
+and the memory settings. In short: the executors' Python must import the same version of
+``linkage`` and ``matchers`` and their dependencies (they unpickle the comparers); the driver
+reads the inputs and writes the outputs and the store at the config's paths, so executors need
+no access to them; name the master in the config (``spark: {master: ...}``) or let
+``spark-submit`` name it. Without a master from either, Spark runs in this process as
+``local[2]`` (driver memory 4g, 8 shuffle partitions; any ``spark.*`` key in the config
+overrides these).
 
-* name the master in the job config and run as usual::
-
-      engine: spark
-      spark:
-        master: spark://head-node:7077        # or yarn, k8s://https://...
-        spark.executor.memory: 8g
-        spark.executor.cores: 4
-        spark.sql.shuffle.partitions: 400     # about 2-4 per executor core
-
-      linkage run configs/job.yaml
-
-* or leave ``master`` out and let ``spark-submit`` name it (client deploy mode)::
-
-      PYSPARK_PYTHON=/opt/venv/bin/python spark-submit --master spark://head-node:7077 \\
-          "$(/opt/venv/bin/python -c 'import linkage.cli as c; print(c.__file__)')" \\
-          run configs/job.yaml --engine spark
-
-  ``PYSPARK_SUBMIT_ARGS="--master spark://head-node:7077 pyspark-shell" linkage run ...
-  --engine spark`` does the same without spark-submit.
-
-Without a master from either, Spark runs in this process as ``local[2]`` (driver memory 4g,
-8 shuffle partitions; any ``spark.*`` key in the config overrides these). Inputs (the CSV/Excel
-paths or SQL sources of the config) are read by the driver; outputs (clusters.csv, golden.csv,
-review pairs, model.json, summary.json) and the store are written by the driver, at the paths
-the config names on the driver's machine, so executors need no access to them. Spark's own
-temporary data goes to ``spark.local.dir`` on each node.
-
-For inputs too large for the driver (tens of millions of records), what would change: ingest and
-standardisation would have to run in Spark (reading Parquet/JDBC directly), block codes would be
-computed there (a ``dense_rank`` over the keys), u would be sampled there, and clustering would
-need a distributed connected-components step (e.g. GraphFrames) instead of the driver's
-union-find. The records are currently shipped from the driver once: up to 500,000 records they
-are broadcast to every executor's Python workers, which take both sides of each chunk of pairs
-from them (only positions cross from the JVM); above that they become a Spark table
-hash-partitioned by position and both sides are joined to the pairs in Spark.
+The records are shipped from the driver: up to 500,000 records they are broadcast to every
+executor's Python workers, which take both sides of each chunk of pairs from them (only
+positions cross from the JVM); above that they become a Spark table hash-partitioned by
+position and both sides are joined to the pairs in Spark. For inputs too large for the driver
+(tens of millions of records), ingest would have to read Parquet/JDBC in Spark, block codes
+would be computed there (a ``dense_rank`` over the keys) and u sampled there.
 """
 from __future__ import annotations
 
@@ -83,7 +66,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-from linkage.core import model
+from linkage.core.cluster import Clustering
 from linkage.core.config import JobConfig
 from linkage.engines import local as scoring
 from linkage.engines.local import ScoredPairs
@@ -154,29 +137,42 @@ def score_candidates_spark(
             # weak) are no new pairs: counted once, as the local engine counts them.
             added = (weighed.added if weighed.added is not None
                      else np.zeros(len(weighed.left), dtype=bool))
-            new = added.copy()
-            new[added] = ~_candidates_among(spark, gamma, weighed.left[added],
-                                            weighed.right[added])
-            known = int(added.sum() - new.sum())
+            known = np.zeros(len(weighed.left), dtype=bool)
+            known[added] = _candidates_among(spark, gamma, weighed.left[added],
+                                             weighed.right[added])
     finally:
         cache.release()
 
-    if weighed.rule is not None:
-        weighed.rule.new_pairs -= known
-    decision = scoring.pair_decisions(weighed.left, weighed.right, n, decided)
-    band = model.bands(model.probability(weighed.weight), config.match_threshold,
-                       config.review_threshold, decision)
-    bands = {name: int((band == i).sum()) for i, name in enumerate(model.BANDS)}
-    bands["non_match"] += dropped - known
-    return ScoredPairs.of(
-        weighed, decided, n, fs, rules, comparisons,
-        candidates=candidates + int(new.sum()),
-        level_counts=scoring.level_counts(
-            np.concatenate([patterns[[f"g{i}" for i in range(k)]].to_numpy(dtype=np.int8),
-                            weighed.gamma[new]]), comparisons,
-            np.concatenate([patterns["count"].to_numpy(dtype=np.float64),
-                            np.ones(int(new.sum()))])),
-        band_counts=bands, all_pairs=False)
+    return scoring.streamed(
+        weighed, decided, n, fs, rules, comparisons, candidates=candidates,
+        dropped=dropped - int(known.sum()), known=known,
+        base_levels=scoring.level_counts(patterns[[f"g{i}" for i in range(k)]].to_numpy(
+            dtype=np.int8), comparisons, patterns["count"].to_numpy(dtype=np.float64)))
+
+
+def standardise_spark(records: pd.DataFrame, fields: set[str], config: JobConfig,
+                      progress: bool = False) -> pd.DataFrame:
+    """The pipeline's standardise stage on the executors; starts the job's Spark session.
+
+    Gives :func:`linkage.core.standardise.standardise_records` (index reset) to the value
+    (:mod:`linkage.engines.spark.standardise`).
+    """
+    from linkage.engines.spark import standardise
+    from linkage.engines.spark.session import spark_session
+
+    spark = spark_session(config.spark.settings(), progress)
+    return standardise.standardise_records(spark, records, fields)
+
+
+def cluster_spark(config: JobConfig, n: int, left: np.ndarray, right: np.ndarray,
+                  weight: np.ndarray, authority: np.ndarray, **constraints) -> Clustering:
+    """:func:`linkage.core.cluster.cluster` in Spark (:mod:`linkage.engines.spark.cluster`):
+    components found there, the constrained clustering per component on the executors."""
+    from linkage.engines.spark import cluster
+    from linkage.engines.spark.session import spark_session
+
+    spark = spark_session(config.spark.settings())
+    return cluster.cluster(spark, n, left, right, weight, authority, **constraints)
 
 
 def _train(spark, gamma, patterns, records, config, comparisons, decided, reviewed, model_path):

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from linkage.core import model
+from linkage.core import household, model
 from linkage.core.household import Fields
 
 CARRIED = ["pos_l", "pos_r", "hh_l", "hh_r"]
@@ -53,21 +53,17 @@ def field_weights(
             weight, _ = model.score(g, fs, left_values, np.arange(len(pdf)), tf_tables.value,
                                     tf_floor)
             hh_l, hh_r = pdf["hh_l"].to_numpy(), pdf["hh_r"].to_numpy()
-            near = (weight >= keep_floor) | ((hh_l >= 0) & (hh_l == hh_r))
-            if fields.id_number is not None and fields.id_birth_conflict is not None:
-                near |= g[:, fields.id_number] == fields.id_birth_conflict
+            near = household.worth_keeping(weight, g, (hh_l >= 0) & (hh_l == hh_r), fields,
+                                           keep_floor)
             yield pdf[CARRIED].assign(w=weight, near=near)
 
     return gamma.mapInPandas(run, schema)
 
 
 def keep_floor(fs: model.FSModel, review_weight: float) -> float:
-    """The model weight below which no pair can reach the review band: a neutral milk name
-    lifts a pair by at most its name's most negative level weight (the household step only
-    lifts member pairs, which it regenerates itself, and otherwise only lowers)."""
-    names = [c for c in fs.comparisons if c.name == "name"]
-    lift = max(0.0, -float(min(names[0].weights()[:-1]))) if names else 0.0
-    return review_weight - lift
+    """The model-weight floor of :func:`linkage.core.household.keep_floor`: the executors
+    score without the name evidence, so they keep what a neutral milk name could lift."""
+    return household.keep_floor(fs, review_weight)
 
 
 def kept_pairs(pairs: DataFrame, decisions: DataFrame | None) -> DataFrame:

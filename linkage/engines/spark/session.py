@@ -3,7 +3,8 @@
 ``master`` picks the cluster (the config's, else the one ``spark-submit`` or
 ``PYSPARK_SUBMIT_ARGS`` names, else ``local[2]``); every other key is passed to Spark as
 configuration. In local mode the Python workers run on this interpreter, so they import the
-same packages. A session that is already
+same packages; on a cluster ``spark.pyspark.python`` (or ``PYSPARK_PYTHON``) names the
+executors' interpreter. A session that is already
 active (a notebook, a test, ``spark-submit``'s own) is reused as it is.
 """
 from __future__ import annotations
@@ -35,7 +36,11 @@ def spark_session(settings: dict[str, Any], progress: bool = False):
         _find_java()
         master = _master(settings)
         local = master.startswith("local")
-        if local:
+        if settings.get("spark.pyspark.python"):
+            # Spark documents this key for the executors' Python, but a session started from
+            # Python (not spark-submit) only reads the environment variable.
+            os.environ["PYSPARK_PYTHON"] = str(settings["spark.pyspark.python"])
+        elif local:
             # Workers must import pandas and the matchers: run them on this interpreter.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         conf = {
