@@ -1,6 +1,6 @@
-"""Command line: `linkage synth | febrl | run | add | export | evaluate | explain | decide | demo |
-serve | users | tokens | db`. The job commands are a thin layer over the Python API
-(linkage/api.py): they parse, call it and print."""
+"""Command line: `linkage synth | febrl | run | blocking | add | daily | export | evaluate |
+explain | decide | demo | serve | users | tokens | db`. The job commands are a thin layer over
+the Python API (linkage/api.py): they parse, call it and print."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.add_argument("--engine", choices=["local", "spark"], help="override the config's engine")
 
+    k = sub.add_parser("blocking", help="estimate each blocking rule's candidate pairs (and "
+                                        "recall) before any comparison, against the budget")
+    k.add_argument("config", type=Path, help="the job config (YAML)")
+    k.add_argument("--truth", type=Path,
+                   help="truth file (source, record_id, person_id): each rule's recall")
+
     a = sub.add_parser("add", help="link a file of new records against the existing entities "
                                    "(no full re-run)")
     a.add_argument("config", type=Path, help="the job config (YAML)")
@@ -43,6 +49,23 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--out", type=Path, help="output folder (default: the config's 'output')")
     a.add_argument("--truth", type=Path, help="truth file to score the new state against")
     a.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    y = sub.add_parser("daily", help="the day's enrolment check: add the day's forms (as `add` "
+                                     "does), then check its receipts, duplicates and entry "
+                                     "errors per village and clerk")
+    y.add_argument("config", type=Path, help="the job config (YAML)")
+    y.add_argument("--input", type=Path, required=True,
+                   help="CSV or XLSX of the day's new enrolment records")
+    y.add_argument("--source", help="the configured source whose column mapping the file follows "
+                                    "(default: the one source whose columns its header has)")
+    y.add_argument("--out", type=Path, help="output folder (default: the config's 'output'); the "
+                                            "check goes to its daily/<run id>/")
+    y.add_argument("--date", type=_day, metavar="YYYY-MM-DD",
+                   help="the day the forms came in (default: today)")
+    y.add_argument("--year", type=int, help="contribution year whose rules apply (default: the "
+                                            "date's year; a year's rules hold until a later one)")
+    y.add_argument("--truth", type=Path, help="truth file to score the new state against")
+    y.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     o = sub.add_parser("export", help="write the office outputs and run report again from the "
                                       "store's latest complete run")
@@ -117,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     # The check API's options and its tokens.
     v.add_argument("--check-only", action="store_true",
                    help="serve only the check API (/api/v1), not the review pages")
+    v.add_argument("--review-only", action="store_true",
+                   help="serve only the review pages, without the check API and its master")
     v.add_argument("--behind-proxy", metavar="ADDRS", default=None,
                    help="served behind a TLS reverse proxy at these addresses (comma-separated): "
                         "Secure cookies, HSTS, X-Forwarded-For/-Proto believed from them only")
@@ -176,8 +201,12 @@ def main(argv: list[str] | None = None) -> int:
             result = Job.from_yaml(args.config, engine=args.engine).run(
                 args.truth, args.model, progress=not args.quiet, out=args.out)
             _print_summary(result.summary, result.out_dir)
+        elif args.command == "blocking":
+            _blocking(load_config(args.config), args.truth)
         elif args.command == "add":
             return _add(Job.from_yaml(args.config), args)
+        elif args.command == "daily":
+            return _daily(load_config(args.config), args)
         elif args.command == "export":
             return _export(Job.from_yaml(args.config), args.out)
         elif args.command == "evaluate":
@@ -202,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
 
             serve(load_config(args.config), args.host, args.port, check_only=args.check_only,
                   rates=_rates(args.check_rate, args.check_full_rate),
-                  behind_proxy=args.behind_proxy, refresh_seconds=args.refresh_seconds)
+                  behind_proxy=args.behind_proxy, refresh_seconds=args.refresh_seconds,
+                  review_only=args.review_only)
         elif args.command == "users":
             return _users(args, load_config(args.config))
         elif args.command == "tokens":
@@ -211,6 +241,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _blocking(config, truth: Path | None) -> None:
+    """The blocking estimate over the job's records, read and standardised as a run reads them."""
+    import pandas as pd
+
+    from linkage.core import blocking_plan, standardise
+    from linkage.jobs.inputs import ingest_job
+    from linkage.jobs.run import plan
+
+    plan(config)  # every blocking key exists
+    fields = {f for s in config.sources for f in s.fields}
+    records = standardise.standardise_records(ingest_job(config).records, fields).reset_index(
+        drop=True)
+    truth_frame = pd.read_csv(truth, dtype=str) if truth is not None else None
+    print(blocking_plan.plan_job(records, config, truth_frame).table())
 
 
 def _users(args, config) -> int:
@@ -397,6 +443,33 @@ def _add(job: Job, args) -> int:
           f"{state['new_entities']:,} new entities; {state['bridges_to_review']:,} would bridge "
           "two existing entities and wait for review")
     _print_summary(s, result.out_dir)
+    return 0
+
+
+def _daily(config, args) -> int:
+    from linkage.jobs.add import AddError
+    from linkage.jobs.daily import daily
+    from linkage.store import Superseded
+
+    try:
+        done = daily(config, args.input, args.source, args.out, day=args.date, year=args.year,
+                     progress=not args.quiet, truth_path=args.truth)
+    except (AddError, Superseded) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print_summary(done.result.summary, done.result.out_dir)
+    c = done.check.counts
+    print(f"enrolment check of {c['file']} ({c['day']}, rules for {c['year']})")
+    print(f"  rows read {c['read']:,}: checked {c['checked']:,}, rejected {c['rejected']:,}; "
+          f"{c['new_persons']:,} new persons, {c['insured_elsewhere']:,} insured more than once; "
+          f"{c['entry_problems']:,} with entry problems; {c['to_review']:,} to review")
+    print(f"  receipts {c['receipts']:,}: {c['receipts_disagreeing']:,} disagree "
+          f"(difference {c['amount_difference']:+,.2f} yuan), {c['receipts_unchecked']:,} "
+          f"could not be checked; {c['input_problems']:,} cells unreadable")
+    for note in done.check.notes[1:]:
+        print(f"  note: {note}")
+    print(f"  check in {done.folder}")
+    _print_outputs(done.manifest, done.folder)
     return 0
 
 

@@ -1,18 +1,26 @@
 """Candidate pairs from several blocking rules, unioned, as compact integer arrays.
 
 A pair is two record positions (i < j) packed into one int64, so tens of millions of pairs
-cost eight bytes each and the union of rules is one sort. Blocks larger than a rule's
-``max_block_size`` are skipped and reported: a block of every 王伟 born in 1970 produces pairs
-no comparison can rescue, and other rules (ID, birthdate + village) still reach those people.
+cost eight bytes each and the union of rules is one sort.
+
+A block over its rule's budget (``max_block_size`` records, ``max_pairs`` pairs) is split by
+the rule's refining keys in order: every 王伟 born in 1970 becomes the 王伟 born in March 1970,
+and a sub-block still over budget is split by the next key (township, gender ...). The pairs of
+a block grow with the square of its size, so without this a rule's pairs grow with the square
+of the population; split, they grow with it. A block still over budget after every refining key
+is skipped and reported: its pairs are left to the other rules (ID, birthdate + village).
+:func:`rule_blocks` decides the sub-blocks, once for every engine: the Spark engine joins on
+its codes, and the estimate (:mod:`linkage.core.blocking_plan`) counts them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from linkage.core.config import BlockingRule
+from linkage.core.config import DERIVED_REFINERS, BlockingRule
 
 
 @dataclass
@@ -21,29 +29,190 @@ class RuleReport:
     pairs: int  # pairs this rule generated (before the union)
     new_pairs: int  # pairs no earlier rule had found
     blocks: int
-    skipped_blocks: int  # blocks over max_block_size
-    skipped_pairs: int  # pairs those blocks would have produced
+    skipped_blocks: int  # blocks still over budget after every refining key
+    skipped_pairs: int  # pairs those blocks would have produced (before the link type)
 
 
-def block_keys(records: pd.DataFrame, keys: tuple[str, ...]) -> np.ndarray:
+def _factorized(records: pd.DataFrame, key: str, memo: dict | None = None
+                ) -> tuple[np.ndarray, int, np.ndarray]:
+    """(code per record, distinct values, not blank) of one column; -1 codes a blank text
+    value, 0 in an integer column is blank but has a code. ``memo`` keeps them across rules."""
+    if memo is not None and key in memo:
+        return memo[key]
+    col = records[key]
+    if np.issubdtype(col.dtype, np.integer):
+        values = col.to_numpy()
+        c, uniques = pd.factorize(values)
+        valid = values != 0
+    else:
+        c, uniques = pd.factorize(col.astype(object).where(col.astype(str) != "", None))
+        valid = c >= 0
+    out = (c.astype(np.int64), len(uniques), valid)
+    if memo is not None:
+        memo[key] = out
+    return out
+
+
+def block_keys(records: pd.DataFrame, keys: tuple[str, ...], memo: dict | None = None
+               ) -> np.ndarray:
     """Integer block code per record, -1 where any key is blank (blank never blocks)."""
     codes = np.zeros(len(records), dtype=np.int64)
     valid = np.ones(len(records), dtype=bool)
     for key in keys:
-        col = records[key]
-        if np.issubdtype(col.dtype, np.integer):
-            values = col.to_numpy()
-            valid &= values != 0
-            c, uniques = pd.factorize(values)
-        else:
-            c, uniques = pd.factorize(col.astype(object).where(col.astype(str) != "", None))
-            valid &= c >= 0
-        codes = codes * (len(uniques) + 1) + (c + 1)
+        c, distinct, usable = _factorized(records, key, memo)
+        valid &= usable
+        codes = codes * (distinct + 1) + (c + 1)
         # Re-densify so the product of many keys never overflows.
         codes, _ = pd.factorize(codes)
         codes = codes.astype(np.int64)
     codes[~valid] = -1
     return codes
+
+
+def _birth_month(records: pd.DataFrame) -> np.ndarray:
+    return records["birth_date"].to_numpy(dtype=np.int64) // 100 % 100  # 0: not known
+
+
+# Refining keys blocking derives itself, by name (config.DERIVED_REFINERS names what each reads).
+REFINERS = {"birth_month": _birth_month}
+
+
+def refining_values(records: pd.DataFrame, key: str, memo: dict | None = None) -> np.ndarray:
+    """Integer value per record of a refining key: inside a block a blank is a value like any
+    other (a year-only birthdate has birth month 0), so refining never drops a record from its
+    block."""
+    if key in REFINERS:
+        if DERIVED_REFINERS[key] not in records:
+            return np.zeros(len(records), dtype=np.int64)
+        if memo is not None and key in memo:
+            return memo[key]
+        values = pd.factorize(REFINERS[key](records))[0].astype(np.int64)
+        if memo is not None:
+            memo[key] = values
+        return values
+    if key not in records:
+        return np.zeros(len(records), dtype=np.int64)
+    return _factorized(records, key, memo)[0] + 1
+
+
+@dataclass
+class Blocks:
+    """A rule's blocks after splitting: one code per record.
+
+    ``codes``: the record's sub-block, >= 0 where it is paired; -1 where a key is blank;
+    -2 - k for the k-th sub-block still over budget after every refining key (skipped).
+    ``keys``: the record's block before splitting (:func:`block_keys`). ``depth``: how many
+    refining keys split the record's block, so that a new record (the online check) finds its
+    sub-block: the records of its block with its values of the first ``depth`` keys.
+    """
+
+    rule: BlockingRule
+    codes: np.ndarray
+    keys: np.ndarray
+    split_blocks: int  # blocks over budget (split, or skipped when no refining key is left)
+    refined_by: tuple[str, ...]  # the refining keys some block needed
+    depth: np.ndarray = field(repr=False, default=None)  # refining keys applied, per record
+    sizes: np.ndarray = field(repr=False, default=None)  # records per code >= 0 (bincount)
+
+    @property
+    def paired(self) -> np.ndarray:
+        """Sub-block per record, -1 where the record pairs with nobody by this rule."""
+        return np.where(self.codes >= 0, self.codes, -1)
+
+    def _skipped_sizes(self) -> np.ndarray:
+        skipped = self.codes[self.codes <= -2]
+        return np.bincount(-2 - skipped) if skipped.size else np.empty(0, dtype=np.int64)
+
+    @property
+    def blocks(self) -> int:
+        """Blocks of two or more records after splitting, skipped ones included."""
+        return int((self.sizes > 1).sum()) + int(self._skipped_sizes().size)
+
+    @property
+    def skipped_blocks(self) -> int:
+        return int(self._skipped_sizes().size)
+
+    @property
+    def skipped_pairs(self) -> int:
+        """Pairs the skipped blocks hold (before the link type)."""
+        s = self._skipped_sizes().astype(np.int64)
+        return int((s * (s - 1) // 2).sum())
+
+
+def block_pairs(codes: np.ndarray, sources: np.ndarray | None, link_type: str) -> np.ndarray:
+    """Per block code 0..max (codes >= 0, dense), the pairs the link type allows in it: all
+    s (s - 1) / 2, those across sources or those within one, from per-source counts."""
+    valid = codes >= 0
+    c = codes[valid]
+    if c.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    sizes = np.bincount(c).astype(np.int64)
+    every = sizes * (sizes - 1) // 2
+    if link_type == "link_and_dedupe" or sources is None:
+        return every
+    src = np.asarray(sources)[valid].astype(np.int64)
+    width = int(src.max()) + 1
+    cells, counts = np.unique(c * width + src, return_counts=True)
+    counts = counts.astype(np.int64)
+    within = np.bincount(cells // width, weights=counts * (counts - 1) // 2,
+                         minlength=sizes.size).astype(np.int64)
+    return within if link_type == "dedupe_only" else every - within
+
+
+def _over_budget(codes: np.ndarray, rule: BlockingRule, sources: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(records of blocks over the rule's budget, records per block)."""
+    valid = codes >= 0
+    sizes = np.bincount(codes[valid]) if valid.any() else np.zeros(0, dtype=np.int64)
+    over = sizes > rule.max_block_size
+    if rule.max_pairs is not None:
+        over |= block_pairs(codes, sources, rule.link_type) > rule.max_pairs
+    out = np.zeros(len(codes), dtype=bool)
+    out[valid] = over[codes[valid]]
+    return out, sizes
+
+
+def _split(codes: np.ndarray, over: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Codes with the records of oversized blocks given new codes, one per (block, value)."""
+    out = codes.copy()
+    rows = np.flatnonzero(over)
+    combined = codes[rows] * (int(values[rows].max()) + 1) + values[rows]
+    out[rows] = int(codes.max()) + 1 + pd.factorize(combined)[0]
+    return out
+
+
+def rule_blocks(records: pd.DataFrame, rule: BlockingRule, sources: np.ndarray | None = None,
+                link_type: str | None = None, memo: dict | None = None) -> Blocks:
+    """A rule's sub-blocks: each block over budget split by the refining keys in order, each
+    sub-block still over budget by the next; what is over budget after them all is skipped.
+
+    ``sources`` (source code per record) is needed only when ``max_pairs`` counts the pairs
+    of one link type; ``link_type`` overrides the rule's; ``memo`` (a dict) keeps each
+    column's codes for the next rule.
+    """
+    if link_type is not None and link_type != rule.link_type:
+        rule = replace(rule, link_type=link_type)
+    if sources is None and rule.max_pairs is not None and rule.link_type != "link_and_dedupe":
+        sources = pd.factorize(records["source"])[0]
+    keys = block_keys(records, rule.keys, memo)
+    codes = keys
+    over, sizes = _over_budget(codes, rule, sources)
+    split = int(np.unique(codes[over]).size)
+    used = []
+    depth = np.zeros(len(codes), dtype=np.int8)
+    for key in rule.refine:
+        if not over.any():
+            break
+        codes = _split(codes, over, refining_values(records, key, memo))
+        depth[over] += 1
+        over, sizes = _over_budget(codes, rule, sources)
+        used.append(key)
+    if over.any():
+        codes = codes.copy()
+        codes[over] = -2 - pd.factorize(codes[over])[0]
+        valid = codes >= 0
+        sizes = np.bincount(codes[valid], minlength=sizes.size)
+    return Blocks(rule, codes, keys, split, tuple(used), depth, sizes)
 
 
 def pairs_within_blocks(codes: np.ndarray, max_block_size: int) -> tuple[np.ndarray, int, int, int]:
@@ -78,6 +247,9 @@ def pairs_within_blocks(codes: np.ndarray, max_block_size: int) -> tuple[np.ndar
     return packed, blocks, int(big.sum()), skipped_pairs
 
 
+NO_LIMIT = sys.maxsize  # pairs_within_blocks without a size limit: rule_blocks applied it
+
+
 def candidate_pairs(
     records: pd.DataFrame,
     rules: tuple[BlockingRule, ...],
@@ -89,16 +261,16 @@ def candidate_pairs(
     source_codes, _ = pd.factorize(records["source"])
     found = np.empty(0, dtype=np.int64)
     reports = []
+    memo: dict = {}
     for rule in rules:
-        packed, blocks, skipped_blocks, skipped_pairs = pairs_within_blocks(
-            block_keys(records, rule.keys), rule.max_block_size
-        )
+        blocks = rule_blocks(records, rule, source_codes, link_type, memo)
+        packed = pairs_within_blocks(blocks.codes, NO_LIMIT)[0]
         packed = filter_packed_by_link_type(packed, n, source_codes, link_type)
         packed = unique_sorted(packed)
         before = found.size
         found = unique_sorted(np.concatenate([found, packed]))
-        reports.append(RuleReport(rule.name, int(packed.size), int(found.size - before), blocks,
-                                  skipped_blocks, skipped_pairs))
+        reports.append(RuleReport(rule.name, int(packed.size), int(found.size - before),
+                                  blocks.blocks, blocks.skipped_blocks, blocks.skipped_pairs))
     if forced is not None and forced.size:
         found = unique_sorted(np.concatenate([found, forced]))
     left = (found // n).astype(np.int32) if n else found.astype(np.int32)

@@ -52,6 +52,21 @@ ROLES = ("authority", "insurance", "other")
 LINK_TYPES = ("link_and_dedupe", "link_only", "dedupe_only")
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gbk", "gb18030")
 ENGINES = ("local", "spark")
+# Keys that split an oversized block when a rule names none, most namesakes parted for the
+# fewest true pairs first: township splits a block ~90 ways and parts 2.5% of true pairs,
+# gender 2 ways for 0.5%, birth month 12 ways for 3.6% (the synthetic world; docs/blocking.md).
+DEFAULT_REFINE = ("township_norm", "gender", "birth_month", "name_initials")
+# Refining keys blocking derives itself (blocking.REFINERS), with the column each reads.
+DERIVED_REFINERS = {"birth_month": "birth_date"}
+
+
+def refining_columns(fields: set[str]) -> set[str]:
+    """Keys a blocking rule may refine by when the sources map these raw fields: their
+    standardised columns and the refiners derived from those."""
+    from linkage.core.standardise import column_fields
+
+    columns = set(column_fields(set(fields)))
+    return columns | {name for name, column in DERIVED_REFINERS.items() if column in columns}
 
 
 class ConfigError(ValueError):
@@ -194,7 +209,18 @@ class BlockingSpec(_Model):
                     Field(min_length=1)]
     """Standardised columns that must all be equal (see matchers/COLUMNS.md)."""
     max_block_size: int = Field(300, ge=2)
-    """Blocks larger than this are skipped and counted (a block of every 王伟 born in 1970)."""
+    """Blocks larger than this (a block of every 王伟 born in 1970) are split by the `refine`
+    keys; a block still larger after all of them is skipped and counted."""
+    max_pairs: int | None = Field(None, ge=1, examples=[5000])
+    """Pairs one block may give (those the link type allows); a block with more is split as
+    one over `max_block_size` is. Absent: only `max_block_size` limits a block."""
+    refine: Annotated[list[Annotated[str, Says("a refining key")]]
+                      | None, Derived(", ".join(DEFAULT_REFINE) + " (those the sources map)"),
+                      BeforeValidator(_one_or_list, json_schema_input_type=(
+                          str | list[str] | None))] = None
+    """Keys that split a block over budget, in order: a sub-block still over budget is split
+    by the next key. `birth_month` is taken from birth_date; a blank value is a sub-block of
+    its own. `[]`: never split, skip."""
 
 
 class ComparisonSpec(_Model):
@@ -303,6 +329,75 @@ class SparkSettings(_Model):
         return ({"master": self.master} if self.master else {}) | dict(self.model_extra or {})
 
 
+# The fields the day's enrolment check reads besides the linkage's own (`contributions.columns`).
+CHECK_FIELDS = ("receipt", "receipt_amount", "receipt_members", "tier", "subsidy", "enrol_kind",
+                "paid_on", "amount", "clerk")
+PAYS = ("personal", "personal_and_government")
+Yuan = Annotated[float, Field(ge=0, le=1_000_000), Says("an amount in yuan")]
+
+
+def _reduction(value: Any) -> Any:
+    if value == "full":
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1e6:
+        raise ValueError("an amount in yuan (0 or more) or 'full'")
+    return float(value)
+
+
+Reduction = Annotated[Any, AfterValidator(_reduction), Says("an amount in yuan or 'full'"),
+                      WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0},
+                                                {"const": "full"}]})]
+
+
+class SubsidyCategory(_Model):
+    """A subsidy category (补助类别): what it takes off the personal contribution per tier."""
+
+    model_config = ConfigDict(title="subsidy category")
+
+    reduction: dict[Text, Reduction] = Field(examples=[{"一档": "full", "二档": 60}])
+    """Tier -> yuan taken off the personal contribution, or `full` (nothing to pay). A tier
+    not listed gets no reduction."""
+    also: list[Text] = Field(default_factory=list, examples=[["重点优抚"]])
+    """Other spellings of the category in the rosters."""
+    min_age: int | None = Field(None, ge=0, le=150, examples=[60])
+    """The category applies from this age in the contribution year (low-income elderly: 60)."""
+
+
+class YearRules(_Model):
+    """What one person pays in a year, by tier, subsidy category and kind of enrolment."""
+
+    model_config = ConfigDict(title="contribution rules of a year")
+
+    personal: dict[Text, Yuan] = Field(min_length=1, examples=[{"一档": 50, "二档": 120}])
+    """Tier (as the roster writes it: 一档, 二档) -> personal contribution per person and year."""
+    government: Yuan = 0
+    """Government subsidy per person and year (a late enrollee pays it too)."""
+    categories: dict[Text, SubsidyCategory] = Field(default_factory=dict)
+    """Subsidy categories by the name the roster writes; a member with none pays in full."""
+    late_pays: Literal[PAYS] = "personal_and_government"
+    """What a late enrollee pays, with no category reduction."""
+    newborn_pays: Literal[PAYS] = "personal"
+    """What a newborn pays, in full (no category reduction)."""
+
+
+class Contributions(_Model):
+    """The day's enrolment check: the contribution rules each receipt is reconciled with."""
+
+    model_config = ConfigDict(title="contribution rules")
+
+    years: dict[Annotated[int, Field(ge=1900, le=2200), Says("a year")], YearRules] = Field(
+        default_factory=dict)
+    """Rules by year: a year's rules hold from that year until the next year given."""
+    late: list[Text] = Field(default_factory=list, examples=[["逾期"]])
+    """What `enrol_kind` says for a late enrollee (pays in full, waits three months)."""
+    newborn: list[Text] = Field(default_factory=list, examples=[["新生儿"]])
+    """What `enrol_kind` says for a newborn (pays in full, does not wait)."""
+    columns: dict[SourceName, dict[Literal[CHECK_FIELDS], ColumnName]] = Field(
+        default_factory=dict, examples=[{"ncms": {"receipt_amount": "收据金额"}}])
+    """Per source, columns only the check reads (receipt_amount, receipt_members, enrol_kind,
+    paid_on ...), so a file without them still links; `sources[].fields` may map them too."""
+
+
 class JobSpec(_Model):
     """A job config as its YAML file writes it."""
 
@@ -334,10 +429,17 @@ class JobSpec(_Model):
     """Household context: members of one household match together."""
     chunk_size: int = Field(1_000_000, ge=1000)
     """Candidate pairs compared per chunk (memory bound)."""
+    max_candidate_pairs: Annotated[int | None, Field(ge=1000),
+                                   Derived("available memory / 200 bytes")] = None
+    """Most candidate pairs the blocking rules may give together; a run whose estimate is
+    larger stops before comparing, naming the rule to refine (`linkage blocking` shows the
+    estimate)."""
     engine: Literal[ENGINES] = "local"
     """`linkage run --engine` overrides it."""
     spark: _section(SparkSettings) = Field(default_factory=SparkSettings)
     """For engine spark: `master` (local[2] if absent) and any `spark.*` setting."""
+    contributions: _section(Contributions) = Field(default_factory=Contributions)
+    """Contribution rules by year, for the day's enrolment check (`linkage daily`)."""
 
 
 # --------------------------------------------------------------------------- matcher parameters
@@ -444,6 +546,9 @@ class BlockingRule:
     name: str
     keys: tuple[str, ...]
     max_block_size: int
+    refine: tuple[str, ...] = ()  # keys that split a block over budget, in order
+    max_pairs: int | None = None  # pairs one block may give (None: only its size counts)
+    link_type: str = "link_and_dedupe"  # the job's: which pairs of a block count
 
 
 @dataclass(frozen=True)
@@ -480,6 +585,8 @@ class JobConfig:
     engine: str
     spark: SparkSettings
     spec: JobSpec  # the config as written, validated
+    max_candidate_pairs: int | None = None  # None: derived from the memory available
+    contributions: Contributions | None = None  # None: no rules (the daily check says so)
 
     def source(self, name: str) -> SourceConfig:
         return next(s for s in self.sources if s.name == name)
@@ -669,8 +776,7 @@ def _resolve_job(spec: JobSpec, path: Path, problems: _Problems) -> JobConfig:
         job=spec.job,
         path=path,
         sources=tuple(sources),
-        blocking=tuple(BlockingRule(r.name or "+".join(r.keys), tuple(r.keys), r.max_block_size)
-                       for r in spec.blocking),
+        blocking=_blocking_rules(spec, problems),
         comparisons=tuple(comparisons),
         match_threshold=float(match),
         review_threshold=float(review),
@@ -684,7 +790,66 @@ def _resolve_job(spec: JobSpec, path: Path, problems: _Problems) -> JobConfig:
         engine=spec.engine,
         spark=spec.spark,
         spec=spec,
+        max_candidate_pairs=spec.max_candidate_pairs,
+        contributions=_checked_contributions(spec, problems),
     )
+
+
+def _checked_contributions(spec: JobSpec, problems: _Problems) -> Contributions:
+    """The contribution rules, once the keys that depend on each other agree: columns of
+    sources the job has, each field in one place, reductions only in tiers the year prices
+    and never above the tier's contribution, each spelling naming one category."""
+    rules = spec.contributions
+    mapped = {s.name: s.fields for s in spec.sources}
+    for name, columns in rules.columns.items():
+        if name not in mapped:
+            problems.value(("contributions", "columns", name), name,
+                           f"a source of the job ({', '.join(mapped)})", shown=repr(name))
+            continue
+        for field in sorted(set(columns) & set(mapped[name])):
+            problems.value(("contributions", "columns", name, field), columns[field],
+                           f"a field mapped once: sources[].fields of '{name}' maps {field!r} "
+                           f"to {mapped[name][field]!r} already")
+    for word in sorted(set(rules.late) & set(rules.newborn)):
+        problems.value(("contributions", "newborn"), word, "words that late does not list")
+    for year, year_rules in rules.years.items():
+        spelled: dict[str, str] = {}
+        for category, rule in year_rules.categories.items():
+            loc = ("contributions", "years", year, "categories", category)
+            for tier, off in rule.reduction.items():
+                if tier not in year_rules.personal:
+                    problems.value((*loc, "reduction", tier), off, "a tier that personal prices ("
+                                   + ", ".join(year_rules.personal) + ")", shown=repr(tier))
+                elif off != "full" and off > year_rules.personal[tier]:
+                    most = year_rules.personal[tier]
+                    problems.value((*loc, "reduction", tier), off,
+                                   f"at most the {tier} contribution ({most:g}) or 'full'")
+            for word in (category, *rule.also):
+                if spelled.setdefault(word, category) != category:
+                    problems.value((*loc, "also"), word,
+                                   f"a spelling no other category uses ({spelled[word]} has it)")
+    problems.raise_any()
+    return rules
+
+
+def _blocking_rules(spec: JobSpec, problems: _Problems) -> tuple[BlockingRule, ...]:
+    """The rules as blocking runs them: a rule without `refine` gets the default keys the
+    mapped fields provide; a `refine` key no mapped field provides is an error."""
+    available = refining_columns({f for s in spec.sources for f in s.fields})
+    rules = []
+    for i, r in enumerate(spec.blocking):
+        if r.refine is None:
+            refine = tuple(k for k in DEFAULT_REFINE if k in available and k not in r.keys)
+        else:
+            refine = tuple(dict.fromkeys(r.refine))
+            missing = [k for k in refine if k not in available]
+            if missing:
+                problems.value(("blocking", i, "refine"), missing,
+                               "keys the mapped fields provide: " + ", ".join(sorted(available)))
+        rules.append(BlockingRule(r.name or "+".join(r.keys), tuple(r.keys), r.max_block_size,
+                                  refine, r.max_pairs, spec.link_type))
+    problems.raise_any()
+    return tuple(rules)
 
 
 def _resolve(base: Path, value: Any) -> Path:
@@ -990,6 +1155,8 @@ def model_keys(model: type[BaseModel], prefix: str = "") -> dict[str, KeyDoc]:
             out |= model_keys(tp, key + ".")
         elif typing.get_origin(tp) is list and _is_model(_unwrap(typing.get_args(tp)[0])[0]):
             out |= model_keys(_unwrap(typing.get_args(tp)[0])[0], key + "[].")
+        elif typing.get_origin(tp) is dict and _is_model(_unwrap(typing.get_args(tp)[1])[0]):
+            out |= model_keys(_unwrap(typing.get_args(tp)[1])[0], key + ".<key>.")
     return out
 
 

@@ -281,7 +281,8 @@ def focused_pairs(
 ) -> tuple[np.ndarray, np.ndarray, list[blocking.RuleReport]]:
     """The full run's candidate pairs that involve a record in ``focus``, and per-rule counts.
 
-    ``codes`` holds each rule's block code per record (blocking.block_keys over every record).
+    ``codes`` holds each rule's sub-block code per record (blocking.rule_blocks over every
+    record: blocks over budget split as the full run splits them).
     Only blocks holding a focus record are paired, but whole, so a block over the rule's size
     is skipped as the full run skips it.
     """
@@ -324,7 +325,7 @@ def score_around(records, config, comparisons, fs, focus: np.ndarray,
 
     stage = stage or (lambda name: nullcontext())
     with stage("block"):
-        codes = [blocking.block_keys(records, rule.keys) for rule in config.blocking]
+        codes = [blocking.rule_blocks(records, rule).codes for rule in config.blocking]
         source_codes = pd.factorize(records["source"])[0]
         left, right, reports = focused_pairs(codes, config.blocking, source_codes,
                                              config.link_type, focus, forced)

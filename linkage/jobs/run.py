@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from linkage.core import cluster, golden, model, standardise
+from linkage.core import blocking_plan, cluster, golden, model, standardise
 from linkage.core.compare import build_comparisons
 from linkage.core.config import ConfigError, JobConfig
 from linkage.engines import local as scoring
@@ -90,7 +90,15 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     with timer.stage("ingest"):
         data: Ingested = ingest_job(config, store, progress)  # sources and `add` batches
     with timer.stage("standardise"):
-        records = standardise.standardise_records(data.records, fields).reset_index(drop=True)
+        if config.engine == "spark":  # on the executors; the same columns
+            from linkage.engines.spark.engine import standardise_spark
+
+            records = standardise_spark(data.records, fields, config, progress)
+        else:
+            records = standardise.standardise_records(data.records, fields).reset_index(
+                drop=True)
+    with timer.stage("block_plan"):  # a job over the machine's budget stops before pairing
+        blocking_plan.check_budget(records, config)
     n = len(records)
     authority = records["source"].map(roles).eq("authority").to_numpy()
     position = pd.Series(np.arange(n), index=pd.MultiIndex.from_arrays(
@@ -113,7 +121,7 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     with timer.stage("cluster"):
         match = np.flatnonzero(band == 0)
         must = decision[match] == "match"
-        clustering = cluster.cluster(
+        clustering = clusterer(config)(
             n, left[match[~must]], right[match[~must]], weight[match[~must]], authority,
             must_link=(left[match[must]], right[match[must]]),
             cannot_link=cannot_links(decided, scored),
@@ -154,6 +162,17 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        data.rejects, scored.weights)
     return finish(result, store, pairs_frame, timer)
+
+
+def clusterer(config: JobConfig):
+    """:func:`linkage.core.cluster.cluster`, or for engine spark the same clustering in Spark."""
+    if config.engine == "spark":
+        from functools import partial
+
+        from linkage.engines.spark.engine import cluster_spark
+
+        return partial(cluster_spark, config)
+    return cluster.cluster
 
 
 REFUSED = "would put two registry persons (or a reviewer's non-match) in one entity"

@@ -190,7 +190,7 @@ def _as_scored(config, store, left, right, run_id, fs, comparisons, std, a, b, m
     focus = np.zeros(n, dtype=bool)
     focus[[a, b]] = True
     # Whether the run's blocking pairs them (a reviewer's decision would force the pair in).
-    codes = [blocking.block_keys(std, rule.keys) for rule in config.blocking]
+    codes = [blocking.rule_blocks(std, rule).codes for rule in config.blocking]
     blocked_l, blocked_r, _ = focused_pairs(codes, config.blocking, pd.factorize(std["source"])[0],
                                             config.link_type, focus)
     decided_pairs = blocking.pack(decided["l"].to_numpy(), decided["r"].to_numpy(), n)

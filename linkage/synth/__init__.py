@@ -29,7 +29,9 @@ Modules, in the order a world is made:
   dates      birthdate errors and formats
   sources    the police, NCMS and urban exports and their columns
   negatives  the hard-negative pairs (twins, father and son of one name, ...)
+  receipts   what each NCMS household paid (2012 rules) and the errors its receipt carries
   world      generate_world: all of the above from one seed
+  day        enrolment_day: a day's NCMS households taken out as the batch `linkage daily` checks
   io         write_world and the `linkage synth` entry point
 """
 from linkage.synth.arrays import resident_ids

@@ -54,7 +54,8 @@ def synth_main(persons: int, seed: int, out: Path | str) -> dict[str, Path]:
     """Entry point of `linkage synth`: generate and write a world, showing progress on stderr."""
     from tqdm import tqdm
 
-    stages = ["geography", "people", "police", "ncms", "urban", "truth", "hard negatives", "write"]
+    stages = ["geography", "people", "police", "ncms", "urban", "truth", "hard negatives",
+              "receipts", "write"]
     t0 = time.perf_counter()
     with tqdm(total=len(stages), desc="synth", unit="stage", file=sys.stderr) as bar:
         seen: list[str] = []

@@ -118,6 +118,26 @@ MILK = {
 # make. A few per cent of NCMS children, more of the youngest.
 CHILD_NO_ID = {"age_0_6": 0.05, "age_7_14": 0.02}
 
+# What an NCMS household pays on its receipt (收据): the town's 2012 rules, yuan per person and
+# year (configs/demo.yaml holds the same numbers for the enrolment check). A reduction is taken
+# off the personal contribution ("full": nothing to pay); late enrollees pay the personal
+# contribution and the government's part, newborns the personal contribution, neither reduced.
+CONTRIBUTIONS = {
+    "personal": {"一档": 50.0, "二档": 120.0}, "government": 200.0,
+    "reduction": {"五保": {"一档": "full", "二档": 60.0}, "三无": {"一档": "full", "二档": "full"},
+                  "低保": {"一档": 40.0, "二档": 60.0}, "优抚": {"一档": 40.0, "二档": 60.0},
+                  "重度残疾": {"一档": 40.0, "二档": 60.0}},
+}
+# Receipts: P(a household enrols late), and the errors a receipt is written with, per receipt
+# and scaled by the clerk's carelessness (at most one each): the headcount off by one, an
+# arithmetic slip, the other tier's amount, a subsidised member charged in full (per receipt
+# with one), a late household charged as a regular one (per late receipt).
+RECEIPTS = {
+    "late_household": 0.02,
+    "receipt_headcount_wrong": 0.015, "receipt_amount_slip": 0.012, "receipt_other_tier": 0.01,
+    "receipt_reduction_missed": 0.12, "receipt_late_as_regular": 0.25,
+}
+
 # Family facts that make hard negatives (issue 16, item 3): a son given his father's name (P per
 # household with a father and a son listed together, which is a third of households: 0.5-1% of
 # all households).

@@ -27,12 +27,14 @@ from linkage.synth.params import (
     S,
 )
 from linkage.synth.people import People
+from linkage.synth.receipts import RECEIPT_COLUMNS
 from linkage.synth.records import ErrorLog, select_records
 
 POLICE_COLUMNS = ["人员编号", "户号", "姓名", "公民身份号码", "性别", "民族", "出生日期",
                   "与户主关系", "苏木乡镇", "嘎查村", "住址", "人员状态"]
 NCMS_COLUMNS = ["参合编号", "家庭编号", "户主姓名", "成员姓名", "身份证号", "性别", "出生日期",
-                "与户主关系", "乡镇", "村", "参合档次", "补助类别", "缴费金额", "收据号", "录入员"]
+                "与户主关系", "乡镇", "村", "参合档次", "补助类别", "缴费金额", "收据号", "录入员",
+                *RECEIPT_COLUMNS]  # the receipt's columns come last, from receipts.py
 URBAN_COLUMNS = ["ryid", "xm", "sfzh", "xb", "csrq", "jdmc", "sqmc", "cbrq", "dc"]
 
 

@@ -18,6 +18,7 @@ from linkage.synth.negatives import KINDS, hard_negatives
 from linkage.synth.params import MONGOL, REF_YEAR
 from linkage.synth.people import make_people
 from linkage.synth.persons import People
+from linkage.synth.receipts import add_receipts, receipt_rng
 from linkage.synth.records import ErrorLog
 from linkage.synth.sources import household_order, ncms_export, police_export, urban_export
 
@@ -76,6 +77,13 @@ def generate_world(persons: int, seed: int = 0,
                                    "ncms": (ncms["参合编号"].to_numpy(), ncms_idx),
                                    "urban": (urban["ryid"].to_numpy(), urban_idx)},
                                errors, ncms_hh)
+    step("receipts")  # last, from a generator of their own: the columns above stay as they were
+    paid_log = ErrorLog()
+    twice = ncms["参合编号"].isin(errors.loc[errors["error"] == "entered_twice", "record_id"])
+    birth = (p.by[ncms_idx].astype(np.int64) * 10000 + p.bm[ncms_idx].astype(np.int64) * 100
+             + p.bd[ncms_idx].astype(np.int64))
+    ncms = add_receipts(receipt_rng(seed), ncms, birth, twice.to_numpy(), paid_log)
+    errors = pd.concat([errors, paid_log.frame()], ignore_index=True)
     counts = {
         "persons": persons, "households": len(p.hh_start), "police": len(police), "ncms": len(ncms),
         "police_households": int(police["户号"].nunique()),

@@ -228,7 +228,8 @@ def test_unknown_nested_key_names_the_line_of_the_file(tmp_path):
         load_config(path)
     assert str(err.value) == (
         f"{path} line {_line_of(lines, 'max_blok_size')}: unknown key 'max_blok_size' under "
-        "blocking[4] (did you mean 'max_block_size'?); allowed: name, keys, max_block_size")
+        "blocking[4] (did you mean 'max_block_size'?); allowed: name, keys, max_block_size, "
+        "max_pairs, refine")
 
 
 def test_misspelt_matcher_parameter_in_a_file_names_the_line(tmp_path):

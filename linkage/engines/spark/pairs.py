@@ -1,8 +1,9 @@
 """Records into Spark, candidate pairs by blocking rules, comparison levels per pair.
 
 Block codes are computed on the driver with :func:`linkage.core.blocking.block_keys`
-(O(records), and the same rules for blanks: blank never blocks, an integer key of 0 is blank), so
-that Spark joins on one integer per rule and the candidate pairs are exactly the local engine's.
+(O(records), and the same rules for blanks: blank never blocks, an integer key of 0 is blank), and
+the sub-blocks of blocks over budget with :func:`linkage.core.blocking.rule_blocks`, so that
+Spark joins on one integer per rule and the candidate pairs are exactly the local engine's.
 Pairs are then made, filtered, unioned and compared in Spark; the comparers run on pandas chunks
 of pairs (``mapInPandas``), the same code as on one machine. Where the records fit in a
 broadcast, the Python workers take both sides of a chunk from their copy (as the local engine
@@ -48,21 +49,24 @@ class RecordTable:
     # household step can concern
     codes: np.ndarray  # (records x rules) block codes, -1 where a key is blank (int64)
     frame: pd.DataFrame  # the compared columns, as the local engine's comparison_vectors reads
+    blocks: np.ndarray | None = None  # (records x rules) sub-block codes (blocking.Blocks.codes)
 
 
 def record_table(records: pd.DataFrame, rules: tuple[BlockingRule, ...],
                  columns: list[str]) -> RecordTable:
     codes = np.empty((len(records), len(rules)), dtype=np.int64)
+    blocks = np.empty((len(records), len(rules)), dtype=np.int64)
+    src = pd.factorize(records["source"])[0].astype(np.int32)
     for i, rule in enumerate(rules):
-        codes[:, i] = blocking.block_keys(records, rule.keys)
-    return RecordTable(pd.factorize(records["source"])[0].astype(np.int32),
-                       household.household_codes(records), codes,
-                       records[columns].reset_index(drop=True))
+        split = blocking.rule_blocks(records, rule, src)
+        codes[:, i], blocks[:, i] = split.keys, split.codes
+    return RecordTable(src, household.household_codes(records), codes,
+                       records[columns].reset_index(drop=True), blocks)
 
 
 def records_frame(spark: SparkSession, table: RecordTable, with_columns: bool) -> DataFrame:
-    """pos, src, hh, a block code ``k{i}`` per rule and (``with_columns``) the compared
-    columns as ``c{j}``.
+    """pos, src, hh, a block code ``k{i}`` and a sub-block code ``b{i}`` per rule and
+    (``with_columns``) the compared columns as ``c{j}``.
 
     Internal names keep Spark clear of whatever a column is called; object columns become
     strings (null where blank), integers and booleans keep their type.
@@ -75,6 +79,8 @@ def records_frame(spark: SparkSession, table: RecordTable, with_columns: bool) -
     for i in range(table.codes.shape[1]):
         data[f"k{i}"] = table.codes[:, i]
         fields.append(T.StructField(f"k{i}", T.LongType(), False))
+        data[f"b{i}"] = table.blocks[:, i]
+        fields.append(T.StructField(f"b{i}", T.LongType(), False))
     for j, col in enumerate(table.frame.columns if with_columns else []):
         values, kind = _spark_column(table.frame[col])
         data[f"c{j}"] = values
@@ -113,18 +119,18 @@ def candidate_pairs(
     """
     if len(rules) > MAX_RULES:
         raise ValueError(f"the Spark engine takes at most {MAX_RULES} blocking rules")
+    # Sub-blocks as blocking.rule_blocks made them: -1 a blank key, -2 and below skipped.
     entries = F.array(*[
-        F.struct(F.lit(i).alias("rule"), F.col(f"k{i}").alias("key"),
-                 F.lit(rule.max_block_size).alias("cap"))
-        for i, rule in enumerate(rules)
+        F.struct(F.lit(i).alias("rule"), F.col(f"b{i}").alias("key"))
+        for i in range(len(rules))
     ])
     keyed = (recs.select("pos", "src", F.explode(entries).alias("e"))
-             .select("pos", "src", "e.rule", "e.key", "e.cap")
-             .where(F.col("key") >= 0))
+             .select("pos", "src", "e.rule", "e.key")
+             .where(F.col("key") != -1))
     # Records of blocks with two or more members, beside their block's size.
     members = F.count(F.lit(1)).over(Window.partitionBy("rule", "key"))
     blocks = keyed.withColumn("members", members).where(F.col("members") > 1).persist()
-    big = F.col("members") > F.col("cap")
+    big = F.col("key") < -1
     stats = {row["rule"]: row for row in blocks.groupBy("rule").agg(
         F.countDistinct("key").alias("blocks"),
         F.countDistinct(F.when(big, F.col("key"))).alias("skipped_blocks"),
