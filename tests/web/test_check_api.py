@@ -422,12 +422,20 @@ def test_field_weights_equal_the_batch_runs(api, world, web_run):
     _, parts, weight = score_pairs(master, queries, q, pos)
     found = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(q, pos))}
     names = [c.name for c in master.model.comparisons]
+    checked = 0
     for i, pair in enumerate(pairs.itertuples()):
-        k = found[(i, position[("police", pair.record_r)])]
+        k = found.get((i, position[("police", pair.record_r)]))
         stored = json.loads(pair.explanation)
+        if k is None:
+            # Only the household rule pairs these (members assigned inside corresponding
+            # households): the online check blocks by the batch rules alone.
+            assert "household_note" in stored, pair
+            continue
+        checked += 1
         assert [round(float(parts[k, j]), 2) for j in range(len(names))] == \
             [stored[n]["weight"] for n in names]
         assert weight[k] == pytest.approx(pair.weight - stored["household"], abs=2e-3)
+    assert checked >= 30
 
 
 def test_batch_gives_the_same_answers_as_singles(api, world):
