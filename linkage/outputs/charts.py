@@ -162,9 +162,11 @@ def weight_histogram(weights: np.ndarray, review_weight: float, match_weight: fl
     fig = _figure(3.2)
     ax = fig.add_subplot()
     w = np.asarray(weights, dtype=float)
-    w = w[np.isfinite(w)]
-    lo = min(w.min() if len(w) else 0.0, review_weight) - 1
-    hi = max(w.max() if len(w) else 0.0, match_weight) + 1
+    least, most = (w.min(), w.max()) if len(w) else (0.0, 0.0)
+    if not (np.isfinite(least) and np.isfinite(most)):  # only then copy millions of weights
+        w = w[np.isfinite(w)]
+        least, most = (w.min(), w.max()) if len(w) else (0.0, 0.0)
+    lo, hi = min(least, review_weight) - 1, max(most, match_weight) + 1
     counts, edges = np.histogram(w, bins=np.linspace(lo, hi, 90))
     centres = (edges[:-1] + edges[1:]) / 2
     band = np.where(centres >= match_weight, "match",

@@ -32,38 +32,44 @@ def entered(view: RunView, mask: np.ndarray) -> pd.DataFrame:
     Names, IDs and places are the raw text; birthdate and gender are the standardised values
     (the raw ones are replaced by standardising), written as 1965-03-12 and 男 / 女.
     """
+    columns = _entered(view, mask)
+    return pd.DataFrame({c: columns[c] for c in ENTERED_COLUMNS}, copy=False)
+
+
+def _entered(view: RunView, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of :func:`entered` (a frame is made once, from all of a table's columns)."""
     records = view.records
     birth = (records["birth_date"].fillna(0).to_numpy(dtype=np.int64)[mask]
              if "birth_date" in records else np.zeros(int(np.sum(mask)), dtype=np.int64))
-    gender = pd.Series(view.text("gender")[mask], dtype=object).map(GENDER_WORDS)
-    return pd.DataFrame({
+    gender = pd.Series(view.text("gender", mask), dtype=object).map(GENDER_WORDS)
+    return {
         "entity_id": view.entity_id[mask],
-        "status": view.golden_value("status")[mask],
+        "status": view.golden_value("status", mask),
         "scheme": view.scheme[mask],
-        "source": view.text("source")[mask],
-        "record_id": view.text("record_id")[mask],
-        "name_entered": view.text("name")[mask],
-        "id_entered": view.text("id_number")[mask],
-        "id_status": view.text("id_status")[mask],
+        "source": view.text("source", mask),
+        "record_id": view.text("record_id", mask),
+        "name_entered": view.text("name", mask),
+        "id_entered": view.text("id_number", mask),
+        "id_status": view.text("id_status", mask),
         "birth_date_entered": birth_text(birth),
         "gender_entered": gender.to_numpy(dtype=object),
-        "household_id": view.text("household_id")[mask],
-        "township": view.text("township")[mask],
-        "village": view.text("village")[mask],
-    })[ENTERED_COLUMNS]
+        "household_id": view.text("household_id", mask),
+        "township": view.text("township", mask),
+        "village": view.text("village", mask),
+    }
 
 
 def enrolments(view: RunView) -> pd.DataFrame:
     """One row per insurance record (ENROLMENT_COLUMNS); blank where a source lacks a field."""
     m = view.insurance
-    frame = entered(view, m)
-    frame["tier"] = view.tier()[m]
-    frame["subsidy"] = view.text("subsidy")[m]
-    frame["amount"] = pd.to_numeric(pd.Series(view.text("amount")[m], dtype=object),
+    frame = _entered(view, m)
+    frame["tier"] = view.tier(m)
+    frame["subsidy"] = view.text("subsidy", m)
+    frame["amount"] = pd.to_numeric(pd.Series(view.text("amount", m), dtype=object),
                                     errors="coerce")
     for column in ("receipt", "clerk", "enrolled_on"):
-        frame[column] = view.text(column)[m]
-    return frame[ENROLMENT_COLUMNS]
+        frame[column] = view.text(column, m)
+    return pd.DataFrame({c: frame[c] for c in ENROLMENT_COLUMNS}, copy=False)
 
 
 def duplicate_enrolments(view: RunView, enrol: pd.DataFrame) -> pd.DataFrame:

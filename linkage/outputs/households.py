@@ -205,7 +205,7 @@ def household_links(records: pd.DataFrame, clusters: pd.DataFrame,
 
     h = members["h"].to_numpy()
     member_names = _subset_text(records, "name", ins)
-    out = pd.DataFrame({"source": h_source, "household_id": h_id})
+    out = {"source": h_source, "household_id": h_id}  # columns: one frame made at the end
     out["head"] = _first(h[head], member_names[head], n_h)
     township, village, group = _places(records, ins, h, n_h)
     out["township"], out["village"], out["group"] = township, village, group
@@ -233,7 +233,7 @@ def household_links(records: pd.DataFrame, clusters: pd.DataFrame,
                    "moved"):
         out[column] = out[column].astype(np.int64)
     order = np.lexsort([_rank(h_source), _rank(h_id), _rank(village), _rank(township)])
-    return out[COLUMNS].iloc[order].reset_index(drop=True)
+    return pd.DataFrame({c: np.asarray(out[c])[order] for c in COLUMNS}, copy=False)
 
 
 def write_household_links(links: pd.DataFrame, out_dir: Path) -> list[Path]:
@@ -318,7 +318,8 @@ def _coded(records: pd.DataFrame, column: str, rows: np.ndarray | None = None,
         return np.full(size, -1, dtype=np.int64), np.array([], dtype=object)
     values = records[column].to_numpy(dtype=object)
     codes, uniques = pd.factorize(values if rows is None else values[rows])
-    text = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    text = pd.Series(uniques, dtype=object).astype(str).tolist()
+    text = pd.Series(list(map(str.strip, text)), dtype=object)
     recode, texts = pd.factorize(text.where(text != "", None))
     recode = np.append(recode, -1)  # code -1 (missing) stays -1
     return recode[codes].astype(np.int64), np.asarray(texts, dtype=object)
@@ -389,11 +390,21 @@ def _join(keys: np.ndarray, values: np.ndarray, n: int, sep: str = _NAME_SEP) ->
     if not len(keys):
         return out
     order = np.argsort(keys, kind="stable")
-    keys, values = keys[order], values[order].astype(str).astype(object)
+    keys, values = keys[order], _as_text(values[order])
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     joined = np.add.reduceat(values + sep, starts)
-    out[keys[starts]] = pd.Series(joined, dtype=object).str[:-len(sep)].to_numpy(dtype=object)
+    out[keys[starts]] = [text[:-len(sep)] for text in joined.tolist()]
     return out
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """``values.astype(str).astype(object)`` without the round trip through a fixed-width
+    array when the values are text already (numpy's str type drops trailing NULs: then the
+    round trip is made, so the result is the same)."""
+    if (pd.api.types.infer_dtype(values, skipna=False) == "string"
+            and "\x00" not in "".join(values.tolist())):
+        return values
+    return values.astype(str).astype(object)
 
 
 def _first(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -40,36 +40,37 @@ def record_errors(view: RunView) -> pd.DataFrame:
     m = view.insurance
     records = view.records
     registry = view.in_registry[m]
-    status = view.text("id_status")[m]
-    valid_id = np.where(isin(status, VALID_ID), view.text("id_norm")[m], None)
-    gold_id = view.golden_value("id_number")[m]
+    status = view.text("id_status", m)
+    valid_id = np.where(isin(status, VALID_ID), view.text("id_norm", m), None)
+    gold_id = view.golden_value("id_number", m)
     birth = _int_column(records, "birth_date")[m]
-    gold_birth = _birth_int(view.golden_value("birth_date")[m])
+    gold_birth = np.append(_birth_int(view.golden["birth_date"].to_numpy(dtype=object)), 0)[
+        view.golden_row[m]]  # row -1 (no golden row): 0, unknown
+    gold_name = view.golden_value("name", m)
 
-    out = pd.DataFrame({
-        "source": view.text("source")[m],
-        "record_id": view.text("record_id")[m],
+    out = pd.DataFrame(copy=False, data={
+        "source": view.text("source", m),
+        "record_id": view.text("record_id", m),
         "entity_id": view.entity_id[m],
-        "township": view.text("township")[m],
-        "village": view.text("village")[m],
-        "township_key": view.text("township_norm")[m],
-        "village_key": view.text("village_norm")[m],
-        "clerk": view.text("clerk")[m],
-        "receipt": view.text("receipt")[m],
-        "receipt_book": view.text("receipt_book")[m],
+        "township": view.text("township", m),
+        "village": view.text("village", m),
+        "township_key": view.text("township_norm", m),
+        "village_key": view.text("village_norm", m),
+        "clerk": view.text("clerk", m),
+        "receipt": view.text("receipt", m),
+        "receipt_book": view.text("receipt_book", m),
     })
     out["id_missing"] = (status == "missing") | pd.isna(status)
     out["id_invalid"] = ~out["id_missing"].to_numpy() & ~isin(status, VALID_ID)
     out["id_repaired"] = registry & pd.notna(gold_id) & (valid_id != gold_id)
-    out["name_differs"] = registry & _differs(view.text("name_norm")[m],
-                                              view.golden_value("name")[m])
+    out["name_differs"] = registry & _differs(view.text("name_norm", m), gold_name)
     out["birth_differs"] = registry & (gold_birth > 0) & (birth != gold_birth)
-    out["gender_differs"] = registry & _differs(view.text("gender")[m],
-                                                view.golden_value("gender")[m])
+    out["gender_differs"] = registry & _differs(view.text("gender", m),
+                                                view.golden_value("gender", m))
     out["not_in_registry"] = ~registry
-    out["name_entered"] = view.text("name")[m]
-    out["name_registry"] = np.where(registry, view.golden_value("name")[m], None)
-    out["id_entered"] = view.text("id_number")[m]
+    out["name_entered"] = view.text("name", m)
+    out["name_registry"] = np.where(registry, gold_name, None)
+    out["id_entered"] = view.text("id_number", m)
     out["id_registry"] = np.where(registry, gold_id, None)
     out["birth_entered"] = birth
     out["birth_registry"] = np.where(registry, gold_birth, 0)
@@ -95,6 +96,18 @@ def _birth_int(text: np.ndarray) -> np.ndarray:
     digits = digits.str.ljust(8, "0").where(digits != "", "0")
     values = pd.to_numeric(digits, errors="coerce").fillna(0).to_numpy(dtype=np.int64)
     return np.append(values, 0)[codes]  # code -1 (no golden date) picks the 0 appended
+
+
+def joined_flags(frame: pd.DataFrame, kinds: list[str], sep: str = ";") -> np.ndarray:
+    """Per row the kinds whose boolean column is set, ``sep``-joined in the order given ('' if
+    none): each combination that occurs is joined once, not once per row."""
+    combination = np.zeros(len(frame), dtype=np.int64)
+    for bit, kind in enumerate(kinds):
+        combination |= frame[kind].to_numpy(dtype=bool).astype(np.int64) << bit
+    codes, present = pd.factorize(combination)
+    labels = np.array([sep.join(k for bit, k in enumerate(kinds) if c >> bit & 1)
+                       for c in present], dtype=object)
+    return labels[codes] if len(codes) else np.full(0, "", dtype=object)
 
 
 def quality_report(errors: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -126,7 +139,8 @@ def clerk_report(errors: pd.DataFrame, column: str = "clerk") -> pd.DataFrame | 
     maps that field."""
     if errors[column].isna().all():
         return None
-    known = errors[errors[column].notna()]
+    known = errors.loc[errors[column].notna().to_numpy(),
+                       list(dict.fromkeys(["source", column, "village_key", *ERROR_KINDS]))]
     report = quality_report(known, ["source", column])
     villages = known.dropna(subset=["village_key"]).drop_duplicates(["source", column,
                                                                        "village_key"])
@@ -140,8 +154,10 @@ def _usual_spelling(errors: pd.DataFrame, keys: list[str], columns: list[str]) -
     """The most frequent raw spelling of each column within each group (ties: first in order),
     without the 组 (village group) clerks append: the report is per village."""
     frame = errors[keys + columns].fillna("")
-    if "village" in columns:
-        frame["village"] = frame["village"].str.replace(GROUP_SUFFIX, "", regex=True)
+    if "village" in columns:  # the 组 off each distinct spelling, not off every record
+        codes, spellings = pd.factorize(frame["village"])
+        bare = pd.Series(spellings, dtype=object).str.replace(GROUP_SUFFIX, "", regex=True)
+        frame["village"] = np.append(bare.to_numpy(dtype=object), None)[codes]
     counts = frame.value_counts(sort=True).reset_index()
     return counts.drop_duplicates(keys)[keys + columns]
 
@@ -149,11 +165,7 @@ def _usual_spelling(errors: pd.DataFrame, keys: list[str], columns: list[str]) -
 def error_records(errors: pd.DataFrame) -> pd.DataFrame:
     """Only the records with an error, what was entered beside what the registry holds."""
     bad = errors[errors[ERROR_KINDS].any(axis=1)].copy()
-    labels = np.full(len(bad), "", dtype=object)
-    for kind in ERROR_KINDS:
-        hit = bad[kind].to_numpy()
-        labels = np.where(hit & (labels == ""), kind, np.where(hit, labels + ";" + kind, labels))
-    bad["errors"] = labels
+    bad["errors"] = joined_flags(bad, ERROR_KINDS)
     for column in ("birth_entered", "birth_registry"):
         bad[column] = birth_text(bad[column].to_numpy())
     bad = bad.sort_values(["source", "township_key", "village_key", "record_id"],

@@ -12,11 +12,17 @@ feed (:func:`neutralise_formulas`); the XLSX keeps the value as it came, as a te
 """
 from __future__ import annotations
 
+import csv
+import io
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from linkage.outputs import rows
 from linkage.outputs.xlsx import Sheet, write_xlsx
 
 LABELS = {
@@ -46,10 +52,102 @@ def header(column: str) -> str:
 def write_csv(frame: pd.DataFrame, path: Path, float_format: str | None = None,
               encoding: str = "utf-8-sig") -> Path:
     """UTF-8 with BOM (the office's files; the data team's: ``encoding="utf-8"``), no index,
-    text that a spreadsheet would run as a formula neutralised."""
-    neutralise_formulas(frame).to_csv(path, index=False, encoding=encoding,
-                                      float_format=float_format)
+    text that a spreadsheet would run as a formula neutralised.
+
+    The bytes are those of ``neutralise_formulas(frame).to_csv(path, index=False, ...)``, made
+    a column at a time (:func:`_csv_fields`) and joined into rows by Arrow: pandas' writer
+    formats, quotes and encodes every cell in Python. A table the fast path does not cover
+    (one column, dates, categories, another encoding) goes through pandas itself.
+    """
+    if not _fast_csv(frame, encoding):
+        neutralise_formulas(frame).to_csv(path, index=False, encoding=encoding,
+                                          float_format=float_format)
+        return path
+    header = io.StringIO()
+    csv.writer(header, lineterminator=os.linesep).writerow(list(frame.columns))
+    with open(path, "wb") as fh:
+        fh.write(header.getvalue().encode(encoding))  # utf-8-sig: the BOM, once
+        for start in range(0, len(frame), CSV_CHUNK_ROWS):
+            chunk = frame.iloc[start:start + CSV_CHUNK_ROWS]
+            fh.write(rows.join_rows([_csv_fields(chunk.iloc[:, j], float_format)
+                                     for j in range(chunk.shape[1])],
+                                    b",", os.linesep.encode()))
     return path
+
+
+CSV_CHUNK_ROWS = 100_000
+
+
+def _quoted_by_csv() -> frozenset[str]:
+    """The characters that make Python's csv writer quote a field, found by asking it: no
+    other character is (tests/outputs/test_fast_paths.py checks all of Unicode)."""
+    quoted = set()
+    for c in map(chr, range(128)):
+        out = io.StringIO()
+        csv.writer(out, lineterminator=os.linesep).writerow(["a" + c + "b", "x"])
+        if out.getvalue() != f"a{c}b,x{os.linesep}":
+            quoted.add(c)
+    return frozenset(quoted)
+
+
+_QUOTED = _quoted_by_csv()
+
+
+# A field that needs more than its text: quoting, or neutralising (a formula start, a CR).
+_CARE_ANYWHERE = rows.byte_set(_QUOTED | {"\r"})
+_CARE_FIRST = rows.byte_set(FORMULA_START)
+
+
+def _fast_csv(frame: pd.DataFrame, encoding: str) -> bool:
+    """Tables :func:`_csv_fields` writes exactly as pandas would: two or more columns (a lone
+    blank field is written '""'), of text, integers, booleans or floats."""
+    if encoding.lower().replace("_", "-") not in ("utf-8-sig", "utf-8", "utf8"):
+        return False
+    return len(frame.columns) >= 2 and all(
+        isinstance(d, np.dtype) and d.kind in "biufO" for d in frame.dtypes)
+
+
+def _csv_fields(values: pd.Series, float_format: str | None) -> pa.Array:
+    """Each cell of a column as its CSV field (neutralised, quoted), in UTF-8.
+
+    Text that needs no quoting and holds no formula (nearly every column) is written as it is;
+    text that does is fixed once per distinct value. Integers are written as str() writes them,
+    as pandas does; floats, booleans and mixed objects are formatted by pandas itself (the
+    same writer on the column alone), so they match exactly.
+    """
+    if values.dtype.kind in "iu":
+        return pc.cast(pa.array(values.to_numpy()), pa.large_string()).cast(rows.BYTES)
+    text = rows.text_array(values)
+    if text is not None and not (rows.holds_any(text, _CARE_ANYWHERE)
+                                 or rows.starts_with_any(text, _CARE_FIRST)):
+        return text.cast(rows.BYTES).fill_null(rows.EMPTY)
+    if text is not None:
+        codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+        fields = [_csv_quote(_neutral(v) if v[:1] in _RISKY_FIRST or "\r" in v else v)
+                  for v in uniques]
+        fields = rows.as_bytes(rows.encode_all([*fields, ""]))
+        return fields.take(pa.array(np.where(codes < 0, len(fields) - 1, codes)))
+    return rows.as_bytes(rows.encode_all(_pandas_fields(values, float_format)))
+
+
+def _csv_quote(text: str) -> str:
+    if any(c in _QUOTED for c in text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _pandas_fields(values: pd.Series, float_format: str | None) -> list[str]:
+    """The column's fields as pandas writes them: the column beside a sentinel column, split
+    at the sentinels (the fields then never hold one: checked, else one by one)."""
+    column = neutralise_formulas(values.reset_index(drop=True).to_frame("v"))
+    text = column.assign(s="\x01").to_csv(index=False, header=False, float_format=float_format,
+                                           lineterminator="\n")
+    fields = text.split(",\x01\n")
+    if text.count("\x01") == len(values) and len(fields) == len(values) + 1:
+        return fields[:-1]
+    return [column.iloc[i:i + 1].assign(s="").to_csv(
+        index=False, header=False, float_format=float_format, lineterminator="\n")[:-2]
+        for i in range(len(values))]
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from linkage.core.config import JobConfig
 from linkage.jobs.bookkeeping import RunResult
+from linkage.outputs import rows
 
 # Urban rosters code the tier as 1 / 2; the office reads 一档 / 二档 as NCMS writes them.
 TIER_CODES = {"1": "一档", "2": "二档", "一": "一档", "二": "二档"}
@@ -32,7 +33,7 @@ class RunView:
     weights: np.ndarray | None  # match weight (bits) of every candidate pair, where known
     weights_note: str = ""
     notes: list[str] = field(default_factory=list)
-    _text: dict[str, np.ndarray] = field(default_factory=dict, repr=False, init=False)
+    _text: dict = field(default_factory=dict, repr=False, init=False)
 
     @classmethod
     def from_result(cls, result: RunResult) -> RunView:
@@ -74,42 +75,102 @@ class RunView:
 
     @cached_property
     def in_registry(self) -> np.ndarray:
-        """Per record: its entity holds a registry (authority) record."""
-        return isin(self.entity_id, self.entity_id[self.authority])
+        """Per record: its entity holds a registry (authority) record (by golden row numbers;
+        entities without a golden row, if any, by their ids)."""
+        rows = self.golden_row
+        known = rows >= 0
+        has = np.zeros(len(self.golden), dtype=bool)
+        has[rows[self.authority & known]] = True
+        out = np.zeros(len(rows), dtype=bool)
+        out[known] = has[rows[known]]
+        if not known.all():
+            out[~known] = isin(self.entity_id[~known], self.entity_id[self.authority & ~known])
+        return out
+
+    @cached_property
+    def golden_index(self) -> pd.Index:
+        """The golden rows' entity ids (kept: its hash table is built once for every lookup)."""
+        return pd.Index(self.golden["entity_id"])
 
     @cached_property
     def golden_row(self) -> np.ndarray:
         """Per record: the position of its entity's row in ``golden`` (-1 if none)."""
-        return pd.Index(self.golden["entity_id"]).get_indexer(self.entity_id)
+        return self.golden_index.get_indexer(self.entity_id)
 
-    def golden_value(self, column: str) -> np.ndarray:
-        """A golden column spread over the records (None where the entity has no golden row)."""
-        values = self.golden[column].to_numpy(dtype=object)
-        out = np.full(len(self.records), None, dtype=object)
-        hit = self.golden_row >= 0
-        out[hit] = values[self.golden_row[hit]]
-        return out
+    def golden_column(self, column: str) -> pd.Series:
+        """A golden column indexed by entity id (no copy of the golden frame)."""
+        return pd.Series(self.golden[column].to_numpy(), index=self.golden_index, name=column)
 
-    def text(self, column: str) -> np.ndarray:
-        """A record column as stripped text, None where blank or where no source maps it.
+    def golden_value(self, column: str, mask: np.ndarray | None = None) -> np.ndarray:
+        """A golden column spread over the records, or over the records under ``mask`` (None
+        where the entity has no golden row)."""
+        values = np.append(self.golden[column].to_numpy(dtype=object), None)
+        rows = self.golden_row if mask is None else self.golden_row[mask]
+        return values[rows]  # row -1 (no golden row) picks the None appended
 
-        Stripped once per distinct value and kept: several outputs read the same columns.
+    def text(self, column: str, mask: np.ndarray | None = None) -> np.ndarray:
+        """A record column as stripped text, None where blank or where no source maps it; only
+        the records under ``mask`` when given.
+
+        Kept: several outputs read the same columns. A column of text is stripped for the
+        records asked for only (most outputs read the insurance records); any other column is
+        made whole first, since its distinct values are found over all records.
         """
+        if column not in self._text and mask is not None and column in self.records:
+            kept = self._text.get((column, id(mask)))
+            if kept is not None and kept[0] is mask:
+                return kept[1].copy()  # a copy, as ``text(column)[mask]`` makes
+            values = self.records[column]
+            if _text_by_value(values):
+                part = stripped_text(values.iloc[mask])
+                self._text[(column, id(mask))] = (mask, part)  # the mask kept: its id stays its
+                return part.copy()
         if column not in self._text:
             if column not in self.records:
                 self._text[column] = np.full(len(self.records), None, dtype=object)
             else:
-                codes, uniques = pd.factorize(self.records[column].astype(object))
-                text = pd.Series(uniques, dtype=object).astype(str).str.strip()
-                text = np.append(text.where(text != "", None).to_numpy(dtype=object), None)
-                self._text[column] = text[codes]  # code -1 (missing) picks the None appended
-        return self._text[column]
+                self._text[column] = stripped_text(self.records[column])
+        return self._text[column] if mask is None else self._text[column][mask]
 
-    def tier(self) -> np.ndarray:
-        """Contribution tier per record in the office's words (一档 / 二档)."""
-        tier = pd.Series(self.text("tier"), dtype=object)
+    def tier(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Contribution tier per record (under ``mask``) in the office's words (一档 / 二档)."""
+        tier = pd.Series(self.text("tier", mask), dtype=object)
         coded = tier.map(TIER_CODES)
         return coded.where(coded.notna(), tier).to_numpy(dtype=object)
+
+
+def _text_by_value(values: pd.Series) -> bool:
+    """Whether :func:`stripped_text` treats each value on its own (text, categories), so a
+    part of the column comes out as that part of the whole."""
+    return isinstance(values.dtype, pd.CategoricalDtype) or rows.is_text_dtype(values.dtype) or (
+        values.dtype == np.dtype(object)
+        and pd.api.types.infer_dtype(values.to_numpy(), skipna=True) in ("string", "empty"))
+
+
+def stripped_text(values: pd.Series) -> np.ndarray:
+    """Each value as stripped text (``str(value).strip()``), None where blank or missing.
+
+    A column of text is stripped value by value (one C-level map: cheaper than hashing the
+    values to strip each distinct one once); a categorical column once per category; any other
+    column once per distinct value (1 and 1.0 are one value there, written as first seen).
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        return np.append(stripped_text(pd.Series(values.cat.categories, dtype=object)),
+                         None)[codes]  # code -1 (missing) picks the None appended
+    cells = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(cells, skipna=True) not in ("string", "empty"):
+        codes, uniques = pd.factorize(cells)
+        text = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str)
+        return np.append(stripped_text(text), None)[codes]
+    missing = pd.isna(cells)
+    if missing.any():
+        cells = cells.copy()
+        cells[missing] = ""
+    out = np.empty(len(cells), dtype=object)
+    out[:] = list(map(str.strip, cells.tolist()))
+    out[out == ""] = None
+    return out
 
 
 def birth_text(yyyymmdd: np.ndarray) -> np.ndarray:
@@ -128,15 +189,33 @@ def birth_text(yyyymmdd: np.ndarray) -> np.ndarray:
 def join_distinct(keys: np.ndarray, values: np.ndarray, sep: str = ";") -> pd.Series:
     """Distinct non-blank values per key, joined in first-seen order; indexed by key.
 
-    Nearly every key has one value, so those skip the per-group join (a million entities would
-    otherwise cost a million Python calls).
+    On integer codes: keys and values are hashed once each, the distinct pairs found among
+    integers, and only the few keys with several values joined (by one reduceat).
     """
-    frame = pd.DataFrame({"key": keys, "value": values}).dropna()
-    frame = frame[frame["value"].astype(str) != ""].drop_duplicates()
-    multi = frame["key"].duplicated(keep=False).to_numpy()
-    single = frame[~multi].set_index("key")["value"].astype(str)
-    joined = frame[multi].groupby("key", sort=False)["value"].agg(lambda s: sep.join(map(str, s)))
-    return pd.concat([single, joined])
+    key_code, key_uniques = pd.factorize(keys)
+    value_code, value_uniques = pd.factorize(values)
+    text = pd.Series(np.asarray(value_uniques, dtype=object), dtype=object).astype(str)
+    text = text.to_numpy(dtype=object)
+    keep = (key_code >= 0) & (value_code >= 0)
+    keep[keep] = text[value_code[keep]] != ""
+    k, v = key_code[keep].astype(np.int64), value_code[keep].astype(np.int64)
+    first = ~pd.Series(k * max(len(value_uniques), 1) + v).duplicated().to_numpy()
+    k = pd.factorize(k[first])[0]  # keys recoded in first-seen order
+    # each pair's value as its first row has it (1 and 1.0 are one value, written as first seen)
+    values = pd.Series(np.asarray(values, dtype=object)[keep][first], dtype=object)
+    values = values.astype(str).to_numpy(dtype=object)
+    key_values = np.asarray(key_uniques)[key_code[keep][first]]
+    multi = np.bincount(k)[k] > 1 if len(k) else np.zeros(0, dtype=bool)
+    single = pd.Series(values[~multi], index=pd.Index(key_values[~multi], name="key"),
+                       dtype=object, name="value")
+    order = np.argsort(k[multi], kind="stable")
+    grouped, joined = k[multi][order], values[multi][order]
+    if not len(grouped):
+        return single
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    joined = pd.Series(np.add.reduceat(joined + sep, starts), dtype=object).str[:-len(sep)]
+    joined.index = pd.Index(key_values[multi][order][starts], name="key")
+    return pd.concat([single, joined.rename("value")])
 
 
 def isin(values: np.ndarray, items) -> np.ndarray:

@@ -2,20 +2,28 @@
 
 Why not openpyxl's writer: without lxml it builds one XML element per cell (about 100 µs a row
 here), so a prefecture's million-row roster would take minutes. Here each column of a chunk of
-rows becomes XML through vectorised string operations. Every string cell is an inline string
-with the Text number format ('@'), so Excel never turns a resident ID, household code or receipt
-number into a number, and a value starting with '=' stays text instead of becoming a formula.
+rows becomes XML in Arrow (linkage/outputs/rows.py), text columns without a Python step per
+cell, and a second thread deflates one chunk while the next is made. Every string cell is an
+inline string with the Text number format ('@'), so Excel never turns a resident ID, household
+code or receipt number into a number, and a value starting with '=' stays text instead of
+becoming a formula.
 Numeric columns stay numbers (amounts can be summed). openpyxl reads the files back.
 """
 from __future__ import annotations
 
 import re
 import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.outputs import rows
 
 MAX_SHEET_ROWS = 1_048_576  # Excel's limit per sheet, the header row included
 STYLE_TEXT, STYLE_HEADER, STYLE_NUMBER = 1, 2, 3
@@ -25,6 +33,11 @@ _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
 _TEXT_CELL = '<c t="inlineStr" s="1"><is><t xml:space="preserve">'
+_CELL_START, _CELL_END = rows.scalar(_TEXT_CELL.encode()), rows.scalar(b"</t></is></c>")
+_BLANK_TEXT = rows.scalar(f'<c s="{STYLE_TEXT}"/>'.encode())
+_ROW_START, _ROW_MID, _ROW_END = (rows.scalar(b) for b in (b'<row r="', b'">', b"</row>"))
+_NEEDS_ESCAPE_BYTES = rows.byte_set("&<>" + "".join(  # _NEEDS_ESCAPE but U+FFFE, U+FFFF
+    chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]))
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _STYLES = (
     f'{_HEAD}<styleSheet xmlns="{_MAIN}">'
@@ -65,7 +78,8 @@ def write_xlsx(path: Path, sheets: list[Sheet], chunk_rows: int = 50_000) -> Non
             name = sheet.name if k == 0 else f"{sheet.name} ({k + 1})"
             parts.append((_sheet_name(name), sheet.frame.iloc[k * per_sheet:(k + 1) * per_sheet],
                           sheet.headers))
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf, \
+            ThreadPoolExecutor(1, thread_name_prefix="xlsx-deflate") as deflate:
         zf.writestr("[Content_Types].xml", _content_types(len(parts)))
         zf.writestr("_rels/.rels", f'{_HEAD}<Relationships xmlns="{_PKG}"><Relationship Id="rId1" '
                     f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
@@ -74,8 +88,23 @@ def write_xlsx(path: Path, sheets: list[Sheet], chunk_rows: int = 50_000) -> Non
         zf.writestr("xl/styles.xml", _STYLES)
         for i, (_, frame, headers) in enumerate(parts, start=1):
             with zf.open(f"xl/worksheets/sheet{i}.xml", "w") as fh:
-                for piece in _sheet_xml(frame, headers, chunk_rows):
-                    fh.write(piece.encode("utf-8"))
+                _write_behind(fh, _sheet_xml(frame, headers, chunk_rows), deflate)
+
+
+def _write_behind(fh, pieces, thread: ThreadPoolExecutor) -> None:
+    """Write the pieces in order from the other thread: deflate and the CRC release the GIL,
+    so one chunk is compressed while the next one's XML is built (two chunks in flight at
+    most; every write has finished when this returns, also when building a piece failed)."""
+    pending: deque = deque()
+    try:
+        for piece in pieces:
+            pending.append(thread.submit(fh.write, piece))
+            if len(pending) > 2:
+                pending.popleft().result()
+    finally:
+        wait(pending)
+    for done in pending:
+        done.result()
 
 
 def column_letters(n: int) -> list[str]:
@@ -109,13 +138,24 @@ def _escape(values: pd.Series) -> pd.Series:
     return text
 
 
-def _cells(series: pd.Series) -> np.ndarray:
-    """The XML of one column's cells for a chunk of rows ('' where the value is blank).
+def _cells(series: pd.Series) -> list[pa.Array | pa.Scalar]:
+    """The XML of one column's cells for a chunk of rows, as UTF-8 (in pieces the row joins:
+    a column of text with no blank is its values between two constants).
 
     Cells carry no 'r' reference (optional in the format): each row writes all its cells in
-    order, and a blank cell is written as an empty styled cell so positions stay right. The XML
-    is built once per distinct value (gender, village, tier repeat thousands of times).
+    order, and a blank cell is written as an empty styled cell so positions stay right. A
+    column of text with nothing to escape (nearly every one) is wrapped in its markup by
+    Arrow; any other column's XML is built once per distinct value (gender, village, tier
+    repeat thousands of times).
     """
+    text = rows.text_array(series)
+    if text is not None and not (rows.holds_any(text, _NEEDS_ESCAPE_BYTES)
+                                 or rows.holds_noncharacter(text)):
+        if not rows.has_blank(text):
+            return [_CELL_START, text.cast(rows.BYTES), _CELL_END]
+        cells = pc.binary_join_element_wise(_CELL_START, text.cast(rows.BYTES), _CELL_END,
+                                            rows.EMPTY)
+        return [pc.if_else(pc.equal(text, ""), _BLANK_TEXT, cells).fill_null(_BLANK_TEXT)]
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     if _is_number(series):
         values = np.asarray(uniques, dtype=np.float64)
@@ -130,16 +170,28 @@ def _cells(series: pd.Series) -> np.ndarray:
         cells = _TEXT_CELL + _escape(text).to_numpy(dtype=object) + "</t></is></c>"
         blank = f'<c s="{STYLE_TEXT}"/>'
         cells[(text == "").to_numpy()] = blank
-    return np.append(cells, blank).astype(object)[codes]  # code -1 (missing) is blank
+    cells = rows.as_bytes(rows.encode_all(np.append(cells, blank).astype(object).tolist()))
+    return [cells.take(pa.array(np.where(codes < 0, len(cells) - 1, codes)))]  # -1: blank
 
 
 def _display_width(values: pd.Series) -> float:
     """Characters as Excel shows them: a Chinese character is about two Latin ones wide."""
-    text = values.dropna().astype(str).head(2000)
+    text = _first_known(values, 2000).astype(str)
     if text.empty:
         return 0.0
     wide = text.str.count(r"[\u2e80-\u9fff\uff00-\uffef]")
     return float((text.str.len() + wide).quantile(0.95))
+
+
+def _first_known(values: pd.Series, n: int) -> pd.Series:
+    """The first ``n`` non-blank values (a column's head is looked at, not all of it)."""
+    size = 2 * n
+    while True:
+        head = values.iloc[:size]
+        known = head[head.notna().to_numpy()]
+        if len(known) >= n or size >= len(values):
+            return known.iloc[:n]
+        size *= 4
 
 
 def _col_xml(j: int, values: pd.Series, header: str) -> str:
@@ -158,23 +210,21 @@ def _sheet_xml(frame: pd.DataFrame, headers: list[str], chunk_rows: int):
     cols = "".join(_col_xml(j, frame[c], str(h))
                    for j, (c, h) in enumerate(zip(frame.columns, headers), start=1))
     cols_xml = "<cols>" + cols + "</cols>" if cols else ""
+    header = _escape(pd.Series([str(h) for h in headers], dtype=object))
     yield (f'{_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><dimension ref="A1:{last}"/>'
            '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
            'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft"/></sheetView>'
            f'</sheetViews><sheetFormatPr defaultRowHeight="15"/>{cols_xml}'
-           "<sheetData>")
-    header = _escape(pd.Series([str(h) for h in headers], dtype=object))
-    yield '<row r="1">' + "".join(
-        f'<c r="{letters[j]}1" t="inlineStr" s="{STYLE_HEADER}"><is><t>{h}</t></is></c>'
-        for j, h in enumerate(header)) + "</row>"
+           '<sheetData><row r="1">' + "".join(
+               f'<c r="{letters[j]}1" t="inlineStr" s="{STYLE_HEADER}"><is><t>{h}</t></is></c>'
+               for j, h in enumerate(header)) + "</row>").encode("utf-8")
     for start in range(0, len(frame), chunk_rows):
         chunk = frame.iloc[start:start + chunk_rows]
-        rows = np.arange(start + 2, start + 2 + len(chunk)).astype(str).astype(object)
-        parts = [('<row r="' + rows + '">'), *(_cells(chunk[c]) for c in chunk.columns),
-                 np.full(len(chunk), "</row>", dtype=object)]
-        # row-major through the (rows x cells) table: one join per chunk, no growing strings
-        yield "".join(np.column_stack(parts).ravel().tolist())
-    yield f'</sheetData><autoFilter ref="A1:{last}"/></worksheet>'
+        numbers = pc.cast(pa.array(np.arange(start + 2, start + 2 + len(chunk))),
+                          pa.large_string()).cast(rows.BYTES)
+        cells = [piece for j in range(ncol) for piece in _cells(chunk.iloc[:, j])]
+        yield rows.join_rows([_ROW_START, numbers, _ROW_MID, *cells, _ROW_END])
+    yield f'</sheetData><autoFilter ref="A1:{last}"/></worksheet>'.encode()
 
 
 def _content_types(n: int) -> str:
