@@ -140,8 +140,6 @@ def _parser() -> argparse.ArgumentParser:
     # The check API's options and its tokens.
     v.add_argument("--check-only", action="store_true",
                    help="serve only the check API (/api/v1), not the review pages")
-    v.add_argument("--review-only", action="store_true",
-                   help="serve only the review pages, without the check API and its master")
     v.add_argument("--behind-proxy", metavar="ADDRS", default=None,
                    help="served behind a TLS reverse proxy at these addresses (comma-separated): "
                         "Secure cookies, HSTS, X-Forwarded-For/-Proto believed from them only")
@@ -231,8 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 
             serve(load_config(args.config), args.host, args.port, check_only=args.check_only,
                   rates=_rates(args.check_rate, args.check_full_rate),
-                  behind_proxy=args.behind_proxy, refresh_seconds=args.refresh_seconds,
-                  review_only=args.review_only)
+                  behind_proxy=args.behind_proxy, refresh_seconds=args.refresh_seconds)
         elif args.command == "users":
             return _users(args, load_config(args.config))
         elif args.command == "tokens":

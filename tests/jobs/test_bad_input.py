@@ -500,7 +500,7 @@ def test_whole_run_refuses_to_finish_when_a_record_goes_missing(bad_world, tmp_p
     monkeypatch.setattr(pipeline, "ingest_job", losing_one)
     config = load_config(_job(bad_world, tmp_path))
     with pytest.raises(AccountingError,
-                       match=r"'police': records read 399 != linked 398 \+ rejected 0"):
+                       match=r"'police': records read 400 != linked 399 \+ rejected 0"):
         run(config)
     assert not (tmp_path / "out" / "clusters.csv").exists()
     assert Store(config.store).last_complete_run(config.job) is None
