@@ -190,7 +190,9 @@ def _largest(records: pd.DataFrame, b: blocking.Blocks, whole: np.ndarray, kept:
         codes = b.codes[members]
         subs = codes[codes >= 0]
         sub_sizes = np.unique(subs, return_counts=True)[1] if subs.size else np.empty(0)
-        key = " ".join(str(records[k].iat[members[0]]) for k in b.rule.keys)
+        # The estimate reaches a terminal: an ID prefix key shows only as much as a log may.
+        from linkage.jobs.ingest import mask_ids  # jobs imports core: imported when used
+        key = mask_ids(" ".join(str(records[k].iat[members[0]]) for k in b.rule.keys))
         out.append(LargeBlock(key, int(members.size), int(whole[block]),
                               int(kept[np.unique(subs)].sum()) if subs.size else 0,
                               int((sub_sizes > 1).sum()) + int(np.unique(codes[codes <= -2]).size),

@@ -77,6 +77,16 @@ def test_max_pairs_counts_the_pairs_the_link_type_allows():
     assert plan.rules[0].pairs == plan.rules[0].whole_pairs == 6
 
 
+def test_the_largest_blocks_never_show_an_id_prefix_whole():
+    # A block keyed on the first 17 digits of an ID (a household's copies of one person).
+    records = _frame(id_prefix17=["15052519800101234"] * 3, birth_date=[19800101] * 3)
+    plan = blocking_plan.estimate(records, (BlockingRule("id", ("id_prefix17",), 100),),
+                                  "link_and_dedupe", budget=10**6)
+    shown = plan.rules[0].largest[0].key
+    assert shown == "1505*************"
+    assert "15052519800101234" not in plan.table()
+
+
 @st.composite
 def _blocks(draw):
     n = draw(st.integers(2, 60))
