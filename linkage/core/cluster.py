@@ -161,3 +161,47 @@ def stable_entity_ids(
         suffix = pd.Series(np.arange(dup.sum()), index=ids[dup].index).astype(str)
         ids[dup] = ids[dup] + "-" + suffix
     return ids.reindex(labels).to_numpy()
+
+
+REASON_CHARS = 200  # the store keeps a pair's reason in 200 characters
+
+
+def refusal_reasons(labels: np.ndarray, left: np.ndarray, right: np.ndarray,
+                    authority: np.ndarray, keys: np.ndarray,
+                    cannot_link: tuple[np.ndarray, np.ndarray] = (np.empty(0, int),
+                                                                  np.empty(0, int)),
+                    cannot_kind: np.ndarray | None = None) -> np.ndarray:
+    """Why clustering kept each refused pair (``left[i]``, ``right[i]``) apart, in words that
+    name the records that collide, so a reviewer knows what a decision will do.
+
+    Read off the final entities: when both sides' entities hold a registry record, merging
+    them would put two registry persons in one entity (a reviewer's 同一人 then makes a
+    CONFLICT, since two registry entries carry two ID numbers); otherwise a cannot-link pair
+    (a reviewer's non-match, or the household rule's two members of one household) spans the
+    two entities. ``keys`` is ``source:record_id`` per record; ``cannot_kind`` names each
+    cannot-link pair's origin.
+    """
+    la, lb = labels[left], labels[right]
+    first_auth = pd.Series(np.flatnonzero(authority)).groupby(
+        labels[np.flatnonzero(authority)]).first()
+    auth_a = first_auth.reindex(la).to_numpy()
+    auth_b = first_auth.reindex(lb).to_numpy()
+    out = np.full(len(left), "", dtype=object)
+    both = pd.notna(auth_a) & pd.notna(auth_b)
+    for i in np.flatnonzero(both):
+        out[i] = (f"would put registry records {keys[int(auth_a[i])]} and "
+                  f"{keys[int(auth_b[i])]} (two registry persons) in one entity; "
+                  "同一人 makes it a CONFLICT")
+    cl_l, cl_r = cannot_link
+    kinds = np.full(len(cl_l), "a reviewer's non-match", dtype=object) if cannot_kind is None \
+        else np.asarray(cannot_kind, dtype=object)
+    spans: dict[tuple[int, int], int] = {}
+    for j, (a, b) in enumerate(zip(labels[cl_l].tolist(), labels[cl_r].tolist())):
+        spans.setdefault((min(a, b), max(a, b)), j)
+    for i in np.flatnonzero(~both):
+        j = spans.get((min(int(la[i]), int(lb[i])), max(int(la[i]), int(lb[i]))))
+        out[i] = ("would join records kept apart" if j is None else
+                  f"would join {keys[int(cl_l[j])]} and {keys[int(cl_r[j])]}, kept apart by "
+                  f"{kinds[j]}")
+    return np.array([r if len(r) <= REASON_CHARS else r[:REASON_CHARS - 1] + "…" for r in out],
+                    dtype=object)

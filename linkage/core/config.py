@@ -434,6 +434,9 @@ class JobSpec(_Model):
     """Most candidate pairs the blocking rules may give together; a run whose estimate is
     larger stops before comparing, naming the rule to refine (`linkage blocking` shows the
     estimate)."""
+    review_url: Annotated[str | None, Field(pattern=r"^https?://[^\s?#]+$")] = None
+    """Address of this job's review app (`linkage serve`), e.g. http://10.1.2.3:8000: the run
+    report links its review pairs there."""
     engine: Literal[ENGINES] = "local"
     """`linkage run --engine` overrides it."""
     spark: _section(SparkSettings) = Field(default_factory=SparkSettings)

@@ -231,7 +231,7 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
             hard_negatives=evaluate.read_hard_negatives(truth_path))
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        rejects, scored.weight.astype(np.float32))
-    return finish(result, store, pairs, timer, carry_pairs_from=base)
+    return finish(result, store, pairs, timer, carry_pairs_from=base, previous=(base, members))
 
 
 def _keys(frame: pd.DataFrame) -> pd.MultiIndex:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from linkage.core import blocking_plan, cluster, golden, model, standardise
+from linkage.core import blocking_plan, changes, cluster, golden, model, standardise
 from linkage.core.compare import build_comparisons
 from linkage.core.config import ConfigError, JobConfig
 from linkage.engines import local as scoring
@@ -143,7 +143,11 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
                              "entity_id": entity_ids})
     check_accounting(data.counts, clusters, data.rejects)
     with timer.stage("pairs"):
-        pairs_frame, review = pair_tables(records, scored, prob, band, refused, REFUSED)
+        keys = (records["source"].astype(str) + ":" + records["record_id"].astype(str)).to_numpy()
+        reasons = cluster.refusal_reasons(clustering.labels, left[refused], right[refused],
+                                          authority, keys, cannot_links(decided, scored),
+                                          cannot_link_kinds(decided, scored))
+        pairs_frame, review = pair_tables(records, scored, prob, band, refused, reasons)
 
     summary = run_summary(config, data, records, scored, band, gold, clustering, review, timer,
                           run_id)
@@ -161,7 +165,8 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
 
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        data.rejects, scored.weights)
-    return finish(result, store, pairs_frame, timer)
+    return finish(result, store, pairs_frame, timer,
+                  previous=(previous_run, previous) if previous_run else None)
 
 
 def clusterer(config: JobConfig):
@@ -175,7 +180,6 @@ def clusterer(config: JobConfig):
     return cluster.cluster
 
 
-REFUSED = "would put two registry persons (or a reviewer's non-match) in one entity"
 
 
 def write_correspondences(scored: scoring.ScoredPairs, out_dir: Path) -> None:
@@ -195,6 +199,17 @@ def cannot_links(decided: pd.DataFrame, scored: scoring.ScoredPairs
     hard = np.flatnonzero(scored.cannot) if scored.cannot is not None else np.empty(0, int)
     return (np.concatenate([no["l"].to_numpy(), scored.left[hard]]).astype(np.int64),
             np.concatenate([no["r"].to_numpy(), scored.right[hard]]).astype(np.int64))
+
+
+def cannot_link_kinds(decided: pd.DataFrame, scored: scoring.ScoredPairs) -> np.ndarray:
+    """What keeps each of :func:`cannot_links`' pairs apart, in its order."""
+    n_no = int((decided["decision"] == "non_match").sum())
+    hard = np.flatnonzero(scored.cannot) if scored.cannot is not None else np.empty(0, int)
+    notes = (scored.note[hard] if scored.note is not None else np.full(hard.size, ""))
+    household = ["the household rule" + (f" ({n})" if n else "") for n in notes]
+    return np.array(["a reviewer's non-match"] * n_no + household, dtype=object)
+
+
 STORED_PAIR_COLUMNS = ["source_l", "record_l", "source_r", "record_r", "weight", "probability",
                        "band", "reason", "explanation"]
 
@@ -227,12 +242,21 @@ def pair_tables(records: pd.DataFrame, scored: scoring.ScoredPairs, prob: np.nda
 
 
 def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTimer,
-           carry_pairs_from: str | None = None) -> RunResult:
+           carry_pairs_from: str | None = None,
+           previous: tuple[str, pd.DataFrame] | None = None) -> RunResult:
     """Write a run's files into ``result.out_dir``, then store it: complete only once stored.
 
-    ``carry_pairs_from`` names a run whose stored pairs this one keeps too (`linkage add`).
+    ``carry_pairs_from`` names a run whose stored pairs this one keeps too (`linkage add`);
+    ``previous`` is the previous complete run and its membership, which the summary's
+    ``changes`` compare against.
     """
     out_dir, summary, fs = result.out_dir, result.summary, result.model
+    if previous is not None:
+        with timer.stage("changes"):
+            verified = result.golden.loc[result.golden["status"] == "VERIFIED", "entity_id"]
+            summary["changes"] = changes.compare_runs(
+                previous[0], previous[1], result.clusters,
+                store.verified_entities(previous[0]), verified.to_numpy()).to_dict()
     with timer.stage("write"):
         _write_outputs(out_dir, result.clusters, result.golden, result.review, result.rejects, fs,
                        summary)

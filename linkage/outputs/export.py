@@ -41,6 +41,7 @@ def load_latest(config: JobConfig) -> RunView:
     gold = pd.DataFrame([json.loads(r) for r in store.golden_records(run_id)],
                         columns=GOLDEN_COLUMNS)
     weights = store.stored_weights(run_id)
+    review = _review_pairs(store, run_id)
     for column in BOOL_COLUMNS:
         gold[column] = gold[column].fillna(False).astype(bool)
     for column in ("n_records", "n_enrolments"):
@@ -73,7 +74,21 @@ def load_latest(config: JobConfig) -> RunView:
         weights=weights,
         weights_note="only the pairs the store keeps (match and review bands)",
         notes=notes,
+        review=review,
     )
+
+
+def _review_pairs(store: Store, run_id: str) -> pd.DataFrame:
+    """The run's pairs for review as the store keeps them, closest to the threshold first (the
+    order of review_pairs.csv)."""
+    from linkage.store.review import pairs_to_review
+
+    columns = ["source_l", "record_l", "source_r", "record_r", "weight", "probability", "band",
+               "reason"]
+    rows = [[getattr(r, c) for c in columns] for r in pairs_to_review(store.engine, run_id)]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame = frame.sort_values("probability", key=lambda p: (p - 0.5).abs(), kind="stable")
+    return frame.reset_index(drop=True)
 
 
 def export_latest(config: JobConfig, out_dir: Path | None = None) -> tuple[RunView, dict]:

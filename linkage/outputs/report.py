@@ -8,6 +8,7 @@ villages, clerks, rules); only the SVG that matplotlib wrote is inserted as mark
 from __future__ import annotations
 
 import math
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from linkage.outputs.view import RunView
 
 TEMPLATES = Path(__file__).parent / "templates"
 TOP_ROWS = 30
+REVIEW_ROWS = 25  # review pairs listed in the report; the rest are in review_pairs.csv
+BAND_REASON = "score in the review band"
 MIN_RECORDS = 10  # a village with 2 records and 1 error is not the worst village
 KIND_LABELS = {"id_missing": "ID missing", "id_invalid": "ID invalid", "id_repaired": "ID repaired",
                "name_differs": "name differs", "birth_differs": "birth differs",
@@ -110,12 +113,52 @@ def render_report(view: RunView, path: Path, manifest: dict[str, dict],
         "clerks": None if clerks is None else clerks.head(TOP_ROWS).to_dict("records"),
         "n_clerks": 0 if clerks is None else len(clerks),
         "households": _household_section(households),
+        "review": _review_section(view),
+        "changes": s.get("changes"),
         "timings": timings,
         "timings_svg": Markup(charts.timings(timings)) if timings else None,
     }
     html = environment().get_template("report.html").render(**context)
     path.write_text(html, encoding="utf-8")
     return path
+
+
+def _review_section(view: RunView) -> dict | None:
+    """The pairs for review by why they wait, and the first of them, each linked to the review
+    app when the config names its address.
+
+    A pair's address in the app is an HMAC of the pair under the server's secret, so links are
+    made only when this run sees the same LINKAGE_SECRET_KEY as the server; otherwise the
+    section links the queue. Record ids only: the report is mailed around, names and ID
+    numbers stay in the app.
+    """
+    review = view.review
+    if review is None:
+        return None
+    reason = review["reason"].fillna("").astype(str)
+    in_band = reason.isin(["", BAND_REASON])
+    refused = review[~in_band]
+    url = view.config.spec.review_url
+    secret = os.environ.get("LINKAGE_SECRET_KEY")
+    rows = []
+    for r in review.head(REVIEW_ROWS).itertuples(index=False):
+        link = None
+        if url and secret:
+            from linkage.store.review import pair_ref
+            from linkage.web.queue import url_token
+
+            token = pair_ref((r.source_l, r.record_l), (r.source_r, r.record_r)).token
+            link = f"{url.rstrip('/')}/pair/{url_token(secret.encode('utf-8'), token)}"
+        rows.append({"left": f"{r.source_l}:{r.record_l}", "right": f"{r.source_r}:{r.record_r}",
+                     "probability": r.probability, "reason": r.reason or BAND_REASON,
+                     "refused": bool(r.reason) and r.reason != BAND_REASON, "link": link})
+    kinds = refused["reason"].astype(str).str.extract(r"(kept apart by [^(]*|two registry "
+                                                      r"persons)")[0].fillna("other")
+    return {"total": len(review), "in_band": int(in_band.sum()), "refused": len(refused),
+            "refused_kinds": {("registry records of two persons" if k == "two registry persons"
+                               else k.strip()): int(v) for k, v in kinds.value_counts().items()},
+            "rows": rows, "shown": len(rows), "queue": f"{url.rstrip('/')}/queue" if url else None,
+            "linked": bool(url and secret)}
 
 
 def _maybe(svg: str | None) -> Markup | None:
@@ -140,6 +183,9 @@ def _stages(s: dict, manifest: dict[str, dict]) -> list[tuple[str, int, str]]:
            ("pairs: match band", bands.get("match", 0), "match"),
            ("pairs: review band", bands.get("review", 0), "review"),
            ("pairs: non-match band", bands.get("non_match", 0), "non_match"),
+           ("pairs: match band, merge refused (to review)",
+            e.get("refused_merges", 0), "review"),
+           ("pairs for review", s.get("review_pairs", 0), "review"),
            ("entities", e.get("total", 0), "entities")]
     for status, count in sorted((e.get("by_status") or {}).items()):
         out.append((f"entities {status}", count, "good" if status == "VERIFIED" else "bad"))

@@ -33,6 +33,7 @@ class RunView:
     weights: np.ndarray | None  # match weight (bits) of every candidate pair, where known
     weights_note: str = ""
     notes: list[str] = field(default_factory=list)
+    review: pd.DataFrame | None = None  # the pairs for review, as review_pairs.csv lists them
     _text: dict = field(default_factory=dict, repr=False, init=False)
 
     @classmethod
@@ -52,6 +53,7 @@ class RunView:
             model=result.model.to_dict(),
             weights=weights,
             weights_note=note,
+            review=result.review,
         )
 
     @cached_property

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from linkage.store import queue_rows
 from linkage.store.tables import (
     DECISIONS,
     decisions,
@@ -263,6 +264,13 @@ class Store:
                                 .where(entity_members.c.run_id == run_id)).all()
         return pd.DataFrame(rows, columns=["source", "record_id", "entity_id"])
 
+    def verified_entities(self, run_id: str) -> np.ndarray:
+        """The run's VERIFIED entity ids: the persons its card roster listed."""
+        with self.engine.connect() as conn:
+            return np.asarray(conn.execute(sa.select(golden.c.entity_id).where(
+                golden.c.run_id == run_id, golden.c.status == "VERIFIED")).scalars().all(),
+                dtype=object)
+
     def run_model(self, run_id: str) -> dict | None:
         """The model a run scored with (FSModel.to_dict()), or None if it stored none."""
         with self.engine.connect() as conn:
@@ -317,6 +325,7 @@ def insert_decision(conn, a: tuple[str, str], b: tuple[str, str], decision: str,
     result = conn.execute(decisions.insert().values(
         source_l=sl, record_l=rl, source_r=sr, record_r=rr, decision=decision,
         reviewer=reviewer, decided_at=_now(), score=score, note=note, active=active))
+    queue_rows.sync_pair(conn, (sl, rl), (sr, rr))  # the kept review queue, same transaction
     return int(result.inserted_primary_key[0])
 
 

@@ -74,3 +74,57 @@ def test_report_renders_offline_in_chromium_without_any_request(office_run):
     assert charts >= 6
     assert width <= 1280  # nothing overflows the page sideways
     assert (ARTIFACTS / "report.png").stat().st_size > 50_000
+
+
+def test_report_explains_every_pair_for_review(office_run):
+    html = (office_run.out_dir / "report.html").read_text(encoding="utf-8")
+    review, s = office_run.review, office_run.summary
+    in_band = int((review["reason"] == "score in the review band").sum())
+    refused = len(review) - in_band
+    assert refused == s["entities"]["refused_merges"] > 0  # the demo's registry collisions
+    assert "Pairs for review" in html
+    assert f"<b>{in_band:,}</b> scored in the review band" in html
+    assert f"<b>{refused:,}</b> scored as matches whose merge clustering refused" in html
+    assert "pairs: match band, merge refused (to review)" in html  # its own funnel row
+    kinds = re.findall(r"<td>merge refused: [^<]+</td><td class=\"n\">([\d,]+)</td>", html)
+    assert sum(int(k.replace(",", "")) for k in kinds) == refused
+    first = review.iloc[0]
+    assert f"<code>{first.source_l}:{first.record_l}</code>" in html
+    assert "/pair/" not in html  # no review_url in the demo config: no links
+
+
+def test_review_links_are_the_apps_own_pair_addresses(office_run, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from linkage.store.review import pair_ref
+    from linkage.web.queue import url_token
+
+    view = RunView.from_result(office_run)
+    view.config = replace(view.config, spec=view.config.spec.model_copy(
+        update={"review_url": "http://10.1.2.3:8000/"}))
+    monkeypatch.setenv("LINKAGE_SECRET_KEY", "county-secret")
+    errors = record_errors(view)
+    html = render_report(view, tmp_path / "report.html", {}, village_report(errors), None,
+                         errors).read_text(encoding="utf-8")
+    first = office_run.review.iloc[0]
+    token = pair_ref((first.source_l, first.record_l), (first.source_r, first.record_r)).token
+    assert f'href="http://10.1.2.3:8000/pair/{url_token(b"county-secret", token)}"' in html
+    assert 'href="http://10.1.2.3:8000/queue"' in html
+
+
+def test_a_second_run_reports_what_changed_since_the_first(small_world, tmp_path):
+    from linkage.core.config import load_config
+    from linkage.jobs.run import run
+
+    config = load_config(small_world / "configs" / "demo.yaml", {
+        "output": str(tmp_path / "out"), "store": f"sqlite:///{tmp_path / 'store.sqlite'}"})
+    first = run(config)
+    assert "changes" not in first.summary  # nothing to compare with
+    second = run(config)
+    changes = second.summary["changes"]
+    assert changes["previous_run"] == first.run_id
+    assert changes["entities_before"] == changes["entities_after"] == len(second.golden)
+    assert (changes["created"], changes["retired"], changes["merged"], changes["split"],
+            changes["roster_added"], changes["roster_removed"]) == (0, 0, 0, 0, 0, 0)
+    html = (second.out_dir / "report.html").read_text(encoding="utf-8")
+    assert "Changes since the previous run" in html and first.run_id in html

@@ -1,0 +1,80 @@
+"""What a run changed against the previous one: merges, splits, new and retired ids, roster rows;
+and why clustering refused a merge, naming the records that collide."""
+import numpy as np
+import pandas as pd
+
+from linkage.core.changes import compare_runs
+from linkage.core.cluster import cluster, refusal_reasons
+
+
+def _members(rows):
+    return pd.DataFrame(rows, columns=["source", "record_id", "entity_id"])
+
+
+def test_a_merge_a_split_a_new_person_and_the_roster_rows():
+    before = _members([
+        ("police", "P1", "E_zhang"), ("ncms", "N1", "E_zhang"),   # 张伟 and his NCMS record
+        ("police", "P2", "E_wang"), ("urban", "U2", "E_wang2"),   # 王芳 listed as two people
+        ("police", "P3", "E_li"), ("ncms", "N3", "E_li"),         # 李娜 and 李娜's namesake
+        ("ncms", "N9", "E_gone"),                                  # withdrawn since
+    ])
+    after = _members([
+        ("police", "P1", "E_zhang"), ("ncms", "N1", "E_zhang"),
+        ("police", "P2", "E_wang"), ("urban", "U2", "E_wang"),    # merged: E_wang2 retired
+        ("police", "P3", "E_li"), ("ncms", "N3", "E_li_b"),       # split
+        ("urban", "U7", "E_new"),                                   # a new enrolment
+    ])
+    got = compare_runs("R1", before, after,
+                       verified_before=np.array(["E_zhang", "E_wang", "E_li"], dtype=object),
+                       verified_after=np.array(["E_zhang", "E_wang", "E_li", "E_new"],
+                                               dtype=object))
+    assert (got.entities_before, got.entities_after) == (5, 5)
+    assert got.merged == 1 and got.merges == [{"into": "E_wang", "from": ["E_wang", "E_wang2"]}]
+    assert got.split == 1 and got.splits == [{"from": "E_li", "into": ["E_li", "E_li_b"]}]
+    assert got.created == 2  # E_li_b, E_new
+    assert got.retired == 2  # E_wang2, E_gone
+    assert got.moved_records == 2  # U2, N3
+    assert (got.new_records, got.removed_records) == (1, 1)
+    assert (got.roster_added, got.roster_removed) == (1, 0)
+
+
+def test_the_same_membership_changes_nothing():
+    m = _members([("police", "P1", "E1"), ("ncms", "N1", "E1"), ("police", "P2", "E2")])
+    got = compare_runs("R1", m, m.sample(frac=1, random_state=3), np.array(["E1"]),
+                       np.array(["E1"]))
+    assert (got.created, got.retired, got.merged, got.split, got.moved_records,
+            got.roster_added, got.roster_removed) == (0, 0, 0, 0, 0, 0, 0)
+
+
+def test_a_refused_merge_names_the_two_registry_records():
+    # police P1 (张建国 1958) and P2 (张建国 1958, another man); one NCMS record matches both.
+    keys = np.array(["police:P1", "police:P2", "ncms:N1"], dtype=object)
+    authority = np.array([True, True, False])
+    left, right, weight = np.array([0, 1]), np.array([2, 2]), np.array([12.0, 9.0])
+    result = cluster(3, left, right, weight, authority)
+    assert result.refused.tolist() == [1]
+    reasons = refusal_reasons(result.labels, left[result.refused], right[result.refused],
+                              authority, keys)
+    assert "police:P1" in reasons[0] and "police:P2" in reasons[0]
+    assert "CONFLICT" in reasons[0]
+
+
+def test_a_refused_merge_names_the_cannot_link_that_spans_it():
+    # Two NCMS records of one household (father 王建军, son 王建军 carrying his father's ID)
+    # and an urban record matching both: the household rule keeps father and son apart.
+    keys = np.array(["ncms:N1", "ncms:N2", "urban:U1"], dtype=object)
+    authority = np.zeros(3, dtype=bool)
+    left, right, weight = np.array([0, 1]), np.array([2, 2]), np.array([11.0, 8.0])
+    cannot = (np.array([0]), np.array([1]))
+    result = cluster(3, left, right, weight, authority, cannot_link=cannot)
+    reasons = refusal_reasons(result.labels, left[result.refused], right[result.refused],
+                              authority, keys, cannot, np.array(["the household rule"]))
+    assert reasons.tolist() == ["would join ncms:N1 and ncms:N2, kept apart by the household "
+                                "rule"]
+
+
+def test_a_reason_fits_the_store_column():
+    keys = np.array(["police:" + "9" * 150, "police:" + "8" * 150, "ncms:N1"], dtype=object)
+    authority = np.array([True, True, False])
+    reasons = refusal_reasons(np.array([0, 1, 1]), np.array([0]), np.array([2]), authority, keys)
+    assert len(reasons[0]) == 200 and reasons[0].endswith("…")
