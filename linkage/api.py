@@ -270,7 +270,8 @@ class Result:
 
     @property
     def roster(self) -> pd.DataFrame:
-        """The card-issuance roster: one row per VERIFIED person (roster.csv, as text)."""
+        """The card-issuance roster (制卡名册): one row per person a card can be issued to
+        (roster.csv, as text); the others wait in ``table("roster_deferred")`` (暂缓制卡)."""
         return self.table("roster")
 
     @property

@@ -17,7 +17,7 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -194,6 +194,10 @@ class SourceSpec(_Model):
     """Worksheet of an .xlsx file; required when several sheets hold data."""
     scheme: Annotated[Text | None, Derived("source name")] = None
     """Insurance scheme the outputs name (e.g. NCMS, URBAN)."""
+    scheme_name: Annotated[Text | None, Derived("the scheme code")] = None
+    """The scheme as the office reads it on the card roster (e.g. 新农合, 城镇居民); the
+    code in `scheme` stays what the API, the store and the data team's files use. One name
+    per scheme code, and no two codes with the same name."""
 
 
 class BlockingSpec(_Model):
@@ -526,6 +530,7 @@ class SourceConfig:
     encoding: str = SourceSpec.model_fields["encoding"].default
     sheet: str | None = None
     scheme: str | None = None
+    scheme_name: str | None = None
 
     @property
     def location(self) -> str:
@@ -597,6 +602,18 @@ class JobConfig:
     @property
     def authority_sources(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.sources if s.role == "authority")
+
+    @property
+    def scheme_names(self) -> dict[str, str]:
+        """Scheme code -> the name the office reads (`sources[].scheme_name`, else the code),
+        for every insurance source's scheme (the source name where it gives none)."""
+        out: dict[str, str] = {}
+        for s in self.sources:
+            if s.role == "insurance":
+                code = s.scheme or s.name
+                if s.scheme_name or code not in out:  # a source that names it wins
+                    out[code] = s.scheme_name or code
+        return out
 
 
 # --------------------------------------------------------------------------- loading
@@ -738,6 +755,7 @@ def _resolve_job(spec: JobSpec, path: Path, problems: _Problems) -> JobConfig:
         if s.name in names[:i]:
             problems.value(("sources", i, "name"), s.name, "a source name no other source has")
         sources.append(_resolve_source(s, ("sources", i), base, problems))
+    _check_scheme_names(spec.sources, problems)
     if spec.link_type == "link_only" and len(sources) < 2:
         problems.value(("link_type",), spec.link_type, "at least two sources for link_only")
 
@@ -875,7 +893,31 @@ def _resolve_source(s: SourceSpec, loc: tuple, base: Path, problems: _Problems) 
         problems.value(loc, _safe_url(s.url), "exactly one of 'table' or 'query' beside 'url'")
     return SourceConfig(name=s.name, role=s.role, record_id=s.record_id, fields=dict(s.fields),
                         path=path, url=s.url, table=s.table, query=s.query, encoding=s.encoding,
-                        sheet=s.sheet, scheme=s.scheme)
+                        sheet=s.sheet, scheme=s.scheme, scheme_name=s.scheme_name)
+
+
+def _check_scheme_names(sources: Sequence[SourceSpec], problems: _Problems) -> None:
+    """Each scheme code shows as one name and each name means one code: the office must
+    never read two schemes as one, nor one scheme under two names."""
+    name_of: dict[str, tuple[str, int]] = {}  # code -> (name, source given on)
+    code_of: dict[str, str] = {}
+    for i, s in enumerate(sources):
+        if s.scheme_name is None:
+            continue
+        loc = ("sources", i, "scheme_name")
+        if s.role != "insurance":
+            problems.value(loc, s.scheme_name, "no 'scheme_name' on a source of role "
+                           f"{s.role!r} (only insurance sources have a scheme)")
+            continue
+        code = s.scheme or s.name
+        first = name_of.setdefault(code, (s.scheme_name, i))
+        if first[0] != s.scheme_name:
+            problems.value(loc, s.scheme_name, f"{first[0]!r}, the name sources[{first[1]}] "
+                           f"gives the scheme {code!r} (one name per scheme)")
+        other = code_of.setdefault(s.scheme_name, code)
+        if other != code:
+            problems.value(loc, s.scheme_name, f"a name of its own: scheme {other!r} is "
+                           f"already called {s.scheme_name!r}")
 
 
 def _check_comparison(comparison: ComparisonConfig, loc: tuple, problems: _Problems) -> None:

@@ -53,6 +53,21 @@ _COMMON = {
     "n_enrolments": "Insurance records (enrolments) of the person.",
 }
 
+_ROSTER = {
+    "ethnicity": "Ethnicity (民族).",
+    "address": "Registered address (户籍地址) from the registry.",
+    "household_id": "Registry household number (户号).",
+    "schemes": "Schemes the person is enrolled in by the names the office reads "
+               "(`sources[].scheme_name`: 新农合, 城镇居民), '+'-joined (blank: not insured).",
+    "n_enrolments": "Insurance records (enrolments) of the person; a whole number in the XLSX.",
+    "tier": "Contribution tier (一档 / 二档); '新农合:一档;城镇居民:二档' when enrolments "
+            "disagree.",
+    "insurance_household_ids": "Family codes (家庭编号) of the insurance rosters, ';'-joined.",
+    "record_ids": "Every source record behind the person, source:record_id joined by ';'.",
+    "remarks": "What the office should know before printing a card, in Chinese, '；'-joined: "
+               "未参加任何险种, 重复参保, 参保记录的身份证号与户籍不符, 有一对记录待复核.",
+}
+
 _QUALITY = {
     "records": "Insurance records entered there.",
     "records_with_error": "Records with at least one kind of error.",
@@ -118,17 +133,56 @@ OUTPUTS: dict[str, OutputDoc] = {
          "table) read.", "row": "Row number in the file (the header is row 1).",
          "column": "Column at fault.", "reason": "What is wrong with the row."}),
     "roster": _doc(
-        ("roster.csv", "roster.xlsx"), "Card-issuance roster (名册): one row per VERIFIED person.",
+        ("roster.csv", "roster.xlsx"), "Card-issuance roster (制卡名册): one row per person a "
+        "card can be issued to: VERIFIED, not deceased, a valid ID number no other listed "
+        "person carries, no registry double registration waiting. roster.xlsx holds it as its "
+        "first sheet and 暂缓制卡 (roster_deferred) as its second; each sheet's page header "
+        "and the workbook's File > Info name the run and its date.",
         ["entity_id", "resident_id", "name", "gender", "ethnicity", "birth_date", "township",
          "village", "address", "household_id", "schemes", "n_enrolments", "tier", "subsidy",
-         "insurance_household_ids", "record_ids", "remarks"],
-        {"ethnicity": "Ethnicity (民族).", "address": "Registered address (户籍地址) from the "
-         "registry.", "household_id": "Registry household number (户号).",
-         "schemes": "Schemes the person is enrolled in, '+'-joined (blank: not insured).",
-         "insurance_household_ids": "Family codes (家庭编号) of the insurance rosters, ';'-joined.",
-         "record_ids": "Every source record behind the person, source:record_id joined by ';'.",
-         "remarks": "What the office must check before printing a card (deceased, not insured, "
-                    "insured twice, no valid ID, ...), ';'-joined."}),
+         "insurance_household_ids", "record_ids", "remarks"], _ROSTER),
+    "roster_deferred": _doc(
+        ("roster_deferred.csv",), "暂缓制卡 (the second sheet of roster.xlsx): every other "
+        "person the registry knows (VERIFIED or CONFLICT) whose card must wait, with the "
+        "reason in Chinese.",
+        ["entity_id", "reason", "status", "resident_id", "name", "gender", "ethnicity",
+         "birth_date", "township", "village", "address", "household_id", "schemes",
+         "n_enrolments", "tier", "subsidy", "insurance_household_ids", "record_ids", "remarks",
+         "reason_codes"],
+        {**_ROSTER,
+         "reason": "Why the card waits, in Chinese, '；'-joined: 户籍登记为死亡; 无有效身份证号; "
+                   "身份证号与他人相同; 疑似重复户籍 (naming the other registry record); "
+                   "冲突未解决 (and why).",
+         "status": "VERIFIED or CONFLICT.",
+         "reason_codes": "The same as codes, ';'-joined: deceased, no_valid_id, shared_id, "
+                         "registry_duplicate, conflict."}),
+    "registry_duplicates": _doc(
+        ("registry_duplicates.csv", "registry_duplicates.xlsx"), "疑似重复户籍: pairs of "
+        "registry records that look like one person registered twice, waiting in review, for "
+        "the registry office; neither gets a card until it is resolved (both are on 暂缓制卡).",
+        ["evidence", "probability", "waiting_for", *[
+            f"{c}_{side}" for side in (1, 2) for c in (
+                "entity_id", "record", "name", "resident_id", "birth_date", "gender",
+                "household_id", "relation", "township", "village", "address",
+                "registry_status")]],
+        {"evidence": "What the two records share and where they differ, in Chinese: 姓名, "
+                     "身份证号 (相同 / 仅校验位不同 / 仅一位不同 / 不同), 出生日期, 性别, 户, 村, "
+                     "一条登记为死亡.",
+         "probability": "Match probability of the pair.",
+         "waiting_for": "Why it waits: in the review band, or a merge the clustering refused "
+                        "(it never merges two registry records on its own).",
+         **{f"{c}_{side}": f"{what} of the {'first' if side == 1 else 'second'} record."
+            for side in (1, 2) for c, what in (
+                ("entity_id", "The person (entity) id"), ("record", "source:record_id"),
+                ("name", "Name as the registry holds it"),
+                ("resident_id", "ID number as the registry holds it (full: the registry office "
+                                "resolves by it)"),
+                ("birth_date", "Birthdate"), ("gender", "Gender (男 / 女)"),
+                ("household_id", "Household number (户号)"),
+                ("relation", "Relation to the household head (与户主关系)"),
+                ("township", "Township"), ("village", "Village"),
+                ("address", "Registered address (户籍地址)"),
+                ("registry_status", "Registry status (人员状态: 正常, 死亡 ...)"))}}),
     "not_verified": _doc(
         ("not_verified.csv", "not_verified.xlsx"), "Insurance records of people the registry "
         "does not confirm (未核实), with the reason.",

@@ -191,7 +191,9 @@ def _stages(s: dict, manifest: dict[str, dict]) -> list[tuple[str, int, str]]:
         out.append((f"entities {status}", count, "good" if status == "VERIFIED" else "bad"))
     out.append(("duplicate enrolments (persons)", e.get("duplicate_enrolment", 0), "bad"))
     if "roster" in manifest:
-        out.append(("card roster rows", manifest["roster"]["rows"], "good"))
+        out.append(("card roster rows (cards can be issued)", manifest["roster"]["rows"], "good"))
+    if "roster_deferred" in manifest:
+        out.append(("card roster: deferred (暂缓制卡)", manifest["roster_deferred"]["rows"], "bad"))
     return out
 
 
@@ -213,7 +215,10 @@ def _overall(errors: pd.DataFrame) -> dict:
 
 
 DESCRIPTIONS = {
-    "roster": "card roster: one row per VERIFIED person",
+    "roster": "card roster (制卡名册): one row per person a card can be issued to",
+    "roster_deferred": "暂缓制卡: persons whose card must wait, with the reason",
+    "registry_duplicates": "疑似重复户籍: registry records that look like one person registered "
+                           "twice, for the registry office",
     "not_verified": "insurance records no registry person confirms",
     "conflicts": "records of CONFLICT entities",
     "duplicate_enrolments": "each enrolment of persons insured more than once",

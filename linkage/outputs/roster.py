@@ -2,9 +2,13 @@
 
 The office issues one social-security card per real person, and a card application needs the
 resident ID (which is the social-security number), name, gender, ethnicity, birthdate and the
-registered address. Only entities the police registry confirms (VERIFIED) go on the roster;
-insurance records nobody in the registry confirms, and entities the linkage could not settle,
-go on lists with the reason, so the office knows whom to ask for papers.
+registered address. The roster's first sheet holds only the persons a card can be issued to:
+VERIFIED by the police registry, alive, with a valid ID number of their own and no registry
+double registration waiting. Everyone else the registry knows goes on the second sheet,
+暂缓制卡, with the reason in Chinese, so a card cannot be printed for them by mistake (a remark
+in a column is easily missed at the printer). Insurance records nobody in the registry
+confirms, and entities the linkage could not settle, go on lists with the reason, so the
+office knows whom to ask for papers.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.outputs.enrolments import GENDER_WORDS, entered
+from linkage.outputs.registry_duplicates import partners
 from linkage.outputs.view import RunView, isin, join_distinct
 
 ROSTER_COLUMNS = [
@@ -19,6 +24,29 @@ ROSTER_COLUMNS = [
     "village", "address", "household_id", "schemes", "n_enrolments", "tier", "subsidy",
     "insurance_household_ids", "record_ids", "remarks",
 ]
+DEFERRED_COLUMNS = ["entity_id", "reason", "status", *ROSTER_COLUMNS[1:], "reason_codes"]
+# Why a card waits (暂缓制卡), by the code the CSV's reason_codes column gives.
+DEFER_REASONS = {
+    "deceased": "户籍登记为死亡，不予制卡",
+    "no_valid_id": "无有效身份证号，核对证件后再制卡",
+    "shared_id": "身份证号与他人相同，待户籍部门核实",
+    "registry_duplicate": "疑似重复户籍，见疑似重复户籍名单，核实前两条均不制卡",
+    "conflict": "冲突未解决，待复核",
+}
+# A CONFLICT entity's golden status_reason, in the office's words.
+CONFLICT_REASONS = {
+    "registry records with different ID numbers merged by a reviewer":
+        "冲突未解决：复核员将身份证号不同的户籍记录判为同一人，待户籍部门核实",
+    "could belong to more than one registry person: needs review":
+        "冲突未解决：可能属于多个户籍人员，待复核",
+}
+# What the office should know before printing a card that can be issued.
+REMARKS = {
+    "not_insured": "未参加任何险种",
+    "insured_twice": "重复参保，见重复参保名单",
+    "id_repaired": "参保记录的身份证号与户籍不符，已采用户籍号码",
+    "awaits_review": "有一对记录待复核",
+}
 NOT_VERIFIED_COLUMNS = [
     "entity_id", "reason", "scheme", "source", "record_id", "name_entered", "id_entered",
     "id_status", "birth_date_entered", "gender_entered", "household_id", "township", "village",
@@ -40,38 +68,86 @@ ID_HINTS = {
 }
 
 
-def roster(view: RunView, enrol: pd.DataFrame) -> pd.DataFrame:
-    """One row per VERIFIED entity (ROSTER_COLUMNS), ordered by township, village, household.
+def card_roster(view: RunView, enrol: pd.DataFrame,
+                registry_pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The roster's two sheets: the persons a card can be issued to (ROSTER_COLUMNS) and the
+    others the registry knows, 暂缓制卡 (DEFERRED_COLUMNS: the reason first); both ordered by
+    township, village, household.
 
-    Built as columns and put in order once (pandas would copy every column at each step of
-    a frame built up column by column, then again to sort it).
+    Sheet 1: VERIFIED, not deceased, a valid ID number no other listed person carries, and
+    in no registry double registration awaiting review (``registry_pairs``, from
+    :func:`linkage.outputs.registry_duplicates.registry_pairs`). Sheet 2: every other
+    VERIFIED person, and every CONFLICT entity. Built as columns and put in order once
+    (pandas would copy every column at each step of a frame built up column by column).
     """
     gold = view.golden
-    verified = (gold["status"] == "VERIFIED").to_numpy()
-    index = pd.Index(gold["entity_id"].to_numpy()[verified])
-    v = {c: pd.Series(gold[c].to_numpy()[verified], index=index) for c in gold.columns}
+    status = gold["status"].to_numpy()
+    listed = (status == "VERIFIED") | (status == "CONFLICT")
+    index = pd.Index(gold["entity_id"].to_numpy()[listed])
+    v = {c: pd.Series(gold[c].to_numpy()[listed], index=index) for c in gold.columns}
     out = {"entity_id": index.to_numpy(), "resident_id": v["id_number"], "name": v["name"],
            "gender": v["gender"].map(GENDER_WORDS)}
     for column in ("ethnicity", "birth_date", "township", "village"):
         out[column] = v[column]
-    out["address"] = _registry_address(view)[verified]
+    out["address"] = _registry_address(view)[listed]
     out["household_id"] = v["household_id"]
-    out["schemes"] = v["schemes"].replace("", None)
-    out["n_enrolments"] = v["n_enrolments"].astype(int)
+    names = view.config.scheme_names
+    out["schemes"] = _scheme_words(v["schemes"].replace("", None), names)
+    out["n_enrolments"] = v["n_enrolments"].astype(np.int64)
     # enrolments keyed by their entity's golden row: integers to group by, not ids to hash
-    rows, positions = view.golden_index.get_indexer(enrol["entity_id"]), np.flatnonzero(verified)
-    out["tier"] = _tiers(enrol, rows).reindex(positions)
+    rows, positions = view.golden_index.get_indexer(enrol["entity_id"]), np.flatnonzero(listed)
+    out["tier"] = _tiers(enrol, rows, names).reindex(positions)
     out["subsidy"] = join_distinct(rows, enrol["subsidy"].to_numpy(), "+").reindex(positions)
     out["insurance_household_ids"] = join_distinct(
         rows, enrol["household_id"].to_numpy()).reindex(positions)
     out["record_ids"] = v["lineage"]
-    out["remarks"] = _remarks(v, out["resident_id"], out["n_enrolments"])
+    shared = out["resident_id"].notna() & out["resident_id"].duplicated(keep=False)
+    twice = partners(view, registry_pairs).reindex(positions).to_numpy(dtype=object)
+    out["remarks"] = _remarks(v, out["n_enrolments"], pd.notna(twice))
+    reason, codes = _defer_reasons(v, out["resident_id"].isna(), shared, twice)
+    out["reason"], out["reason_codes"], out["status"] = reason, codes, v["status"]
     out = {c: np.asarray(values) for c, values in out.items()}
     # golden rows come sorted by entity id: the tie-break
     keys = ["township", "village", "household_id", "birth_date"]
     order = pd.DataFrame({k: out[k] for k in keys}).sort_values(
         keys, na_position="last", kind="stable").index.to_numpy()
-    return pd.DataFrame({c: out[c][order] for c in ROSTER_COLUMNS}, copy=False)
+    deferred = out["reason_codes"][order] != ""
+    issuable = pd.DataFrame({c: out[c][order[~deferred]] for c in ROSTER_COLUMNS}, copy=False)
+    return issuable, pd.DataFrame({c: out[c][order[deferred]] for c in DEFERRED_COLUMNS},
+                                  copy=False)
+
+
+def _scheme_words(schemes: pd.Series, names: dict[str, str]) -> np.ndarray:
+    """'NCMS+URBAN' as the office reads it, '新农合+城镇居民' (once per distinct value)."""
+    codes, uniques = pd.factorize(schemes.to_numpy(dtype=object))
+    words = np.array(["+".join(names.get(s, s) for s in u.split("+")) for u in uniques] + [None],
+                     dtype=object)
+    return words[codes]  # code -1 (not insured) picks the None appended
+
+
+def _defer_reasons(v: dict[str, pd.Series], no_id: pd.Series, shared: pd.Series,
+                   twice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row why its card waits, in Chinese ('；'-joined) and as codes (';'-joined); both
+    '' for a card that can be issued. A registry double registration names the other record."""
+    conflict = (v["status"] == "CONFLICT").to_numpy()
+    flags = {"deceased": v["deceased"].to_numpy(dtype=bool), "no_valid_id": no_id.to_numpy(),
+             "shared_id": shared.to_numpy(), "registry_duplicate": pd.notna(twice),
+             "conflict": conflict}
+    reason = np.full(len(conflict), "", dtype=object)
+    codes = np.full(len(conflict), "", dtype=object)
+    for code, flag in flags.items():
+        if not flag.any():
+            continue
+        text = np.full(len(conflict), DEFER_REASONS[code], dtype=object)
+        if code == "conflict":
+            said = v["status_reason"].map(CONFLICT_REASONS).to_numpy(dtype=object)
+            text = np.where(pd.notna(said), said, text).astype(object)
+        if code == "registry_duplicate":
+            text[flag] = [f"疑似重复户籍（与 {other} 可能为同一人），见疑似重复户籍名单，"
+                          "核实前两条均不制卡" for other in twice[flag]]
+        reason[flag] = np.where(reason[flag] == "", text[flag], reason[flag] + "；" + text[flag])
+        codes[flag] = np.where(codes[flag] == "", code, codes[flag] + ";" + code)
+    return reason, codes
 
 
 def _registry_address(view: RunView) -> np.ndarray:
@@ -87,10 +163,11 @@ def _registry_address(view: RunView) -> np.ndarray:
     return out
 
 
-def _tiers(enrol: pd.DataFrame, entity: np.ndarray) -> pd.Series:
-    """The tier per entity (``entity``: a code per enrolment); 'NCMS:一档;URBAN:二档' when its
-    enrolments disagree."""
-    t = pd.DataFrame({"entity": entity, "scheme": enrol["scheme"].to_numpy(),
+def _tiers(enrol: pd.DataFrame, entity: np.ndarray, names: dict[str, str]) -> pd.Series:
+    """The tier per entity (``entity``: a code per enrolment); '新农合:一档;城镇居民:二档' when
+    its enrolments disagree (each scheme by its ``names``)."""
+    scheme = enrol["scheme"].map(names).fillna(enrol["scheme"]).to_numpy()
+    t = pd.DataFrame({"entity": entity, "scheme": scheme,
                       "tier": enrol["tier"].to_numpy()}, copy=False).dropna(subset=["tier"])
     distinct = t.drop_duplicates(["entity", "tier"])
     mixed = t["entity"].isin(distinct.loc[distinct["entity"].duplicated(), "entity"]).to_numpy()
@@ -102,28 +179,26 @@ def _tiers(enrol: pd.DataFrame, entity: np.ndarray) -> pd.Series:
     return join_distinct(keys, labels)
 
 
-def _remarks(v: dict[str, pd.Series], resident_id: pd.Series,
-             n_enrolments: pd.Series) -> np.ndarray:
-    """What the office must know before printing the card, as '; '-joined notes.
+def _remarks(v: dict[str, pd.Series], n_enrolments: pd.Series,
+             registry_twice: np.ndarray) -> np.ndarray:
+    """What the office should know before printing the card, as '；'-joined notes in Chinese
+    (why a card waits is the deferred sheet's reason, not a remark).
 
     The notes of a row follow from which flags it has: each combination that occurs is
     joined once (a handful), not once per person.
     """
     flags = [
-        (v["deceased"].astype(bool), "deceased in the registry: do not issue"),
-        (n_enrolments == 0, "not insured in any scheme"),
-        (v["duplicate_enrolment"].astype(bool), "insured more than once: see duplicate_enrolments"),
-        (resident_id.isna(), "no valid ID number: check the papers"),
-        (resident_id.notna() & resident_id.duplicated(keep=False),
-         "ID number shared with another roster row"),
-        (v["id_repaired"].astype(bool), "insurance record had another ID number: registry's used"),
-        (v["needs_review"].astype(bool), "a pair with this person awaits review"),
+        (n_enrolments.to_numpy() == 0, REMARKS["not_insured"]),
+        (v["duplicate_enrolment"].to_numpy(dtype=bool), REMARKS["insured_twice"]),
+        (v["id_repaired"].to_numpy(dtype=bool), REMARKS["id_repaired"]),
+        # a registry double registration is the reason the card waits, said there
+        (v["needs_review"].to_numpy(dtype=bool) & ~registry_twice, REMARKS["awaits_review"]),
     ]
-    combination = np.zeros(len(resident_id), dtype=np.int64)
+    combination = np.zeros(len(n_enrolments), dtype=np.int64)
     for bit, (flag, _) in enumerate(flags):
-        combination |= flag.to_numpy(dtype=bool).astype(np.int64) << bit
+        combination |= flag.astype(np.int64) << bit
     codes, present = pd.factorize(combination)
-    notes = np.array(["; ".join(note for bit, (_, note) in enumerate(flags) if c >> bit & 1)
+    notes = np.array(["；".join(note for bit, (_, note) in enumerate(flags) if c >> bit & 1)
                       or None for c in present], dtype=object)
     return notes[codes] if len(codes) else np.full(0, None, dtype=object)
 

@@ -36,6 +36,9 @@ LABELS = {
     "birth_date_entered": "录入出生日期", "gender_entered": "录入性别", "clerk": "录入员",
     "receipt": "收据号", "records_in_entity": "同一人记录数", "status": "核实状态",
     "enrolment_no": "参保序号", "amount": "缴费金额", "enrolled_on": "参保日期",
+    "reason_codes": "原因代码", "evidence": "比对结果", "probability": "匹配概率",
+    "waiting_for": "待办事项", "record": "户籍记录", "relation": "与户主关系",
+    "registry_status": "人员状态",
 }
 # What makes a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -14,13 +14,17 @@ from linkage.jobs.bookkeeping import RunResult
 from linkage.outputs import quality
 from linkage.outputs.enrolments import duplicate_enrolments, enrolments
 from linkage.outputs.households import household_links, write_household_links
+from linkage.outputs.registry_duplicates import headers as duplicate_headers
+from linkage.outputs.registry_duplicates import registry_duplicates, registry_pairs
 from linkage.outputs.report import environment, render_report
-from linkage.outputs.roster import conflicts, not_verified, roster
-from linkage.outputs.tables import write_csv, write_table
+from linkage.outputs.roster import card_roster, conflicts, not_verified
+from linkage.outputs.tables import header, write_csv, write_table
 from linkage.outputs.view import RunView
+from linkage.outputs.xlsx import Properties, Sheet, write_xlsx
 
-SHEETS = {"roster": "名册 roster", "not_verified": "未核实 not verified",
-          "conflicts": "冲突 conflicts", "duplicate_enrolments": "重复参保 duplicates"}
+SHEETS = {"roster": "制卡名册", "roster_deferred": "暂缓制卡",
+          "not_verified": "未核实 not verified", "conflicts": "冲突 conflicts",
+          "duplicate_enrolments": "重复参保 duplicates", "registry_duplicates": "疑似重复户籍"}
 
 
 def write_office_outputs(result: RunResult, out_dir: Path) -> dict[str, dict]:
@@ -32,16 +36,32 @@ def write_outputs(view: RunView, out_dir: Path) -> dict[str, dict]:
     """Roster, lists, quality reports, report.html and README_outputs.txt into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     enrol = enrolments(view)
+    pairs = registry_pairs(view)
+    issuable, deferred = card_roster(view, enrol, pairs)
     tables = {
-        "roster": roster(view, enrol),
+        "roster": issuable,
         "not_verified": not_verified(view, enrol),
         "conflicts": conflicts(view),
         "duplicate_enrolments": duplicate_enrolments(view, enrol),
     }
     manifest: dict[str, dict] = {}
-    for stem, frame in tables.items():
+    note, properties = _run_note(view)
+    manifest["roster"] = {"files": [p.name for p in _write_roster(
+        issuable, deferred, out_dir, note, properties)], "rows": len(issuable)}
+    for stem, frame in list(tables.items())[1:]:
         paths = write_table(frame, out_dir, stem, SHEETS[stem])
         manifest[stem] = {"files": [p.name for p in paths], "rows": len(frame)}
+    # after the four lists: their order is the one the API names them in
+    manifest["roster_deferred"] = {"files": ["roster_deferred.csv"], "rows": len(deferred)}
+    duplicates = registry_duplicates(view, pairs)
+    write_csv(duplicates, out_dir / "registry_duplicates.csv", float_format="%.4f")
+    write_xlsx(out_dir / "registry_duplicates.xlsx", [Sheet(
+        SHEETS["registry_duplicates"], duplicates, duplicate_headers(list(duplicates.columns)),
+        note=note)], properties=Properties("疑似重复户籍", properties.description,
+                                           properties.created))
+    manifest["registry_duplicates"] = {
+        "files": ["registry_duplicates.csv", "registry_duplicates.xlsx"], "rows": len(duplicates)}
+    tables = {**tables, "roster_deferred": deferred, "registry_duplicates": duplicates}
     clusters = pd.DataFrame({"source": view.records["source"],
                              "record_id": view.records["record_id"], "entity_id": view.entity_id})
     households = household_links(view.records, clusters,
@@ -71,6 +91,31 @@ def write_outputs(view: RunView, out_dir: Path) -> dict[str, dict]:
     manifest["report"] = {"files": ["report.html"], "rows": None}
     manifest["readme"] = {"files": ["README_outputs.txt"], "rows": None}
     return manifest
+
+
+def _run_note(view: RunView) -> tuple[str, Properties]:
+    """'demo 运行 20240501T083000-1a2b3c4d（2024-05-01 08:30 UTC）': which run a printed office
+    list comes from, for its page header and File > Info (the run id starts with its time)."""
+    try:
+        when = datetime.strptime(view.run_id[:15], "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:  # a run id of another form: the time of writing
+        when = datetime.now(timezone.utc)
+    note = f"{view.config.job} 运行 {view.run_id}（{when:%Y-%m-%d %H:%M} UTC）"
+    return note, Properties("社保卡制卡名册", note, when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _write_roster(issuable: pd.DataFrame, deferred: pd.DataFrame, out_dir: Path, note: str,
+                  properties: Properties) -> list[Path]:
+    """roster.xlsx with its two sheets (制卡名册, 暂缓制卡), roster.csv (the first sheet) and
+    roster_deferred.csv (the second), each sheet headed by the run it comes from."""
+    csv_path = write_csv(issuable, out_dir / "roster.csv")
+    write_csv(deferred, out_dir / "roster_deferred.csv")
+    xlsx_path = out_dir / "roster.xlsx"
+    write_xlsx(xlsx_path, [Sheet(SHEETS[stem], frame, [header(c) for c in frame.columns], note)
+                           for stem, frame in (("roster", issuable),
+                                               ("roster_deferred", deferred))],
+               properties=properties)
+    return [csv_path, xlsx_path]
 
 
 def _write_readme(view: RunView, path: Path, manifest: dict, columns: dict[str, list]) -> None:

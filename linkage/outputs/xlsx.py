@@ -7,7 +7,11 @@ cell, and a second thread deflates one chunk while the next is made. Every strin
 inline string with the Text number format ('@'), so Excel never turns a resident ID, household
 code or receipt number into a number, and a value starting with '=' stays text instead of
 becoming a formula.
-Numeric columns stay numbers (amounts can be summed). openpyxl reads the files back.
+Numeric columns stay numbers (amounts can be summed): integer columns (counts) show as 1, other
+numbers with two decimals. A sheet may carry a note (the run it comes from) in its page header,
+printed on every page and shown in Excel's Page Layout view, and the workbook a title and
+description (File > Info): kept out of the cells, so a table read back is the table written.
+openpyxl reads the files back.
 """
 from __future__ import annotations
 
@@ -26,12 +30,13 @@ import pyarrow.compute as pc
 from linkage.outputs import rows
 
 MAX_SHEET_ROWS = 1_048_576  # Excel's limit per sheet, the header row included
-STYLE_TEXT, STYLE_HEADER, STYLE_NUMBER = 1, 2, 3
+STYLE_TEXT, STYLE_HEADER, STYLE_NUMBER, STYLE_INTEGER = 1, 2, 3, 4
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _NEEDS_ESCAPE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
+_CORE = "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"
 _TEXT_CELL = '<c t="inlineStr" s="1"><is><t xml:space="preserve">'
 _CELL_START, _CELL_END = rows.scalar(_TEXT_CELL.encode()), rows.scalar(b"</t></is></c>")
 _BLANK_TEXT = rows.scalar(f'<c s="{STYLE_TEXT}"/>'.encode())
@@ -48,11 +53,12 @@ _STYLES = (
     '<fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="49" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1" '
     'applyNumberFormat="1"/>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="1" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
     '</cellStyles></styleSheet>'
 )
@@ -65,30 +71,46 @@ class Sheet:
     name: str
     frame: pd.DataFrame
     headers: list[str]
+    note: str | None = None  # page header: printed on every page, seen in Page Layout view
 
 
-def write_xlsx(path: Path, sheets: list[Sheet], chunk_rows: int = 50_000) -> None:
+@dataclass(frozen=True)
+class Properties:
+    """What File > Info shows of a workbook: its title, and a description (the run)."""
+
+    title: str
+    description: str = ""
+    created: str | None = None  # W3C date-time, e.g. 2024-05-01T08:30:00Z
+
+
+def write_xlsx(path: Path, sheets: list[Sheet], chunk_rows: int = 50_000,
+               properties: Properties | None = None) -> None:
     """Write the tables as one workbook; a table longer than Excel allows continues on more
     sheets."""
-    parts: list[tuple[str, pd.DataFrame, list[str]]] = []
+    parts: list[tuple[str, pd.DataFrame, list[str], str | None]] = []
     for sheet in sheets:
         per_sheet = MAX_SHEET_ROWS - 1
         pieces = max(1, -(-len(sheet.frame) // per_sheet))
         for k in range(pieces):
             name = sheet.name if k == 0 else f"{sheet.name} ({k + 1})"
             parts.append((_sheet_name(name), sheet.frame.iloc[k * per_sheet:(k + 1) * per_sheet],
-                          sheet.headers))
+                          sheet.headers, sheet.note))
+    core = (f'<Relationship Id="rId2" Type="{_PKG}/metadata/core-properties" '
+            'Target="docProps/core.xml"/>' if properties else "")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf, \
             ThreadPoolExecutor(1, thread_name_prefix="xlsx-deflate") as deflate:
-        zf.writestr("[Content_Types].xml", _content_types(len(parts)))
+        zf.writestr("[Content_Types].xml", _content_types(len(parts), properties is not None))
         zf.writestr("_rels/.rels", f'{_HEAD}<Relationships xmlns="{_PKG}"><Relationship Id="rId1" '
-                    f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
-        zf.writestr("xl/workbook.xml", _workbook([(name, frame) for name, frame, _ in parts]))
+                    f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>{core}'
+                    '</Relationships>')
+        if properties:
+            zf.writestr("docProps/core.xml", _core_xml(properties))
+        zf.writestr("xl/workbook.xml", _workbook([(name, frame) for name, frame, *_ in parts]))
         zf.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(len(parts)))
         zf.writestr("xl/styles.xml", _STYLES)
-        for i, (_, frame, headers) in enumerate(parts, start=1):
+        for i, (_, frame, headers, note) in enumerate(parts, start=1):
             with zf.open(f"xl/worksheets/sheet{i}.xml", "w") as fh:
-                _write_behind(fh, _sheet_xml(frame, headers, chunk_rows), deflate)
+                _write_behind(fh, _sheet_xml(frame, headers, chunk_rows, note), deflate)
 
 
 def _write_behind(fh, pieces, thread: ThreadPoolExecutor) -> None:
@@ -127,6 +149,11 @@ def _is_number(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+def _is_integer(series: pd.Series) -> bool:
+    """Counts (int64, or pandas' nullable Int64): written and shown as whole numbers."""
+    return pd.api.types.is_integer_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
 def _escape(values: pd.Series) -> pd.Series:
     """XML-escaped text; the common case (nothing to escape) is one scan of the joined column."""
     if not _NEEDS_ESCAPE.search("\n".join(values.tolist())):
@@ -157,7 +184,11 @@ def _cells(series: pd.Series) -> list[pa.Array | pa.Scalar]:
                                             rows.EMPTY)
         return [pc.if_else(pc.equal(text, ""), _BLANK_TEXT, cells).fill_null(_BLANK_TEXT)]
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    if _is_number(series):
+    if _is_integer(series):
+        text = np.array([str(int(v)) for v in uniques], dtype=object)
+        cells = f'<c s="{STYLE_INTEGER}"><v>' + text + "</v></c>"
+        blank = "<c/>"
+    elif _is_number(series):
         values = np.asarray(uniques, dtype=np.float64)
         text = pd.Series(values).map(repr).to_numpy(dtype=object)
         cells = f'<c s="{STYLE_NUMBER}"><v>' + text + "</v></c>"
@@ -203,7 +234,20 @@ def _col_xml(j: int, values: pd.Series, header: str) -> str:
     return f'<col min="{j}" max="{j}" width="{width:.1f}" customWidth="1"{style}/>'
 
 
-def _sheet_xml(frame: pd.DataFrame, headers: list[str], chunk_rows: int):
+def _header_footer(note: str | None) -> str:
+    """The note at the page header's left, the page number at its right ('&' is the header's
+    code character: doubled to print as itself; Excel keeps 255 characters)."""
+    if not note:
+        return ""
+    text = _escape(pd.Series([note.replace("&", "&&")[:200]], dtype=object))[0]
+    return ('<pageMargins left="0.4" right="0.4" top="0.75" bottom="0.5" header="0.3" '
+            'footer="0.3"/><pageSetup paperSize="9" orientation="landscape"/>'
+            f'<headerFooter><oddHeader>&amp;L{text}&amp;R第 &amp;P 页，共 &amp;N 页</oddHeader>'
+            '</headerFooter>')
+
+
+def _sheet_xml(frame: pd.DataFrame, headers: list[str], chunk_rows: int,
+               note: str | None = None):
     ncol = len(frame.columns)
     letters = column_letters(max(ncol, 1))
     last = f"{letters[ncol - 1] if ncol else 'A'}{len(frame) + 1}"
@@ -224,10 +268,22 @@ def _sheet_xml(frame: pd.DataFrame, headers: list[str], chunk_rows: int):
                           pa.large_string()).cast(rows.BYTES)
         cells = [piece for j in range(ncol) for piece in _cells(chunk.iloc[:, j])]
         yield rows.join_rows([_ROW_START, numbers, _ROW_MID, *cells, _ROW_END])
-    yield f'</sheetData><autoFilter ref="A1:{last}"/></worksheet>'.encode()
+    yield (f'</sheetData><autoFilter ref="A1:{last}"/>{_header_footer(note)}'
+           '</worksheet>').encode()
 
 
-def _content_types(n: int) -> str:
+def _core_xml(p: Properties) -> str:
+    text = _escape(pd.Series([p.title, p.description], dtype=object))
+    created = (f'<dcterms:created xsi:type="dcterms:W3CDTF">{p.created}</dcterms:created>'
+               if p.created else "")
+    return (f'{_HEAD}<cp:coreProperties xmlns:cp="{_CORE}" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
+            ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            f'<dc:title>{text[0]}</dc:title><dc:description>{text[1]}</dc:description>'
+            f'{created}</cp:coreProperties>')
+
+
+def _content_types(n: int, core: bool = False) -> str:
     sheets = "".join(
         f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
         'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>' for i in range(1, n + 1))
@@ -237,7 +293,9 @@ def _content_types(n: int) -> str:
             '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
             'officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/styles.xml" '
             'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-            f"{sheets}</Types>")
+            + ('<Override PartName="/docProps/core.xml" ContentType="application/vnd.'
+               'openxmlformats-package.core-properties+xml"/>' if core else "")
+            + f"{sheets}</Types>")
 
 
 def _workbook(parts: list[tuple[str, pd.DataFrame]]) -> str:
