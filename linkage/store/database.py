@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from linkage.store import queue_rows
 from linkage.store.tables import (
     DECISIONS,
     decisions,
@@ -325,7 +324,6 @@ def insert_decision(conn, a: tuple[str, str], b: tuple[str, str], decision: str,
     result = conn.execute(decisions.insert().values(
         source_l=sl, record_l=rl, source_r=sr, record_r=rr, decision=decision,
         reviewer=reviewer, decided_at=_now(), score=score, note=note, active=active))
-    queue_rows.sync_pair(conn, (sl, rl), (sr, rr))  # the kept review queue, same transaction
     return int(result.inserted_primary_key[0])
 
 
