@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
-import sqlalchemy as sa
 
 from linkage.store import Store
-from linkage.store.tables import decisions, entity_members, runs
+from linkage.store.history import entity_trail
 
 
 @dataclass
@@ -72,35 +71,9 @@ class UnknownEntity(LookupError):
 
 def entity_history(store: Store, job: str, entity_id: str) -> History:
     """The id's events, oldest first, over the job's complete runs."""
-    with store.engine.connect() as conn:
-        done = conn.execute(sa.select(runs.c.run_id, runs.c.started_at, runs.c.finished_at,
-                                      runs.c.summary)
-                            .where(runs.c.job == job, runs.c.status == "complete")
-                            .order_by(runs.c.finished_at, runs.c.run_id)).all()
-        run_ids = [r.run_id for r in done]
-        own = pd.DataFrame(conn.execute(
-            sa.select(entity_members.c.run_id, entity_members.c.source,
-                      entity_members.c.record_id)
-            .where(entity_members.c.entity_id == entity_id,
-                   entity_members.c.run_id.in_(run_ids))).all(),
-            columns=["run_id", "source", "record_id"])
-        if own.empty:
-            raise UnknownEntity(f"no complete run of job '{job}' holds entity {entity_id}")
-        # Where every record this id ever held sits in every run.
-        keys = own[["source", "record_id"]].drop_duplicates()
-        where = pd.concat([pd.DataFrame(conn.execute(
-            sa.select(entity_members.c.run_id, entity_members.c.source,
-                      entity_members.c.record_id, entity_members.c.entity_id)
-            .where(entity_members.c.run_id.in_(run_ids),
-                   sa.tuple_(entity_members.c.source, entity_members.c.record_id).in_(
-                       list(chunk.itertuples(index=False, name=None))))).all(),
-            columns=["run_id", "source", "record_id", "entity_id"])
-            for chunk in _chunks(keys, 400)], ignore_index=True)
-        # Records other entities brought in: where they were the run before.
-        decided = pd.DataFrame(conn.execute(sa.select(
-            decisions.c.source_l, decisions.c.record_l, decisions.c.source_r, decisions.c.record_r,
-            decisions.c.decision, decisions.c.reviewer, decisions.c.decided_at)).all(),
-            columns=["sl", "rl", "sr", "rr", "decision", "reviewer", "decided_at"])
+    done, own, where, decided = entity_trail(store.engine, job, entity_id)
+    if own.empty:
+        raise UnknownEntity(f"no complete run of job '{job}' holds entity {entity_id}")
     events: list[Event] = []
     previous = None
     for i, r in enumerate(done):
@@ -172,7 +145,3 @@ def _mode(summary: str | None) -> str:
 
     return (json.loads(summary) if summary else {}).get("mode", "run")
 
-
-def _chunks(frame: pd.DataFrame, size: int):
-    for start in range(0, len(frame), size):
-        yield frame.iloc[start:start + size]
