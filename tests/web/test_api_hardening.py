@@ -119,7 +119,8 @@ def test_a_held_store_lock_stalls_no_check_and_an_unseen_token_gets_503(api, pol
 
     record = enrolment(police.iloc[3])
     full = api.tokens["check_full"]
-    api.verifier.ttl = 3.0
+    api.verifier.ttl = 6.0  # long enough that a loaded machine cannot age the entry out below
+    api.verifier._cache.clear()  # the next check reads the token and remembers it from now
     unseen = create_token(api.engine, "unseen", "check_full")[1]
     assert api.post("/api/v1/check", json=record, headers=bearer(full)).status_code == 200
     with store_locked_for_readers(api):
@@ -425,7 +426,8 @@ def _logged(path: str) -> str:
 
     from linkage.web.server import DropQueryString
 
-    scope = {"path": urllib.parse.unquote(path), "query_string": b"q=1"}
+    scope = {"path": urllib.parse.unquote(path), "raw_path": path.encode("ascii"),
+             "query_string": b"q=1"}  # raw_path: the target as sent, which uvicorn logs
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
                                '%s - "%s %s HTTP/%s" %d',
                                ("127.0.0.1:5000", "GET", get_path_with_query_string(scope),
