@@ -95,6 +95,8 @@ def measure(argv: list[str], what: str, out: Path) -> dict:
                                                                   summary["records"]["linked"]),
                 "candidate_pairs": summary["blocking"]["candidate_pairs"],
                 "timings": summary["timings"], "state": summary.get("state"),
+                "store_rows": sum(t["written"] + t["closed"]
+                                  for t in (summary.get("store_rows") or {}).values()),
                 "f1": summary["accuracy"]["pairwise"]["f1"]})
     return row
 
@@ -145,11 +147,11 @@ def main(argv: list[str] | None = None) -> int:
                                                        encoding="utf-8")
 
     print_table(["what", "records in", "state records", "cand. pairs", "wall s", "CPU s",
-                 "peak RSS GB", "F1", "re-run / add (wall, CPU)"],
+                 "peak RSS GB", "store rows", "F1", "re-run / add (wall, CPU)"],
                 [[r["what"], f"{r.get('records_in', 0):,}", f"{r.get('state_records', 0):,}",
                   f"{r.get('candidate_pairs', 0):,}", fmt(r.get("wall_s"), ".1f"),
                   fmt(r.get("cpu_s"), ".1f"), fmt(r.get("peak_rss_gb"), ".2f"),
-                  fmt(r.get("f1"), ".4f"),
+                  f"{r.get('store_rows', 0):,}", fmt(r.get("f1"), ".4f"),
                   f"{r['speedup_wall']:.1f}x, {r['speedup_cpu']:.1f}x"
                   if "speedup_wall" in r else ""]
                  for r in rows])

@@ -146,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     # The check API's options and its tokens.
     v.add_argument("--check-only", action="store_true",
                    help="serve only the check API (/api/v1), not the review pages")
+    v.add_argument("--review-only", action="store_true",
+                   help="serve only the review pages: no check master is built, and /api/v1 "
+                        "answers 404 saying so (run the check API with --check-only)")
     v.add_argument("--behind-proxy", metavar="ADDRS", default=None,
                    help="served behind a TLS reverse proxy at these addresses (comma-separated): "
                         "Secure cookies, HSTS, X-Forwarded-For/-Proto believed from them only")
@@ -253,9 +256,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "serve":
             from linkage.web.server import serve
 
+            if args.check_only and args.review_only:
+                print("error: --check-only and --review-only exclude each other",
+                      file=sys.stderr)
+                return 2
             serve(load_config(args.config), args.host, args.port, check_only=args.check_only,
                   rates=_rates(args.check_rate, args.check_full_rate),
-                  behind_proxy=args.behind_proxy, refresh_seconds=args.refresh_seconds)
+                  behind_proxy=args.behind_proxy, refresh_seconds=args.refresh_seconds,
+                  review_only=args.review_only)
         elif args.command == "users":
             return _users(args, load_config(args.config))
         elif args.command == "tokens":
@@ -270,14 +278,12 @@ def _blocking(config, truth: Path | None) -> None:
     """The blocking estimate over the job's records, read and standardised as a run reads them."""
     import pandas as pd
 
-    from linkage.core import blocking_plan, standardise
-    from linkage.jobs.inputs import ingest_job
+    from linkage.core import blocking_plan
     from linkage.jobs.run import plan
+    from linkage.jobs.state import standardised_job
 
     plan(config)  # every blocking key exists
-    fields = {f for s in config.sources for f in s.fields}
-    records = standardise.standardise_records(ingest_job(config).records, fields).reset_index(
-        drop=True)
+    records = standardised_job(config)[0].records  # unchanged files: the kept state
     truth_frame = pd.read_csv(truth, dtype=str) if truth is not None else None
     print(blocking_plan.plan_job(records, config, truth_frame).table())
 
@@ -500,6 +506,8 @@ def _print_summary(s: dict, out_dir: Path) -> None:
     r = s["records"]
     print(f"run {s['run_id']} ({s['job']})")
     print(f"  records read {r['read']:,}: linked {r['linked']:,}, rejected {r['rejected']:,}")
+    if s.get("kept_state"):
+        print(f"  {_kept_state_line(s['kept_state'])}")
     print(f"  candidate pairs {s['blocking']['candidate_pairs']:,}; bands {s['bands']}")
     e = s["entities"]
     print(f"  entities {e['total']:,} {e['by_status']}; duplicate enrolments "
@@ -532,6 +540,11 @@ def _print_summary(s: dict, out_dir: Path) -> None:
             print(f"  hard negatives merged {hard['merged']} of {hard['pairs']:,} ({kinds})")
         if "blocking_recall" in s:  # only when every candidate pair was kept (local engine)
             print(f"  blocking recall {s['blocking_recall']['recall']:.4f}")
+    rows = s.get("store_rows")
+    if rows:  # versions: a run writes only what changed (linkage.store.versions)
+        m, g = rows["entity_members"], rows["golden"]
+        print(f"  store: membership rows written {m['written']:,}, closed {m['closed']:,}; "
+              f"golden records written {g['written']:,}, closed {g['closed']:,}")
     print(f"  timings (s) {s['timings']}")
     peaks = (s.get("memory") or {}).get("stage_peak_mb")
     if peaks:
@@ -539,6 +552,18 @@ def _print_summary(s: dict, out_dir: Path) -> None:
         print(f"  peak memory {peaks[top] / 1024:.2f} GB (in {top}); MB per stage {peaks}")
     print(f"  outputs in {out_dir}")
     _print_outputs(s.get("outputs") or {}, out_dir)
+
+
+def _kept_state_line(state: dict) -> str:
+    """What the run read from the kept state and what it standardised, one line."""
+    files = state["files"]
+    kept = [f for f in files if f["state"] == "kept"]
+    done = [f"{f['source']} {f['records']:,}" for f in files if f["state"] != "kept"]
+    line = (f"kept state: {len(kept)} of {len(files)} files unchanged, "
+            f"{state['records_from_state']:,} records read from {state['folder']}")
+    line += f"; standardised {', '.join(done)}" if done else "; nothing standardised"
+    warned = [f["warning"] for f in files if f.get("warning")]
+    return line + "".join(f"\n  warning: {w}" for w in warned)
 
 
 def _print_outputs(manifest: dict, out_dir: Path) -> None:

@@ -176,7 +176,8 @@ def refusal_reasons(labels: np.ndarray, left: np.ndarray, right: np.ndarray,
 
     Read off the final entities: when both sides' entities hold a registry record, merging
     them would put two registry persons in one entity (a reviewer's 同一人 then makes a
-    CONFLICT, since two registry entries carry two ID numbers); otherwise a cannot-link pair
+    CONFLICT where the two entries carry different valid ID numbers, and merges one person
+    registered twice where they carry the same); otherwise a cannot-link pair
     (a reviewer's non-match, or the household rule's two members of one household) spans the
     two entities. ``keys`` is ``source:record_id`` per record; ``cannot_kind`` names each
     cannot-link pair's origin.
@@ -191,7 +192,7 @@ def refusal_reasons(labels: np.ndarray, left: np.ndarray, right: np.ndarray,
     for i in np.flatnonzero(both):
         out[i] = (f"would put registry records {keys[int(auth_a[i])]} and "
                   f"{keys[int(auth_b[i])]} (two registry persons) in one entity; "
-                  "同一人 makes it a CONFLICT")
+                  "同一人 makes it a CONFLICT where their ID numbers differ")
     cl_l, cl_r = cannot_link
     kinds = np.full(len(cl_l), "a reviewer's non-match", dtype=object) if cannot_kind is None \
         else np.asarray(cannot_kind, dtype=object)

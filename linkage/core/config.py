@@ -188,6 +188,11 @@ class SourceSpec(_Model):
     """Table to read beside `url`."""
     query: Text | None = None
     """SQL query to read beside `url` (instead of `table`)."""
+    change_column: Text | None = None
+    """For a database source: a column every insert and update sets to a value larger than any
+    before (a last-modified time, an increasing row version). The kept state of the source is
+    used while its row count and the column's largest value stay the same; without it a
+    database source is read every run."""
     encoding: Literal[ENCODINGS] = "auto"
     """`auto` detects UTF-8, GBK and GB18030."""
     sheet: Annotated[Text | None, Derived("the only sheet holding data")] = None
@@ -427,6 +432,12 @@ class JobSpec(_Model):
     """Output folder, relative to the config's folder."""
     store: Annotated[StoreURL | None, Derived("sqlite:///<output>/linkage.sqlite")] = None
     """SQLAlchemy URL of the store (SQLite file or PostgreSQL)."""
+    state_dir: Annotated[FolderPath | None, Derived("<output>/state")] = None
+    """Folder of the kept standardised state (the job's files in its subfolder `<job>`): each
+    input file's records read and standardised once, as Parquet keyed by the file's content,
+    the settings that read it and the standardising code, so a run over unchanged files
+    standardises nothing; relative to the config's folder. Deleting it only costs the next run
+    the standardising."""
     training: _section(Training) = Field(default_factory=Training)
     """Model training settings."""
     household: _section(Household) = Field(default_factory=Household)
@@ -438,6 +449,11 @@ class JobSpec(_Model):
     """Most candidate pairs the blocking rules may give together; a run whose estimate is
     larger stops before comparing, naming the rule to refine (`linkage blocking` shows the
     estimate)."""
+    keep_runs: int | None = Field(None, ge=1)
+    """How many of the job's latest complete runs keep their whole state in the store
+    (membership and golden records, which `linkage history`, `export` and the check master read
+    by run); each run then deletes the versions only older runs read. Unset: every run stays
+    readable (a store grows by what each run changes, not by a copy of the state)."""
     review_url: Annotated[str | None, Field(pattern=r"^https?://[^\s?#]+$")] = None
     """Address of this job's review app (`linkage serve`), e.g. http://10.1.2.3:8000: the run
     report links its review pairs there."""
@@ -527,6 +543,7 @@ class SourceConfig:
     url: str | None = None
     table: str | None = None
     query: str | None = None
+    change_column: str | None = None  # a database source's change-tracking column
     encoding: str = SourceSpec.model_fields["encoding"].default
     sheet: str | None = None
     scheme: str | None = None
@@ -595,6 +612,7 @@ class JobConfig:
     spec: JobSpec  # the config as written, validated
     max_candidate_pairs: int | None = None  # None: derived from the memory available
     contributions: Contributions | None = None  # None: no rules (the daily check says so)
+    state_dir: Path | None = None  # None: <output>/state (the folder a run writes to)
 
     def source(self, name: str) -> SourceConfig:
         return next(s for s in self.sources if s.name == name)
@@ -789,6 +807,13 @@ def _resolve_job(spec: JobSpec, path: Path, problems: _Problems) -> JobConfig:
         if rel and rel != ":memory:":
             store = "sqlite:///" + str(_resolve(base, rel))
 
+    state_dir = _resolve(base, spec.state_dir) if spec.state_dir is not None else None
+    if state_dir is not None and state_dir.exists() and not state_dir.is_dir():
+        problems.value(("state_dir",), str(state_dir), "a folder (this path is a file)")
+    elif state_dir is not None and state_dir == output:
+        problems.value(("state_dir",), str(state_dir),
+                       "a folder of its own, not the output folder (e.g. <output>/state)")
+
     for i, c in enumerate(comparisons):
         _check_comparison(c, ("comparisons", i), problems)
     problems.raise_any()
@@ -813,6 +838,7 @@ def _resolve_job(spec: JobSpec, path: Path, problems: _Problems) -> JobConfig:
         spec=spec,
         max_candidate_pairs=spec.max_candidate_pairs,
         contributions=_checked_contributions(spec, problems),
+        state_dir=state_dir,
     )
 
 
@@ -891,8 +917,13 @@ def _resolve_source(s: SourceSpec, loc: tuple, base: Path, problems: _Problems) 
             problems.value((*loc, "sheet"), s.sheet, "no 'sheet' for a CSV file (only .xlsx)")
     if s.url is not None and bool(s.table) == bool(s.query):
         problems.value(loc, _safe_url(s.url), "exactly one of 'table' or 'query' beside 'url'")
+    if s.change_column is not None and s.url is None:
+        problems.value((*loc, "change_column"), s.change_column,
+                       "no change_column for a file (only beside 'url': a file is known by "
+                       "its content)")
     return SourceConfig(name=s.name, role=s.role, record_id=s.record_id, fields=dict(s.fields),
-                        path=path, url=s.url, table=s.table, query=s.query, encoding=s.encoding,
+                        path=path, url=s.url, table=s.table, query=s.query,
+                        change_column=s.change_column, encoding=s.encoding,
                         sheet=s.sheet, scheme=s.scheme, scheme_name=s.scheme_name)
 
 

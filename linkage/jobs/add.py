@@ -1,12 +1,15 @@
 """`linkage add`: link a batch of new records against the existing entities, no full re-run.
 
 The batch goes through the stages of a full run: ingest (rejects with file, row, column and
-reason), standardisation, blocking, comparison and scoring with the model of the store's latest
+reason, rows with nothing to link on among them by the rule a full run applies),
+standardisation, blocking, comparison and scoring with the model of the store's latest
 complete run (not retrained), household context and clustering. Blocking keeps only the pairs a
 full run would make that involve a new record (new x existing, new x new); the full run's block
 sizes are kept, so a block too big to pair is skipped the same way. Household context needs
 every pair touching the households involved, so those existing pairs are scored as well, only
-as context.
+as context. The existing records come standardised as a full run reads them, unchanged files
+from the kept state (linkage.jobs.state); the batch is standardised here, and kept in the
+state by the next full run, which reads it among the job's files.
 
 Clustering holds the existing entities fixed: each is one node that no other existing entity
 may join (``cluster.cluster``'s ``exclusive``), so a new record joins the entity it matches, new
@@ -15,11 +18,12 @@ a full run would name it), two registry persons never share an entity without a 
 a new record that would bridge two existing entities goes to review instead of merging them.
 Existing entity ids never change.
 
-The run is recorded like any other: a runs row (summary counting the batch's rows read =
-linked + rejected), the full entity_members and golden rows of the new state, the earlier run's
-stored pairs carried over with the new ones, and the usual files. The batch file is kept in
-``<output>/added/`` and read by every later run (linkage/additions.py), so a later full run
-over all records sees the same records.
+The run is recorded like any other: a runs row (summary counting the batch's rows read = linked
++ rejected; its rejects stored, each marked with the run that first rejected the row), the full
+entity_members and golden rows of the new state, the earlier run's stored pairs carried over
+with the new ones, and the usual files. The batch file is kept in ``<output>/added/`` and read
+by every later run (linkage/additions.py), so a later full run over all records sees the same
+records.
 """
 from __future__ import annotations
 
@@ -37,10 +41,19 @@ from linkage.core.model import FSModel
 from linkage.engines import local as scoring
 from linkage.jobs import evaluate
 from linkage.jobs.bookkeeping import RunResult, StageTimer, decisions_for, run_summary
-from linkage.jobs.ingest import REJECT_COLUMNS, Ingested, InputError, detect_encoding, read_source
-from linkage.jobs.inputs import as_file_source, ingest_job, keep_copy
+from linkage.jobs.ingest import (
+    REJECT_COLUMNS,
+    ROW_HASH,
+    Ingested,
+    InputError,
+    detect_encoding,
+    read_source,
+    record_hashes,
+)
+from linkage.jobs.inputs import as_file_source, keep_copy
 from linkage.jobs.run import cannot_links, classify, finish, pair_tables, plan
 from linkage.jobs.staging import staged
+from linkage.jobs.state import standardised_job, state_folder
 from linkage.store import Store
 
 REFUSED = "would put two registry persons (or a reviewer's non-match) in one entity"
@@ -135,7 +148,7 @@ def add(
         try:
             with staged(out_dir) as staging:
                 result = _add(config, comparisons, src, Path(kept["file"]), kept, base, staging,
-                              store, run_id, progress, truth_path)
+                              store, run_id, progress, truth_path, state_folder(config, out_dir))
             result.out_dir = out_dir
         except BaseException as exc:
             store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
@@ -156,18 +169,19 @@ class _Attached:
 
 
 def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, progress,
-         truth_path) -> RunResult:
+         truth_path, state_dir) -> RunResult:
     timer = StageTimer(progress)
     roles = {s.name: s.role for s in config.sources}
     fields = {f for s in config.sources for f in s.fields}
 
     with timer.stage("load"):
         members, fs, contested_keys = _base_state(store, base, comparisons)
-        existing_raw = ingest_job(config, store, progress).records
-        inputs = _keys(existing_raw)
+        # The job's records as a full run reads them, unchanged files from the kept state.
+        state_data, state = standardised_job(config, store, progress, state_dir=state_dir)
+        inputs = _keys(state_data.records)
         entity_of = pd.Series(members["entity_id"].to_numpy(), index=_keys(members))
-        existing_raw = existing_raw[inputs.isin(entity_of.index)]
-        existing = standardise.standardise_records(existing_raw, fields).reset_index(drop=True)
+        existing = state_data.records[inputs.isin(entity_of.index)].reset_index(drop=True)
+        del state_data
     with timer.stage("ingest"):
         frame, rejects, encoding = read_source(as_file_source(src, path), progress)
         read = len(frame) + len(rejects)
@@ -209,6 +223,7 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     summary["mode"] = "add"
     summary["engine"] = "local"  # a batch is small: always scored on this machine
     summary["base_run"] = base
+    summary["kept_state"] = state.summary()
     summary["added"] = {**kept, "rows": read}
     if new_std.empty:  # nothing linked: later runs need not read the batch again
         Path(kept["file"]).unlink(missing_ok=True)
@@ -267,6 +282,7 @@ def _reject_known(frame, rejects, inputs, linked, src, path, kept):
     more = pd.DataFrame({"source": src.name, "record_id": frame["record_id"].to_numpy()[bad],
                          "file": kept["original"], "row": frame["row"].to_numpy()[bad],
                          "column": src.record_id, "reason": reason[bad]})[REJECT_COLUMNS]
+    more[ROW_HASH] = record_hashes(frame[bad], src)
     return frame[~bad].reset_index(drop=True), pd.concat([rejects, more], ignore_index=True)
 
 

@@ -64,6 +64,9 @@ class RunResult:
     config: JobConfig = field(repr=False)
     rejects: pd.DataFrame = field(repr=False)
     weights: np.ndarray = field(repr=False)  # match weight (bits) of every candidate pair
+    # entity_changes.csv: the previous run's ids whose records moved (core.changes); None on a
+    # job's first run and in views rebuilt without the previous run
+    successors: pd.DataFrame | None = field(default=None, repr=False)
 
 
 class StageTimer:
@@ -90,6 +93,15 @@ class StageTimer:
         self.timings[name] = round(time.perf_counter() - start, 3)
         if sampler.peak:
             self.peaks_mb[name] = round(sampler.peak / 2**20, 1)
+
+    def split(self, name: str, part: str, seconds: float) -> None:
+        """Count ``seconds`` of stage ``name`` as a stage ``part`` of their own (work done
+        inside it, file by file, such as standardising between reads); both share the peak."""
+        seconds = min(round(seconds, 3), self.timings[name])
+        self.timings[name] = round(self.timings[name] - seconds, 3)
+        self.timings[part] = seconds
+        if name in self.peaks_mb:
+            self.peaks_mb[part] = self.peaks_mb[name]
 
 class _PeakSampler:
     """The largest resident set size seen while the block runs (bytes; 0 without /proc)."""

@@ -24,6 +24,14 @@ What a run does with bad input (tests/jobs/test_bad_input.py holds one test per 
   number merged down the rows of its members belongs to each member). A workbook with several
   sheets holding data needs the source's `sheet`; with only one sheet holding data, that one.
 - Duplicate record ids: the first row is kept, later ones are rejected naming the first row.
+- A row with nothing to link on is rejected: no name and no ID number the comparisons can
+  use, and no birthdate with a household number or village to place it (the rule and why:
+  linkage.core.standardise.linkable). Blank name and ID cells say so in a few words; cells
+  that hold something unusable (the ID 'abc', the name 不详, the date 19990230) are each named
+  with what is wrong, so the clerk can mend the row in one go.
+- Each reject carries a SHA-256 of the row's content (ROW_HASH, its mapped and extra cells by
+  column name, blanks left out): with the source and record id it recognises a row an earlier
+  run rejected already (linkage.jobs.run.mark_first_rejected), whichever reader rejected it.
 - A cell holding a NUL character rejects its row (binary junk; pandas' hash tables cut strings
   at NUL, so 'a\\x00b' would standardise as 'a'); counted with undecodable rows.
 - Records read (non-blank rows below the header) are counted as they are read, apart from the
@@ -34,6 +42,8 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
+import json
 import re
 import sys
 import zipfile
@@ -46,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.core.config import SourceConfig
+from linkage.core.standardise import LINK_FIELDS, linkable, usable_id
 
 csv.field_size_limit(sys.maxsize)  # lines are bounded by MAX_LINE_BYTES before csv sees them
 
@@ -55,6 +66,7 @@ MAX_RECORD_LINES = 100
 MAX_RECORD_BYTES = 4 << 20
 TITLE_ROWS = 10
 REJECT_COLUMNS = ["source", "record_id", "file", "row", "column", "reason"]
+ROW_HASH = "row_sha256"  # beside REJECT_COLUMNS in a rejects frame; kept in the store only
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -502,6 +514,29 @@ def _sql_rows(source: SourceConfig) -> Iterator[_Row]:
         engine.dispose()
 
 
+def sql_version(source: SourceConfig) -> str:
+    """What stands for a database source's content when its ``change_column`` is set (the
+    kept state's key, linkage.jobs.state): the row count and the column's largest value. An
+    insert or update sets the column to a larger value, a delete lowers the count."""
+    import sqlalchemy as sa
+
+    column = sa.column(source.change_column)
+    rows = (sa.table(source.table, column) if source.table
+            else sa.text(source.query).columns(column).subquery("t"))
+    statement = sa.select(sa.func.count(), sa.func.max(rows.c[source.change_column]))
+    engine = sa.create_engine(source.url)
+    try:
+        with engine.connect() as conn:
+            count, largest = conn.execute(statement.select_from(rows)).one()
+    except sa.exc.SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise InputError(f"source '{source.name}': cannot read change_column "
+                         f"{source.change_column!r} of {source.location}: {detail}") from None
+    finally:
+        engine.dispose()
+    return f"database rows {count}, largest {source.change_column} {largest!r}"
+
+
 # --------------------------------------------------------------------------- reading
 
 def _open_rows(source: SourceConfig) -> tuple[Iterator[_Row] | _CsvRows, str]:
@@ -632,7 +667,9 @@ def read_source(source: SourceConfig,
                     a, b = r.lines
                     reason += f" (file line {a})" if a == b else f" (file lines {a}-{b})"
                 rejects.append({"source": source.name, "record_id": record_id, "file": where,
-                                "row": r.row, "column": column, "reason": reason})
+                                "row": r.row, "column": column, "reason": reason,
+                                ROW_HASH: content_hash(_content(cells, wanted, position,
+                                                                extra_pos))})
                 continue
             seen[record_id] = (r.row, hash(tuple(cells)))
             out["row"].append(r.row)
@@ -651,7 +688,7 @@ def read_source(source: SourceConfig,
                           for k, v in out.items()})
     frame.insert(0, "source", source.name)
     frame.attrs["rows_read"] = read
-    return frame, pd.DataFrame(rejects, columns=REJECT_COLUMNS), encoding
+    return frame, pd.DataFrame(rejects, columns=[*REJECT_COLUMNS, ROW_HASH]), encoding
 
 
 def _shared(cells: list[str]) -> np.ndarray:
@@ -695,10 +732,116 @@ def _row_problem(cells, header, position, record_id, seen, source) -> tuple[str,
                 else "the same record id as row")
         return (f"duplicate record id {record_id!r}: {what} {first_row} (that row is kept)",
                 source.record_id)
+    if "id_number" in position and usable_id(cells[position["id_number"]]):
+        return "", ""  # the common case, decided on the ID cell alone
     identifying = [position[f] for f in ("name", "id_number") if f in position]
-    if identifying and not any(cells[p].strip() for p in identifying):
-        return "no name and no ID number: nothing to link on", source.fields.get("name", "")
+    if identifying and not linkable({f: cells[position[f]] for f in LINK_FIELDS
+                                     if f in position}):
+        if not any(cells[p].strip() for p in identifying):
+            return "no name and no ID number: nothing to link on", source.fields.get("name", "")
+        return _nothing_to_link_on(cells, position, source)
     return "", ""
+
+
+def _nothing_to_link_on(cells, position, source) -> tuple[str, str]:
+    """Reason and columns for a row whose name and ID cells hold nothing usable, naming each
+    cell and what is wrong with it (the birthdate too: alone it cannot tell who this is)."""
+    from matchers.birthdate import parse_birthdate
+    from matchers.resident_id import normalise_id
+
+    said, columns = [], []
+    for field, what in (("name", _name_words), ("id_number", _id_words),
+                        ("birth_date", _birth_words)):
+        if field not in position:
+            continue
+        column, value = source.fields[field], cells[position[field]].strip()
+        words, at_fault = what(value, parse_birthdate, normalise_id)
+        said.append(f"{column} {words}")
+        if at_fault:
+            columns.append(column)
+    needs = ["a name", "an ID number"]
+    if "birth_date" in position:
+        date = source.fields["birth_date"]
+        if "household_id" in position:
+            needs.append(f"a {date} together with a {source.fields['household_id']}")
+        if "village" in position:
+            needs.append(f"a whole {date} (year, month and day) together with a "
+                         f"{source.fields['village']}")
+    reason = ("nothing to link on: " + "; ".join(said) + ". A row needs "
+              + ", ".join(needs[:-1]) + " or " + needs[-1] + " to be linked")
+    return mask_ids(reason), ", ".join(columns)
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 24 else value[:24] + "…")
+
+
+def _name_words(value, *_) -> tuple[str, bool]:
+    return ("is blank" if not value else f"{_shown(value)} is not a name"), True
+
+
+def _id_words(value, _, normalise_id) -> tuple[str, bool]:
+    if not value:
+        return "is blank", True
+    norm = normalise_id(value)
+    if norm is None:
+        return f"{_shown(value)} holds no ID number", True
+    if _EXCEL_NUMBER.fullmatch(norm):  # Excel's scientific notation, too few digits kept
+        return (f"{_shown(value)} lost its digits in Excel (format the column as text and "
+                "enter the number again)"), True
+    return (f"{_shown(value)} is not an ID number (an ID number has 18 characters, or 15 "
+            "digits)"), True
+
+
+_EXCEL_NUMBER = re.compile(r"[0-9](?:[.,][0-9]*)?E\+?[0-9]{1,3}")
+
+
+def _birth_words(value, parse_birthdate, _) -> tuple[str, bool]:
+    if not value:
+        return "is blank", False
+    quality = parse_birthdate(value)[1]
+    if quality == "unparseable":
+        return f"{_shown(value)} is not a real date", True
+    if quality == "missing":
+        return f"{_shown(value)} gives no date", False
+    if quality == "year":
+        return f"{_shown(value)} gives only the year", False
+    if quality == "year_month":
+        return f"{_shown(value)} gives only the year and month", False
+    return f"{_shown(value)} alone cannot tell who this is", False
+
+
+def _content(cells: list[str], wanted: dict[str, str], position: dict[str, int],
+             extra_pos: dict[str, int]) -> dict[str, str]:
+    """A row's cells by column name, as its record would hold them (see record_hashes); a
+    ragged row, which never becomes a record, by cell number."""
+    if max([*position.values(), *extra_pos.values()]) >= len(cells):
+        return {f"({i + 1})": cell for i, cell in enumerate(cells)}
+    out = {column: cells[position[std]] for std, column in wanted.items()}
+    out.update((h, cells[pos]) for h, pos in extra_pos.items())
+    return out
+
+
+def content_hash(content: dict[str, str]) -> str:
+    """SHA-256 of a row's non-blank cells by column name, whitespace around values dropped:
+    the same row read again (re-exported, moved to another row, cells reordered) hashes the same."""
+    items = sorted((str(k), v.strip()) for k, v in content.items()
+                   if isinstance(v, str) and v.strip())
+    return hashlib.sha256(json.dumps(items, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def record_hashes(frame: pd.DataFrame, source: SourceConfig) -> list[str]:
+    """content_hash of records read by read_source, for rejects made after reading (a record
+    id already linked, a kept batch's duplicate): equal to what read_source gives the row."""
+    wanted = {"record_id": source.record_id, **source.fields}
+    extras = [c[2:] for c in frame.columns if c.startswith("x_")]
+    out = []
+    for row in frame.to_dict("records"):
+        content = {column: row.get(std) for std, column in wanted.items()}
+        # Extras of other sources (None in this source's rows) never hide a mapped cell.
+        content.update((h, v) for h in extras if isinstance(v := row.get(f"x_{h}"), str))
+        out.append(content_hash(content))
+    return out
 
 
 def _progress(name: str, enabled: bool):

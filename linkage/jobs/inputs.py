@@ -28,7 +28,8 @@ ADDED_DIR = "added"
 
 def as_file_source(source: SourceConfig, path: Path) -> SourceConfig:
     """The source's column mapping, read from another file (a batch that follows its layout)."""
-    return replace(source, path=Path(path), url=None, table=None, query=None)
+    return replace(source, path=Path(path), url=None, table=None, query=None,
+                   change_column=None)
 
 
 def keep_copy(config: JobConfig, source: SourceConfig, path: Path, run_id: str,
@@ -65,18 +66,20 @@ class JobFile:
 
 
 def job_files(config: JobConfig, store: Store | None = None, progress: bool = False,
-              only: set[str] | None = None) -> Iterator[JobFile]:
+              only: set[str] | None = None, read=read_source) -> Iterator[JobFile]:
     """The job's records file by file: the configured sources in config order, then every
     kept addition, oldest first (of the sources named in ``only``, when given).
 
     The one reader of a job's records: ``ingest_job`` joins the files into one frame, and
-    the check API's master standardises them one file at a time to hold less.
+    the check API's master standardises them one file at a time to hold less. ``read`` reads
+    one file as ``read_source`` does; the kept state (linkage.jobs.state) passes its own, which
+    gives the records standardised.
     """
     seen: dict[str, set] = {s.name: set() for s in config.sources}
     for source in config.sources:
         if only is not None and source.name not in only:
             continue
-        frame, rej, enc = read_source(source, progress)
+        frame, rej, enc = read(source, progress)
         seen[source.name].update(frame["record_id"])
         yield JobFile(source.name, frame, rej,
                       int(frame.attrs.get("rows_read", len(frame) + len(rej))), enc)
@@ -103,7 +106,7 @@ def job_files(config: JobConfig, store: Store | None = None, progress: bool = Fa
         if only is not None and info["source"] not in only:
             continue
         source = config.source(info["source"])
-        frame, rej, _ = read_source(as_file_source(source, path), progress)
+        frame, rej, _ = read(as_file_source(source, path), progress)
         dup = frame["record_id"].isin(seen[source.name]).to_numpy()
         if dup.any():
             rej = pd.concat([rej, pd.DataFrame({

@@ -25,9 +25,9 @@ from linkage.jobs.bookkeeping import (
     decisions_for,
     run_summary,
 )
-from linkage.jobs.ingest import Ingested
-from linkage.jobs.inputs import ingest_job
+from linkage.jobs.ingest import ROW_HASH, content_hash
 from linkage.jobs.staging import staged
+from linkage.jobs.state import standardised_job, state_folder
 from linkage.store import Store
 
 log = logging.getLogger("linkage")
@@ -72,7 +72,7 @@ def run(
         # a run killed at any point leaves the previous run's files whole (linkage/staging.py).
         with staged(out_dir) as staging:
             result = _run(config, comparisons, staging, store, run_id, progress, truth_path,
-                          model_path)
+                          model_path, state_folder(config, out_dir))
         result.out_dir = out_dir
     except BaseException as exc:
         store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
@@ -82,21 +82,19 @@ def run(
     return result
 
 
-def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, model_path):
+def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, model_path,
+         state_dir):
     timer = StageTimer(progress)
     roles = {s.name: s.role for s in config.sources}
-    fields = {f for s in config.sources for f in s.fields}
 
+    # Sources and `add` batches, standardised: files unchanged since a run kept them come
+    # from the state folder; the others are read, standardised and kept.
     with timer.stage("ingest"):
-        data: Ingested = ingest_job(config, store, progress)  # sources and `add` batches
-    with timer.stage("standardise"):
-        if config.engine == "spark":  # on the executors; the same columns
-            from linkage.engines.spark.engine import standardise_spark
-
-            records = standardise_spark(data.records, fields, config, progress)
-        else:
-            records = standardise.standardise_records(data.records, fields).reset_index(
-                drop=True)
+        data, state = standardised_job(config, store, progress, state_dir=state_dir,
+                                       standardiser=standardiser(config, progress))
+        records = data.records
+        state.prune()
+    timer.split("ingest", "standardise", state.standardise_seconds)
     with timer.stage("block_plan"):  # a job over the machine's budget stops before pairing
         blocking_plan.check_budget(records, config)
     n = len(records)
@@ -151,6 +149,7 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
 
     summary = run_summary(config, data, records, scored, band, gold, clustering, review, timer,
                           run_id)
+    summary["kept_state"] = state.summary()
     write_correspondences(scored, out_dir)
     if truth_path is not None:
         with timer.stage("evaluate"):
@@ -167,6 +166,15 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
                        data.rejects, scored.weights)
     return finish(result, store, pairs_frame, timer,
                   previous=(previous_run, previous) if previous_run else None)
+
+
+def standardiser(config: JobConfig, progress: bool = False):
+    """``standardise_records``, or for engine spark the same columns computed on the executors."""
+    if config.engine != "spark":
+        return standardise.standardise_records
+    from linkage.engines.spark.engine import standardise_spark
+
+    return lambda records, fields: standardise_spark(records, fields, config, progress)
 
 
 def clusterer(config: JobConfig):
@@ -251,12 +259,24 @@ def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTim
     ``changes`` compare against.
     """
     out_dir, summary, fs = result.out_dir, result.summary, result.model
+    rejects = mark_first_rejected(store, result.config.job, result.run_id, result.rejects)
+    result.rejects = rejects.drop(columns=ROW_HASH)  # the hash stays in the store
+    summary["records"]["rejected_earlier"] = int(
+        (rejects["first_rejected_run"] != result.run_id).sum())
+    # entity_changes.csv is written by every run, empty on a job's first (no stale copy stays)
+    result.successors = pd.DataFrame(columns=changes.SUCCESSOR_COLUMNS)
     if previous is not None:
         with timer.stage("changes"):
             verified = result.golden.loc[result.golden["status"] == "VERIFIED", "entity_id"]
             summary["changes"] = changes.compare_runs(
                 previous[0], previous[1], result.clusters,
                 store.verified_entities(previous[0]), verified.to_numpy()).to_dict()
+            result.successors = changes.entity_successors(previous[0], previous[1],
+                                                          result.clusters)
+    with timer.stage("versions"):  # what the store will write: only what changed
+        planned = store.plan_versions(result.config.job, result.clusters, result.golden,
+                                      base=previous)
+    summary["store_rows"] = planned.counts
     with timer.stage("write"):
         _write_outputs(out_dir, result.clusters, result.golden, result.review, result.rejects, fs,
                        summary)
@@ -273,8 +293,31 @@ def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTim
     # Last: the run counts as complete only once every result is stored in one transaction.
     with timer.stage("store"):
         store.finish_run(result.run_id, summary, fs.to_dict(), result.clusters, result.golden,
-                         pairs, carry_pairs_from=carry_pairs_from)
+                         pairs, carry_pairs_from=carry_pairs_from, rejects=rejects,
+                         planned=planned, keep_runs=result.config.spec.keep_runs)
     return result
+
+
+def mark_first_rejected(store: Store, job: str, run_id: str,
+                        rejects: pd.DataFrame) -> pd.DataFrame:
+    """The run's rejects with ``first_rejected_run``: the earliest complete run of the job that
+    rejected the same row (same source, record id and row content), else this run.
+
+    Matching on the row's content rather than its number: a row that moves down the file when
+    rows are added above it is still the row the office was told about, and a row the clerk
+    changed but that is still unusable is news. A reject made without a row hash (outside
+    ingest's readers) is known by its source, record id, column and reason instead.
+    """
+    rejects = rejects.reset_index(drop=True)
+    if ROW_HASH not in rejects:
+        rejects[ROW_HASH] = None
+    missing = rejects[ROW_HASH].isna().to_numpy()
+    if missing.any():
+        rejects.loc[missing, ROW_HASH] = [
+            content_hash({k: str(r[k]) for k in ("source", "record_id", "column", "reason")})
+            for r in rejects.loc[missing].to_dict("records")]
+    first = store.first_rejections(job, rejects)
+    return rejects.assign(first_rejected_run=first.where(first.notna(), run_id))
 
 
 def _json_default(value):

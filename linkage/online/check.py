@@ -20,6 +20,19 @@ Verdict, from the best candidate entity (highest match probability):
   or same scheme and household). A record from a non-insurance source is never a duplicate
   enrolment.
 
+Warnings, beside the verdict, each with a stable code and a short Chinese message for the
+desk (``WARNINGS``): ``DECEASED`` (the entity the verdict names is deceased in the registry),
+``ID_INVALID`` and ``ID_DAMAGED`` (the submitted number fails its check character, date or
+region, or is not a number at all; Excel turned it into 1.50502E+17 or zeroed its last digits),
+``ID_OTHER_PERSON`` (a registry record carries exactly this number under another name or
+birthdate) and ``ALREADY_ENROLLED`` (a ``duplicate_enrolment``: where the person is enrolled).
+The first two read the submitted value only; the others read the master, and the API gives
+those to a masked caller only for a record with a name and a full ID, DECEASED and
+ALREADY_ENROLLED only when a record of the named person carries that number
+(``CheckResult.own_id``; linkage/web/api_guard.py). A record whose ID is invalid or damaged
+and that has no full birthdate is ``needs_review`` rather than ``new_person``: an unreadable
+number and a name alone cannot show that the registry does not know the person.
+
 The records of one batch are also paired with each other (same blocking rules, comparisons and
 model): each result lists the batch's other records that reach the review threshold with it.
 A record the master does not know that matches an earlier record of its batch is
@@ -41,6 +54,7 @@ import pandas as pd
 
 from linkage.core import model, name_evidence
 from linkage.core.blocking import link_type_keeps
+from linkage.core.config import BlockingRule
 from linkage.core.standardise import (
     CROSS_FIELD_INPUTS,
     PASS_THROUGH,
@@ -56,6 +70,30 @@ from matchers.base import Columns
 VERDICTS = ("new_person", "known_person", "duplicate_enrolment", "needs_review")
 MAX_CANDIDATES = 5  # entities returned per record, best first
 ROW_PATH_MAX = 16  # batches up to this size take the per-record standardisation path
+
+# Warning codes (stable: desks and office systems key on them) and the desk's message, in the
+# order an answer lists them.
+WARNINGS = {
+    "DECEASED": "户籍登记此人已死亡，请核实身份后再办理",
+    "ID_INVALID": "身份证号无效，请对照身份证重新录入",
+    "ID_DAMAGED": "身份证号已被 Excel 损坏（变成科学计数法或末几位变成 0），请对照身份证重新录入",
+    "ID_OTHER_PERSON": "此身份证号在户籍中登记的是另一人（姓名或出生日期不同），请核对证件",
+    "ALREADY_ENROLLED": "此人已参保，请勿重复参保",
+}
+# Warnings read off the submitted record alone (as quality.id_status is); the others read
+# the master.
+INPUT_WARNINGS = frozenset({"ID_INVALID", "ID_DAMAGED"})
+INVALID_ID = {  # id_status -> what is wrong with the number, for the desk
+    "bad_check": "身份证号校验位不符（可能录错一位），请对照身份证重新录入",
+    "bad_date": "身份证号中的出生日期不存在，请对照身份证重新录入",
+    "bad_region": "身份证号的地区码不存在，请对照身份证重新录入",
+    "malformed": "身份证号格式不对（应为 18 位或 15 位），请对照身份证重新录入",
+}
+DAMAGED_ID = frozenset({"excel_damaged"})
+# Birthdate qualities that, beside a name, settle new_person when the ID cannot.
+SETTLING_BIRTH = frozenset({"exact"})
+# Trailing birthdate digits a quality leaves unknown (jan1: 1 January is a placeholder).
+_BIRTH_UNKNOWN_DIGITS = {"exact": 0, "jan1": 4, "year_month": 2, "year": 4}
 
 
 @dataclass
@@ -79,6 +117,11 @@ class CheckResult:
     quality: dict  # what standardising found: id_status, birth_quality
     # Other records of the same batch that may be this person: {index, probability, band}.
     batch_matches: list[dict] = field(default_factory=list)
+    # {code, message, detail} by WARNINGS' order; unmasked (the API masks by scope).
+    warnings: list[dict] = field(default_factory=list)
+    # Whether a record of the entity the verdict names carries exactly the submitted ID number
+    # (the API's masked scope gives that entity's warnings only then).
+    own_id: bool = False
 
 
 # --- standardising ------------------------------------------------------------------------
@@ -274,6 +317,7 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
     per_query = np.split(best, np.searchsorted(q[best], np.arange(1, len(records))))
 
     in_batch = batch_matches(master, queries, sources)
+    holders = id_holders(master, queries)
 
     results = []
     for i, picks in enumerate(per_query):
@@ -291,8 +335,137 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
                       f"{earlier[0]['probability']:.4f}): one enrolment or two?")
         quality = {c: plain_value(queries[c][i]) for c in ("id_status", "birth_quality")
                    if c in queries}
-        results.append(CheckResult(verdict, reason, entity_id, candidates, quality, in_batch[i]))
+        id_status, birth = quality.get("id_status"), quality.get("birth_quality")
+        if verdict == "new_person" and (id_status in INVALID_ID or id_status in DAMAGED_ID) \
+                and birth not in SETTLING_BIRTH:
+            verdict = "needs_review"
+            reason = (f"no known person reaches the review threshold, but the ID number is "
+                      f"{id_status} and no full birthdate settles it: a reviewer must look for "
+                      "the person")
+        named = candidates[0] if entity_id is not None else None
+        warnings = record_warnings(master, verdict, named, id_status,
+                                   other_holders(master, queries, i, holders.get(i, ())))
+        own_id = named is not None and carries_id(master, int(entity[picks[0]]),
+                                                  queries["id_norm"][i] if "id_norm" in queries
+                                                  else None)
+        results.append(CheckResult(verdict, reason, entity_id, candidates, quality, in_batch[i],
+                                   warnings, own_id))
     return results
+
+
+# --- warnings -----------------------------------------------------------------------------
+
+def record_warnings(master: Master, verdict: str, named: Candidate | None, id_status,
+                    holders: list[dict]) -> list[dict]:
+    """The warnings of one result: ``named`` is the candidate the verdict names (None when
+    it names none), ``holders`` the registry records of another name or birthdate that hold
+    the submitted number (other_holders)."""
+    out = []
+    if named is not None and named.golden.get("deceased"):
+        out.append(_warning("DECEASED", {"entity_id": named.entity_id}))
+    if id_status in INVALID_ID:
+        out.append(_warning("ID_INVALID", {"id_status": id_status}, INVALID_ID[id_status]))
+    elif id_status in DAMAGED_ID:
+        out.append(_warning("ID_DAMAGED", {"id_status": id_status}))
+    if holders:
+        out.append(_warning("ID_OTHER_PERSON", {"holders": holders}))
+    if verdict == "duplicate_enrolment" and named is not None:
+        out.append(_already_enrolled(master, named))
+    return out
+
+
+def _warning(code: str, detail: dict | None, message: str | None = None) -> dict:
+    return {"code": code, "message": message or WARNINGS[code], "detail": detail}
+
+
+def _already_enrolled(master: Master, named: Candidate) -> dict:
+    """ALREADY_ENROLLED: the enrolments the record would duplicate, and where the person
+    lives by the golden record."""
+    label = getattr(master.config, "scheme_names", None) or {}  # code -> 新农合, 城镇居民
+    enrolments = [{"scheme": e["scheme"], "scheme_name": label.get(e["scheme"], e["scheme"]),
+                   "source": e["source"], "record_id": e["record_id"],
+                   "household_id": e["household_id"]}
+                  for e in named.enrolments if not e["renewed"]]
+    where = "；".join(f"{e['scheme_name']}（{e['source']} 记录 {e['record_id']}）"
+                     for e in enrolments)
+    township, village = named.golden.get("township"), named.golden.get("village")
+    place = "".join(p for p in (township, village) if isinstance(p, str))
+    return _warning("ALREADY_ENROLLED",
+                    {"entity_id": named.entity_id, "enrolments": enrolments,
+                     "township": township, "village": village},
+                    f"此人已参保：{where}" + (f"，住{place}" if place else "") + "；请勿重复参保")
+
+
+def id_holders(master: Master, queries: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
+    """Per query index, the master positions of the registry (authority) records that carry
+    exactly its ID number. Exact equality only: a number one character off, or the digits an
+    Excel-damaged value keeps, say nothing here (each record tests one number)."""
+    if "id_norm" not in master.table or "id_norm" not in queries:
+        return {}
+    index = _id_index(master)
+    q, pos = index.lookup(*key_hashes(queries, index.rule.keys))
+    if not len(q):
+        return {}
+    mine = queries["id_norm"][q]
+    authority = np.array([master.roles[s] == "authority" for s in master.sources], dtype=bool)
+    keep = (authority[master.source_code[pos]] & pd.notna(mine)
+            & (master.table["id_norm"][pos] == mine))
+    q, pos = q[keep], pos[keep]
+    return {int(i): pos[q == i] for i in np.unique(q).tolist()}
+
+
+def _id_index(master: Master) -> BlockIndex:
+    """A blocking rule's index that holds every record of an ID number together (the job's
+    own ID rule if it has one); else one built on first use and kept with the master."""
+    for block in master.blocks:
+        if block.rule.keys in (("id_norm",), ("id_prefix17",)):
+            return block
+    index = getattr(master, "_id_index", None)
+    if index is None:
+        index = BlockIndex.build(BlockingRule("id_number", ("id_norm",), 10**9), master.table)
+        master._id_index = index
+    return index
+
+
+def carries_id(master: Master, entity_code: int, id_norm) -> bool:
+    """Whether a record of the entity carries exactly this (standardised) ID number."""
+    if not isinstance(id_norm, str) or "id_norm" not in master.table:
+        return False
+    return bool((master.table["id_norm"][master.members(entity_code)] == id_norm).any())
+
+
+def other_holders(master: Master, queries: dict[str, np.ndarray], i: int,
+                  positions) -> list[dict]:
+    """The registry records holding query ``i``'s ID number under another name or birthdate:
+    ``{entity_id, source, record_id, differs}``, ``differs`` naming name and/or birth_date.
+
+    Names are compared by name_key (simplified, spacing and variants folded); birthdates at
+    the precision both sides have (a birthdate read off the ID itself is not compared)."""
+    out = []
+    table = master.table
+    name = queries["name_key"][i] if "name_key" in queries else None
+    for at in np.asarray(positions, dtype=np.int64).tolist():
+        differs = []
+        theirs = table["name_key"][at] if "name_key" in table else None
+        if isinstance(name, str) and isinstance(theirs, str) and name != theirs:
+            differs.append("name")
+        if "birth_date" in table and "birth_quality" in table and _births_differ(
+                queries["birth_date"][i], queries["birth_quality"][i],
+                table["birth_date"][at], table["birth_quality"][at]):
+            differs.append("birth_date")
+        if differs:
+            out.append({"entity_id": str(master.entity_ids[master.entity[at]]),
+                        "source": master.sources[master.source_code[at]],
+                        "record_id": str(master.record_id[at]), "differs": differs})
+    return out
+
+
+def _births_differ(date_a, quality_a, date_b, quality_b) -> bool:
+    """Whether two birthdates (yyyymmdd ints) differ at the precision both qualities have."""
+    if quality_a not in _BIRTH_UNKNOWN_DIGITS or quality_b not in _BIRTH_UNKNOWN_DIGITS:
+        return False
+    scale = 10 ** max(_BIRTH_UNKNOWN_DIGITS[quality_a], _BIRTH_UNKNOWN_DIGITS[quality_b])
+    return int(date_a) // scale != int(date_b) // scale
 
 
 def _candidate(master, record, j, gamma, parts, weight, prob, band, pos, entity) -> Candidate:

@@ -94,6 +94,26 @@ OUTPUTS: dict[str, OutputDoc] = {
     "clusters": _doc(
         ("clusters.csv",), "One row per linked input record: which person it belongs to.",
         ["source", "record_id", "entity_id"]),
+    "entity_changes": _doc(
+        ("entity_changes.csv", "entity_changes.xlsx"), "实体变更: every entity id of the "
+        "previous complete run whose records no longer all sit under it, and where they "
+        "went, so a card issued to an id "
+        "that was merged away or split is traced to the person's id now (ids never change "
+        "meaning: a merged-away id points to its successor). Written by `linkage run` and "
+        "`linkage add` (not by `export`); empty on a job's first run; "
+        "`linkage history ENTITY_ID` tells an id's whole life.",
+        ["entity_id", "change", "successor_ids", "records", "records_moved", "previous_run",
+         "remarks"],
+        {"entity_id": "The id as the previous run had it (as on a card issued then).",
+         "change": "merged_into (gone: its records sit under one other id), split_into (gone: "
+                   "under two or more ids), split_off (kept: some of its records moved to "
+                   "other ids), withdrawn (gone with its records).",
+         "successor_ids": "Where its records are now, ';'-joined (for split_off the other ids "
+                          "only).",
+         "records": "Its records in the previous run.",
+         "records_moved": "Of those, how many now sit under another id or are gone.",
+         "previous_run": "The run compared against.",
+         "remarks": "What it means for the card office, in Chinese (此编号已并入 …)."}),
     "golden": _doc(
         ("golden.csv",), "One row per entity: the golden record, by source precedence and "
         "validity.",
@@ -127,11 +147,26 @@ OUTPUTS: dict[str, OutputDoc] = {
          "w_<comparison>": "Weight in bits of one comparison (w_name, w_id_number ...), one "
                            "column per configured comparison."}),
     "rejects": _doc(
-        ("rejects.csv",), "Input rows that could not be used, each with the reason.",
-        ["source", "record_id", "file", "row", "column", "reason"],
+        ("rejects.csv",), "Input rows that could not be used, each with the reason. Besides "
+        "rows that cannot be read (encoding, a ragged row, an unclosed quote, an over-long "
+        "cell, a blank or repeated record id), a row with nothing to link on is rejected: "
+        "neither a name (a name with a letter in it, not a placeholder such as 不详) nor an "
+        "ID number the comparisons can use (18 characters, or 15 digits, even with a wrong "
+        "check character; or what Excel left of one, 6 digits at least). A birthdate alone "
+        "is not enough: a pair that agrees only on birthdate, gender and place never comes "
+        "near the review threshold, so such a row could only become an empty entity. Every "
+        "rejected row is counted (records read = linked + rejected) in every run that reads "
+        "it, `linkage add` included.",
+        ["source", "record_id", "file", "row", "column", "reason", "first_rejected_run"],
         {"record_id": "The row's record id, if it had one.", "file": "File (or database "
          "table) read.", "row": "Row number in the file (the header is row 1).",
-         "column": "Column at fault.", "reason": "What is wrong with the row."}),
+         "column": "Column(s) at fault, ', '-joined.",
+         "reason": "What is wrong with the row; for a row with nothing to link on, each of "
+                   "its name, ID and birthdate cells and what is wrong with it.",
+         "first_rejected_run": "The run that first rejected this row (the same source, "
+                               "record id and cells, wherever the row stands in the file): "
+                               "this run's id for a row the office has not been told about, "
+                               "an earlier run's id for one reported before."}),
     "roster": _doc(
         ("roster.csv", "roster.xlsx"), "Card-issuance roster (制卡名册): one row per person a "
         "card can be issued to: VERIFIED, not deceased, a valid ID number no other listed "
@@ -267,10 +302,11 @@ OUTPUTS: dict[str, OutputDoc] = {
         ("summary.json",), "The run in numbers (JSON; top-level keys below).",
         ["run_id", "job", "records", "engine", "blocking", "comparison_levels", "model", "bands",
          "entities", "review_pairs", "households", "thresholds", "timings", "memory",
-         "blocking_recall",
+         "store_rows", "kept_state", "blocking_recall",
          "accuracy", "outputs"],
         {"run_id": "Run id, as in the store.", "job": "Job name.",
-         "records": "read = linked + rejected, also per source with the detected encoding.",
+         "records": "read = linked + rejected, also per source with the detected encoding; "
+                    "rejected_earlier: rejects an earlier run reported already.",
          "engine": "local or spark.",
          "blocking": "candidate_pairs, and per rule: pairs, new_pairs, blocks, skipped blocks "
                      "and pairs.",
@@ -285,6 +321,14 @@ OUTPUTS: dict[str, OutputDoc] = {
          "thresholds": "match and review thresholds used.",
          "timings": "Seconds per stage.",
          "memory": "stage_peak_mb: the largest resident memory (MB) seen during each stage.",
+         "store_rows": "What the run wrote to the store's versioned tables (entity_members, "
+                       "golden): rows written and earlier rows closed (only what changed "
+                       "since the previous run), and whether the state was written whole.",
+         "kept_state": "The kept standardised state (state_dir): its folder, per input file "
+                       "whether it came from the state (kept) or was read and standardised "
+                       "(standardised; a database source without change_column: every run) "
+                       "and its records, with a warning where a state file was damaged and "
+                       "rebuilt; records_from_state, files_kept, files_standardised.",
          "blocking_recall": "With --truth, local engine: true pairs, pairs kept, recall.",
          "accuracy": "With --truth: pairwise, B-cubed, duplicate-enrolment (and strict) "
                      "precision, recall, F1; wrong-person links; registry recall; hard "
@@ -313,6 +357,9 @@ OTHER_FILES = {
                           "losing IDs (Chinese and English).",
     "linkage.sqlite": "The store when `store` is the default SQLite file: runs, scored pairs, "
                       "decisions, entities, golden records, accounts, audit trail.",
+    "state": "Folder of the kept standardised state when `state_dir` is not set: per job "
+             "(state/<job>/), each input file's standardised records as Parquet with the "
+             "SHA-256 of its bytes beside it; safe to delete (the next run rebuilds it).",
 }
 
 

@@ -2,9 +2,9 @@
 
 Entity membership and golden rows come from the store, so the files describe exactly the run
 reviewers and auditors see, even after the output folder was cleaned. The input files are read
-and standardised again (cheap next to linking) for the fields the store does not keep: what the
-clerks entered, tiers, receipts. The store keeps pair weights only for the match and review
-bands, so the report's histogram shows those and says so.
+and standardised again (from the kept state where unchanged: linkage.jobs.state) for the fields
+the store does not keep: what the clerks entered, tiers, receipts. The store keeps pair weights
+only for the match and review bands, so the report's histogram shows those and says so.
 """
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from linkage.core import standardise
 from linkage.core.config import JobConfig
 from linkage.core.golden import GOLDEN_COLUMNS
-from linkage.jobs.inputs import ingest_job
+from linkage.jobs.state import standardised_job
 from linkage.outputs.view import RunView
 from linkage.outputs.writer import write_outputs
 from linkage.store import Store
@@ -47,8 +46,7 @@ def load_latest(config: JobConfig) -> RunView:
     for column in ("n_records", "n_enrolments"):
         gold[column] = gold[column].fillna(0).astype(int)
 
-    fields = {f for s in config.sources for f in s.fields}
-    records = standardise.standardise_records(ingest_job(config, store).records, fields)
+    records = standardised_job(config, store)[0].records  # unchanged files: the kept state
     key = pd.MultiIndex.from_arrays([records["source"].astype(str),
                                      records["record_id"].astype(str)])
     entity = pd.Series(members["entity_id"].to_numpy(), index=pd.MultiIndex.from_arrays(

@@ -12,7 +12,10 @@ import hashlib
 import json
 from pathlib import Path
 
-VOLATILE_SUMMARY_KEYS = {"run_id", "timings", "memory", "started_at", "finished_at", "outputs"}
+# kept_state: whether a file came from the kept state (linkage.jobs.state) or was standardised
+# again changes nothing the run computes.
+VOLATILE_SUMMARY_KEYS = {"run_id", "timings", "memory", "started_at", "finished_at", "outputs",
+                         "kept_state"}
 
 
 def _sha(data: bytes) -> str:

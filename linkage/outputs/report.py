@@ -219,6 +219,8 @@ DESCRIPTIONS = {
     "roster_deferred": "暂缓制卡: persons whose card must wait, with the reason",
     "registry_duplicates": "疑似重复户籍: registry records that look like one person registered "
                            "twice, for the registry office",
+    "entity_changes": "实体变更: ids of the previous run merged away or split, and where their "
+                      "records are now (a card issued to an old id is traced)",
     "not_verified": "insurance records no registry person confirms",
     "conflicts": "records of CONFLICT entities",
     "duplicate_enrolments": "each enrolment of persons insured more than once",

@@ -34,6 +34,7 @@ class RunView:
     weights_note: str = ""
     notes: list[str] = field(default_factory=list)
     review: pd.DataFrame | None = None  # the pairs for review, as review_pairs.csv lists them
+    successors: pd.DataFrame | None = None  # entity_changes.csv (linkage.core.changes)
     _text: dict = field(default_factory=dict, repr=False, init=False)
 
     @classmethod
@@ -54,6 +55,7 @@ class RunView:
             weights=weights,
             weights_note=note,
             review=result.review,
+            successors=result.successors,
         )
 
     @cached_property

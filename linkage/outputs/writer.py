@@ -24,7 +24,8 @@ from linkage.outputs.xlsx import Properties, Sheet, write_xlsx
 
 SHEETS = {"roster": "制卡名册", "roster_deferred": "暂缓制卡",
           "not_verified": "未核实 not verified", "conflicts": "冲突 conflicts",
-          "duplicate_enrolments": "重复参保 duplicates", "registry_duplicates": "疑似重复户籍"}
+          "duplicate_enrolments": "重复参保 duplicates", "registry_duplicates": "疑似重复户籍",
+          "entity_changes": "实体变更"}
 
 
 def write_office_outputs(result: RunResult, out_dir: Path) -> dict[str, dict]:
@@ -62,6 +63,11 @@ def write_outputs(view: RunView, out_dir: Path) -> dict[str, dict]:
     manifest["registry_duplicates"] = {
         "files": ["registry_duplicates.csv", "registry_duplicates.xlsx"], "rows": len(duplicates)}
     tables = {**tables, "roster_deferred": deferred, "registry_duplicates": duplicates}
+    if view.successors is not None:  # a run or add (not an export): which ids moved, and where
+        paths = write_table(view.successors, out_dir, "entity_changes", SHEETS["entity_changes"])
+        manifest["entity_changes"] = {"files": [p.name for p in paths],
+                                      "rows": len(view.successors)}
+        tables["entity_changes"] = view.successors
     clusters = pd.DataFrame({"source": view.records["source"],
                              "record_id": view.records["record_id"], "entity_id": view.entity_id})
     households = household_links(view.records, clusters,

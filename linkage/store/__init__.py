@@ -9,7 +9,7 @@ schema that the Alembic migrations in ``migrations/`` build (``migrate`` applies
 The tables are named here for tests, which look at the rows themselves; code outside this
 package calls the functions above instead (tests/test_architecture.py holds it to that).
 """
-from linkage.store.database import Store, Superseded, canonical_pair
+from linkage.store.database import StatePruned, Store, Superseded, canonical_pair
 from linkage.store.integrity import StoreDamaged, check_sqlite_file
 from linkage.store.tables import (
     DECISIONS,
@@ -21,7 +21,9 @@ from linkage.store.tables import (
     golden,
     metadata,
     review_leases,
+    review_queue,
     review_sessions,
+    review_tally,
     runs,
     scored_pairs,
     second_reviews,
@@ -29,8 +31,9 @@ from linkage.store.tables import (
 )
 
 __all__ = [
-    "DECISIONS", "Store", "StoreDamaged", "Superseded", "api_tokens", "audit_log",
+    "DECISIONS", "StatePruned", "Store", "StoreDamaged", "Superseded", "api_tokens", "audit_log",
     "canonical_pair", "check_sqlite_file", "decision_reversals", "decisions", "entity_members",
-    "golden", "metadata", "review_leases", "review_sessions", "runs", "scored_pairs",
+    "golden", "metadata", "review_leases", "review_queue", "review_sessions",
+    "review_tally", "runs", "scored_pairs",
     "second_reviews", "users",
 ]

@@ -3,7 +3,9 @@ and its runs, results and reviewers' decisions.
 
 A run's results are written in one transaction when the run finishes, so a run that dies
 half-way (even by SIGKILL) leaves only a 'running' row behind, which the next run marks failed,
-and the previous complete run stays the one later runs build on. The schema comes from the
+and the previous complete run stays the one later runs build on. Membership and golden records
+are versions (linkage.store.versions): a run writes only the rows that changed since the job's
+latest complete run, and reads back exactly its own state. The schema comes from the
 Alembic migrations in linkage/store/migrations, applied when a store is opened. Reviewers'
 decisions live beside the runs and outlast them, as do the review app's accounts, leases,
 audit trail, second-review requests and reversals.
@@ -17,16 +19,19 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from linkage.store import queue_rows, versions
 from linkage.store.tables import (
     DECISIONS,
     decisions,
     entity_members,
     golden,
+    run_rejects,
     runs,
     scored_pairs,
 )
@@ -187,8 +192,20 @@ class Store:
         golden_rows: pd.DataFrame,
         pairs: pd.DataFrame,
         carry_pairs_from: str | None = None,
-    ) -> None:
-        """Write every result of a run atomically and mark it complete.
+        rejects: pd.DataFrame | None = None,
+        planned: Versions | None = None,
+        keep_runs: int | None = None,
+    ) -> dict:
+        """Write every result of a run atomically and mark it complete; returns the rows
+        written and closed per versioned table (linkage.store.versions).
+
+        ``rejects``: the run's rejected rows (source, record_id, file, row, column, reason,
+        row_sha256, first_rejected_run), kept so later runs can tell which they repeat.
+        ``planned``: the versions :meth:`plan_versions` made for these members and golden
+        rows; used when its base is still the job's latest complete run, made again here
+        otherwise (another run completed meanwhile). ``keep_runs``: the job's latest complete
+        runs (this one included) whose state stays readable; the versions only older runs
+        read are deleted and those runs marked (:meth:`members` of one is an error).
 
         ``carry_pairs_from``: the run this one was built on, whose stored pairs it keeps as
         well (`linkage add` links a few records and the earlier pairs still wait for their
@@ -203,13 +220,54 @@ class Store:
                     sa.select(sa.literal(run_id, sa.String(40)),
                               *[scored_pairs.c[c] for c in columns])
                     .where(scored_pairs.c.run_id == carry_pairs_from)))
-            _bulk(conn, entity_members, members[["source", "record_id", "entity_id"]], run_id)
-            _bulk(conn, golden, golden_rows, run_id, prepare=_golden_columns)
+            job = conn.execute(sa.select(runs.c.job).where(runs.c.run_id == run_id)).scalar()
+            _lock_versions(conn)
+            if planned is None or planned.base_run != latest_complete(conn, job):
+                planned = _plan(conn, job, members, golden_rows, None)
+            _write_versions(conn, entity_members, job, run_id, planned.members,
+                            ["source", "record_id"])
+            _write_versions(conn, golden, job, run_id, planned.golden, ["entity_id"],
+                            prepare=_golden_columns)
             _bulk(conn, scored_pairs, pairs, run_id)
+            if rejects is not None:
+                _bulk(conn, run_rejects, _reject_columns(rejects), run_id)
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(
                 status="complete", finished_at=_now(),
                 summary=json.dumps(summary, ensure_ascii=False, default=str),
                 model=json.dumps(model, ensure_ascii=False)))
+            if keep_runs is not None:
+                _prune(conn, job, keep_runs)
+        return planned.counts
+
+    def plan_versions(self, job: str, members: pd.DataFrame, golden_rows: pd.DataFrame,
+                      base: tuple[str, pd.DataFrame] | None = None) -> Versions:
+        """What storing these members and golden rows will write and close, against the job's
+        latest complete run; ``base``: that run's id and membership, when the caller has read
+        it already (a run reads it for stable entity ids)."""
+        with self.engine.connect() as conn:
+            return _plan(conn, job, members, golden_rows, base)
+
+    def first_rejections(self, job: str, rejects: pd.DataFrame) -> pd.Series:
+        """Per reject (source, record_id, row_sha256), the earliest complete run of the job that
+        rejected the same row, None where none did (a run that failed told the office nothing).
+        """
+        hashes = sorted(set(rejects["row_sha256"].dropna().astype(str)))
+        found = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(hashes), 500):
+                found += conn.execute(
+                    sa.select(run_rejects.c.source, run_rejects.c.record_id,
+                              run_rejects.c.row_sha256, run_rejects.c.first_rejected_run,
+                              runs.c.finished_at)
+                    .join(runs, runs.c.run_id == run_rejects.c.run_id)
+                    .where(runs.c.job == job, runs.c.status == "complete",
+                           run_rejects.c.row_sha256.in_(hashes[start:start + 500]))).all()
+        key = ["source", "record_id", "row_sha256"]
+        earlier = (pd.DataFrame(found, columns=[*key, "first", "at"])
+                   .sort_values("at", kind="stable").drop_duplicates(key)
+                   .set_index(key)["first"])
+        wanted = pd.MultiIndex.from_frame(rejects[key].fillna("").astype(str))
+        return pd.Series(earlier.reindex(wanted).to_numpy(dtype=object), index=rejects.index)
 
     def last_complete_run(self, job: str) -> str | None:
         with self.engine.connect() as conn:
@@ -235,8 +293,10 @@ class Store:
         """The run's golden rows, each the whole row as JSON text, streamed from the store
         (the connection stays open until the last row is read)."""
         with self.engine.connect() as conn:
-            yield from conn.execute(
-                sa.select(golden.c.record).where(golden.c.run_id == run_id)).scalars()
+            if not _readable(conn, run_id):
+                return
+            yield from conn.execute(sa.select(golden.c.record).where(
+                versions.valid_in(golden, run_id))).scalars()
 
     def stored_weights(self, run_id: str) -> np.ndarray:
         """The weights of the pairs the run stored (match and review bands, refused merges)."""
@@ -257,18 +317,23 @@ class Store:
         return [tuple(r) for r in rows]
 
     def members(self, run_id: str) -> pd.DataFrame:
+        """The run's membership: source, record_id, entity_id."""
         with self.engine.connect() as conn:
+            if not _readable(conn, run_id):
+                return pd.DataFrame(columns=["source", "record_id", "entity_id"])
             rows = conn.execute(sa.select(entity_members.c.source, entity_members.c.record_id,
                                           entity_members.c.entity_id)
-                                .where(entity_members.c.run_id == run_id)).all()
+                                .where(versions.valid_in(entity_members, run_id))).all()
         return pd.DataFrame(rows, columns=["source", "record_id", "entity_id"])
 
     def verified_entities(self, run_id: str) -> np.ndarray:
         """The run's VERIFIED entity ids: the persons its card roster listed."""
         with self.engine.connect() as conn:
+            if not _readable(conn, run_id):
+                return np.zeros(0, dtype=object)
             return np.asarray(conn.execute(sa.select(golden.c.entity_id).where(
-                golden.c.run_id == run_id, golden.c.status == "VERIFIED")).scalars().all(),
-                dtype=object)
+                versions.valid_in(golden, run_id), golden.c.status == "VERIFIED"))
+                .scalars().all(), dtype=object)
 
     def run_model(self, run_id: str) -> dict | None:
         """The model a run scored with (FSModel.to_dict()), or None if it stored none."""
@@ -324,21 +389,141 @@ def insert_decision(conn, a: tuple[str, str], b: tuple[str, str], decision: str,
     result = conn.execute(decisions.insert().values(
         source_l=sl, record_l=rl, source_r=sr, record_r=rr, decision=decision,
         reviewer=reviewer, decided_at=_now(), score=score, note=note, active=active))
+    queue_rows.sync_pair(conn, (sl, rl), (sr, rr))  # the kept review queue, same transaction
     return int(result.inserted_primary_key[0])
 
 
-GOLDEN_COLUMNS = ["entity_id", "status", "name", "id_number", "birth_date", "gender", "record"]
+def _reject_columns(rejects: pd.DataFrame) -> pd.DataFrame:
+    """A rejects frame in the run_rejects table's columns."""
+    out = rejects.rename(columns={"row": "row_number", "column": "column_name"})[[
+        "source", "record_id", "row_sha256", "file", "row_number", "column_name", "reason",
+        "first_rejected_run"]]
+    return out.assign(record_id=out["record_id"].fillna("").astype(str),
+                      row_number=pd.to_numeric(out["row_number"], errors="coerce").astype("Int64"))
+
+
+GOLDEN_COLUMNS = ["entity_id", "status", "name", "id_number", "birth_date", "gender", "record",
+                  "digest"]
+CHUNK = 100_000  # golden rows serialised at a time
+IN_CHUNK = 400  # keys per IN list when closing versions
 
 
 def _golden_columns(part: pd.DataFrame) -> pd.DataFrame:
-    """The golden table's columns of some golden rows, the whole row kept as JSON in `record`.
+    """The golden table's columns of some golden rows, the whole row kept as JSON in `record`
+    and its hash in `digest`.
 
     Serialised by pandas in C rather than per row, one chunk at a time: at a million persons
     the JSON of all rows at once would hold gigabytes beside everything else.
     """
-    record = part.to_json(orient="records", lines=True, force_ascii=False,
-                          date_format="iso").splitlines()
-    return part.assign(record=record)[GOLDEN_COLUMNS]
+    rows = part.drop(columns="digest", errors="ignore")
+    record = pd.Series(rows.to_json(orient="records", lines=True, force_ascii=False,
+                                    date_format="iso").splitlines() if len(rows) else [],
+                       index=rows.index, dtype=object)
+    digest = part["digest"] if "digest" in part else versions.digest(record)
+    return rows.assign(record=record, digest=digest)[GOLDEN_COLUMNS]
+
+
+class Versions(NamedTuple):
+    """The versions storing a run writes and closes (linkage.store.versions)."""
+
+    base_run: str | None
+    members: versions.VersionDelta
+    golden: versions.VersionDelta
+
+    @property
+    def counts(self) -> dict:
+        return {"entity_members": self.members.counts, "golden": self.golden.counts}
+
+
+def _plan(conn, job: str, members: pd.DataFrame, golden_rows: pd.DataFrame,
+          base: tuple[str, pd.DataFrame] | None) -> Versions:
+    """The versions against the job's latest complete run, read on ``conn`` unless ``base``
+    is that run with its membership."""
+    latest = latest_complete(conn, job)
+    if base is not None and base[0] == latest:
+        open_members = base[1][["source", "record_id", "entity_id"]]
+    else:
+        open_members = pd.DataFrame(conn.execute(sa.select(
+            entity_members.c.source, entity_members.c.record_id, entity_members.c.entity_id)
+            .where(versions.open_in(entity_members, job))).all(),
+            columns=["source", "record_id", "entity_id"])
+    open_golden = pd.DataFrame(conn.execute(sa.select(golden.c.entity_id, golden.c.digest)
+                                            .where(versions.open_in(golden, job))).all(),
+                               columns=["entity_id", "digest"])
+    # the rows' digests a chunk at a time (their JSON whole would take gigabytes at 1M)
+    digests = np.concatenate([_golden_columns(golden_rows.iloc[start:start + CHUNK])["digest"]
+                              .to_numpy(dtype=np.int64)
+                              for start in range(0, len(golden_rows), CHUNK)]
+                             or [np.zeros(0, dtype=np.int64)])
+    return Versions(latest, versions.diff_members(open_members, members, latest),
+                    versions.diff_golden(open_golden, golden_rows.assign(digest=digests),
+                                         latest))
+
+
+PRUNED = "state_pruned"  # summary key of a run whose state keep_runs deleted
+
+
+class StatePruned(LookupError):
+    """The run's membership and golden records were deleted by the job's keep_runs."""
+
+
+def _readable(conn, run_id: str) -> bool:
+    """Whether the run has a state to read (it completed); StatePruned if keep_runs deleted
+    it. A run that failed or still runs stored nothing."""
+    row = conn.execute(sa.select(runs.c.status, runs.c.summary)
+                       .where(runs.c.run_id == run_id)).first()
+    if row is None or row.status != "complete":
+        return False
+    if row.summary and PRUNED in row.summary and json.loads(row.summary).get(PRUNED):
+        raise StatePruned(f"run {run_id} is older than the job's keep_runs: its membership "
+                          "and golden records are no longer in the store")
+    return True
+
+
+def _prune(conn, job: str, keep_runs: int) -> None:
+    """Delete the versions closed at or before the oldest run kept (no kept run reads them)
+    and mark the runs before it."""
+    order = [r for r, in conn.execute(
+        sa.select(runs.c.run_id).where(runs.c.job == job, runs.c.status == "complete")
+        .order_by(runs.c.finished_at, runs.c.run_id)).all()]
+    if len(order) <= keep_runs:
+        return
+    oldest_kept = order[-keep_runs]
+    for table in (entity_members, golden):
+        conn.execute(table.delete().where(table.c.valid_to.in_(
+            versions.ordered_before(oldest_kept))))
+    for run_id, text in conn.execute(sa.select(runs.c.run_id, runs.c.summary).where(
+            runs.c.run_id.in_(order[:-keep_runs]))).all():
+        summary = json.loads(text) if text else {}
+        if not summary.get(PRUNED):
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                summary=json.dumps({**summary, PRUNED: True}, ensure_ascii=False)))
+
+
+def _lock_versions(conn) -> None:
+    """Serialise the writers of versions: two runs closing the same open rows at once would
+    each leave the other's rows open. SQLite has one writer already; PostgreSQL locks the
+    table against other writers (readers go on)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE entity_members IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _write_versions(conn, table: sa.Table, job: str, run_id: str,
+                    delta: versions.VersionDelta, key: list[str], prepare=None) -> None:
+    """Close the open versions the run ends (all of the job's, for a rewrite), then write
+    its new ones."""
+    opened = versions.open_in(table, job)
+    if delta.rewrite:
+        conn.execute(table.update().where(opened).values(valid_to=run_id))
+    elif len(delta.closed):
+        keys = list(delta.closed[key].itertuples(index=False, name=None))
+        column = (sa.tuple_(*[table.c[k] for k in key]) if len(key) > 1 else table.c[key[0]])
+        for start in range(0, len(keys), IN_CHUNK):
+            chunk = keys[start:start + IN_CHUNK]
+            conn.execute(table.update().where(
+                opened, column.in_(chunk if len(key) > 1 else [k[0] for k in chunk]))
+                .values(valid_to=run_id))
+    _bulk(conn, table, delta.new, run_id, prepare=prepare)
 
 
 def _bulk(conn, table: sa.Table, frame: pd.DataFrame, run_id: str, chunk: int = 100_000,

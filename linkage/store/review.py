@@ -13,17 +13,19 @@ on (a supervisor may settle any pair).
 Rows name a pair by `PairRef.token`, a plain digest of its record ids, which anyone who sees the
 ids can compute: it is a key, not a capability (the review app's URLs carry a keyed digest of
 it instead, linkage/web/queue.py).
+
+Which pairs wait, in which order, and how many are settled is kept per run in the store
+(linkage/store/queue_rows.py): a page reads a few indexed rows and a tally, never every pair.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from linkage.store import audit
+from linkage.store import audit, queue_rows
 from linkage.store.database import (
     canonical_pair,
     insert_decision,
@@ -34,12 +36,14 @@ from linkage.store.tables import (
     decision_reversals,
     decisions,
     review_leases,
+    review_queue,
+    review_tally,
     runs,
     scored_pairs,
     second_reviews,
 )
 
-STICKY = ("match", "non_match")  # the decisions the next run applies
+STICKY = queue_rows.STICKY  # the decisions the next run applies
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,7 @@ class PairRef:
 
 def pair_ref(a: tuple[str, str], b: tuple[str, str]) -> PairRef:
     left, right = canonical_pair((str(a[0]), str(a[1])), (str(b[0]), str(b[1])))
-    digest = hashlib.sha256("\x1f".join((*left, *right)).encode("utf-8")).hexdigest()
-    return PairRef(digest[:32], left, right)
+    return PairRef(queue_rows.pair_token(left, right), left, right)
 
 
 class LeaseConflict(Exception):
@@ -71,16 +74,6 @@ class PairClosed(Exception):
 
 class NotHeld(PairClosed):
     """The reviewer holds no live lease on the pair: it ran out, or was never handed to them."""
-
-
-@dataclass
-class QueueState:
-    """What one reviewer's view of the queue depends on, read in one go."""
-    decided: set[str]  # tokens of pairs with an active match / non-match decision
-    mine: set[str]  # tokens this reviewer has decided (even if reversed or skipped)
-    reopened: set[str]  # tokens with an open second-review request
-    leases: dict[str, str]  # live leases: token -> reviewer
-    own_decisions: int | None = None  # the reviewer's decisions not reversed, when asked for
 
 
 def _now() -> datetime:
@@ -105,11 +98,133 @@ def latest_complete_run(engine: sa.Engine, job: str | None = None) -> str | None
 def pairs_to_review(engine: sa.Engine, run_id: str) -> list:
     """The run's stored pairs a reviewer must see, the review band and the merges clustering
     refused, as rows with the scored_pairs columns as attributes."""
-    need = sa.or_(scored_pairs.c.band == "review",
-                  sa.and_(scored_pairs.c.reason.is_not(None), scored_pairs.c.reason != ""))
     with engine.connect() as conn:
         return conn.execute(sa.select(scored_pairs).where(
-            scored_pairs.c.run_id == run_id, need)).all()
+            scored_pairs.c.run_id == run_id, queue_rows.needs_review())).all()
+
+
+def run_pair_keys(engine: sa.Engine, run_id: str) -> list[tuple[str, str, str, str, bool]]:
+    """Every pair the run stored, as (source_l, record_l, source_r, record_r, for_review):
+    what the review app needs to know which records its pages can show."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(
+            scored_pairs.c.source_l, scored_pairs.c.record_l, scored_pairs.c.source_r,
+            scored_pairs.c.record_r, queue_rows.needs_review()).where(
+            scored_pairs.c.run_id == run_id)).all()]
+
+
+def ensure_queue(engine: sa.Engine, run_id: str) -> bool:
+    """Build the run's kept queue unless it is built (once per run); True if built now."""
+    return queue_rows.build(engine, run_id)
+
+
+def _mine():
+    """A decision of the reviewer bound as :reviewer on the queue row's pair, ever."""
+    q = review_queue.c
+    return sa.exists().where(decisions.c.source_l == q.source_l, decisions.c.record_l == q.record_l,
+                             decisions.c.source_r == q.source_r, decisions.c.record_r == q.record_r,
+                             decisions.c.reviewer == sa.bindparam("reviewer"))
+
+
+def _leased(others_only: bool):
+    """A live lease on the queue row's pair (with ``others_only``, by another reviewer)."""
+    cond = [review_leases.c.pair_token == review_queue.c.pair_token,
+            review_leases.c.expires_at >= sa.bindparam("now")]
+    if others_only:
+        cond.append(review_leases.c.reviewer != sa.bindparam("reviewer"))
+    return sa.exists().where(*cond)
+
+
+_ORDER = (review_queue.c.tier, review_queue.c.closeness, review_queue.c.pair_token)
+
+
+def open_pairs(engine: sa.Engine, run_id: str, reviewer: str, limit: int,
+               free_only: bool = False) -> list:
+    """The first ``limit`` waiting pairs of the run's queue this reviewer may be handed, in
+    hand-out order: not decided by them ever, not held by another reviewer (``free_only``:
+    held by nobody). Walks the queue's order index and stops at ``limit``."""
+    q = (sa.select(review_queue).where(review_queue.c.run_id == run_id, review_queue.c.waiting,
+                                       ~_leased(others_only=not free_only), ~_mine())
+         .order_by(*_ORDER).limit(limit))
+    with engine.connect() as conn:
+        return conn.execute(q, {"reviewer": reviewer, "now": _now()}).all()
+
+
+def queue_pairs(engine: sa.Engine, run_id: str) -> list:
+    """Every row of the run's queue, waiting or settled, in hand-out order (for tests and
+    exports: it reads the whole queue)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(review_queue).where(review_queue.c.run_id == run_id)
+                            .order_by(*_ORDER)).all()
+
+
+def queue_row(engine: sa.Engine, run_id: str, token: str):
+    """One pair's row in the run's queue, or None."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(review_queue).where(
+            review_queue.c.run_id == run_id, review_queue.c.pair_token == token)).first()
+
+
+def queue_tokens(engine: sa.Engine, run_id: str) -> list[str]:
+    """The store tokens of every pair in the run's queue."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(review_queue.c.pair_token)
+                                 .where(review_queue.c.run_id == run_id)).scalars())
+
+
+def queue_counts(engine: sa.Engine, run_id: str, reviewer: str) -> dict:
+    """The queue page's numbers from the run's tally and a few primary-key reads: pairs,
+    waiting for this reviewer, held by someone now, settled, and the reviewer's standing
+    decisions. Nothing here reads the run's pairs: live leases are few (one per reviewer at
+    work), and the waiting pairs this reviewer already decided once ('unsure', reversed, or
+    before a second review) are found from their own decisions (indexed by reviewer)."""
+    now = _now()
+    with engine.connect() as conn:
+        tally = conn.execute(sa.select(review_tally.c.pairs, review_tally.c.decided)
+                             .where(review_tally.c.run_id == run_id)).first()
+        pairs, decided = (int(tally[0]), int(tally[1])) if tally else (0, 0)
+        leases = dict(conn.execute(sa.select(review_leases.c.pair_token, review_leases.c.reviewer)
+                                   .where(review_leases.c.expires_at >= now)).all())
+        held = _waiting_of(conn, run_id, list(leases))
+        mine = {_ref(r).token for r in conn.execute(
+            sa.select(*_PAIR).where(decisions.c.reviewer == reviewer).distinct()).all()}
+        mine_waiting = _waiting_of(conn, run_id, [t for t in mine if leases.get(t, reviewer)
+                                                  == reviewer])
+        own = conn.execute(sa.select(sa.func.count()).select_from(decisions).where(
+            decisions.c.reviewer == reviewer, _UNREVERSED)).scalar() or 0
+    held_by_others = sum(1 for t, waiting in held.items() if waiting and leases[t] != reviewer)
+    return {"pairs": pairs,
+            "waiting_for_you": pairs - decided - held_by_others - sum(mine_waiting.values()),
+            "in_review": len(held), "decided": decided, "your_decisions": int(own)}
+
+
+def _waiting_of(conn, run_id: str, tokens: list[str], chunk: int = 500) -> dict[str, bool]:
+    """token -> waiting, for those of ``tokens`` in the run's queue (by primary key)."""
+    out: dict[str, bool] = {}
+    for start in range(0, len(tokens), chunk):
+        out.update((t, bool(w)) for t, w in conn.execute(
+            sa.select(review_queue.c.pair_token, review_queue.c.waiting).where(
+                review_queue.c.run_id == run_id,
+                review_queue.c.pair_token.in_(tokens[start:start + chunk]))).all())
+    return out
+
+
+def run_pair(engine: sa.Engine, run_id: str, ref: PairRef):
+    """The pair's row as the run stored it (scored_pairs columns as attributes), or None."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(scored_pairs).where(
+            scored_pairs.c.run_id == run_id,
+            pair_condition(scored_pairs, ref.left, ref.right)).limit(1)).first()
+
+
+def reopened_tokens(engine: sa.Engine, tokens: list[str]) -> set[str]:
+    """Which of these pairs have an open second-review request."""
+    if not tokens:
+        return set()
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(second_reviews.c.pair_token).where(
+            second_reviews.c.pair_token.in_(tokens), second_reviews.c.closed_at.is_(None)))
+            .scalars())
 
 
 def _open_requests(conn) -> dict[str, PairRef]:
@@ -118,31 +233,6 @@ def _open_requests(conn) -> dict[str, PairRef]:
                         .where(second_reviews.c.closed_at.is_(None))).all()
     refs = [_ref(r) for r in rows]
     return {ref.token: ref for ref in refs}
-
-
-def reopened_pairs(engine: sa.Engine) -> dict[str, PairRef]:
-    """The pairs with an open second-review request, by token."""
-    with engine.connect() as conn:
-        return _open_requests(conn)
-
-
-def queue_state(engine: sa.Engine, reviewer: str, own_decisions: bool = False) -> QueueState:
-    """Decided pairs, the reviewer's own, reopened pairs and live leases, on one connection
-    (with ``own_decisions``, the count of the reviewer's decisions not reversed too)."""
-    now = _now()
-    with engine.connect() as conn:
-        decided = {_ref(r).token for r in conn.execute(
-            sa.select(*_PAIR).where(decisions.c.active, decisions.c.decision.in_(STICKY))).all()}
-        mine = {_ref(r).token for r in conn.execute(
-            sa.select(*_PAIR).where(decisions.c.reviewer == reviewer)).all()}
-        leases = dict(conn.execute(sa.select(review_leases.c.pair_token, review_leases.c.reviewer)
-                                   .where(review_leases.c.expires_at >= now)).all())
-        state = QueueState(decided, mine, set(_open_requests(conn)), leases)
-        if own_decisions:
-            state.own_decisions = int(conn.execute(
-                sa.select(sa.func.count()).select_from(decisions).where(
-                    decisions.c.reviewer == reviewer, _UNREVERSED)).scalar() or 0)
-    return state
 
 
 def find_reviewed_pair(engine: sa.Engine,
@@ -176,15 +266,18 @@ def newest_scored(engine: sa.Engine, ref: PairRef):
 
 def record_pairs(engine: sa.Engine, run_id: str, key: tuple[str, str], limit: int) -> list:
     """At most ``limit`` of the run's stored pairs that involve the record ``key``, most
-    probable first (rows with the scored_pairs columns as attributes)."""
+    probable first (rows with the scored_pairs columns as attributes). One indexed read per
+    side: an OR of the two would let the planner read the run's every pair instead."""
     source, record_id = key
-    q = (sa.select(scored_pairs).where(
-        scored_pairs.c.run_id == run_id,
-        sa.or_(sa.and_(scored_pairs.c.source_l == source, scored_pairs.c.record_l == record_id),
-               sa.and_(scored_pairs.c.source_r == source, scored_pairs.c.record_r == record_id)))
-         .order_by(scored_pairs.c.probability.desc()).limit(limit))
+    rows = []
     with engine.connect() as conn:
-        return conn.execute(q).all()
+        for side_source, side_record in ((scored_pairs.c.source_l, scored_pairs.c.record_l),
+                                         (scored_pairs.c.source_r, scored_pairs.c.record_r)):
+            rows += conn.execute(sa.select(scored_pairs).where(
+                side_source == source, side_record == record_id,
+                scored_pairs.c.run_id == run_id)).all()
+    rows.sort(key=lambda r: -(r.probability if r.probability is not None else -1.0))
+    return rows[:limit]
 
 
 # ---------------------------------------------------------------------- leases
@@ -311,6 +404,8 @@ def record_decision(engine: sa.Engine, ref: PairRef, reviewer: str, decision: st
                     second_reviews.c.closed_at.is_(None)).values(
                     closed_by=reviewer, closed_at=now)).rowcount
             conn.execute(review_leases.delete().where(review_leases.c.pair_token == ref.token))
+            if closed:
+                queue_rows.sync_pair(conn, ref.left, ref.right)
             audit.record(conn, reviewer, "decide", ref, decision_id, {
                 "decision": decision, "probability": probability, "active": active,
                 "second_review": bool(closed), "run_id": run_id,
@@ -394,6 +489,7 @@ def reverse_decision(engine: sa.Engine, decision_id: int, actor: str,
             conn.execute(decisions.update().where(decisions.c.decision_id == decision_id)
                          .values(active=False))
             ref = pair_ref((row["source_l"], row["record_l"]), (row["source_r"], row["record_r"]))
+            queue_rows.sync_pair(conn, ref.left, ref.right)
             audit.record(conn, actor, "reverse_decision", ref, decision_id,
                          {"decision": row["decision"], "reviewer": row["reviewer"],
                           "was_active": bool(row["active"]), "note": note or ""})
@@ -419,6 +515,7 @@ def request_second_review(engine: sa.Engine, decision_id: int, actor: str) -> bo
         conn.execute(second_reviews.insert().values(
             pair_token=ref.token, source_l=sl, record_l=rl, source_r=sr, record_r=rr,
             requested_by=actor, requested_at=now))
+        queue_rows.sync_pair(conn, ref.left, ref.right)
         audit.record(conn, actor, "request_second_review", ref, decision_id,
                      {"first_reviewer": row["reviewer"], "decision": row["decision"]})
     return True

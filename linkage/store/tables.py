@@ -20,12 +20,18 @@ runs = sa.Table(
     sa.Column("summary", sa.Text),
     sa.Column("model", sa.Text),
 )
+# Membership and golden records are versions (linkage.store.versions): run_id is the run that
+# wrote the row (valid from it), valid_to the run that no longer has it (NULL while current).
 entity_members = sa.Table(
     "entity_members", metadata,
     sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
     sa.Column("source", sa.String(100), nullable=False),
     sa.Column("record_id", sa.String(200), nullable=False),
     sa.Column("entity_id", sa.String(40), nullable=False),
+    sa.Column("valid_to", sa.String(40)),
+    # a record's versions (closing them; where it sat over time), an entity's (its history)
+    sa.Index("ix_entity_members_record", "source", "record_id"),
+    sa.Index("ix_entity_members_entity", "entity_id"),
 )
 golden = sa.Table(
     "golden", metadata,
@@ -37,6 +43,26 @@ golden = sa.Table(
     sa.Column("birth_date", sa.String(10)),
     sa.Column("gender", sa.String(1)),
     sa.Column("record", sa.Text),  # the whole golden row as JSON
+    sa.Column("digest", sa.BigInteger),  # hash of `record`: an unchanged version is kept
+    sa.Column("valid_to", sa.String(40)),
+    sa.Index("ix_golden_entity", "entity_id"),
+)
+# The input rows each run rejected (rejects.csv), so a later run can tell the office which it
+# was told about already: first_rejected_run is the run the same row (source, record id and
+# row_sha256, a SHA-256 of the row's cells) was first rejected in. Text columns: a rejected
+# row's record id may be any cell, up to ingest's limit of 10,000 characters.
+run_rejects = sa.Table(
+    "run_rejects", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.Text, nullable=False),  # '' when the row had none
+    sa.Column("row_sha256", sa.String(64), nullable=False),
+    sa.Column("file", sa.Text),
+    sa.Column("row_number", sa.Integer),
+    sa.Column("column_name", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("first_rejected_run", sa.String(40), nullable=False),
+    sa.Index("ix_run_rejects_row", "source", "row_sha256"),
 )
 scored_pairs = sa.Table(
     "scored_pairs", metadata,
@@ -50,6 +76,9 @@ scored_pairs = sa.Table(
     sa.Column("band", sa.String(20)),
     sa.Column("reason", sa.String(200)),
     sa.Column("explanation", sa.Text),
+    # A record's pairs (the pair page's other candidates) and one pair's newest score.
+    sa.Index("ix_scored_pairs_left", "source_l", "record_l"),
+    sa.Index("ix_scored_pairs_right", "source_r", "record_r"),
 )
 decisions = sa.Table(
     "decisions", metadata,
@@ -65,6 +94,7 @@ decisions = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("active", sa.Boolean, nullable=False, default=True),
     sa.Index("ix_decisions_pair", "source_l", "record_l", "source_r", "record_r"),
+    sa.Index("ix_decisions_reviewer", "reviewer"),
 )
 DECISIONS = ("match", "non_match", "unsure")
 
@@ -84,6 +114,36 @@ review_leases = sa.Table(
     sa.Column("reviewer", sa.String(64), nullable=False, index=True),
     sa.Column("leased_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+# The review queue of a run, kept: one row per pair a reviewer must see, in the order pairs are
+# handed out (tier: 0 second review, 1 merge a constraint refused, 2 review band; then nearest
+# p = 0.5), and whether it still waits. Built once per run from its scored pairs; every decision,
+# reversal and second-review request updates the rows of its pair and the run's tally in its
+# own transaction, so no page counts or sorts a run's pairs.
+review_queue = sa.Table(
+    "review_queue", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("pair_token", sa.String(64), primary_key=True),
+    sa.Column("source_l", sa.String(100), nullable=False),
+    sa.Column("record_l", sa.String(200), nullable=False),
+    sa.Column("source_r", sa.String(100), nullable=False),
+    sa.Column("record_r", sa.String(200), nullable=False),
+    sa.Column("base_tier", sa.SmallInteger, nullable=False),  # tier without a second review
+    sa.Column("tier", sa.SmallInteger, nullable=False),
+    sa.Column("closeness", sa.Float, nullable=False),  # |p - 0.5|, 1 when unscored
+    sa.Column("waiting", sa.Boolean, nullable=False),  # not settled by a standing decision
+    sa.Column("probability", sa.Float),
+    sa.Column("band", sa.String(20)),
+    sa.Column("reason", sa.String(200)),
+    sa.Index("ix_review_queue_order", "run_id", "waiting", "tier", "closeness", "pair_token"),
+)
+# Per run: its queue's pairs and how many of them are settled. The row exists once the run's
+# queue is built (written in the same transaction as the queue rows).
+review_tally = sa.Table(
+    "review_tally", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("pairs", sa.Integer, nullable=False),
+    sa.Column("decided", sa.Integer, nullable=False),
 )
 audit_log = sa.Table(
     "audit_log", metadata,

@@ -15,6 +15,16 @@ it is bounded instead:
   batch counts for its size), with a moving window (the ``limits`` package);
 * each token's daily count of checked and refused records goes to the audit trail (counts only,
   never the values), written off the request path.
+
+The verdict's warnings (linkage/online/check.py) are bounded the same way (masked_warnings):
+those that read the registry are given only for a record carrying a name and a full ID number,
+the card a desk has in hand, so a name-and-birthdate probe learns nothing from them.
+DECEASED and ALREADY_ENROLLED, which describe the person the verdict names, need that number
+to be the person's own (a record of the entity carries it): a made-up number with a valid
+check character beside a name and birthdate would otherwise open them to the probe.
+ID_OTHER_PERSON tests the one number sent, exactly, and says neither whose it is nor which of
+name and birthdate differ: each record tests one number against the record limits, never a
+range of them (a damaged number's surviving digits are matched against none).
 """
 from __future__ import annotations
 
@@ -30,6 +40,7 @@ from limits import parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from linkage.online.check import INPUT_WARNINGS
 from matchers.birthdate import parse_birthdate
 from matchers.resident_id import parse_id
 
@@ -78,6 +89,44 @@ def masked_record_problem(record: dict) -> str | None:
         return None
     return ("the check scope needs a full ID number (18 or 15 characters) or a birthdate with "
             "at least year and month beside the name")
+
+
+def carries_card(record: dict) -> bool:
+    """Whether a record carries a name and a full ID number (18 or 15 characters; a wrong
+    check character still counts): what a desk copies off the person's card."""
+    name = record.get("name")
+    return (isinstance(name, str) and bool(name.strip())
+            and parse_id(record.get("id_number"))["id_status"] in _FULL_ID)
+
+
+def masked_warnings(record: dict, warnings: list[dict], own_id: bool) -> list[dict]:
+    """The warnings a masked caller is told for ``record``; ``own_id``: a record of the
+    person the verdict names carries the submitted number exactly (CheckResult.own_id).
+
+    ID_INVALID and ID_DAMAGED read the submitted number alone (quality.id_status already says
+    as much): always given. The registry's warnings only for a record that carries_card
+    (DECEASED and ALREADY_ENROLLED, about the named person, only with ``own_id`` too), and with
+    no more than the masked answer shows elsewhere: ID_OTHER_PERSON without its holders (whose
+    the number is, which of name and birthdate differ), ALREADY_ENROLLED without household ids.
+    """
+    card = carries_card(record)
+    out = []
+    for w in warnings:
+        if w["code"] in INPUT_WARNINGS:
+            out.append(dict(w))
+        elif not card:
+            continue
+        elif w["code"] == "ID_OTHER_PERSON":
+            out.append({**w, "detail": None})
+        elif not own_id:
+            continue
+        elif w["code"] == "ALREADY_ENROLLED":
+            detail = dict(w["detail"])
+            detail["enrolments"] = [{**e, "household_id": None} for e in detail["enrolments"]]
+            out.append({**w, "detail": detail})
+        else:
+            out.append(dict(w))
+    return out
 
 
 class CheckLimits:

@@ -5,7 +5,9 @@ are Secure, HSTS is sent, and X-Forwarded-For/-Proto are believed from the proxy
 """
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -19,14 +21,17 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from linkage.core.config import JobConfig
 from linkage.store import Store
-from linkage.web import auth, pages, supervisor
+from linkage.web import auth, i18n, pages, supervisor
 from linkage.web.context import AppState
+from linkage.web.i18n import LanguageMiddleware
 from linkage.web.login_guard import LoginGuard
 from linkage.web.queue import LEASE_SECONDS, ReviewQueue
-from linkage.web.records import RecordBook
+from linkage.web.records import BackgroundRecords, RecordBook
 from linkage.web.rendering import HERE, render
 from linkage.web.session import LoginRequired, Sessions, csrf_protect, known_user
+from linkage.web.timing import ServerTiming
 
+log = logging.getLogger(__name__)
 SESSION_HOURS = 10
 # Pages hold personal data: no caching, no framing, no referrer, nothing loaded from elsewhere.
 SECURITY_HEADERS = {
@@ -67,9 +72,14 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+REVIEW_ONLY = ("This server serves the review pages only (linkage serve --review-only); the "
+               "check API is not here. Checks are answered by `linkage serve --check-only`.")
+
+
 def create_app(store_url: str, config: JobConfig | None = None, secret_key: str | None = None,
-               *, records: RecordBook | None = None,
+               *, records: RecordBook | BackgroundRecords | None = None,
                lease_seconds: int = LEASE_SECONDS, check_api: bool = True,
+               review_only: bool = False, warm: bool = False,
                check_rates: dict[str, str | None] | None = None,
                secure_cookies: bool = False, forwarded_allow_ips: str | list[str] | None = None,
                clock: Callable[[], float] | None = None) -> FastAPI:
@@ -77,10 +87,13 @@ def create_app(store_url: str, config: JobConfig | None = None, secret_key: str 
 
     With a job config the app reads the job's sources once (to show records) and queues the
     job's latest complete run; without one it shows pair keys only and queues the latest run of
-    any job. `records` lets tests share one loaded RecordBook. Without a `secret_key` a random
-    one is drawn, so sessions and pair URLs end when the process does. With a config (and
-    `check_api`) the token-authenticated check API is mounted at /api/v1
-    (linkage/web/check_api.py).
+    any job. `records`: a loaded RecordBook (tests share one), or BackgroundRecords, which
+    reads the records the review pages need in a child process while the app answers. Without
+    a `secret_key` a random one is drawn, so sessions and pair URLs end when the process does.
+    With a config (and `check_api`) the token-authenticated check API is mounted at /api/v1
+    (linkage/web/check_api.py); `review_only` mounts there instead an answer that says where
+    checks are served. `warm`: build the latest run's kept queue (and start reading its
+    records) in a thread at once, instead of on the first request.
 
     Behind a TLS reverse proxy: `secure_cookies` marks the session cookie Secure and sends HSTS;
     `forwarded_allow_ips` (the proxy's addresses, comma-separated or a list; "*" trusts anyone)
@@ -107,6 +120,10 @@ def create_app(store_url: str, config: JobConfig | None = None, secret_key: str 
 
     app.add_middleware(SecurityHeaders,
                        headers={**SECURITY_HEADERS, **HSTS} if secure_cookies else SECURITY_HEADERS)
+    for lang in i18n.LANGUAGES:  # compiled from the .po files now: a broken one fails here
+        i18n.catalogue(lang)
+    app.add_middleware(LanguageMiddleware)  # the page language, from the `lang` cookie
+    app.add_middleware(ServerTiming)  # outside the others: the whole server time
     if forwarded_allow_ips:
         # Outermost, so the throttle, the audit and the Secure cookie see the real client.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=forwarded_allow_ips)
@@ -130,7 +147,18 @@ def create_app(store_url: str, config: JobConfig | None = None, secret_key: str 
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(supervisor.router)
-    if config is not None and check_api:
+    if warm:
+        def warm_up() -> None:
+            try:
+                records.follow(queue.warm())
+            except Exception:  # noqa: BLE001 - the first request builds the queue instead
+                log.exception("review app: building the review queue at start-up failed")
+
+        app.state.warm_up = threading.Thread(target=warm_up, name="review-warm-up", daemon=True)
+        app.state.warm_up.start()
+    if review_only:
+        app.mount("/api/v1", _refusing_checks())
+    elif config is not None and check_api:
         # A sub-application: bearer tokens, its own OpenAPI, outside the session/CSRF rules.
         from linkage.web.api_guard import CheckLimits
         from linkage.web.check_api import create_check_app
@@ -139,6 +167,16 @@ def create_app(store_url: str, config: JobConfig | None = None, secret_key: str 
                                                limits=CheckLimits(store.engine, check_rates))
         app.mount("/api/v1", app.state.check_api)
     return app
+
+
+def _refusing_checks():
+    """Every /api/v1 route of a review-only server: 404, saying where checks are served."""
+    async def refuse(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        await JSONResponse({"detail": REVIEW_ONLY}, status_code=404)(scope, receive, send)
+
+    return refuse
 
 
 def check_only_app(config: JobConfig, store_url: str,

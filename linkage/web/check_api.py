@@ -6,9 +6,10 @@ a bearer token (linkage/tokens.py), never with the review app's cookie session, 
 app's CSRF check does not apply here and cannot be bypassed from here. Records travel in JSON
 bodies only; no route takes personal data in its URL, and nothing here logs a record.
 
-The master (linkage/master.py) is built on first use, or at start-up by ``linkage serve``, and
-rebuilt in the background when the job has a newer complete run; checks keep using the old
-one until the new one is ready.
+The master (linkage/master.py) is built on first use, or by ``linkage serve`` in the
+background from start-up (the review pages answer meanwhile, and the check routes answer 503
+with Retry-After until it is ready), and rebuilt in the background when the job has a newer
+complete run; checks keep using the old one until the new one is ready.
 """
 # No `from __future__ import annotations`: FastAPI must see the per-job record model itself.
 import csv
@@ -29,11 +30,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from linkage.core.config import JobConfig
-from linkage.online.check import MAX_CANDIDATES, VERDICTS, CheckResult, check_records
+from linkage.online.check import MAX_CANDIDATES, VERDICTS, WARNINGS, CheckResult, check_records
 from linkage.online.master import Master, NoMaster, latest_run, load_master
 from linkage.store import Store
 from linkage.store.tokens import CACHE_SECONDS, ApiToken, StoreBusy, TokenVerifier
-from linkage.web.api_guard import COARSE_REASONS, CheckLimits, RateLimited, masked_record_problem
+from linkage.web.api_guard import (
+    COARSE_REASONS,
+    CheckLimits,
+    RateLimited,
+    masked_record_problem,
+    masked_warnings,
+)
 from linkage.web.display import mask_id, mask_name
 from linkage.web.token_gate import BUSY, SCOPE_KEY, UNAUTHORISED, TokenGate
 
@@ -49,6 +56,7 @@ MAX_RECORD_BYTES = 64 * 2**10  # one record: a dozen fields of 200 escaped chara
 MAX_FORM_OVERHEAD = 64 * 2**10  # the multipart framing and the source field beside the CSV
 MAX_UPLOAD_BYTES = MAX_CSV_BYTES + MAX_FORM_OVERHEAD  # the app's limit: the largest route's
 REFRESH_SECONDS = 60.0  # how often the store is asked for a newer complete run
+BUILDING_RETRY_S = 15  # Retry-After while the first master is built
 
 FIELD_HELP = {
     "name": "姓名 as written (张伟, 包·巴特尔, 張偉 ...)",
@@ -79,6 +87,27 @@ for a lone record).
   renew (another scheme, or the same scheme under another household);
 * `known_person`: one entity reaches the match threshold and this would be its first
   enrolment, or renews one it has (same source and record id, or same scheme and household).
+
+A record whose ID number is invalid or Excel-damaged and that has no full birthdate is
+`needs_review`, not `new_person`: nothing in it shows that the registry does not know the person.
+
+**Warnings** (`warnings`, in this order; each a stable `code`, a short Chinese `message` for the
+desk and a `detail`):
+
+* `DECEASED`: the person the verdict names is deceased in the registry;
+* `ID_INVALID`: the ID number fails its check character, date or region, or is not an ID
+  number (`detail.id_status`: bad_check, bad_date, bad_region, malformed);
+* `ID_DAMAGED`: Excel damaged the number (1.50502E+17, or its last digits turned to 0);
+* `ID_OTHER_PERSON`: a registry record carries exactly this ID number under another name or
+  birthdate (`detail.holders`: entity, record and which of name and birth_date differ);
+* `ALREADY_ENROLLED`: with `duplicate_enrolment`: the enrolments it would duplicate (scheme,
+  source, record id, household) and the person's township and village.
+
+`ID_INVALID` and `ID_DAMAGED` read the submitted number only and are given in both scopes. The
+`check` scope gets the other three only for a record with a name and a full ID number (the desk
+has the person's card), `DECEASED` and `ALREADY_ENROLLED` only when that number is the named
+person's own (one of their records carries it), without `detail` for `ID_OTHER_PERSON` and
+without household ids.
 
 **Batches** are also matched within themselves: `batch_matches` lists the batch's other
 records (by index) that may be the same person. A record the master does not know that
@@ -121,8 +150,13 @@ def _settled(master: Master) -> Master:
     return master
 
 
+class MasterBuilding(Exception):
+    """The first master is being built in the background: ask again shortly."""
+
+
 class MasterHolder:
-    """The current master, built on first use and swapped when a newer run completes."""
+    """The current master, built on first use (or in the background from start-up) and
+    swapped when a newer run completes."""
 
     def __init__(self, config: JobConfig, store: Store, refresh_seconds: float = REFRESH_SECONDS):
         self.config = config
@@ -132,14 +166,46 @@ class MasterHolder:
         self._lock = threading.Lock()
         self._checked = 0.0
         self._refreshing = False
+        self._building: threading.Thread | None = None
+        self.error: str | None = None  # why the last background build failed
+
+    def build_in_background(self, after: threading.Thread | None = None) -> threading.Thread:
+        """Start building the master in a thread (once ``after`` has ended, if given); until
+        it is ready get() raises MasterBuilding (the routes answer 503 with Retry-After)."""
+        def build() -> None:
+            import sys
+
+            if after is not None:
+                after.join()
+            try:
+                master = self.get(wait=True)
+                self.error = None
+                print(f"check API: master of run {master.run_id}: "
+                      f"{master.stats['records']:,} records, {master.stats['entities']:,} "
+                      f"entities, built in {master.stats['build_seconds']} s", file=sys.stderr)
+            except NoMaster as exc:
+                self.error = str(exc)
+                log.warning("check API: no master yet (%s); it is built on the first check "
+                            "after a run", exc)
+            except Exception as exc:  # noqa: BLE001 - checks then build it on first use
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.exception("check API: building the master failed")
+            finally:
+                self._building = None
+
+        self._building = threading.Thread(target=build, name="master-build", daemon=True)
+        self._building.start()
+        return self._building
 
     @property
     def loaded(self) -> Master | None:
         """The master if one is built already (never builds one)."""
         return self._master
 
-    def get(self) -> Master:
+    def get(self, wait: bool = False) -> Master:
         master = self._master
+        if master is None and self._building is not None and not wait:
+            raise MasterBuilding()
         if master is None:
             with self._lock:
                 if self._master is None:
@@ -237,6 +303,13 @@ class BatchMatch(BaseModel):
     band: Literal["match", "review"]
 
 
+class WarningOut(BaseModel):
+    code: Literal[tuple(WARNINGS)] = Field(description="stable: " + ", ".join(WARNINGS))
+    message: str = Field(description="for the desk, in Chinese")
+    detail: dict[str, Any] | None = Field(description="by code (see the description); null for "
+                                                      "ID_OTHER_PERSON in the check scope")
+
+
 class CheckOut(BaseModel):
     verdict: Literal[VERDICTS]
     reason: str
@@ -250,6 +323,9 @@ class CheckOut(BaseModel):
     batch_matches: list[BatchMatch] = Field(description="other records of the same batch that "
                                                         "may be this person, best first (empty "
                                                         "for a single check)")
+    warnings: list[WarningOut] = Field(description="what the desk must not miss; the check "
+                                                   "scope gets the registry's warnings only "
+                                                   "for a record with a name and a full ID")
 
 
 class BatchOut(BaseModel):
@@ -282,12 +358,13 @@ def _masked_golden(golden: dict) -> dict:
     return out
 
 
-def result_json(result: CheckResult, run_id: str, full: bool) -> dict:
-    """One check result as the API answers it; masked unless ``full``.
+def result_json(result: CheckResult, run_id: str, full: bool, record: dict) -> dict:
+    """One check result (of ``record``) as the API answers it; masked unless ``full``.
 
     A masked result holds no evidence that could be read as an oracle for a hidden value (see
     linkage/web/api_guard.py): no probabilities, weights, bands or per-field levels, a reason
-    by verdict only, and only the candidates the verdict can be about (review band and above).
+    by verdict only, only the candidates the verdict can be about (review band and above), and
+    the warnings api_guard.masked_warnings allows for the record.
     """
     if full:
         candidates = [{
@@ -299,7 +376,8 @@ def result_json(result: CheckResult, run_id: str, full: bool) -> dict:
         return {"verdict": result.verdict, "reason": result.reason,
                 "entity_id": result.entity_id, "run_id": run_id, "masked": False,
                 "quality": result.quality, "candidates": candidates,
-                "batch_matches": result.batch_matches}
+                "batch_matches": result.batch_matches,
+                "warnings": [dict(w) for w in result.warnings]}
     candidates = [{
         "entity_id": c.entity_id, "probability": None, "weight": None, "band": None,
         "record": {"source": c.record[0], "record_id": c.record[1]}, "explanation": None,
@@ -310,7 +388,8 @@ def result_json(result: CheckResult, run_id: str, full: bool) -> dict:
             "entity_id": result.entity_id, "run_id": run_id, "masked": True,
             "quality": result.quality, "candidates": candidates,
             "batch_matches": [{"index": m["index"], "probability": None, "band": m["band"]}
-                              for m in result.batch_matches]}
+                              for m in result.batch_matches],
+            "warnings": masked_warnings(record, result.warnings, result.own_id)}
 
 
 def create_check_app(config: JobConfig, store: Store,
@@ -358,6 +437,10 @@ def create_check_app(config: JobConfig, store: Store,
     def master() -> Master:
         try:
             return holder.get()
+        except MasterBuilding:
+            raise HTTPException(503, "The master roster is being built (the server has just "
+                                     "started); try again shortly.",
+                                headers={"Retry-After": str(BUILDING_RETRY_S)}) from None
         except NoMaster as exc:
             raise HTTPException(503, str(exc)) from None
 
@@ -398,7 +481,8 @@ def create_check_app(config: JobConfig, store: Store,
 
     def run_checks(token: ApiToken, records: list[dict], full: bool) -> tuple[str, list[dict]]:
         m = master()
-        return m.run_id, [result_json(r, m.run_id, full) for r in check_records(m, records)]
+        return m.run_id, [result_json(r, m.run_id, full, record)
+                          for r, record in zip(check_records(m, records), records)]
 
     @app.post("/check", summary="Check one enrolment record", response_model=CheckOut,
               responses=_answers(401, 403, 413, 422, 429, 503), max_body_size=MAX_RECORD_BYTES)
@@ -457,6 +541,12 @@ def create_check_app(config: JobConfig, store: Store,
         return HTMLResponse(_docs_page(app.openapi()))
 
     return app
+
+
+def build_in_background(check_app: FastAPI, after: threading.Thread | None = None) -> None:
+    """Start building the master without waiting for it, once ``after`` (say, the review
+    queue's warm-up) has ended; checks answer 503 with Retry-After until then."""
+    check_app.state.holder.build_in_background(after)
 
 
 def preload(check_app: FastAPI) -> None:

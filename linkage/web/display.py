@@ -9,6 +9,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from linkage.web.i18n import gettext as _
+
 # What a reviewer sees of an ID number: the province (2 digits) and nothing else. The page shows
 # the birth date and gender, which fix the number's 8 date digits and the parity of its 17th;
 # the check character follows from the rest. Showing more would let the page complete the
@@ -100,18 +102,19 @@ def describe_id_difference(a: str | None, b: str | None) -> str:
     """A short phrase on how two ID numbers differ, safe to show (it names no digit)."""
     a, b = a or "", b or ""
     if not a or not b:
-        return "one side has no usable number" if (a or b) else "no number on either side"
+        return _("one side has no usable number") if (a or b) else _("no number on either side")
     if a == b:
-        return "identical"
+        return _("identical")
     if len(a) != len(b):
-        return f"different lengths ({len(a)} and {len(b)} characters)"
+        return _("different lengths (%(a)d and %(b)d characters)") % {"a": len(a), "b": len(b)}
     where = [i for i in range(len(a)) if a[i] != b[i]]
     if len(where) == 2 and where[1] == where[0] + 1 and a[where[0]] == b[where[1]] \
             and a[where[1]] == b[where[0]]:
-        return f"two adjacent characters swapped (positions {where[0] + 1}-{where[1] + 1})"
+        return _("two adjacent characters swapped (positions %(first)d-%(second)d)") % {
+            "first": where[0] + 1, "second": where[1] + 1}
     if len(where) == 1:
-        return f"one character differs (position {where[0] + 1})"
-    return f"{len(where)} characters differ"
+        return _("one character differs (position %(position)d)") % {"position": where[0] + 1}
+    return _("%(count)d characters differ") % {"count": len(where)}
 
 
 def mask_free_text(value: str | None) -> str:

@@ -1,6 +1,8 @@
 """Reviewer routes: the queue, the pair page, deciding (then straight to the next pair), and the
 supervisor-only reveal of full ID numbers. Pairs are addressed by their URL token only (keyed with
-the server's secret), and a reviewer opens or decides only the pair they hold.
+the server's secret), and a reviewer opens or decides only the pair they hold. A decision that
+will create a CONFLICT (linkage/web/refusal.py) is stored only when its confirmation is posted:
+the first post answers with a confirmation form.
 """
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse
 
 from linkage.store import DECISIONS, audit
-from linkage.web import oversight, pairview
+from linkage.web import oversight, pairview, refusal
 from linkage.web.context import app_state
+from linkage.web.i18n import N_
+from linkage.web.i18n import gettext as _
 from linkage.web.queue import LeaseConflict, NotHeld, PairClosed, ScoredPair
 from linkage.web.rendering import render
 from linkage.web.session import ReviewerUser, SupervisorUser
@@ -19,10 +23,13 @@ from linkage.web.session import ReviewerUser, SupervisorUser
 router = APIRouter()
 Token = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 NOTICES = {
-    "empty": "No pair is waiting for you. Thank you!",
-    "gone": "That pair is no longer yours (its lease ran out or it was decided).",
-    "released": "You gave the pair back to the queue.",
+    "empty": N_("No pair is waiting for you. Thank you!"),
+    "gone": N_("That pair is no longer yours (its lease ran out or it was decided)."),
+    "released": N_("You gave the pair back to the queue."),
 }
+NOT_HELD = N_("This pair is not yours (its lease ran out, or it was never handed to you); your "
+              "decision was not stored. Take the next pair.")
+RECORDS_WAIT_S = 10.0  # a pair page opened while the records are read waits this long for them
 
 
 @router.get("/")
@@ -33,10 +40,12 @@ def home(user: ReviewerUser):
 @router.get("/queue")
 def queue_page(request: Request, user: ReviewerUser, notice: str = ""):
     q = app_state(request).queue
-    held = q.held_by(user.username)
-    return render(request, "queue.html", user=user, stats=q.stats(user.username),
-                  held=q.url_token(held) if held else None, notice=NOTICES.get(notice, ""),
-                  upcoming=q.waiting(user.username)[:15])
+    counts = q.counts(user.username)
+    held = q.held_by(user.username) if counts.yours_now else None
+    return render(request, "queue.html", user=user, counts=counts, run_id=q.run(),
+                  held=q.url_token(held) if held else None,
+                  notice=_(NOTICES[notice]) if notice in NOTICES else "",
+                  upcoming=q.waiting(user.username, limit=15))
 
 
 @router.post("/queue/next")
@@ -54,17 +63,22 @@ def _to_next(request: Request, username: str) -> RedirectResponse:
 def _pair_or_404(request: Request, token: str) -> ScoredPair:
     pair = app_state(request).queue.find(token)
     if pair is None:
-        raise HTTPException(404, "No such pair.")
+        raise HTTPException(404, _("No such pair."))
     return pair
 
 
-def _page(request: Request, user, pair: ScoredPair, reveal: bool, status_code: int = 200):
+def _page(request: Request, user, pair: ScoredPair, reveal: bool, status_code: int = 200,
+          here: str | None = None):
     st = app_state(request)
+    st.records.follow(st.queue.run())  # a newer run's records, read in the background
+    if st.records.loading:
+        st.records.wait(RECORDS_WAIT_S)
     view = pairview.build(st.queue, st.records, pair, reveal=reveal)
     history = oversight.pair_history(st.engine, pair.ref) if user.has_role("supervisor") else []
     return render(request, "pair.html", status_code=status_code, user=user, view=view,
                   history=history, holds=st.queue.holds(user.username, pair.ref.token),
-                  records_loaded=st.records.loaded)
+                  records_loaded=st.records.loaded, records_loading=st.records.loading,
+                  **({"here": here} if here else {}))
 
 
 @router.get("/pair/{token}")
@@ -80,26 +94,35 @@ def pair_page(request: Request, token: Token, user: ReviewerUser):
 
 @router.post("/pair/{token}/decide")
 def decide(request: Request, token: Token, user: ReviewerUser,
-           decision: Annotated[str, Form()], note: Annotated[str, Form(max_length=2000)] = ""):
+           decision: Annotated[str, Form()], note: Annotated[str, Form(max_length=2000)] = "",
+           confirm: Annotated[str, Form(max_length=8)] = ""):
     """Store the decision and open the next pair at once; only the pair's lease holder may,
-    or a supervisor (audited as deciding without a lease)."""
+    or a supervisor (audited as deciding without a lease). A decision that will create a
+    CONFLICT answers with a confirmation form first and is stored only with ``confirm=yes``."""
     if decision not in DECISIONS:
-        raise HTTPException(422, f"decision must be one of {', '.join(DECISIONS)}")
+        raise HTTPException(422, _("decision must be one of %(choices)s")
+                            % {"choices": ", ".join(DECISIONS)})
     st = app_state(request)
     pair = _pair_or_404(request, token)
+    supervisor = user.has_role("supervisor")
+    if confirm != "yes" and pair.refused_merge:
+        why = refusal.explain(pair.reason, st.records)
+        if why.needs_confirmation(decision):
+            if not supervisor and not st.queue.holds(user.username, pair.ref.token):
+                raise HTTPException(409, _(NOT_HELD))
+            return render(request, "confirm.html", user=user, pair=pair, decision=decision,
+                          note=note, refusal=why, effect=why.effect(decision),
+                          here=f"/pair/{token}")
     try:
-        st.queue.decide(user.username, pair, decision, note.strip() or None,
-                        override=user.has_role("supervisor"))
+        st.queue.decide(user.username, pair, decision, note.strip() or None, override=supervisor)
     except LeaseConflict:
-        raise HTTPException(409, "Another reviewer holds this pair now; your decision was not "
-                                 "stored. Take the next pair.") from None
+        raise HTTPException(409, _("Another reviewer holds this pair now; your decision was not "
+                                   "stored. Take the next pair.")) from None
     except NotHeld:
-        raise HTTPException(409, "This pair is not yours (its lease ran out, or it was never "
-                                 "handed to you); your decision was not stored. Take the next "
-                                 "pair.") from None
+        raise HTTPException(409, _(NOT_HELD)) from None
     except PairClosed:
-        raise HTTPException(409, "This pair was decided by someone else after your lease ran "
-                                 "out; your decision was not stored.") from None
+        raise HTTPException(409, _("This pair was decided by someone else after your lease ran "
+                                   "out; your decision was not stored.")) from None
     return _to_next(request, user.username)
 
 
@@ -116,7 +139,7 @@ def reveal(request: Request, token: Token, user: SupervisorUser):
     st = app_state(request)
     pair = _pair_or_404(request, token)
     audit.append(st.engine, user.username, "reveal_id", pair.ref, detail={"fields": ["id_number"]})
-    return _page(request, user, pair, reveal=True)
+    return _page(request, user, pair, reveal=True, here=f"/pair/{token}")
 
 
 @router.get("/api/me")

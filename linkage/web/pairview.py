@@ -19,12 +19,16 @@ from linkage.web.display import (
     mask_id_pair,
     weight_bars,
 )
+from linkage.web.i18n import N_
+from linkage.web.i18n import gettext as _
 from linkage.web.queue import ReviewQueue, ScoredPair
 from linkage.web.records import Record, RecordBook
+from linkage.web.refusal import Refusal, explain, household_note
 
 ID_STATUS_TEXT = {
-    "valid": "check digit valid", "bad_check": "check digit wrong", "missing": "missing",
-    "upgraded": "old 15-digit number, shown upgraded to 18", "excel_damaged": "damaged by Excel",
+    "valid": N_("check digit valid"), "bad_check": N_("check digit wrong"),
+    "missing": N_("missing"), "upgraded": N_("old 15-digit number, shown upgraded to 18"),
+    "excel_damaged": N_("damaged by Excel"),
 }
 
 
@@ -73,6 +77,8 @@ class PairView:
     households: tuple[list[Member], list[Member]]
     others: tuple[list[Other], list[Other]]
     revealed: bool
+    refusal: Refusal | None = None  # a refused merge: who collides, what each key will do
+    household_note: str = ""  # why the household term is what it is, in the page's language
 
 
 def _id_value(record: Record) -> str:
@@ -85,17 +91,19 @@ def _id_row(a: Record, b: Record, reveal: bool) -> Row:
     if reveal:
         cells_a = [IdCell(ch, c.differs, False) for ch, c in zip(va, cells_a)]
         cells_b = [IdCell(ch, c.differs, False) for ch, c in zip(vb, cells_b)]
-    notes = tuple(ID_STATUS_TEXT.get(r.id_status or "", r.id_status or "") for r in (a, b))
+    notes = tuple(_(ID_STATUS_TEXT[r.id_status]) if r.id_status in ID_STATUS_TEXT
+                  else r.id_status or "" for r in (a, b))
     if reveal:
-        notes = tuple(f"{n}; as typed: {r.fields.get('id_number', '')}"
-                      for n, r in zip(notes, (a, b)))
+        notes = tuple(_("%(status)s; as typed: %(typed)s") % {
+            "status": n, "typed": r.fields.get("id_number", "")} for n, r in zip(notes, (a, b)))
     return Row("id_number", (a.columns.get("id_number", ""), b.columns.get("id_number", "")),
                "id", cells_a, cells_b, notes, describe_id_difference(va, vb))
 
 
 def _typed(*pairs: tuple[str | None, str]) -> tuple[str, ...]:
     """What was typed, where it differs from the standardised value shown."""
-    return tuple(f"as typed: {raw}" if raw and raw != std else "" for raw, std in pairs)
+    return tuple(_("as typed: %(raw)s") % {"raw": raw} if raw and raw != std else ""
+                 for raw, std in pairs)
 
 
 def _value_row(name: str, a: Record, b: Record) -> Row:
@@ -156,4 +164,6 @@ def build(queue: ReviewQueue, book: RecordBook, pair: ScoredPair, reveal: bool =
         others=(_others(queue, book, pair, pair.ref.left),
                 _others(queue, book, pair, pair.ref.right)),
         revealed=reveal,
+        refusal=explain(pair.reason, book) if pair.refused_merge else None,
+        household_note=household_note(pair.explanation.get("household_note")),
     )

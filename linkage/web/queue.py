@@ -1,11 +1,12 @@
 """The review queue: which pairs need a reviewer, in which order, and who holds which pair.
 
-The rows behind it (leases, decisions, second reviews) and how a pair is handed out atomically
-live in linkage/store/review.py; here the queue orders the pairs and keeps the latest run's
-pairs in memory. The store's rows name a pair by `PairRef.token`, a plain digest of its record
-ids, which anyone who sees the ids can compute: it is a key, not a capability. URLs carry
-`ReviewQueue.url_token` instead, an HMAC of it under the server's secret, so a pair's address
-cannot be made up from ids.
+The rows behind it (the run's kept queue and tally, leases, decisions, second reviews) and how
+a pair is handed out atomically live in linkage/store/review.py and queue_rows.py; here the
+queue asks the store for a few rows per request, never for the run's every pair. The store's
+rows name a pair by `PairRef.token`, a plain digest of its record ids, which anyone who sees the
+ids can compute: it is a key, not a capability. URLs carry `ReviewQueue.url_token` instead, an
+HMAC of it under the server's secret, so a pair's address cannot be made up from ids; the
+server keeps the map from URL tokens back to the run's pairs (about 150 bytes a pair).
 """
 from __future__ import annotations
 
@@ -20,19 +21,20 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from linkage.store import review
+from linkage.store.queue_rows import SECOND_REVIEW
 from linkage.store.review import (
     LeaseConflict,
     NotHeld,
     PairClosed,
     PairRef,
-    QueueState,
     pair_ref,
 )
 
 LEASE_SECONDS = 600
+CLAIM_BATCH, CLAIM_ROUNDS = 20, 10  # open pairs read per try, and tries, when others race
 # The lease errors ReviewQueue raises and PairRef are the store's (linkage/store/review.py).
-__all__ = ["LEASE_SECONDS", "LeaseConflict", "NotHeld", "PairClosed", "PairRef", "ReviewQueue",
-           "ScoredPair", "pair_ref", "url_token"]
+__all__ = ["LEASE_SECONDS", "LeaseConflict", "NotHeld", "PairClosed", "PairRef", "QueueCounts",
+           "ReviewQueue", "ScoredPair", "pair_ref", "url_token"]
 
 
 def url_token(secret: bytes, token: str) -> str:
@@ -57,21 +59,44 @@ class ScoredPair:
         """Scored as a match but kept apart by a constraint: a reviewer must look."""
         return bool(self.reason) and self.band != "review"
 
-    def sort_key(self) -> tuple:
-        """Second reviews a supervisor asked for, then refused merges, then nearest p = 0.5."""
-        closeness = abs(self.probability - 0.5) if self.probability is not None else 1.0
-        return (0 if self.second_review else 1 if self.refused_merge else 2, closeness,
-                self.ref.token)
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """The queue page's numbers for one reviewer: every pair of the run in exactly one part,
+    so the parts add up to ``pairs``. A pair this reviewer left as 不确定 (or decided before a
+    second review was asked) waits for others: it is counted there, not as waiting for them
+    and not as decided."""
+    pairs: int
+    waiting_for_you: int  # nobody holds them and you may be handed them
+    yours_now: int  # the pair you hold (0 or 1)
+    with_others: int  # held by other reviewers now
+    left_for_others: int  # still waiting, but not for you: you have decided them once
+    decided: int  # settled: a standing 同一人 / 不是同一人 and no second review open
+    your_decisions: int  # every decision you have taken, 不确定 included (all runs)
+
+    @property
+    def parts(self) -> tuple[int, int, int, int, int]:
+        return (self.waiting_for_you, self.yours_now, self.with_others, self.left_for_others,
+                self.decided)
 
 
-def _row_pair(row) -> ScoredPair:
+def _row_pair(row, run_id: str | None = None, second_review: bool = False) -> ScoredPair:
+    """A pair from a scored_pairs row (explanation and weight included)."""
     try:
         explanation = json.loads(row.explanation) if row.explanation else {}
     except ValueError:
         explanation = {}
     return ScoredPair(pair_ref((row.source_l, row.record_l), (row.source_r, row.record_r)),
-                      row.run_id, row.weight, row.probability, row.band, row.reason or "",
-                      explanation)
+                      row.run_id if run_id is None else run_id, row.weight, row.probability,
+                      row.band, row.reason or "", explanation, second_review)
+
+
+def _queued_pair(row) -> ScoredPair:
+    """A pair from a review_queue row: what the queue page lists and a claim hands out (the
+    explanation is read when the pair's page is opened)."""
+    return ScoredPair(pair_ref((row.source_l, row.record_l), (row.source_r, row.record_r)),
+                      row.run_id, None, row.probability, row.band, row.reason or "", {},
+                      row.tier == SECOND_REVIEW)
 
 
 class ReviewQueue:
@@ -85,9 +110,8 @@ class ReviewQueue:
         if secret is None:
             secret = secrets.token_bytes(32)
         self._secret = secret.encode("utf-8") if isinstance(secret, str) else secret
-        self._by_url: dict[str, ScoredPair] = {}  # url token -> pair, for the cached run
-        self._cache: tuple[str | None, list[ScoredPair], dict[str, ScoredPair]] = (None, [], {})
-        self._scored: dict[str, ScoredPair] = {}  # pairs looked up outside the queue, per run
+        self._run: str | None = None  # the run whose queue is built and mapped
+        self._by_url: dict[str, str] = {}  # url token -> store token, for the run's queue
         self._lock = threading.Lock()
 
     def url_token(self, ref: PairRef | str) -> str:
@@ -98,71 +122,85 @@ class ReviewQueue:
     def latest_run(self) -> str | None:
         return review.latest_complete_run(self.engine, self.job or None)
 
-    def _run_pairs(self) -> tuple[str | None, list[ScoredPair], dict[str, ScoredPair]]:
-        """The latest run's pairs needing review, loaded once per run."""
+    def run(self) -> str | None:
+        """The latest run, its kept queue built (once per run) and its URL tokens mapped."""
         run_id = self.latest_run()
-        with self._lock:
-            if self._cache[0] != run_id:
-                pairs: list[ScoredPair] = []
-                if run_id:
-                    pairs = [_row_pair(r) for r in review.pairs_to_review(self.engine, run_id)]
-                self._cache = (run_id, pairs, {p.ref.token: p for p in pairs})
-                self._by_url = {self.url_token(p.ref): p for p in pairs}
-                self._scored = {}
-            return self._cache
+        if run_id != self._run:
+            with self._lock:
+                if run_id != self._run:
+                    by_url = {}
+                    if run_id:
+                        review.ensure_queue(self.engine, run_id)
+                        by_url = {self.url_token(t): t
+                                  for t in review.queue_tokens(self.engine, run_id)}
+                    self._by_url, self._run = by_url, run_id
+        return run_id
+
+    warm = run  # at start-up, so the first reviewer does not wait for the queue's build
 
     def candidates(self) -> list[ScoredPair]:
-        """Every pair that may need a reviewer, most useful first (before per-reviewer filters)."""
-        _, pairs, by_token = self._run_pairs()
-        reopened = review.reopened_pairs(self.engine)
-        out = [replace(p, second_review=p.ref.token in reopened) for p in pairs]
-        for token, ref in reopened.items():
-            if token not in by_token:
-                found = self.scored(ref)
-                out.append(replace(found, second_review=True))
-        return sorted(out, key=ScoredPair.sort_key)
+        """Every pair of the run's queue that still waits for someone, in hand-out order
+        (before per-reviewer filters). Reads the whole queue: for tests, not for pages."""
+        run_id = self.run()
+        if run_id is None:
+            return []
+        return [_queued_pair(r) for r in review.queue_pairs(self.engine, run_id) if r.waiting]
 
-    @staticmethod
-    def _open_for(state: QueueState, token: str) -> bool:
-        return (token not in state.decided or token in state.reopened) and token not in state.mine
-
-    def waiting(self, reviewer: str) -> list[ScoredPair]:
-        """Pairs this reviewer could be handed now (nobody else holds them), in queue order."""
-        pairs = self.candidates()
-        state = review.queue_state(self.engine, reviewer)
-        return [p for p in pairs if self._open_for(state, p.ref.token)
-                and state.leases.get(p.ref.token, reviewer) == reviewer]
+    def waiting(self, reviewer: str, limit: int = 15) -> list[ScoredPair]:
+        """The next pairs this reviewer could be handed now (nobody else holds them), in
+        queue order, at most ``limit``."""
+        run_id = self.run()
+        if run_id is None:
+            return []
+        return [_queued_pair(r) for r in review.open_pairs(self.engine, run_id, reviewer, limit)]
 
     def stats(self, reviewer: str) -> dict:
-        pairs = self.candidates()
-        state = review.queue_state(self.engine, reviewer, own_decisions=True)
-        tokens = [p.ref.token for p in pairs]
-        return {
-            "run_id": self._run_pairs()[0],
-            "pairs": len(tokens),
-            "waiting_for_you": sum(1 for t in tokens if self._open_for(state, t)
-                                   and state.leases.get(t, reviewer) == reviewer),
-            "in_review": sum(1 for t in tokens if t in state.leases),
-            "decided": sum(1 for t in tokens if t in state.decided and t not in state.reopened),
-            "your_decisions": state.own_decisions,
-        }
+        run_id = self.run()
+        counts = ({"pairs": 0, "waiting_for_you": 0, "in_review": 0, "decided": 0,
+                   "your_decisions": 0} if run_id is None
+                  else review.queue_counts(self.engine, run_id, reviewer))
+        return {"run_id": run_id, **counts}
+
+    def counts(self, reviewer: str) -> QueueCounts:
+        """:meth:`stats` cut into disjoint parts (see QueueCounts), from the same numbers.
+
+        The store counts the reviewer's own held pair among those waiting for them and among
+        those in review; here it is counted once, as theirs. The pairs waiting only for others
+        are what is left when the parts the store counts directly are taken away.
+        """
+        s = self.stats(reviewer)
+        held = self.held_by(reviewer) if s["run_id"] else None
+        row = review.queue_row(self.engine, s["run_id"], held) if held else None
+        yours = int(row is not None and bool(row.waiting))
+        waiting = max(s["waiting_for_you"] - yours, 0)
+        with_others = max(s["in_review"] - int(row is not None), 0)
+        left = max(s["pairs"] - s["decided"] - waiting - yours - with_others, 0)
+        return QueueCounts(s["pairs"], waiting, yours, with_others, left, s["decided"],
+                           s["your_decisions"])
 
     # ------------------------------------------------------------------ leases
     def claim_next(self, reviewer: str) -> ScoredPair | None:
         """Hand this reviewer the most useful pair nobody holds (or the one they already hold)."""
-        pairs = self.candidates()
-        state = review.queue_state(self.engine, reviewer)
-        open_pairs = [p for p in pairs if self._open_for(state, p.ref.token)]
-        for p in open_pairs:
-            if state.leases.get(p.ref.token) == reviewer and self._take(p.ref, reviewer):
-                return p
+        run_id = self.run()
+        if run_id is None:
+            return None
+        held = self.held_by(reviewer)
+        if held is not None:
+            row = review.queue_row(self.engine, run_id, held)
+            if row is not None and row.waiting:
+                pair = _queued_pair(row)
+                if self._take(pair.ref, reviewer):
+                    return pair
         self.release_all(reviewer)
-        for p in open_pairs:
-            if p.ref.token in state.leases:
-                continue
-            if self._take(p.ref, reviewer):
-                return p
-        return None
+        for _ in range(CLAIM_ROUNDS):
+            rows = review.open_pairs(self.engine, run_id, reviewer, CLAIM_BATCH, free_only=True)
+            for row in rows:
+                pair = _queued_pair(row)
+                if self._take(pair.ref, reviewer):
+                    return pair
+            if len(rows) < CLAIM_BATCH:
+                return None  # none is left
+        return None  # each pair looked at was taken by others meanwhile: ask again later
 
     def _take(self, ref: PairRef, reviewer: str) -> bool:
         """Atomically lease one pair to the reviewer (or renew their lease); False if taken."""
@@ -193,10 +231,18 @@ class ReviewQueue:
     # ------------------------------------------------------------------ lookups for pages
     def find(self, token: str) -> ScoredPair | None:
         """The pair at a URL token: in the queue, reopened, or decided at some time."""
-        self._run_pairs()
-        found = self._by_url.get(token)
-        if found is not None:
-            return found
+        run_id = self.run()
+        stored = self._by_url.get(token)
+        if stored is not None:
+            row = review.queue_row(self.engine, run_id, stored)
+            if row is not None:
+                ref = pair_ref((row.source_l, row.record_l), (row.source_r, row.record_r))
+                scored = review.run_pair(self.engine, run_id, ref)
+                reopened = row.tier == SECOND_REVIEW
+                if scored is not None:
+                    return _row_pair(scored, run_id, reopened)
+                return replace(self.scored(ref), second_review=reopened)
+        # Not in the run's queue: a pair decided before (the supervisor's log links to it).
         ref, reopened = review.find_reviewed_pair(self.engine,
                                                   lambda r: self.url_token(r) == token)
         if ref is None:
@@ -204,16 +250,7 @@ class ReviewQueue:
         return replace(self.scored(ref), second_review=reopened)
 
     def scored(self, ref: PairRef) -> ScoredPair:
-        """The pair's scores from the newest complete run that scored it (or none known).
-
-        Remembered until the next run completes: the lookup scans the pairs of every run.
-        """
-        self._run_pairs()  # forgets remembered lookups when a new run has completed
-        if ref.token not in self._scored:
-            self._scored[ref.token] = self._scored_now(ref)
-        return self._scored[ref.token]
-
-    def _scored_now(self, ref: PairRef) -> ScoredPair:
+        """The pair's scores from the newest complete run that scored it (or none known)."""
         row = review.newest_scored(self.engine, ref)
         if row is None:
             return ScoredPair(ref, None, None, None, None, "", {})
@@ -221,7 +258,7 @@ class ReviewQueue:
 
     def other_pairs(self, key: tuple[str, str], exclude: str, limit: int = 20) -> list[ScoredPair]:
         """Other scored pairs of the latest run that involve this record, best first."""
-        run_id = self._run_pairs()[0]
+        run_id = self.run()
         if run_id is None:
             return []
         rows = review.record_pairs(self.engine, run_id, key, limit + 1)

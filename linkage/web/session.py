@@ -25,6 +25,7 @@ from fastapi import Depends, HTTPException, Request
 
 from linkage.store import accounts
 from linkage.store.accounts import User
+from linkage.web.i18n import gettext as _
 
 SESSION_ID = "sid"
 SESSION_CSRF = "csrf"
@@ -85,8 +86,8 @@ async def csrf_protect(request: Request) -> None:
             ("application/x-www-form-urlencoded", "multipart/form-data")):
         sent = (await request.form()).get("csrf_token")
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
-        raise HTTPException(403, "The form's security token is missing or wrong; reload the "
-                                 "page and try again.")
+        raise HTTPException(403, _("The form's security token is missing or wrong; reload the "
+                                   "page and try again."))
 
 
 def current_user(request: Request) -> User | None:
@@ -120,7 +121,7 @@ def require(role: str):
         if user is None:
             raise LoginRequired()
         if not user.has_role(role):
-            raise HTTPException(403, f"This needs the {role} role.")
+            raise HTTPException(403, _("This needs the %(role)s role.") % {"role": role})
         return user
     return dependency
 

@@ -11,11 +11,16 @@ from fastapi.responses import RedirectResponse
 from linkage.store import accounts, audit
 from linkage.web import oversight
 from linkage.web.context import app_state
+from linkage.web.i18n import N_
+from linkage.web.i18n import gettext as _
 from linkage.web.rendering import render
 from linkage.web.session import AdminUser, SupervisorUser
 
 router = APIRouter()
 PAGE = 100
+NOTICES = {"reversed": N_("Decision reversed; the pair is back in the queue."),
+           "reopened": N_("Pair sent back for a second review."),
+           "refused": N_("Nothing changed (already reversed, or not an active decision).")}
 Username = Annotated[str, Query(max_length=64)]
 
 
@@ -29,12 +34,9 @@ def decision_log(request: Request, user: SupervisorUser, reviewer: Username = ""
                  page: Annotated[int, Query(ge=0, le=100_000)] = 0, notice: str = ""):
     engine = app_state(request).engine
     rows = oversight.decision_log(engine, reviewer or None, limit=PAGE + 1, offset=page * PAGE)
-    notices = {"reversed": "Decision reversed; the pair is back in the queue.",
-               "reopened": "Pair sent back for a second review.",
-               "refused": "Nothing changed (already reversed, or not an active decision)."}
     return render(request, "log.html", user=user, rows=rows[:PAGE], more=len(rows) > PAGE,
                   page=page, reviewer=reviewer, reviewers=oversight.reviewers(engine),
-                  notice=notices.get(notice, ""))
+                  notice=_(NOTICES[notice]) if notice in NOTICES else "")
 
 
 @router.post("/supervisor/decisions/{decision_id}/reverse")
@@ -63,7 +65,7 @@ def agreement(request: Request, user: SupervisorUser):
 def audit_trail(request: Request, user: SupervisorUser, actor: Username = "",
                 action: Annotated[str, Query(max_length=40)] = ""):
     if action and action not in audit.ACTIONS:
-        raise HTTPException(422, "unknown action")
+        raise HTTPException(422, _("unknown action"))
     rows = audit.entries(app_state(request).engine, actor or None, action or None)
     return render(request, "audit.html", user=user, rows=rows, actor=actor, action=action,
                   actions=audit.ACTIONS)

@@ -3,7 +3,7 @@ and why clustering refused a merge, naming the records that collide."""
 import numpy as np
 import pandas as pd
 
-from linkage.core.changes import compare_runs
+from linkage.core.changes import compare_runs, entity_successors
 from linkage.core.cluster import cluster, refusal_reasons
 
 
@@ -36,6 +36,39 @@ def test_a_merge_a_split_a_new_person_and_the_roster_rows():
     assert got.moved_records == 2  # U2, N3
     assert (got.new_records, got.removed_records) == (1, 1)
     assert (got.roster_added, got.roster_removed) == (1, 0)
+
+
+def test_every_id_whose_records_moved_points_to_where_they_went():
+    """A card issued to E_wang2 or E_li is traced to the person's id now."""
+    before = _members([
+        ("police", "P2", "E_wang"), ("urban", "U2", "E_wang2"),   # 王芳 listed as two people
+        ("police", "P3", "E_li"), ("ncms", "N3", "E_li"),         # 李娜 and her namesake
+        ("police", "P4", "E_zhao"), ("ncms", "N4", "E_zhao"),     # 赵敏, split in two
+        ("ncms", "N9", "E_gone"),                                  # withdrawn since
+        ("police", "P1", "E_zhang"),                               # unchanged: not listed
+    ])
+    after = _members([
+        ("police", "P2", "E_wang"), ("urban", "U2", "E_wang"),
+        ("police", "P3", "E_li"), ("ncms", "N3", "E_li_b"),
+        ("police", "P4", "E_zhao_a"), ("ncms", "N4", "E_zhao_b"),
+        ("police", "P1", "E_zhang"), ("urban", "U7", "E_new"),
+    ])
+    got = entity_successors("R1", before, after)
+    assert got.to_dict("records") == [
+        {"entity_id": "E_gone", "change": "withdrawn", "successor_ids": "", "records": 1,
+         "records_moved": 1, "previous_run": "R1",
+         "remarks": "此编号的记录已不在任何名单中，编号停用"},
+        {"entity_id": "E_li", "change": "split_off", "successor_ids": "E_li_b", "records": 2,
+         "records_moved": 1, "previous_run": "R1",
+         "remarks": "部分记录已拆出至 E_li_b（不是同一人），本编号保留"},
+        {"entity_id": "E_wang2", "change": "merged_into", "successor_ids": "E_wang",
+         "records": 1, "records_moved": 1, "previous_run": "R1",
+         "remarks": "此编号已并入 E_wang（同一人），请按新编号查询、制卡"},
+        {"entity_id": "E_zhao", "change": "split_into", "successor_ids": "E_zhao_a;E_zhao_b",
+         "records": 2, "records_moved": 2, "previous_run": "R1",
+         "remarks": "此编号已拆分为 E_zhao_a、E_zhao_b（原为不同的人），已制卡的请核实持卡人"},
+    ]
+    assert entity_successors("R1", after, after).empty
 
 
 def test_the_same_membership_changes_nothing():

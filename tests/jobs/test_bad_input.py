@@ -490,14 +490,14 @@ def test_whole_run_refuses_to_finish_when_a_record_goes_missing(bad_world, tmp_p
     from linkage.core.config import load_config
     from linkage.store import Store
 
-    real_ingest = pipeline.ingest_job
+    real_ingest = pipeline.standardised_job
 
     def losing_one(*args, **kwargs):
-        data = real_ingest(*args, **kwargs)
+        data, state = real_ingest(*args, **kwargs)
         data.records = data.records.iloc[1:].reset_index(drop=True)
-        return data
+        return data, state
 
-    monkeypatch.setattr(pipeline, "ingest_job", losing_one)
+    monkeypatch.setattr(pipeline, "standardised_job", losing_one)
     config = load_config(_job(bad_world, tmp_path))
     with pytest.raises(AccountingError,
                        match=r"'police': records read 400 != linked 399 \+ rejected 0"):

@@ -65,17 +65,20 @@ def kill(proc: subprocess.Popen) -> None:
 
 
 def snapshot(url: str, run_id: str) -> dict:
-    """What a run produced in the store, without its run id."""
-    engine = sa.create_engine(url)
+    """What a run produced in the store, without its run id: its pairs, and the membership and
+    golden records valid in it (versions: a run over unchanged inputs writes none)."""
+    from linkage.store import Store
+
+    store = Store(url)
+    engine = store.engine
     try:
         with engine.connect() as conn:
-            def rows(table):
-                cols = [c for c in table.c if c.name != "run_id"]
-                return sorted(conn.execute(sa.select(*cols).where(table.c.run_id == run_id)).all())
-
-            pairs = rows(scored_pairs)
-            return {"entities": rows(entity_members), "golden": rows(golden), "pairs": pairs,
-                    "review": [p for p in pairs if p.band == "review" or p.reason]}
+            cols = [c for c in scored_pairs.c if c.name != "run_id"]
+            pairs = sorted(conn.execute(sa.select(*cols).where(
+                scored_pairs.c.run_id == run_id)).all())
+        return {"entities": sorted(map(tuple, store.members(run_id).to_numpy().tolist())),
+                "golden": sorted(store.golden_records(run_id)), "pairs": pairs,
+                "review": [p for p in pairs if p.band == "review" or p.reason]}
     finally:
         engine.dispose()
 
@@ -102,6 +105,9 @@ def assert_consistent(url: str, complete: set[str]) -> str:
             for table in (entity_members, golden, scored_pairs):
                 holders = set(conn.execute(sa.select(table.c.run_id).distinct()).scalars())
                 assert holders <= complete, f"{table.name} holds rows of an unfinished run"
+            for table in (entity_members, golden):  # nor closed a version
+                closers = set(conn.execute(sa.select(table.c.valid_to).distinct()).scalars())
+                assert closers - {None} <= complete, f"{table.name}: closed by an unfinished run"
     finally:
         engine.dispose()
     [killed] = [r for r, s in states.items() if s == "running"]

@@ -3,6 +3,7 @@ reviewer's 不是同一人, each change naming the decision behind it; a merged-
 its successor."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from linkage.cli import main
@@ -108,3 +109,24 @@ def test_an_unchanged_entity_has_only_its_creation(three_runs):
     assert same
     for e in same[:5]:
         assert [ev.kind for ev in entity_history(store, config.job, e).events] == ["created"]
+
+
+def test_the_office_file_points_a_merged_away_id_to_its_successor(three_runs):
+    """entity_changes.csv/.xlsx: the card office finds the id a card was issued to."""
+    from openpyxl import load_workbook
+
+    first, second, third = three_runs["runs"]
+    assert first.successors.empty  # a job's first run: nothing moved
+    after_merge = second.successors.set_index("entity_id")
+    gone = after_merge.loc[three_runs["gone"]]
+    assert (gone["change"], gone["successor_ids"]) == ("merged_into", three_runs["kept"])
+    assert gone["remarks"].startswith(f"此编号已并入 {three_runs['kept']}")
+    out = three_runs["config"].output
+    listed = pd.read_csv(out / "entity_changes.csv", dtype=str, keep_default_na=False)
+    row = listed.set_index("entity_id").loc[three_runs["split"]]
+    assert row["change"] == "split_off" and row["previous_run"] == second.run_id
+    assert row["successor_ids"] in set(third.clusters["entity_id"])
+    sheet = load_workbook(out / "entity_changes.xlsx", read_only=True)["实体变更"]
+    cells = [c for r in sheet.iter_rows(values_only=True) for c in r]
+    assert three_runs["split"] in cells
+    assert third.summary["outputs"]["entity_changes"]["rows"] == len(listed)

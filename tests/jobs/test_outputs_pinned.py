@@ -29,8 +29,16 @@ def test_demo_outputs_are_byte_identical_to_the_pinned_fingerprint(small_world, 
     config = write_demo_config(small_world / "configs" / f"demo-pin-{tmp_path.name}.yaml",
                                tmp_path / "out", f"sqlite:///{tmp_path / 'store.sqlite'}",
                                fast_training=True)
-    run(load_config(config))
+    first = run(load_config(config, {"state_dir": str(tmp_path / "state")}))
     got = fingerprint(tmp_path / "out")
+    # The same job into another store and folder, every file read from the kept state
+    # (linkage.jobs.state) the first run built: the same bytes.
+    again = run(load_config(config, {"state_dir": str(tmp_path / "state"),
+                                     "output": str(tmp_path / "again"),
+                                     "store": f"sqlite:///{tmp_path / 'again.sqlite'}"}))
+    assert first.summary["kept_state"]["files_kept"] == 0
+    assert again.summary["kept_state"]["files_standardised"] == 0
+    assert fingerprint(tmp_path / "again") == got
     if os.environ.get("LINKAGE_REPIN") == "1":
         PINNED.write_text("".join(f"{v}  {k}\n" for k, v in got.items()), encoding="utf-8")
     pinned = _pinned()

@@ -182,3 +182,39 @@ def server_process(config: Path, secret: str = SECRET):
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         proc.wait(30)
+
+
+REGISTRY_REFUSAL = re.compile(r"would put registry records (\S+?):(\S+) and (\S+?):(\S+) ")
+
+
+def registry_refusal(queue):
+    """(pair, first, second): the first pair of the queue whose refused merge names two
+    registry records, and those records' keys."""
+    for pair in queue.candidates():
+        found = REGISTRY_REFUSAL.match(pair.reason)
+        if found and pair.refused_merge:
+            return pair, (found.group(1), found.group(2)), (found.group(3), found.group(4))
+    raise AssertionError("the test run has no refused merge of two registry records")
+
+
+def world_with_another_id(world: Path, target: Path, record_id: str) -> Path:
+    """A copy of the world's data in which the police record ``record_id`` carries another valid
+    ID number (same birth date and gender): a refused merge naming it then joins two registry
+    persons with different ID numbers, a CONFLICT if a reviewer says 同一人."""
+    import csv
+
+    from stdnum.iso7064 import mod_11_2
+
+    shutil.copytree(world / "data", target / "data")
+    (target / "configs").mkdir(parents=True, exist_ok=True)
+    path = target / "data" / "demo" / "police.csv"
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    column = rows[0].index("公民身份号码")
+    [row] = [r for r in rows[1:] if r[0] == record_id]
+    old = row[column]
+    body = old[:14] + str((int(old[14]) + 1) % 10) + old[15:17]
+    row[column] = body + mod_11_2.calc_check_digit(body)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return target

@@ -67,14 +67,14 @@ def test_a_reviewer_cannot_decide_a_pair_not_handed_to_them(app, client_for):
 
     # Even with a pair's real address (seen over a shoulder, in a log): no lease, no decision.
     free = _decide(bob, queue.url_token(other.ref), "non_match")
-    assert free.status_code == 409 and "not yours" in free.text
+    assert free.status_code == 409 and "不归您审核" in free.text
     taken = _decide(bob, held, "non_match")  # alice holds it
-    assert taken.status_code == 409 and "Another reviewer holds" in taken.text
+    assert taken.status_code == 409 and "另一位审核员正在审核" in taken.text
     with app.state.review.engine.begin() as conn:  # alice's lease runs out; nobody takes it
         conn.execute(review_leases.update().values(
             expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
     late = _decide(alice, held)
-    assert late.status_code == 409 and "not yours" in late.text
+    assert late.status_code == 409 and "不归您审核" in late.text
     assert not _rows(app, decisions)
     assert not _rows(app, audit_log, audit_log.c.action == "decide")
 
@@ -243,7 +243,7 @@ def test_forty_wrong_passwords_lock_the_account_until_the_back_off_ends(make_app
     codes = [_try(client, "alice", f"guess number {i}").status_code for i in range(40)]
     assert codes == [401] * 5 + [429] * 35  # refused before any hash once locked
     right = _try(client, "alice", PASSWORD)
-    assert right.status_code == 429 and "try again after" in right.text
+    assert right.status_code == 429 and "之后" in right.text and "UTC" in right.text
     assert int(right.headers["retry-after"]) == 2
     failed = _rows(app, audit_log, audit_log.c.action == "login_failed")
     assert len(failed) == 5 and json.loads(failed[-1]["detail"])["locked_seconds"] == 2

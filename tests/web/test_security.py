@@ -23,8 +23,9 @@ from linkage.store import audit_log, decisions, runs, users
 
 ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{14,17}[0-9Xx](?![0-9])")
 TYPED_ID = "150521196503120016"  # what a clerk might paste into a search box or a URL
-# Routes anyone may open; each must carry no personal data.
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
+# Routes anyone may open; each must carry no personal data. The language switch is open like the
+# sign-in form it serves (it sets one cookie, and is CSRF-checked like every POST).
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("POST", "/language"),
           ("GET", "/api/v1/docs"), ("GET", "/api/v1/openapi.json")}
 ROLE_BELOW = {"supervisor": "alice", "admin": "sam"}  # a signed-in user one rank too low
 # What a database error spilling into a response would show (search values themselves are echoed
@@ -225,7 +226,7 @@ def test_search_fields_are_bound_not_spliced_into_sql(app, client_for):
         assert log.status_code == 200 and '<span class="dec dec-' not in log.text, value
         assert sam.get("/api/decisions", params={"reviewer": value}).json() == [], value
         trail = sam.get("/supervisor/audit", params={"actor": value})
-        assert trail.status_code == 200 and "Nothing recorded." in trail.text, value
+        assert trail.status_code == 200 and "没有记录。" in trail.text, value
         assert sam.get("/supervisor/audit", params={"action": value}).status_code == 422, value
         for response in (log, trail):
             assert not SQL_LEAKS.search(response.text), value

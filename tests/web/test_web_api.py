@@ -100,7 +100,7 @@ def test_sign_in_and_out_with_a_hardened_session_cookie(app, client_for):
     token = csrf_of(client.get("/login").text)
     wrong = client.post("/login", data={"username": "alice", "password": "nope-nope",
                                         "csrf_token": token})
-    assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
+    assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
     unknown = client.post("/login", data={"username": "150521196503120016", "password": "x" * 9,
                                           "csrf_token": token})
     assert unknown.status_code == 401
@@ -122,7 +122,7 @@ def test_sign_in_and_out_with_a_hardened_session_cookie(app, client_for):
 def test_the_queue_page_and_its_json(app, web_run, client_for):
     alice = client_for("alice")
     page = alice.get("/queue")
-    assert page.status_code == 200 and "Start reviewing" in page.text
+    assert page.status_code == 200 and "开始审核" in page.text
     stats = alice.get("/api/queue").json()
     review_pairs = len(app.state.review.queue.candidates())
     assert review_pairs > 10
@@ -175,7 +175,7 @@ def test_the_pair_page_shows_both_records_reasons_households_and_candidates(app,
     for column in [*left.columns.values(), *right.columns.values()]:
         assert column in html  # every source field is labelled with the source's column
     assert html.count("<rect ") == len(pair.explanation)  # one bar per weight
-    assert "Household of" in html and "Other candidates of" in html
+    assert "的家庭成员" in html and "的其他候选" in html
     for member in records.household(*pair.ref.left):
         assert member.name in html
     text = re.sub(r"<[^>]+>", "", html)
@@ -192,7 +192,7 @@ def test_a_reviewer_sees_and_decides_only_the_pair_they_hold(app, client_for):
     assert gone.status_code == 303 and gone.headers["location"] == "/queue?notice=gone"
     assert _claim(bob) != token
     conflict = _decide(bob, token, "non_match")
-    assert conflict.status_code == 409 and "not stored" in conflict.text
+    assert conflict.status_code == 409 and "未保存" in conflict.text
     assert sam.get(f"/pair/{token}").status_code == 200  # supervisors may look at any pair
     assert sam.get(f"/pair/{'f' * 32}").status_code == 404
     assert alice.get("/pair/not-a-token").status_code == 422
@@ -216,8 +216,8 @@ def test_revealing_full_id_numbers_is_for_supervisors_and_audited(app, client_fo
     masked = sam.get(f"/pair/{token}").text
     full = _full_ids(app, token)
     assert full and not any(f in masked for f in full)
-    assert "Reveal full ID numbers" in masked
-    assert "Reveal full ID numbers" not in alice.get(f"/pair/{token}").text
+    assert "显示完整身份证号" in masked
+    assert "显示完整身份证号" not in alice.get(f"/pair/{token}").text
     assert alice.post(f"/pair/{token}/reveal", data={"csrf_token": alice.csrf}).status_code == 403
     shown = sam.post(f"/pair/{token}/reveal", data={"csrf_token": sam.csrf})
     assert shown.status_code == 200
@@ -260,7 +260,7 @@ def test_supervisors_filter_the_log_reverse_and_measure_agreement(app, client_fo
     sam.post(f"/supervisor/decisions/{b1_row['decision_id']}/second-review",
              data={"csrf_token": sam.csrf})
     assert _claim(carol) == b1
-    assert "second review" in carol.get(f"/pair/{b1}").text
+    assert "复核" in carol.get(f"/pair/{b1}").text
     _decide(carol, b1, "non_match")
     # alice's match is sent back too; dan agrees with her.
     [a1_row] = [d for d in sam.get("/api/decisions").json() if d["pair"] == a1]
@@ -322,7 +322,7 @@ def test_without_a_config_the_app_shows_pair_keys_only(store_url):
             client.csrf = login(client, "alice")
             token = _claim(client)
             page = client.get(f"/pair/{token}").text
-            assert "Source records are not loaded" in page
+            assert "源记录未加载" in page
             pair = app.state.review.queue.find(token)
             assert pair.ref.left[1] in page
     finally:
@@ -342,5 +342,5 @@ def test_the_pair_page_says_what_the_household_step_did(app, client_for):
             scored_pairs.c.explanation, '"prior":', said)))
     alice = client_for("alice")
     page = alice.get(f"/pair/{_claim(alice)}").text
-    assert "3 of 4 members agree, +9.50 bits" in page
+    assert "4 名成员中 3 名一致，+9.50 比特" in page
     assert "15052309&lt;b&gt;" in page and "15052309<b>" not in page

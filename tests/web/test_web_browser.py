@@ -1,36 +1,49 @@
-"""A reviewer and a supervisor in real headless Chromium against `linkage serve` (a real uvicorn
-process): sign in, decide three pairs with the keyboard, find them in the log, sign out."""
+"""Reviewers and a supervisor in real headless Chromium against `linkage serve` (a real uvicorn
+process): sign in, decide pairs with the keyboard, find them in the log, sign out; the Chinese
+interface and the language switch; a refused merge's explanation and its confirmation step;
+Enter on a held pair; and a 50-decision session whose server time per decision is printed
+(the speed target itself is benchmarks/review_session.py's business)."""
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from review_helpers import PASSWORD, REPO, free_port, save_artifact, write_config
+from review_helpers import (
+    PASSWORD,
+    REPO,
+    free_port,
+    registry_refusal,
+    save_artifact,
+    world_with_another_id,
+    write_config,
+)
 
 from linkage.store import decisions
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+SERVER_TIMING = re.compile(r"app;dur=([0-9.]+)")
 
 
-@pytest.fixture
-def served(web_run, template_db, tmp_path):
-    """`linkage serve` on a copy of the test store; yields (base URL, store path, log path)."""
-    db = tmp_path / "review.sqlite"
-    shutil.copy(template_db, db)
-    config = write_config(web_run.world, tmp_path, f"sqlite:///{db}")
+@contextmanager
+def serving(world, tmp_path, db, *extra):
+    """`linkage serve` over ``world`` and the store ``db``; yields (base URL, log path)."""
+    config = write_config(world, tmp_path, f"sqlite:///{db}")
     port = free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "LINKAGE_SECRET_KEY": "browser-test", "PYTHONUNBUFFERED": "1"}
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "serve", str(config),
-                                 "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                env=env, cwd=REPO)
+                                 "--port", str(port), *extra], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, cwd=REPO)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -43,7 +56,7 @@ def served(web_run, template_db, tmp_path):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"linkage serve did not start:\n{log.read_text()}")
             time.sleep(0.2)
-        yield base, db, log
+        yield base, log
     finally:
         proc.terminate()
         try:
@@ -51,6 +64,46 @@ def served(web_run, template_db, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def served(web_run, template_db, tmp_path):
+    """`linkage serve` on a copy of the test store; yields (base URL, store path, log path)."""
+    db = tmp_path / "review.sqlite"
+    shutil.copy(template_db, db)
+    with serving(web_run.world, tmp_path, db) as (base, log):
+        yield base, db, log
+
+
+@pytest.fixture
+def served_conflict(web_run, template_db, tmp_path):
+    """As `served`, over a copy of the world in which the first refused merge of the queue
+    joins two registry records with different ID numbers (a CONFLICT if merged)."""
+    from linkage.store import Store
+    from linkage.web.queue import ReviewQueue
+
+    db = tmp_path / "review.sqlite"
+    shutil.copy(template_db, db)
+    store = Store(f"sqlite:///{db}")
+    _pair, _first, second = registry_refusal(ReviewQueue(store.engine, web_run.config.job))
+    store.engine.dispose()
+    world = world_with_another_id(web_run.world, tmp_path / "world", second[1])
+    with serving(world, tmp_path, db) as (base, log):
+        yield base, db, log
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing; ./dev test installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 def _sign_in(page, base, username):
@@ -61,65 +114,195 @@ def _sign_in(page, base, username):
     page.wait_for_url(f"{base}/queue")
 
 
-def test_a_reviewer_decides_three_pairs_by_keyboard_and_the_supervisor_sees_them(served, tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing; ./dev test installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    base, db, log = served
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
-            _sign_in(page, base, "alice")
-            page.focus("#start")
-            page.keyboard.press("Enter")
-            page.wait_for_url(f"{base}/pair/*")
-            assert page.locator("table.compare").is_visible()
-            assert page.locator(".idnum span.m").count() > 0  # masked digits
-            shot = tmp_path / "review_pair_page.png"
-            page.screenshot(path=str(shot), full_page=True)
-            save_artifact(shot)
-
-            # Typing a note (with m and n in it) must not decide; Esc leaves the box.
-            page.fill("input[name=note]", "")
-            page.focus("input[name=note]")
-            page.keyboard.type("name mismatch in NCMS")
-            assert page.url.startswith(f"{base}/pair/")
-            page.keyboard.press("Escape")
-            seen = []
-            for key in ("m", "n", "u"):
-                current = page.url
-                seen.append(current.rsplit("/", 1)[1])
-                page.keyboard.press(key)
-                page.wait_for_url(lambda url, current=current: url != current)
-            assert len(set(seen)) == 3
-
-            page.click("#logout")
-            page.wait_for_url(f"{base}/login")
-            page.goto(f"{base}/supervisor/log")
-            page.wait_for_url(f"{base}/login")  # signed out means signed out
-
-            _sign_in(page, base, "sam")
-            page.click("text=Decision log")
-            page.select_option("#reviewer-filter", "alice")
-            page.click("form.filter button")
-            page.wait_for_url(f"{base}/supervisor/log?reviewer=alice")
-            rows = page.locator("#log tbody tr")
-            assert rows.count() == 3
-            assert [rows.nth(i).locator(".dec").inner_text() for i in range(3)] == [
-                "unsure", "non_match", "match"]
-            assert "name mismatch in NCMS" in rows.nth(2).inner_text()
-            page.click("#logout")
-            page.wait_for_url(f"{base}/login")
-        finally:
-            browser.close()
-
+def _stored(db) -> list[tuple[str, str]]:
     engine = sa.create_engine(f"sqlite:///{db}")
     with engine.connect() as conn:
-        stored = conn.execute(sa.select(decisions.c.reviewer, decisions.c.decision)
-                              .order_by(decisions.c.decision_id)).all()
+        rows = conn.execute(sa.select(decisions.c.reviewer, decisions.c.decision)
+                            .order_by(decisions.c.decision_id)).all()
     engine.dispose()
-    assert stored == [("alice", "match"), ("alice", "non_match"), ("alice", "unsure")]
+    return [tuple(r) for r in rows]
+
+
+def _focused(page) -> str:
+    return page.evaluate("document.activeElement && document.activeElement.id")
+
+
+def test_a_reviewer_decides_three_pairs_by_keyboard_and_the_supervisor_sees_them(
+        served, browser, tmp_path):
+    base, db, log = served
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    _sign_in(page, base, "alice")
+    page.focus("#start")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/pair/*")
+    assert page.locator("table.compare").is_visible()
+    assert page.locator(".idnum span.m").count() > 0  # masked digits
+    shot = tmp_path / "review_pair_page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    save_artifact(shot)
+
+    # Typing a note (with m and n in it) must not decide; Esc leaves the box.
+    page.fill("input[name=note]", "")
+    page.focus("input[name=note]")
+    page.keyboard.type("name mismatch in NCMS")
+    assert page.url.startswith(f"{base}/pair/")
+    page.keyboard.press("Escape")
+    seen = []
+    for key in ("m", "n", "u"):
+        current = page.url
+        seen.append(current.rsplit("/", 1)[1])
+        page.keyboard.press(key)
+        page.wait_for_url(lambda url, current=current: url != current)
+    assert len(set(seen)) == 3
+
+    page.click("#logout")
+    page.wait_for_url(f"{base}/login")
+    page.goto(f"{base}/supervisor/log")
+    page.wait_for_url(f"{base}/login")  # signed out means signed out
+
+    _sign_in(page, base, "sam")
+    page.click("#nav-log")
+    page.select_option("#reviewer-filter", "alice")
+    page.click("form.filter button")
+    page.wait_for_url(f"{base}/supervisor/log?reviewer=alice")
+    rows = page.locator("#log tbody tr")
+    assert rows.count() == 3
+    assert [rows.nth(i).locator(".dec").inner_text() for i in range(3)] == [
+        "不确定", "不是同一人", "同一人"]
+    assert "name mismatch in NCMS" in rows.nth(2).inner_text()
+    page.click("#logout")
+    page.wait_for_url(f"{base}/login")
+
+    assert _stored(db) == [("alice", "match"), ("alice", "non_match"), ("alice", "unsure")]
     access = log.read_text()
     assert "GET /supervisor/log HTTP" in access and "reviewer=alice" not in access
+
+
+def test_the_interface_is_chinese_and_english_is_one_click_away(served, browser, tmp_path):
+    base, _db, _log = served
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    page.goto(f"{base}/login")
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    assert page.locator("button.primary").inner_text() == "登录"
+    _sign_in(page, base, "alice")
+    assert page.locator("h1").inner_text() == "审核队列"
+    assert "开始审核" in page.locator("#start").inner_text()
+    page.keyboard.press("Enter")  # the start button has the focus
+    page.wait_for_url(f"{base}/pair/*")
+    pair_url = page.url
+    text = page.locator("main").inner_text()
+    for words in ("模型为何这样评分", "的家庭成员", "的其他候选", "同一人", "不是同一人", "不确定"):
+        assert words in text, words
+    for words in ("Why the model scores it so", "Household of", "Other candidates", "Match"):
+        assert words not in text, words
+    shot = tmp_path / "review_pair_page_zh.png"
+    page.screenshot(path=str(shot), full_page=True)
+    save_artifact(shot)
+
+    page.click("#language button[value=en]")
+    page.wait_for_url(pair_url)  # back on the same pair, in English
+    assert page.get_attribute("html", "lang") == "en"
+    text = page.locator("main").inner_text()
+    assert "Why the model scores it so" in text and "Same person" in text
+    assert "模型为何这样评分" not in text
+    page.goto(f"{base}/queue")
+    assert page.locator("h1").inner_text() == "Review queue"  # the cookie keeps the choice
+    page.click("#language button[value=zh]")
+    page.wait_for_url(f"{base}/queue")
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    assert page.locator("h1").inner_text() == "审核队列"
+    assert "lang=" not in page.url
+
+
+def test_a_refused_merge_says_what_each_key_does_and_a_conflict_is_confirmed(
+        served_conflict, browser, tmp_path):
+    base, db, _log = served_conflict
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    _sign_in(page, base, "alice")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/pair/*")
+    pair_url = page.url
+    refusal = page.locator("#refusal").inner_text()
+    assert "合并被拒" in refusal and "户籍记录 police:" in refusal
+    assert "同一人：会产生冲突（CONFLICT），因为户籍记录" in refusal
+    assert "不是同一人：保持分开" in refusal and "不确定：这对记录留在队列中" in refusal
+    shot = tmp_path / "review_refused_merge.png"
+    page.screenshot(path=str(shot), full_page=True)
+    save_artifact(shot)
+
+    # A held pair: the queue's Continue button has the focus, and Enter opens the pair again.
+    page.goto(f"{base}/queue")
+    assert _focused(page) == "continue"
+    assert page.locator("#count-yours b").inner_text() == "1"
+    page.keyboard.press("Enter")
+    page.wait_for_url(pair_url)
+
+    page.keyboard.press("m")  # 同一人: asks first, stores nothing
+    page.wait_for_url(f"{pair_url}/decide")
+    assert _focused(page) == "confirm-yes"
+    assert "身份证号不同" in page.locator("#confirm-effect").inner_text()
+    assert _stored(db) == []
+    page.keyboard.press("Escape")  # back to the pair, still nothing stored
+    page.wait_for_url(pair_url)
+    assert _stored(db) == []
+    page.keyboard.press("m")
+    page.wait_for_url(f"{pair_url}/decide")
+    page.keyboard.press("Enter")  # confirmed: stored, and the next pair opens
+    page.wait_for_url(lambda url: url != pair_url and "/decide" not in url)
+    assert _stored(db) == [("alice", "match")]
+
+
+def _decision_times(page, key: str) -> tuple[float, float]:
+    """Press a decision key; the server times (ms) of the decision's POST (store it, claim the
+    next pair) and of the page that follows, from their Server-Timing headers."""
+    seen: list = []
+
+    def handler(response) -> None:
+        seen.append(response)
+
+    page.on("response", handler)
+    try:
+        current = page.url
+        page.keyboard.press(key)
+        page.wait_for_url(lambda url: url != current)
+        page.wait_for_load_state("load")
+    finally:
+        page.remove_listener("response", handler)
+    post = [r for r in seen if r.request.method == "POST" and r.url.endswith("/decide")]
+    after = [r for r in seen if r.request.method == "GET" and r.request.resource_type == "document"]
+    assert post and after, [(r.request.method, r.url) for r in seen]
+    times = [float(SERVER_TIMING.search(r.headers["server-timing"]).group(1))
+             for r in (post[0], after[-1])]
+    return times[0], times[1]
+
+
+def test_a_fifty_decision_session_reports_the_server_time_per_decision(served, browser):
+    """Fifty decisions by keyboard (the test run has about two dozen pairs: alice and bob skip
+    every pair with 不确定, which leaves it for the others, then carol decides); the server
+    time of each (decision + next page) is printed."""
+    base, db, _log = served
+    timings: list[tuple[float, float]] = []
+    for reviewer, keys in (("alice", "u"), ("bob", "u"), ("carol", "nm")):
+        context = browser.new_context(viewport={"width": 1360, "height": 900})
+        page = context.new_page()
+        _sign_in(page, base, reviewer)
+        if page.locator("#start[disabled]").count():
+            context.close()
+            continue
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{base}/pair/*")
+        i = 0
+        while len(timings) < 50 and "/pair/" in page.url:
+            timings.append(_decision_times(page, keys[i % len(keys)]))
+            i += 1
+        context.close()
+        if len(timings) >= 50:
+            break
+    assert len(timings) == 50
+    stored = _stored(db)
+    assert len(stored) == 50 and {r for r, _ in stored} == {"alice", "bob", "carol"}
+    total = sorted(p + g for p, g in timings)
+    print(f"\nreview session: 50 decisions; server ms per decision (POST + next page): "
+          f"median {statistics.median(total):.1f}, p90 {total[44]:.1f}, max {total[-1]:.1f}; "
+          f"POST median {statistics.median(p for p, _ in timings):.1f}, "
+          f"page median {statistics.median(g for _, g in timings):.1f}")

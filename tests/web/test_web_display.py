@@ -8,6 +8,7 @@ from linkage.web.display import (
     mask_id_pair,
     weight_bars,
 )
+from linkage.web.i18n import in_language
 
 
 def _text(segments, changed=None):
@@ -51,7 +52,9 @@ def test_an_id_number_is_masked_but_its_differing_positions_are_marked():
     assert _shown(right) == "15****************"
     assert _marked(left) == _marked(right) == [12, 13]
     assert a not in _shown(left) + _shown(right)
-    assert describe_id_difference(a, b) == "two adjacent characters swapped (positions 13-14)"
+    assert describe_id_difference(a, b) == "相邻两位颠倒（第 13-14 位）"  # Chinese unless asked
+    with in_language("en"):
+        assert describe_id_difference(a, b) == "two adjacent characters swapped (positions 13-14)"
 
 
 @pytest.mark.parametrize("a, b, phrase", [
@@ -62,7 +65,8 @@ def test_an_id_number_is_masked_but_its_differing_positions_are_marked():
     ("150521196503120016", "250521196503120017", "2 characters differ"),
 ])
 def test_id_difference_is_described_without_naming_a_digit(a, b, phrase):
-    assert describe_id_difference(a, b) == phrase
+    with in_language("en"):
+        assert describe_id_difference(a, b) == phrase
 
 
 def test_damaged_and_placeholder_ids_keep_their_non_digits_only():

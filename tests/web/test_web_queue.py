@@ -133,3 +133,32 @@ def test_a_pair_decided_long_ago_is_found_by_its_token(synthetic_queue, backend_
     found = q.find(q.url_token(old))
     assert found is not None and found.probability == 0.5  # scores from the run that had it
     assert q.find("f" * 32) is None
+
+
+def _parts(q: ReviewQueue, reviewer: str) -> dict:
+    c = q.counts(reviewer)
+    assert sum(c.parts) == c.pairs, (reviewer, c)  # every pair in exactly one part
+    return {"waiting": c.waiting_for_you, "yours": c.yours_now, "others": c.with_others,
+            "left": c.left_for_others, "decided": c.decided}
+
+
+def test_the_queue_counts_put_every_pair_in_one_part(synthetic_queue):
+    """Held pairs count once (not as waiting and in review), and a pair a reviewer left as
+    unsure waits for the others, not for them, and is not decided."""
+    q = synthetic_queue
+    assert _parts(q, "alice") == {"waiting": 4, "yours": 0, "others": 0, "left": 0, "decided": 0}
+    a = q.claim_next("alice")
+    assert _parts(q, "alice") == {"waiting": 3, "yours": 1, "others": 0, "left": 0, "decided": 0}
+    assert _parts(q, "bob") == {"waiting": 3, "yours": 0, "others": 1, "left": 0, "decided": 0}
+    q.decide("alice", a, "unsure")
+    assert _parts(q, "alice") == {"waiting": 3, "yours": 0, "others": 0, "left": 1, "decided": 0}
+    assert _parts(q, "bob") == {"waiting": 4, "yours": 0, "others": 0, "left": 0, "decided": 0}
+    assert q.claim_next("bob").ref == a.ref  # held by bob: counted as his, not as left
+    assert _parts(q, "alice") == {"waiting": 3, "yours": 0, "others": 1, "left": 0, "decided": 0}
+    q.decide("carol", q.claim_next("carol"), "match")
+    q.claim_next("carol")
+    q.release_all("bob")
+    assert _parts(q, "alice") == {"waiting": 1, "yours": 0, "others": 1, "left": 1, "decided": 1}
+    assert _parts(q, "bob") == {"waiting": 2, "yours": 0, "others": 1, "left": 0, "decided": 1}
+    assert _parts(q, "carol") == {"waiting": 2, "yours": 1, "others": 0, "left": 0, "decided": 1}
+    assert q.counts("alice").your_decisions == 1  # unsure included, and said so on the page

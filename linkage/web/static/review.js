@@ -1,6 +1,13 @@
-// One key per decision on the pair page (m / n / u); Esc leaves the note box.
+// One key per decision on the pair page (m / n / u); Esc leaves the note box. On the page that
+// asks to confirm a decision, Enter confirms (the button has the focus) and Esc goes back.
 (function () {
   "use strict";
+  var back = document.getElementById("confirm-back");
+  if (back) {
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") { e.preventDefault(); back.click(); }
+    });
+  }
   var form = document.getElementById("decide");
   if (!form) { return; }
   var keys = { m: "match", n: "non_match", u: "unsure" };
