@@ -64,8 +64,8 @@ class RunResult:
     config: JobConfig = field(repr=False)
     rejects: pd.DataFrame = field(repr=False)
     weights: np.ndarray = field(repr=False)  # match weight (bits) of every candidate pair
-    # entity_changes.csv: the previous run's ids whose records moved (core.changes); None on a
-    # job's first run and in views rebuilt without the previous run
+    # entity_changes.csv: the previous run's ids whose records moved (core.changes); empty on
+    # a job's first run
     successors: pd.DataFrame | None = field(default=None, repr=False)
 
 

@@ -99,8 +99,8 @@ OUTPUTS: dict[str, OutputDoc] = {
         "previous complete run whose records no longer all sit under it, and where they "
         "went, so a card issued to an id "
         "that was merged away or split is traced to the person's id now (ids never change "
-        "meaning: a merged-away id points to its successor). Written by `linkage run` and "
-        "`linkage add` (not by `export`); empty on a job's first run; "
+        "meaning: a merged-away id points to its successor). Written by `linkage run`, "
+        "`linkage add` and `export`; empty on a job's first run; "
         "`linkage history ENTITY_ID` tells an id's whole life.",
         ["entity_id", "change", "successor_ids", "records", "records_moved", "previous_run",
          "remarks"],

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from linkage.core import changes
 from linkage.core.config import JobConfig
 from linkage.core.golden import GOLDEN_COLUMNS
 from linkage.jobs.state import standardised_job
 from linkage.outputs.view import RunView
 from linkage.outputs.writer import write_outputs
-from linkage.store import Store
+from linkage.store import StatePruned, Store
 
 BOOL_COLUMNS = ["duplicate_enrolment", "id_repaired", "deceased", "needs_review"]
 
@@ -73,7 +74,23 @@ def load_latest(config: JobConfig) -> RunView:
         weights_note="only the pairs the store keeps (match and review bands)",
         notes=notes,
         review=review,
+        successors=_successors(store, config.job, run_id, members),
     )
+
+
+def _successors(store: Store, job: str, run_id: str,
+                members: pd.DataFrame) -> pd.DataFrame | None:
+    """entity_changes.csv of the run, as the run wrote it: against the job's complete run
+    before it (empty for its first; left out when keep_runs has deleted that run's state)."""
+    order = [r for r, _ in store.complete_run_summaries(job)]
+    at = order.index(run_id)
+    if at == 0:
+        return pd.DataFrame(columns=changes.SUCCESSOR_COLUMNS)
+    try:
+        before = store.members(order[at - 1])
+    except StatePruned:
+        return None
+    return changes.entity_successors(order[at - 1], before, members)
 
 
 def _review_pairs(store: Store, run_id: str) -> pd.DataFrame:

@@ -34,7 +34,9 @@ class RunView:
     weights_note: str = ""
     notes: list[str] = field(default_factory=list)
     review: pd.DataFrame | None = None  # the pairs for review, as review_pairs.csv lists them
-    successors: pd.DataFrame | None = None  # entity_changes.csv (linkage.core.changes)
+    # entity_changes.csv (linkage.core.changes); None: not known (the previous run's state
+    # was deleted by keep_runs), not written
+    successors: pd.DataFrame | None = None
     _text: dict = field(default_factory=dict, repr=False, init=False)
 
     @classmethod

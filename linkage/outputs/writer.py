@@ -63,7 +63,7 @@ def write_outputs(view: RunView, out_dir: Path) -> dict[str, dict]:
     manifest["registry_duplicates"] = {
         "files": ["registry_duplicates.csv", "registry_duplicates.xlsx"], "rows": len(duplicates)}
     tables = {**tables, "roster_deferred": deferred, "registry_duplicates": duplicates}
-    if view.successors is not None:  # a run or add (not an export): which ids moved, and where
+    if view.successors is not None:  # which ids moved since the previous run, and where
         paths = write_table(view.successors, out_dir, "entity_changes", SHEETS["entity_changes"])
         manifest["entity_changes"] = {"files": [p.name for p in paths],
                                       "rows": len(view.successors)}

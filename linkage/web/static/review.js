@@ -3,9 +3,14 @@
 (function () {
   "use strict";
   var back = document.getElementById("confirm-back");
-  if (back) {
+  var yes = document.getElementById("confirm-yes");
+  if (back && yes) {
+    // Focused now, not when the browser gets round to `autofocus` (after load): an Enter
+    // pressed as soon as the page shows must confirm.
+    yes.focus();
     document.addEventListener("keydown", function (e) {
       if (e.key === "Escape") { e.preventDefault(); back.click(); }
+      if (e.key === "Enter" && e.target === document.body) { e.preventDefault(); yes.click(); }
     });
   }
   var form = document.getElementById("decide");
