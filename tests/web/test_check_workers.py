@@ -129,9 +129,10 @@ def test_a_record_added_with_add_is_answered_without_a_restart(served, tmp_path)
     assert first["verdict"] == "new_person", first
     batch = tmp_path / "urban_batch.csv"
     with open(batch, "w", encoding="utf-8-sig", newline="") as fh:
-        csv.writer(fh).writerows([["ryid", "xm", "sfzh", "xb", "csrq", "jdmc", "sqmc", "cbrq", "dc"],
-                                  ["CZ9000000001", "乌日娜", idn, "2", "19910417", "三家子乡",
-                                   "三家子中学", "2026-12-01", "1"]])
+        csv.writer(fh).writerows([
+            ["ryid", "xm", "sfzh", "xb", "csrq", "jdmc", "sqmc", "cbrq", "dc"],
+            ["CZ9000000001", "乌日娜", idn, "2", "19910417", "三家子乡", "三家子中学",
+             "2026-12-01", "1"]])
     checks = _Checks(str(http.base_url), dict(http.headers), record)
     checks.start()
     try:
