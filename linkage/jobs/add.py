@@ -432,7 +432,15 @@ def _attach(records, scored, band, old_ids, authority, decided, new) -> _Attache
     refused = edges[result.refused]
     owner_l, owner_r = owner[labels[node[left[refused]]]], owner[labels[node[right[refused]]]]
     bridge = pd.notna(owner_l) & pd.notna(owner_r) & (owner_l != owner_r)
-    reasons = np.where(bridge, BRIDGE, REFUSED).astype(object)
+    # The others in the full run's words, naming the registry records (or the reviewer's
+    # non-match) that collide: each node stands for its first registry record, else its first.
+    keys = (records["source"].astype(str) + ":" + records["record_id"].astype(str)).to_numpy()
+    first = np.lexsort((~authority, node))
+    node_keys = pd.Series(keys[first]).groupby(node[first]).first().reindex(
+        np.arange(nodes)).to_numpy(dtype=object)
+    named = cluster.refusal_reasons(labels, node[left[refused]], node[right[refused]], auth,
+                                    node_keys, (node[cannot_l], node[cannot_r]))
+    reasons = np.where(bridge, BRIDGE, np.where(named == "", REFUSED, named)).astype(object)
     order = np.argsort(refused)
     return _Attached(ids, refused[order], reasons[order], int(joined.sum()),
                      int(len(np.unique(new_labels[~joined]))))

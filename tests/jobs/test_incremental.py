@@ -277,6 +277,10 @@ def test_reviewers_decisions_hold_and_bridges_go_to_review(split, tmp_path):
     bridge = review[review["reason"] == BRIDGE]
     assert len(bridge) == 1 and "UX2" in {bridge.iloc[0]["record_l"], bridge.iloc[0]["record_r"]}
     assert result.summary["state"]["bridges_to_review"] == 1
+    # UX1's matches are refused in the full run's words, naming what keeps them apart
+    apart = review[(review["band"] == "match") & review["reason"].str.contains("UX1")]
+    assert len(apart) and apart["reason"].str.endswith("kept apart by a reviewer's "
+                                                       "non-match").all()
     # The same batch again: every row is already linked, so nothing is kept for later runs.
     again = add(config, batch)
     assert again.summary["records"]["rejected"] == 2 and again.summary["added"]["file"] is None
