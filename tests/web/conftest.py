@@ -6,8 +6,11 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from review_helpers import add_users, copy_run, login, write_config
+
+from linkage.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,3 +104,45 @@ def client_for(app):
     yield make
     for client in clients:
         client.close()
+
+
+# --- the check API: the world as a clerk types it, and the app with a token per scope -----------
+# (shared by test_check_api.py and test_check_warnings.py)
+
+@pytest.fixture(scope="session")
+def world(web_run):
+    """The small world's source rows (as text), its truth and the run's entities."""
+    data = web_run.world / "data" / "demo"
+    police = pd.read_csv(data / "police.csv", dtype=str, keep_default_na=False)
+    ncms = pd.read_csv(data / "ncms.csv", dtype=str, keep_default_na=False, encoding="gb18030")
+    urban = pd.read_csv(data / "urban.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    truth = pd.read_csv(data / "truth.csv", dtype=str)
+    store = Store(f"sqlite:///{web_run.db}")
+    members = store.members(web_run.run_id)  # the versions valid in the run
+    store.engine.dispose()
+    entity = dict(zip(zip(members["source"], members["record_id"]), members["entity_id"]))
+    return {"police": police, "ncms": ncms, "urban": urban, "truth": truth, "entity": entity}
+
+
+@pytest.fixture
+def check_url(backend_url, web_run):
+    copy_run(web_run.db, backend_url, whole=True)
+    return backend_url
+
+
+@pytest.fixture
+def api(make_app, check_url):
+    """A TestClient on the review app (check API mounted) and a token per scope."""
+    from fastapi.testclient import TestClient
+
+    from linkage.store.tokens import create_token
+
+    app = make_app(check_url)
+    engine = app.state.review.store.engine
+    tokens = {scope: create_token(engine, f"test-{scope}", scope)[1]
+              for scope in ("status", "check", "check_full")}
+    with TestClient(app) as client:
+        client.tokens = tokens
+        client.engine = engine
+        client.app_ = app
+        yield client

@@ -19,27 +19,12 @@ import sqlalchemy as sa
 from review_helpers import copy_run, free_port, wait_until_serving
 from stdnum.iso7064 import mod_11_2
 
-from linkage.store import Store, entity_members, scored_pairs
+from linkage.store import Store, scored_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 # --- the world, read the way a clerk would type it ---------------------------------------------
-
-@pytest.fixture(scope="session")
-def world(web_run):
-    """The small world's source rows (as text), its truth and the run's entities."""
-    data = web_run.world / "data" / "demo"
-    police = pd.read_csv(data / "police.csv", dtype=str, keep_default_na=False)
-    ncms = pd.read_csv(data / "ncms.csv", dtype=str, keep_default_na=False, encoding="gb18030")
-    urban = pd.read_csv(data / "urban.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    truth = pd.read_csv(data / "truth.csv", dtype=str)
-    with sa.create_engine(f"sqlite:///{web_run.db}").connect() as conn:
-        members = pd.read_sql(sa.select(entity_members).where(
-            entity_members.c.run_id == web_run.run_id), conn)
-    entity = dict(zip(zip(members["source"], members["record_id"]), members["entity_id"]))
-    return {"police": police, "ncms": ncms, "urban": urban, "truth": truth, "entity": entity}
-
 
 def police_record(row: pd.Series, source: str, **extra) -> dict:
     """A registry person's details as an enrolment in ``source`` (fields of the API)."""
@@ -65,30 +50,6 @@ def valid_id(region: str, birth: str, seq: str) -> str:
 
 
 # --- stores, apps and tokens -------------------------------------------------------------------
-
-@pytest.fixture
-def check_url(backend_url, web_run):
-    copy_run(web_run.db, backend_url, whole=True)
-    return backend_url
-
-
-@pytest.fixture
-def api(make_app, check_url):
-    """A TestClient on the review app (check API mounted) and a token per scope."""
-    from fastapi.testclient import TestClient
-
-    from linkage.store.tokens import create_token
-
-    app = make_app(check_url)
-    engine = app.state.review.store.engine
-    tokens = {scope: create_token(engine, f"test-{scope}", scope)[1]
-              for scope in ("status", "check", "check_full")}
-    with TestClient(app) as client:
-        client.tokens = tokens
-        client.engine = engine
-        client.app_ = app
-        yield client
-
 
 def post(client, path: str, body, scope: str = "check_full"):
     return client.post(f"/api/v1{path}", json=body,

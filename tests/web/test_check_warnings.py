@@ -3,56 +3,23 @@ ALREADY_ENROLLED) in both scopes, needs_review for an unreadable ID, and what a 
 can and cannot learn from the warnings (linkage/web/api_guard.py).
 
 The small synthetic world and its run come from tests/web/conftest.py (web_run); the helpers
-and the app with a token per scope from tests/web/test_check_api.py.
+and the app with a token per scope (api, world) from tests/web/test_check_api.py and
+conftest.py.
 """
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
-import sqlalchemy as sa
-from review_helpers import copy_run
 from stdnum.iso7064 import mod_11_2
 from test_check_api import persons_with, police_record, police_row_of, post, valid_id
 
 from linkage.online.check import INPUT_WARNINGS, WARNINGS
-from linkage.store import entity_members
 from matchers.resident_id import parse_id
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-
-@pytest.fixture(scope="session")
-def world(web_run):
-    """The small world's registry and NCMS rows (as text), its truth and the run's entities."""
-    data = web_run.world / "data" / "demo"
-    police = pd.read_csv(data / "police.csv", dtype=str, keep_default_na=False)
-    ncms = pd.read_csv(data / "ncms.csv", dtype=str, keep_default_na=False, encoding="gb18030")
-    truth = pd.read_csv(data / "truth.csv", dtype=str)
-    with sa.create_engine(f"sqlite:///{web_run.db}").connect() as conn:
-        members = pd.read_sql(sa.select(entity_members).where(
-            entity_members.c.run_id == web_run.run_id), conn)
-    entity = dict(zip(zip(members["source"], members["record_id"]), members["entity_id"]))
-    return {"police": police, "ncms": ncms, "truth": truth, "entity": entity}
-
-
-@pytest.fixture
-def api(make_app, backend_url, web_run):
-    """A TestClient on the review app (check API mounted) and a token per scope."""
-    from fastapi.testclient import TestClient
-
-    from linkage.store.tokens import create_token
-
-    copy_run(web_run.db, backend_url, whole=True)
-    app = make_app(backend_url)
-    engine = app.state.review.store.engine
-    with TestClient(app) as client:
-        client.tokens = {scope: create_token(engine, f"test-{scope}", scope)[1]
-                         for scope in ("check", "check_full")}
-        client.app_ = app
-        yield client
 
 REGISTRY_WARNINGS = set(WARNINGS) - INPUT_WARNINGS
 
