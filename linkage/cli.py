@@ -471,6 +471,9 @@ def _add(job: Job, args) -> int:
     print(f"  {state['joined_existing']:,} records joined existing entities, "
           f"{state['new_entities']:,} new entities; {state['bridges_to_review']:,} would bridge "
           "two existing entities and wait for review")
+    g = s["golden_rows"]
+    print(f"  golden records: {g['recomputed']:,} recomputed, {g['from_base_run']:,} kept from "
+          f"run {s['base_run']}")
     _print_summary(s, result.out_dir)
     return 0
 

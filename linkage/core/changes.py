@@ -41,41 +41,73 @@ def compare_runs(previous_run: str, before: pd.DataFrame, after: pd.DataFrame,
                  verified_before: np.ndarray, verified_after: np.ndarray) -> RunChanges:
     """Compare two runs' memberships (``source, record_id, entity_id`` frames) and their
     VERIFIED entity ids (the card roster's rows)."""
-    key_b = _keys(before)
-    key_a = _keys(after)
-    joined = pd.DataFrame({"key": key_b, "was": before["entity_id"].astype(str).to_numpy()}).merge(
-        pd.DataFrame({"key": key_a, "now": after["entity_id"].astype(str).to_numpy()}),
-        on="key", how="outer")
-    both = joined.dropna(subset=["was", "now"])
-    ids_b = pd.unique(before["entity_id"].astype(str))
-    ids_a = pd.unique(after["entity_id"].astype(str))
-    sources_per_now = both.groupby("now")["was"].nunique()
-    targets_per_was = both.groupby("was")["now"].nunique()
-    merged_into = sources_per_now[sources_per_now > 1].index
-    split_from = targets_per_was[targets_per_was > 1].index
-    merges = (both[both["now"].isin(merged_into[:EXAMPLES])].groupby("now")["was"]
-              .agg(lambda s: sorted(set(s))))
-    splits = (both[both["was"].isin(split_from[:EXAMPLES])].groupby("was")["now"]
-              .agg(lambda s: sorted(set(s))))
+    a = _Aligned.of(before, after)
+    both = (a.was >= 0) & (a.now >= 0)
+    pairs = np.unique(a.was[both] * a.n_ids + a.now[both])  # each (was, now) once
+    was_of, now_of = pairs // a.n_ids, pairs % a.n_ids
+    sources_per_now = np.bincount(now_of, minlength=a.n_ids)
+    targets_per_was = np.bincount(was_of, minlength=a.n_ids)
+    merged_into = a.by_id(np.flatnonzero(sources_per_now > 1))
+    split_from = a.by_id(np.flatnonzero(targets_per_was > 1))
+    merges = [{"into": a.names[k], "from": sorted(a.names[was_of[now_of == k]])}
+              for k in merged_into[:EXAMPLES]]
+    splits = [{"from": a.names[k], "into": sorted(a.names[now_of[was_of == k]])}
+              for k in split_from[:EXAMPLES]]
+    in_before = np.zeros(a.n_ids, dtype=bool)
+    in_before[a.ids_before] = True
+    in_after = np.zeros(a.n_ids, dtype=bool)
+    in_after[a.ids_after] = True
     roster_b = set(map(str, verified_before))
     roster_a = set(map(str, verified_after))
     return RunChanges(
         previous_run=previous_run,
-        entities_before=len(ids_b),
-        entities_after=len(ids_a),
-        # pandas hashes; np.isin on object arrays compares every pair (minutes at 100k ids)
-        created=int((~pd.Index(ids_a).isin(ids_b)).sum()),
-        retired=int((~pd.Index(ids_b).isin(ids_a)).sum()),
+        entities_before=int(in_before.sum()),
+        entities_after=int(in_after.sum()),
+        created=int((in_after & ~in_before).sum()),
+        retired=int((in_before & ~in_after).sum()),
         merged=len(merged_into),
         split=len(split_from),
-        moved_records=int((both["was"] != both["now"]).sum()),
-        new_records=int(joined["was"].isna().sum()),
-        removed_records=int(joined["now"].isna().sum()),
+        moved_records=int((a.was[both] != a.now[both]).sum()),
+        new_records=int(((a.now >= 0) & (a.was < 0)).sum()),
+        removed_records=int(((a.was >= 0) & (a.now < 0)).sum()),
         roster_added=len(roster_a - roster_b),
         roster_removed=len(roster_b - roster_a),
-        merges=[{"into": k, "from": v} for k, v in merges.items()],
-        splits=[{"from": k, "into": v} for k, v in splits.items()],
+        merges=merges,
+        splits=splits,
     )
+
+
+@dataclass
+class _Aligned:
+    """Two memberships over one numbering: per record (either run's), the code of its entity
+    id before and now (-1: not in that run); the ids' text by code. Integer codes, because
+    joining and grouping a million records by their text took seconds."""
+
+    was: np.ndarray
+    now: np.ndarray
+    names: np.ndarray  # object: the entity id of each code
+    ids_before: np.ndarray  # codes of the previous run's records' ids, per its record
+    ids_after: np.ndarray
+
+    @property
+    def n_ids(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def of(cls, before: pd.DataFrame, after: pd.DataFrame) -> _Aligned:
+        records, _ = pd.factorize(np.concatenate([_keys(before), _keys(after)]))
+        ids, names = pd.factorize(np.concatenate([before["entity_id"].astype(str).to_numpy(),
+                                                  after["entity_id"].astype(str).to_numpy()]))
+        n = len(before)
+        was = np.full(records.max() + 1 if len(records) else 0, -1, dtype=np.int64)
+        now = was.copy()
+        was[records[:n]] = ids[:n]
+        now[records[n:]] = ids[n:]
+        return cls(was, now, np.asarray(names, dtype=object), ids[:n], ids[n:])
+
+    def by_id(self, codes: np.ndarray) -> np.ndarray:
+        """Codes in the order of their ids' text (as a sorted groupby lists them)."""
+        return codes[np.argsort(self.names[codes], kind="stable")] if len(codes) else codes
 
 
 SUCCESSOR_COLUMNS = ["entity_id", "change", "successor_ids", "records", "records_moved",
@@ -99,30 +131,34 @@ def entity_successors(previous_run: str, before: pd.DataFrame,
     ``records`` (its records in the previous run), ``records_moved`` (those now under
     another id, or gone) and ``remarks``, what it means for the office, in Chinese.
     """
-    joined = pd.DataFrame({"key": _keys(before),
-                           "was": before["entity_id"].astype(str).to_numpy()}).merge(
-        pd.DataFrame({"key": _keys(after), "now": after["entity_id"].astype(str).to_numpy()}),
-        on="key", how="left")
-    moved = (joined["now"].isna() | (joined["now"] != joined["was"])).to_numpy()
-    touched = pd.unique(joined.loc[moved, "was"])
-    if not len(touched):
+    a = _Aligned.of(before, after)
+    had = np.flatnonzero(a.was >= 0)  # the previous run's records
+    was, now = a.was[had], a.now[had]
+    moved = now != was  # gone (-1) or under another id
+    touched = np.zeros(a.n_ids, dtype=bool)
+    touched[was[moved]] = True
+    if not touched.any():
         return pd.DataFrame(columns=SUCCESSOR_COLUMNS)
-    part = joined[joined["was"].isin(touched)].assign(moved=moved[joined["was"].isin(touched)])
-    per = part.groupby("was", sort=True).agg(records=("key", "size"),
-                                             records_moved=("moved", "sum"))
-    stays = per.index.isin(pd.unique(after["entity_id"].astype(str)))
+    mine = touched[was]
+    was, now, moved = was[mine], now[mine], moved[mine]
+    codes = a.by_id(np.flatnonzero(touched))
+    records = np.bincount(was, minlength=a.n_ids)[codes]
+    records_moved = np.bincount(was, weights=moved, minlength=a.n_ids)[codes].astype(int)
+    stays = np.zeros(a.n_ids, dtype=bool)
+    stays[a.ids_after] = True
     # where each id's records are now, other than itself, sorted and ';'-joined
-    went = (part.dropna(subset=["now"]).loc[lambda f: f["now"] != f["was"], ["was", "now"]]
-            .drop_duplicates().sort_values(["was", "now"]))
-    successors = went.groupby("was")["now"].agg(";".join).reindex(per.index, fill_value="")
-    n_now = went.groupby("was").size().reindex(per.index, fill_value=0).to_numpy()
-    change = np.select([stays, n_now == 0, n_now == 1], ["split_off", "withdrawn", "merged_into"],
-                       "split_into")
-    out = pd.DataFrame({"entity_id": per.index, "change": change,
-                        "successor_ids": successors.to_numpy(),
-                        "records": per["records"].to_numpy(),
-                        "records_moved": per["records_moved"].to_numpy().astype(int),
-                        "previous_run": previous_run})
+    went = np.unique(was[moved & (now >= 0)] * a.n_ids + now[moved & (now >= 0)])
+    went_was, went_now = went // a.n_ids, went % a.n_ids
+    order = np.lexsort((a.names[went_now], went_was))
+    joined = (pd.Series(a.names[went_now[order]]).groupby(went_was[order], sort=False)
+              .agg(";".join))
+    successors = joined.reindex(codes, fill_value="").to_numpy(dtype=object)
+    n_now = np.bincount(went_was, minlength=a.n_ids)[codes]
+    change = np.select([stays[codes], n_now == 0, n_now == 1],
+                       ["split_off", "withdrawn", "merged_into"], "split_into")
+    out = pd.DataFrame({"entity_id": a.names[codes], "change": change,
+                        "successor_ids": successors, "records": records,
+                        "records_moved": records_moved, "previous_run": previous_run})
     out["remarks"] = [REMARKS[c].format(s.replace(";", "、"))
                       for c, s in zip(out["change"], out["successor_ids"])]
     return out.reset_index(drop=True)

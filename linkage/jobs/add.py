@@ -39,7 +39,7 @@ from linkage.core.compare import comparison_vectors
 from linkage.core.config import JobConfig, SourceConfig
 from linkage.core.model import FSModel
 from linkage.engines import local as scoring
-from linkage.jobs import evaluate
+from linkage.jobs import evaluate, kept_run
 from linkage.jobs.bookkeeping import RunResult, StageTimer, decisions_for, run_summary
 from linkage.jobs.ingest import (
     REJECT_COLUMNS,
@@ -175,7 +175,7 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     fields = {f for s in config.sources for f in s.fields}
 
     with timer.stage("load"):
-        members, fs, contested_keys = _base_state(store, base, comparisons)
+        members, fs, contested_keys = _base_state(store, base, comparisons, state_dir)
         # The job's records as a full run reads them, unchanged files from the kept state.
         state_data, state = standardised_job(config, store, progress, state_dir=state_dir)
         inputs = _keys(state_data.records)
@@ -210,9 +210,10 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
         contested[scored.right[attached.refused]] = True
 
     with timer.stage("golden"):
-        schemes = {s.name: s.scheme for s in config.sources if s.scheme}
-        gold = golden.golden_records(records, attached.entity_ids, config.precedence, roles,
-                                     schemes, contested)
+        settings = kept_run.job_settings(config)
+        previous = kept_run.golden_rows(state_dir, base, state.inputs(), settings)
+        gold, known = _golden(config, records, attached.entity_ids, contested, new, members,
+                              inputs, previous)
 
     clusters = pd.DataFrame({"source": records["source"], "record_id": records["record_id"],
                              "entity_id": attached.entity_ids})
@@ -223,6 +224,8 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     summary["mode"] = "add"
     summary["engine"] = "local"  # a batch is small: always scored on this machine
     summary["base_run"] = base
+    summary["golden_rows"] = {"recomputed": int(len(gold) - (0 if known is None else len(known))),
+                              "from_base_run": int(0 if known is None else len(known))}
     summary["kept_state"] = state.summary()
     summary["added"] = {**kept, "rows": read}
     if new_std.empty:  # nothing linked: later runs need not read the batch again
@@ -246,17 +249,47 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
             hard_negatives=evaluate.read_hard_negatives(truth_path))
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        rejects, scored.weight.astype(np.float32))
-    return finish(result, store, pairs, timer, carry_pairs_from=base, previous=(base, members))
+    batch = [[src.name, kept["sha256"]]] if summary["added"]["file"] else []
+    verified = None if previous is None else previous[0].loc[
+        previous[0]["status"] == "VERIFIED", "entity_id"].to_numpy()
+    keeping = kept_run.Keeping(state_dir, None if state.inputs() is None
+                               else state.inputs() + batch, settings, known, verified)
+    return finish(result, store, pairs, timer, carry_pairs_from=base, previous=(base, members),
+                  keeping=keeping)
+
+
+def _golden(config, records, entity_ids, contested, new, members, inputs, previous):
+    """The new state's golden rows, and the digests of those unchanged from the base run.
+
+    With the base run's rows kept (linkage.jobs.kept_run), survivorship runs only for the
+    entities the batch touched: those a new record joined or makes, those holding a record the
+    batch made contested, those that lost a record no longer in the inputs; without them, for
+    every entity, as a full run does.
+    """
+    roles = {s.name: s.role for s in config.sources}
+    schemes = {s.name: s.scheme for s in config.sources if s.scheme}
+    if previous is None:
+        return golden.golden_records(records, entity_ids, config.precedence, roles, schemes,
+                                     contested), None
+    rows, digests = previous
+    was_contested = rows.set_index("entity_id")["needs_review"]
+    newly = contested & ~was_contested.reindex(entity_ids).fillna(False).to_numpy(dtype=bool)
+    gone = members.loc[~_keys(members).isin(inputs), "entity_id"].to_numpy()
+    changed = np.concatenate([entity_ids[new], entity_ids[newly], gone]).astype(object)
+    touched = pd.Series(entity_ids).isin(changed).to_numpy()  # hashed, unlike np.isin on objects
+    fresh = golden.golden_records(records[touched], entity_ids[touched], config.precedence,
+                                  roles, schemes, contested[touched])
+    return kept_run.updated(rows, digests, fresh, entity_ids)
 
 
 def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
     return pd.MultiIndex.from_arrays([frame["source"].astype(str), frame["record_id"].astype(str)])
 
 
-def _base_state(store: Store, base: str,
-                comparisons) -> tuple[pd.DataFrame, FSModel, pd.MultiIndex]:
+def _base_state(store: Store, base: str, comparisons,
+                state_dir: Path) -> tuple[pd.DataFrame, FSModel, pd.MultiIndex]:
     """Members, model and contested records (those in pairs clustering refused) of a run."""
-    members = store.members(base)
+    members = kept_run.members(state_dir, base, store)
     fs = FSModel.from_dict(store.run_model(base))
     fs.check_matches(comparisons)
     refused = pd.DataFrame(store.refused_merges(base), columns=["sl", "rl", "sr", "rr"])

@@ -16,7 +16,7 @@ from linkage.core import blocking_plan, changes, cluster, golden, model, standar
 from linkage.core.compare import build_comparisons
 from linkage.core.config import ConfigError, JobConfig
 from linkage.engines import local as scoring
-from linkage.jobs import evaluate
+from linkage.jobs import evaluate, kept_run
 from linkage.jobs.bookkeeping import (
     AccountingError,  # noqa: F401 - what run() raises, importable from here
     RunResult,
@@ -125,7 +125,7 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
             cannot_link=cannot_links(decided, scored),
         )
         previous_run = store.last_complete_run(config.job)
-        previous = store.members(previous_run) if previous_run else None
+        previous = kept_run.members(state_dir, previous_run, store) if previous_run else None
         entity_ids = cluster.stable_entity_ids(records, clustering.labels, authority, previous)
         refused = match[~must][clustering.refused]
         contested = np.zeros(n, dtype=bool)
@@ -164,8 +164,9 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
 
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        data.rejects, scored.weights)
+    keeping = kept_run.Keeping(state_dir, state.inputs(), kept_run.job_settings(config))
     return finish(result, store, pairs_frame, timer,
-                  previous=(previous_run, previous) if previous_run else None)
+                  previous=(previous_run, previous) if previous_run else None, keeping=keeping)
 
 
 def standardiser(config: JobConfig, progress: bool = False):
@@ -251,12 +252,14 @@ def pair_tables(records: pd.DataFrame, scored: scoring.ScoredPairs, prob: np.nda
 
 def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTimer,
            carry_pairs_from: str | None = None,
-           previous: tuple[str, pd.DataFrame] | None = None) -> RunResult:
+           previous: tuple[str, pd.DataFrame] | None = None,
+           keeping: kept_run.Keeping | None = None) -> RunResult:
     """Write a run's files into ``result.out_dir``, then store it: complete only once stored.
 
     ``carry_pairs_from`` names a run whose stored pairs this one keeps too (`linkage add`);
     ``previous`` is the previous complete run and its membership, which the summary's
-    ``changes`` compare against.
+    ``changes`` compare against; ``keeping``: where the membership and golden rows are kept
+    for the next run (linkage.jobs.kept_run).
     """
     out_dir, summary, fs = result.out_dir, result.summary, result.model
     rejects = mark_first_rejected(store, result.config.job, result.run_id, result.rejects)
@@ -270,13 +273,21 @@ def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTim
             verified = result.golden.loc[result.golden["status"] == "VERIFIED", "entity_id"]
             summary["changes"] = changes.compare_runs(
                 previous[0], previous[1], result.clusters,
-                store.verified_entities(previous[0]), verified.to_numpy()).to_dict()
+                store.verified_entities(previous[0])
+                if keeping is None or keeping.verified_before is None
+                else keeping.verified_before, verified.to_numpy()).to_dict()
             result.successors = changes.entity_successors(previous[0], previous[1],
                                                           result.clusters)
     with timer.stage("versions"):  # what the store will write: only what changed
         planned = store.plan_versions(result.config.job, result.clusters, result.golden,
-                                      base=previous)
+                                      base=previous,
+                                      known_digests=keeping.known if keeping else None)
     summary["store_rows"] = planned.counts
+    if keeping is not None:
+        with timer.stage("keep"):
+            kept_run.keep(keeping.folder, result.run_id, result.clusters, result.golden,
+                          planned.digests, keeping.inputs, keeping.settings,
+                          previous[0] if previous is not None else None)
     with timer.stage("write"):
         _write_outputs(out_dir, result.clusters, result.golden, result.review, result.rejects, fs,
                        summary)

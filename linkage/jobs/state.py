@@ -271,6 +271,7 @@ class KeptState:
     raw_columns: list[list[str]] = field(default_factory=list)
     standardise_seconds: float = 0.0
     used: set[Path] = field(default_factory=set)
+    contents: list[list] = field(default_factory=list)  # [source, content version] per file
 
     def read(self, source: SourceConfig,
              progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -281,6 +282,7 @@ class KeptState:
             read_source(source, progress)  # raises InputError naming the source and key
             raise AssertionError(f"read_source read a missing file {source.path}")
         content = content_version(source)
+        self.contents.append([source.name, content])
         if content is None:  # a database without a change column: nothing to key a state by
             records, rejects, read, encoding, raw = self._standardised(source, progress)
             entry["state"] = "standardised"
@@ -325,6 +327,13 @@ class KeptState:
         std = standardise_part(records, self.fields, self.standardiser)
         self.standardise_seconds += time.perf_counter() - start
         return std, rejects, read, encoding, raw
+
+    def inputs(self) -> list[list[str]] | None:
+        """Each file read, as [source, content version]: what the records came from; None
+        when a file has no content version (a database source without change_column)."""
+        if any(content is None for _, content in self.contents):
+            return None
+        return [list(pair) for pair in self.contents]
 
     def summary(self) -> dict:
         """summary.json's ``state``: the folder, and per file what it took."""

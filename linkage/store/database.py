@@ -240,12 +240,14 @@ class Store:
         return planned.counts
 
     def plan_versions(self, job: str, members: pd.DataFrame, golden_rows: pd.DataFrame,
-                      base: tuple[str, pd.DataFrame] | None = None) -> Versions:
+                      base: tuple[str, pd.DataFrame] | None = None,
+                      known_digests: pd.Series | None = None) -> Versions:
         """What storing these members and golden rows will write and close, against the job's
         latest complete run; ``base``: that run's id and membership, when the caller has read
-        it already (a run reads it for stable entity ids)."""
+        it already (a run reads it for stable entity ids); ``known_digests``: entity_id ->
+        digest of golden rows taken unchanged from that run (`add`), not serialised again."""
         with self.engine.connect() as conn:
-            return _plan(conn, job, members, golden_rows, base)
+            return _plan(conn, job, members, golden_rows, base, known_digests)
 
     def first_rejections(self, job: str, rejects: pd.DataFrame) -> pd.Series:
         """Per reject (source, record_id, row_sha256), the earliest complete run of the job that
@@ -429,6 +431,7 @@ class Versions(NamedTuple):
     base_run: str | None
     members: versions.VersionDelta
     golden: versions.VersionDelta
+    digests: np.ndarray  # per golden row planned, its digest (kept for the next `add`)
 
     @property
     def counts(self) -> dict:
@@ -436,9 +439,10 @@ class Versions(NamedTuple):
 
 
 def _plan(conn, job: str, members: pd.DataFrame, golden_rows: pd.DataFrame,
-          base: tuple[str, pd.DataFrame] | None) -> Versions:
+          base: tuple[str, pd.DataFrame] | None,
+          known_digests: pd.Series | None = None) -> Versions:
     """The versions against the job's latest complete run, read on ``conn`` unless ``base``
-    is that run with its membership."""
+    is that run with its membership; ``known_digests`` hold only when made against it."""
     latest = latest_complete(conn, job)
     if base is not None and base[0] == latest:
         open_members = base[1][["source", "record_id", "entity_id"]]
@@ -450,14 +454,21 @@ def _plan(conn, job: str, members: pd.DataFrame, golden_rows: pd.DataFrame,
     open_golden = pd.DataFrame(conn.execute(sa.select(golden.c.entity_id, golden.c.digest)
                                             .where(versions.open_in(golden, job))).all(),
                                columns=["entity_id", "digest"])
-    # the rows' digests a chunk at a time (their JSON whole would take gigabytes at 1M)
-    digests = np.concatenate([_golden_columns(golden_rows.iloc[start:start + CHUNK])["digest"]
-                              .to_numpy(dtype=np.int64)
-                              for start in range(0, len(golden_rows), CHUNK)]
-                             or [np.zeros(0, dtype=np.int64)])
+    digests = np.zeros(len(golden_rows), dtype=np.int64)
+    todo = np.ones(len(golden_rows), dtype=bool)
+    if known_digests is not None and base is not None and base[0] == latest:
+        at = pd.Index(known_digests.index).get_indexer(golden_rows["entity_id"].to_numpy())
+        todo = at < 0  # positions, not reindex: a float NaN would round 64-bit digests
+        digests[~todo] = known_digests.to_numpy(dtype=np.int64)[at[~todo]]
+    # the others' a chunk at a time (the JSON of all rows at once takes gigabytes at 1M)
+    rows = golden_rows[todo] if not todo.all() else golden_rows
+    digests[todo] = np.concatenate([_golden_columns(rows.iloc[start:start + CHUNK])["digest"]
+                                    .to_numpy(dtype=np.int64)
+                                    for start in range(0, len(rows), CHUNK)]
+                                   or [np.zeros(0, dtype=np.int64)])
     return Versions(latest, versions.diff_members(open_members, members, latest),
                     versions.diff_golden(open_golden, golden_rows.assign(digest=digests),
-                                         latest))
+                                         latest), digests)
 
 
 PRUNED = "state_pruned"  # summary key of a run whose state keep_runs deleted

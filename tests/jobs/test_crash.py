@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Stages the pipeline announces, in order (bookkeeping.StageTimer). Standardising happens file
 # by file inside ingest (linkage.jobs.state), which is killed with no kept state to read.
 STAGES = ["ingest", "block", "compare", "train", "score", "cluster", "golden", "pairs",
-          "versions", "write", "outputs", "store"]
+          "versions", "keep", "write", "outputs", "store"]
 
 
 def write_job(world: Path, folder: Path, store_url: str) -> Path:

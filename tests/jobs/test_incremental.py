@@ -380,3 +380,51 @@ def test_add_over_a_base_superseded_meanwhile_stores_nothing(split, backend_url,
     # the first add's records stay
     assert (_ids(again.clusters).reindex(first.index) == first).all()
     assert len(again.clusters) > len(first)
+
+
+def _stored_golden(config, run_id: str) -> list[str]:
+    store = Store(config.store)
+    try:
+        return sorted(store.golden_records(run_id))
+    finally:
+        store.engine.dispose()
+
+
+def test_add_reruns_survivorship_only_for_the_entities_it_touches(split, tmp_path):
+    """With the base run's golden rows kept, `add` recomputes the touched entities' rows and
+    takes the rest: the same golden records and stored rows as survivorship over all."""
+    from linkage.jobs.state import state_folder
+
+    config = load_config(_config(tmp_path, split["base"], "golden"))
+    run(config)
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(tmp_path / "golden", snapshot)
+    kept = add(config, split["ncms_new"], source="ncms")
+    rows = kept.summary["golden_rows"]
+    assert 0 < rows["recomputed"] < len(kept.golden) / 3
+    assert rows["recomputed"] + rows["from_base_run"] == len(kept.golden)
+    stored = _stored_golden(config, kept.run_id)
+
+    shutil.rmtree(tmp_path / "golden")
+    shutil.copytree(snapshot, tmp_path / "golden")
+    shutil.rmtree(state_folder(config) / "runs")  # no kept rows: survivorship for all
+    whole = add(config, split["ncms_new"], source="ncms")
+    assert whole.summary["golden_rows"] == {"recomputed": len(whole.golden), "from_base_run": 0}
+    pd.testing.assert_frame_equal(kept.golden, whole.golden)
+    assert stored == _stored_golden(config, whole.run_id)
+    assert kept.summary["store_rows"] == whole.summary["store_rows"]
+
+
+def test_kept_golden_rows_are_not_used_once_an_input_file_changed(split, tmp_path):
+    """A source file edited after the run (here one byte: a blank line at its end) may hold
+    other records: `add` then makes every golden row again rather than trust the kept ones."""
+    data = tmp_path / "data"
+    shutil.copytree(split["base"], data)
+    config = load_config(_config(tmp_path, data, "changed"))
+    run(config)
+    with open(data / "urban.csv", "a", encoding="utf-8") as fh:
+        fh.write("\n")
+    result = add(config, split["ncms_new"], source="ncms")
+    assert result.summary["golden_rows"]["from_base_run"] == 0
+    again = add(config, split["urban_new"], source="urban")  # its base's rows are kept now
+    assert again.summary["golden_rows"]["from_base_run"] > 0
