@@ -41,7 +41,21 @@ def compare_runs(previous_run: str, before: pd.DataFrame, after: pd.DataFrame,
                  verified_before: np.ndarray, verified_after: np.ndarray) -> RunChanges:
     """Compare two runs' memberships (``source, record_id, entity_id`` frames) and their
     VERIFIED entity ids (the card roster's rows)."""
-    a = _Aligned.of(before, after)
+    return _compare(previous_run, _Aligned.of(before, after), verified_before, verified_after)
+
+
+def between(previous_run: str, before: pd.DataFrame, after: pd.DataFrame,
+            verified_before: np.ndarray,
+            verified_after: np.ndarray) -> tuple[RunChanges, pd.DataFrame]:
+    """:func:`compare_runs` and :func:`entity_successors` of two memberships, aligned once
+    (what a run reports: at a million records the alignment is most of either)."""
+    aligned = _Aligned.of(before, after)
+    return (_compare(previous_run, aligned, verified_before, verified_after),
+            _successors(previous_run, aligned))
+
+
+def _compare(previous_run: str, a: _Aligned, verified_before: np.ndarray,
+             verified_after: np.ndarray) -> RunChanges:
     both = (a.was >= 0) & (a.now >= 0)
     pairs = np.unique(a.was[both] * a.n_ids + a.now[both])  # each (was, now) once
     was_of, now_of = pairs // a.n_ids, pairs % a.n_ids
@@ -131,7 +145,10 @@ def entity_successors(previous_run: str, before: pd.DataFrame,
     ``records`` (its records in the previous run), ``records_moved`` (those now under
     another id, or gone) and ``remarks``, what it means for the office, in Chinese.
     """
-    a = _Aligned.of(before, after)
+    return _successors(previous_run, _Aligned.of(before, after))
+
+
+def _successors(previous_run: str, a: _Aligned) -> pd.DataFrame:
     had = np.flatnonzero(a.was >= 0)  # the previous run's records
     was, now = a.was[had], a.now[had]
     moved = now != was  # gone (-1) or under another id

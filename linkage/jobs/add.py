@@ -250,10 +250,8 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        rejects, scored.weight.astype(np.float32))
     batch = [[src.name, kept["sha256"]]] if summary["added"]["file"] else []
-    verified = None if previous is None else previous[0].loc[
-        previous[0]["status"] == "VERIFIED", "entity_id"].to_numpy()
     keeping = kept_run.Keeping(state_dir, None if state.inputs() is None
-                               else state.inputs() + batch, settings, known, verified)
+                               else state.inputs() + batch, settings, known)
     return finish(result, store, pairs, timer, carry_pairs_from=base, previous=(base, members),
                   keeping=keeping)
 

@@ -68,14 +68,12 @@ def job_settings(config) -> str:
 @dataclass
 class Keeping:
     """Where a run keeps its rows and what its golden rows were made from; ``known``: the
-    digests of golden rows taken unchanged from the previous run (`add`, which has read that
-    run's rows and so its VERIFIED ids)."""
+    digests of golden rows taken unchanged from the previous run (`add`)."""
 
     folder: Path
     inputs: list[list[str]] | None
     settings: str
     known: pd.Series | None = None
-    verified_before: np.ndarray | None = None  # the previous run's VERIFIED ids, if read
 
 
 def _path(folder: Path, run_id: str, kind: str) -> Path:
@@ -167,6 +165,26 @@ def golden_rows(folder: Path, run_id: str, inputs: list[list[str]] | None = None
             [c, str(t)] for c, t in frame.dtypes.items()] != meta["dtypes"][:-1]:
         return None
     return frame, digests
+
+
+def golden_digests(folder: Path, run_id: str) -> pd.DataFrame | None:
+    """The run's entity ids, golden digests and statuses, if kept: what the store's open golden
+    versions hold after it (the next run's diff) and its VERIFIED ids (the changes it
+    reports), read without the rest of the rows."""
+    path = _path(folder, run_id, "golden")
+    if not path.is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        meta = json.loads(pq.read_schema(path).metadata[META_KEY])
+        frame = pq.read_table(path, columns=["entity_id", DIGEST, "status"]).to_pandas()
+    except Exception as exc:  # noqa: BLE001 - unreadable: the caller reads the store
+        log.warning("kept run: %s cannot be read (%s): not used", path, exc)
+        return None
+    if meta.get("format") != FORMAT or meta.get("run_id") != run_id or len(frame) != meta["rows"]:
+        return None
+    return frame.rename(columns={DIGEST: "digest"})
 
 
 def updated(previous: pd.DataFrame, previous_digests: np.ndarray, fresh: pd.DataFrame,

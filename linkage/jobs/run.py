@@ -268,20 +268,24 @@ def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTim
         (rejects["first_rejected_run"] != result.run_id).sum())
     # entity_changes.csv is written by every run, empty on a job's first (no stale copy stays)
     result.successors = pd.DataFrame(columns=changes.SUCCESSOR_COLUMNS)
+    prior = None  # the previous run's golden digests and statuses, if kept
+    if previous is not None and keeping is not None:
+        prior = kept_run.golden_digests(keeping.folder, previous[0])
     if previous is not None:
         with timer.stage("changes"):
             verified = result.golden.loc[result.golden["status"] == "VERIFIED", "entity_id"]
-            summary["changes"] = changes.compare_runs(
+            found, result.successors = changes.between(
                 previous[0], previous[1], result.clusters,
-                store.verified_entities(previous[0])
-                if keeping is None or keeping.verified_before is None
-                else keeping.verified_before, verified.to_numpy()).to_dict()
-            result.successors = changes.entity_successors(previous[0], previous[1],
-                                                          result.clusters)
+                store.verified_entities(previous[0]) if prior is None
+                else prior.loc[prior["status"] == "VERIFIED", "entity_id"].to_numpy(),
+                verified.to_numpy())
+            summary["changes"] = found.to_dict()
     with timer.stage("versions"):  # what the store will write: only what changed
         planned = store.plan_versions(result.config.job, result.clusters, result.golden,
                                       base=previous,
-                                      known_digests=keeping.known if keeping else None)
+                                      known_digests=keeping.known if keeping else None,
+                                      open_golden=None if prior is None
+                                      else prior[["entity_id", "digest"]])
     summary["store_rows"] = planned.counts
     if keeping is not None:
         with timer.stage("keep"):

@@ -241,13 +241,16 @@ class Store:
 
     def plan_versions(self, job: str, members: pd.DataFrame, golden_rows: pd.DataFrame,
                       base: tuple[str, pd.DataFrame] | None = None,
-                      known_digests: pd.Series | None = None) -> Versions:
+                      known_digests: pd.Series | None = None,
+                      open_golden: pd.DataFrame | None = None) -> Versions:
         """What storing these members and golden rows will write and close, against the job's
         latest complete run; ``base``: that run's id and membership, when the caller has read
         it already (a run reads it for stable entity ids); ``known_digests``: entity_id ->
-        digest of golden rows taken unchanged from that run (`add`), not serialised again."""
+        digest of golden rows taken unchanged from that run (`add`), not serialised again;
+        ``open_golden``: entity_id, digest of that run's golden rows (kept beside the state),
+        instead of reading the open versions."""
         with self.engine.connect() as conn:
-            return _plan(conn, job, members, golden_rows, base, known_digests)
+            return _plan(conn, job, members, golden_rows, base, known_digests, open_golden)
 
     def first_rejections(self, job: str, rejects: pd.DataFrame) -> pd.Series:
         """Per reject (source, record_id, row_sha256), the earliest complete run of the job that
@@ -440,9 +443,11 @@ class Versions(NamedTuple):
 
 def _plan(conn, job: str, members: pd.DataFrame, golden_rows: pd.DataFrame,
           base: tuple[str, pd.DataFrame] | None,
-          known_digests: pd.Series | None = None) -> Versions:
+          known_digests: pd.Series | None = None,
+          open_golden: pd.DataFrame | None = None) -> Versions:
     """The versions against the job's latest complete run, read on ``conn`` unless ``base``
-    is that run with its membership; ``known_digests`` hold only when made against it."""
+    is that run with its membership; ``known_digests`` and ``open_golden`` hold only when
+    made against it."""
     latest = latest_complete(conn, job)
     if base is not None and base[0] == latest:
         open_members = base[1][["source", "record_id", "entity_id"]]
@@ -451,12 +456,14 @@ def _plan(conn, job: str, members: pd.DataFrame, golden_rows: pd.DataFrame,
             entity_members.c.source, entity_members.c.record_id, entity_members.c.entity_id)
             .where(versions.open_in(entity_members, job))).all(),
             columns=["source", "record_id", "entity_id"])
-    open_golden = pd.DataFrame(conn.execute(sa.select(golden.c.entity_id, golden.c.digest)
-                                            .where(versions.open_in(golden, job))).all(),
-                               columns=["entity_id", "digest"])
+    current = base is not None and base[0] == latest
+    if open_golden is None or not current:
+        open_golden = pd.DataFrame(conn.execute(
+            sa.select(golden.c.entity_id, golden.c.digest)
+            .where(versions.open_in(golden, job))).all(), columns=["entity_id", "digest"])
     digests = np.zeros(len(golden_rows), dtype=np.int64)
     todo = np.ones(len(golden_rows), dtype=bool)
-    if known_digests is not None and base is not None and base[0] == latest:
+    if known_digests is not None and current:
         at = pd.Index(known_digests.index).get_indexer(golden_rows["entity_id"].to_numpy())
         todo = at < 0  # positions, not reindex: a float NaN would round 64-bit digests
         digests[~todo] = known_digests.to_numpy(dtype=np.int64)[at[~todo]]

@@ -5,7 +5,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.core.changes import compare_runs, entity_successors
+from linkage.core.changes import between, compare_runs, entity_successors
 from linkage.core.cluster import cluster, refusal_reasons
 
 
@@ -170,6 +170,10 @@ def test_changes_agree_with_the_record_by_record_account(rows):
     assert {k: got[k] for k in want if k != "successors"} == {
         k: v for k, v in want.items() if k != "successors"}
     rows_got = entity_successors("R1", before, after)
+    together, rows_together = between("R1", before, after, np.array([], dtype=object),
+                                      np.array([], dtype=object))
+    assert together.to_dict() == got
+    pd.testing.assert_frame_equal(rows_together, rows_got)
     assert [tuple(r) for r in rows_got[["entity_id", "change", "successor_ids", "records",
                                         "records_moved"]].itertuples(index=False)] == [
         tuple(s) for s in want["successors"]]
