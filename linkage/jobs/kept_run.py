@@ -191,16 +191,25 @@ def updated(previous: pd.DataFrame, previous_digests: np.ndarray, fresh: pd.Data
             entity_ids: np.ndarray) -> tuple[pd.DataFrame, pd.Series]:
     """The golden rows of a state whose entities are ``entity_ids``: ``fresh`` rows for the
     entities survivorship was run on again, the previous run's for the others; in entity-id
-    order, as ``golden_records`` gives them. Also the known digests (entity_id -> digest) of
-    the rows taken from the previous run."""
-    live = pd.Index(pd.unique(entity_ids))
-    kept = previous["entity_id"].isin(live).to_numpy() & ~previous["entity_id"].isin(
-        fresh["entity_id"]).to_numpy()
-    rows = pd.concat([previous[kept], fresh], ignore_index=True)
-    order = np.argsort(rows["entity_id"].to_numpy(dtype=object), kind="stable")
-    rows = rows.iloc[order].reset_index(drop=True)
+    order, as ``golden_records`` gives them (the previous rows are in that order already, so
+    the fresh ones are placed among them by binary search rather than sorting a million ids).
+    Also the known digests (entity_id -> digest) of the rows taken from the previous run."""
+    ids = previous["entity_id"]
+    kept = (ids.isin(pd.unique(entity_ids)) & ~ids.isin(fresh["entity_id"])).to_numpy()
+    kept_rows = previous[kept]
+    kept_ids = kept_rows["entity_id"].to_numpy(dtype=object)
+    fresh = fresh.iloc[np.argsort(fresh["entity_id"].to_numpy(dtype=object), kind="stable")]
+    before = np.searchsorted(kept_ids, fresh["entity_id"].to_numpy(dtype=object))
+    # final position of each row: a kept row moves down by the fresh rows placed before it
+    fresh_at = before + np.arange(len(fresh))
+    kept_at = np.arange(len(kept_rows)) + np.searchsorted(before, np.arange(len(kept_rows)),
+                                                          side="right")
+    order = np.empty(len(kept_rows) + len(fresh), dtype=np.int64)
+    order[kept_at] = np.arange(len(kept_rows))
+    order[fresh_at] = len(kept_rows) + np.arange(len(fresh))
+    rows = pd.concat([kept_rows, fresh], ignore_index=True).take(order).reset_index(drop=True)
     differ = {c: t for c, t in previous.dtypes.items() if rows[c].dtype != t}
     if differ:  # a handful of fresh rows can come out of survivorship with looser dtypes
         rows = rows.astype(differ)
-    known = pd.Series(previous_digests[kept], index=previous["entity_id"].to_numpy()[kept])
+    known = pd.Series(previous_digests[kept], index=kept_ids)
     return rows, known

@@ -9,6 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkage.core.config import load_config
 from linkage.jobs import kept_run
@@ -123,3 +125,24 @@ def test_updated_takes_fresh_rows_for_touched_entities_in_entity_order():
     assert rows["entity_id"].tolist() == ["E1", "E3", "E4"]  # E5 has no record any more
     assert rows["n_records"].tolist() == [2, 2, 1]
     assert known.to_dict() == {"E1": 11}
+
+
+@given(st.sets(st.integers(0, 60), max_size=30), st.sets(st.integers(0, 60), max_size=10),
+       st.sets(st.integers(0, 60), max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_updated_rows_are_those_survivorship_over_all_would_order(previous_ids, fresh_ids, live):
+    """Any previous rows, fresh rows and live entities: the fresh rows replace or join the
+    previous ones, the dead go, and the order is the sorted order of the ids."""
+    name = lambda i: f"E{i:03d}" if i % 3 else f"E{i}"  # noqa: E731 - ids of unequal length
+    previous = pd.DataFrame({"entity_id": pd.Series(sorted(map(name, previous_ids)),
+                                                    dtype=object), "v": "old"})
+    live_ids = {name(i) for i in live} | {name(i) for i in fresh_ids}
+    fresh = pd.DataFrame({"entity_id": pd.Series([name(i) for i in fresh_ids], dtype=object),
+                          "v": "new"})
+    rows, known = kept_run.updated(previous, np.arange(len(previous)), fresh,
+                                   np.array(sorted(live_ids), dtype=object))
+    want = pd.concat([previous[previous["entity_id"].isin(live_ids)
+                               & ~previous["entity_id"].isin(fresh["entity_id"])], fresh])
+    want = want.sort_values("entity_id", kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows, want)
+    assert set(known.index) == set(want.loc[want["v"] == "old", "entity_id"])
