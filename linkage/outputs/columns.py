@@ -359,7 +359,8 @@ OTHER_FILES = {
                       "decisions, entities, golden records, accounts, audit trail.",
     "state": "Folder of the kept standardised state when `state_dir` is not set: per job "
              "(state/<job>/), each input file's standardised records as Parquet with the "
-             "SHA-256 of its bytes beside it; safe to delete (the next run rebuilds it).",
+             "SHA-256 of its bytes beside it, and in runs/ the last runs' membership and "
+             "golden records; safe to delete (the next run rebuilds it).",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from linkage.outputs.view import RunView, birth_text
+from linkage.outputs.view import RunView, birth_text, sort_order
 
 ENTERED_COLUMNS = [
     "entity_id", "status", "scheme", "source", "record_id", "name_entered", "id_entered",
@@ -79,7 +79,7 @@ def duplicate_enrolments(view: RunView, enrol: pd.DataFrame) -> pd.DataFrame:
                        ["entity_id", "id_number", "name", "birth_date", "n_enrolments"]]
     flagged = flagged.rename(columns={"id_number": "resident_id"})
     rows = enrol.merge(flagged, on="entity_id", how="inner")
-    rows = rows.sort_values(["resident_id", "entity_id", "scheme", "source", "record_id"],
-                            na_position="last", kind="stable").reset_index(drop=True)
+    rows = rows.iloc[sort_order(rows, ["resident_id", "entity_id", "scheme", "source",
+                                       "record_id"])].reset_index(drop=True)
     rows["enrolment_no"] = rows.groupby("entity_id", sort=False).cumcount() + 1
     return rows[DUPLICATE_COLUMNS]

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.outputs import charts
-from linkage.outputs.tables import write_csv
+from linkage.outputs.tables import csv_beside
 from linkage.outputs.xlsx import Sheet, write_xlsx
 
 STEM = "household_links"
@@ -240,10 +240,10 @@ def write_household_links(links: pd.DataFrame, out_dir: Path) -> list[Path]:
     """household_links.csv (UTF-8 with BOM, formulas neutralised) and household_links.xlsx
     (every text cell text, Chinese headers with the CSV's column names)."""
     out_dir = Path(out_dir)
-    csv_path = write_csv(links, out_dir / f"{STEM}.csv")
-    xlsx_path = out_dir / f"{STEM}.xlsx"
+    csv_path, xlsx_path = out_dir / f"{STEM}.csv", out_dir / f"{STEM}.xlsx"
     headers = [f"{LABELS[c]} {c}" if c in LABELS else c for c in links.columns]
-    write_xlsx(xlsx_path, [Sheet(SHEET, links, headers)])
+    with csv_beside(links, csv_path) as also:  # one conversion of each chunk for both files
+        write_xlsx(xlsx_path, [Sheet(SHEET, links, headers, also=also)])
     return [csv_path, xlsx_path]
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from linkage.outputs.view import RunView, birth_text, isin
+from linkage.outputs.view import RunView, birth_text, isin, sort_order
 
 ERROR_KINDS = ["id_missing", "id_invalid", "id_repaired", "name_differs", "birth_differs",
                "gender_differs", "not_in_registry"]
@@ -168,6 +168,5 @@ def error_records(errors: pd.DataFrame) -> pd.DataFrame:
     bad["errors"] = joined_flags(bad, ERROR_KINDS)
     for column in ("birth_entered", "birth_registry"):
         bad[column] = birth_text(bad[column].to_numpy())
-    bad = bad.sort_values(["source", "township_key", "village_key", "record_id"],
-                          na_position="last", kind="stable")
+    bad = bad.iloc[sort_order(bad, ["source", "township_key", "village_key", "record_id"])]
     return bad[RECORD_COLUMNS].reset_index(drop=True)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from linkage.outputs.enrolments import GENDER_WORDS
 from linkage.outputs.tables import LABELS, header
-from linkage.outputs.view import RunView, birth_text
+from linkage.outputs.view import RunView, birth_text, isin, sort_order
 
 SIDE_COLUMNS = ["entity_id", "record", "name", "resident_id", "birth_date", "gender",
                 "household_id", "relation", "township", "village", "address", "registry_status"]
@@ -55,9 +55,12 @@ def registry_pairs(view: RunView) -> pd.DataFrame:
     pairs = review[both]
     if not len(pairs):
         return empty
-    position = np.flatnonzero(view.authority)
-    keys = pd.Index(_keys(view.text("source", view.authority),
-                          view.text("record_id", view.authority)))
+    # keys only for the registry records the pairs name (a few of millions), found by id
+    record_id = view.text("record_id", view.authority)
+    wanted = pd.concat([pairs["record_l"], pairs["record_r"]]).astype(str).to_numpy()
+    named = isin(record_id, wanted)
+    position = np.flatnonzero(view.authority)[named]
+    keys = pd.Index(_keys(view.text_at("source", position), record_id[named]))
     a = keys.get_indexer(_keys(pairs["source_l"], pairs["record_l"]))
     b = keys.get_indexer(_keys(pairs["source_r"], pairs["record_r"]))
     known = (a >= 0) & (b >= 0)  # an export whose input files lost a record: left out
@@ -80,10 +83,12 @@ def partners(view: RunView, pairs: pd.DataFrame) -> pd.Series:
     record(s) it may be the same person as, '、'-joined ('police:GA100001807')."""
     if not len(pairs):
         return pd.Series([], dtype=object)
-    key = _keys(view.text("source"), view.text("record_id"))
+    at = np.concatenate([pairs["a"].to_numpy(), pairs["b"].to_numpy()])
+    key = _keys(view.text_at("source", at), view.text_at("record_id", at))
+    half = len(pairs)
     rows = view.golden_row
-    frame = pd.DataFrame({"row": np.concatenate([rows[pairs["a"]], rows[pairs["b"]]]),
-                          "other": np.concatenate([key[pairs["b"]], key[pairs["a"]]])})
+    frame = pd.DataFrame({"row": rows[at],
+                          "other": np.concatenate([key[half:], key[:half]])})
     frame = frame[frame["row"] >= 0].drop_duplicates()
     return frame.groupby("row", sort=True)["other"].agg("、".join)
 
@@ -102,22 +107,22 @@ def registry_duplicates(view: RunView, pairs: pd.DataFrame) -> pd.DataFrame:
         out.update({f"{c}_{side}": columns[c] for c in SIDE_COLUMNS})
     frame = pd.DataFrame({c: out[c] for c in REGISTRY_DUPLICATE_COLUMNS}, copy=False)
     keys = ["township_1", "village_1", "household_id_1", "record_1"]
-    return frame.sort_values(keys, na_position="last", kind="stable").reset_index(drop=True)
+    return frame.iloc[sort_order(frame, keys)].reset_index(drop=True)
 
 
 def _side(view: RunView, at: np.ndarray) -> dict[str, np.ndarray]:
     records = view.records
     birth = (records["birth_date"].fillna(0).to_numpy(dtype=np.int64)[at]
              if "birth_date" in records else np.zeros(len(at), dtype=np.int64))
-    text = {c: view.text(c)[at] for c in ("name", "id_number", "household_id", "relation",
-                                            "township", "village", "address", "status")}
+    text = {c: view.text_at(c, at) for c in ("name", "id_number", "household_id", "relation",
+                                               "township", "village", "address", "status")}
     return {
         "entity_id": view.entity_id[at],
-        "record": _keys(view.text("source")[at], view.text("record_id")[at]),
+        "record": _keys(view.text_at("source", at), view.text_at("record_id", at)),
         "name": text["name"],
         "resident_id": text["id_number"],
         "birth_date": birth_text(birth),
-        "gender": pd.Series(view.text("gender")[at], dtype=object).map(GENDER_WORDS).to_numpy(
+        "gender": pd.Series(view.text_at("gender", at), dtype=object).map(GENDER_WORDS).to_numpy(
             dtype=object),
         "household_id": text["household_id"],
         "relation": text["relation"],

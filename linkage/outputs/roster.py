@@ -17,7 +17,7 @@ import pandas as pd
 
 from linkage.outputs.enrolments import GENDER_WORDS, entered
 from linkage.outputs.registry_duplicates import partners
-from linkage.outputs.view import RunView, isin, join_distinct
+from linkage.outputs.view import RunView, isin, join_distinct, sort_order
 
 ROSTER_COLUMNS = [
     "entity_id", "resident_id", "name", "gender", "ethnicity", "birth_date", "township",
@@ -82,20 +82,25 @@ def card_roster(view: RunView, enrol: pd.DataFrame,
     """
     gold = view.golden
     status = gold["status"].to_numpy()
-    listed = (status == "VERIFIED") | (status == "CONFLICT")
-    index = pd.Index(gold["entity_id"].to_numpy()[listed])
-    v = {c: pd.Series(gold[c].to_numpy()[listed], index=index) for c in gold.columns}
+    listed = np.flatnonzero((status == "VERIFIED") | (status == "CONFLICT"))
+    # put in order first, so each column is gathered once, in roster order (golden rows come
+    # sorted by entity id: the tie-break)
+    keys = ["township", "village", "household_id", "birth_date"]
+    positions = listed[sort_order(pd.DataFrame({k: gold[k].to_numpy()[listed] for k in keys},
+                                               copy=False), keys)]
+    index = pd.Index(gold["entity_id"].to_numpy()[positions])
+    v = {c: pd.Series(gold[c].to_numpy()[positions], index=index) for c in gold.columns}
     out = {"entity_id": index.to_numpy(), "resident_id": v["id_number"], "name": v["name"],
            "gender": v["gender"].map(GENDER_WORDS)}
     for column in ("ethnicity", "birth_date", "township", "village"):
         out[column] = v[column]
-    out["address"] = _registry_address(view)[listed]
+    out["address"] = _registry_address(view)[positions]
     out["household_id"] = v["household_id"]
     names = view.config.scheme_names
     out["schemes"] = _scheme_words(v["schemes"].replace("", None), names)
     out["n_enrolments"] = v["n_enrolments"].astype(np.int64)
     # enrolments keyed by their entity's golden row: integers to group by, not ids to hash
-    rows, positions = view.golden_index.get_indexer(enrol["entity_id"]), np.flatnonzero(listed)
+    rows = view.golden_index.get_indexer(enrol["entity_id"])
     out["tier"] = _tiers(enrol, rows, names).reindex(positions)
     out["subsidy"] = join_distinct(rows, enrol["subsidy"].to_numpy(), "+").reindex(positions)
     out["insurance_household_ids"] = join_distinct(
@@ -107,13 +112,9 @@ def card_roster(view: RunView, enrol: pd.DataFrame,
     reason, codes = _defer_reasons(v, out["resident_id"].isna(), shared, twice)
     out["reason"], out["reason_codes"], out["status"] = reason, codes, v["status"]
     out = {c: np.asarray(values) for c, values in out.items()}
-    # golden rows come sorted by entity id: the tie-break
-    keys = ["township", "village", "household_id", "birth_date"]
-    order = pd.DataFrame({k: out[k] for k in keys}).sort_values(
-        keys, na_position="last", kind="stable").index.to_numpy()
-    deferred = out["reason_codes"][order] != ""
-    issuable = pd.DataFrame({c: out[c][order[~deferred]] for c in ROSTER_COLUMNS}, copy=False)
-    return issuable, pd.DataFrame({c: out[c][order[deferred]] for c in DEFERRED_COLUMNS},
+    deferred = out["reason_codes"] != ""
+    issuable = pd.DataFrame({c: out[c][~deferred] for c in ROSTER_COLUMNS}, copy=False)
+    return issuable, pd.DataFrame({c: out[c][deferred] for c in DEFERRED_COLUMNS},
                                   copy=False)
 
 
@@ -136,17 +137,21 @@ def _defer_reasons(v: dict[str, pd.Series], no_id: pd.Series, shared: pd.Series,
     reason = np.full(len(conflict), "", dtype=object)
     codes = np.full(len(conflict), "", dtype=object)
     for code, flag in flags.items():
-        if not flag.any():
+        at = np.flatnonzero(flag)  # texts made for the rows flagged only
+        if not len(at):
             continue
-        text = np.full(len(conflict), DEFER_REASONS[code], dtype=object)
         if code == "conflict":
-            said = v["status_reason"].map(CONFLICT_REASONS).to_numpy(dtype=object)
-            text = np.where(pd.notna(said), said, text).astype(object)
-        if code == "registry_duplicate":
-            text[flag] = [f"疑似重复户籍（与 {other} 可能为同一人），见疑似重复户籍名单，"
-                          "核实前两条均不制卡" for other in twice[flag]]
-        reason[flag] = np.where(reason[flag] == "", text[flag], reason[flag] + "；" + text[flag])
-        codes[flag] = np.where(codes[flag] == "", code, codes[flag] + ";" + code)
+            said = v["status_reason"].iloc[at].map(CONFLICT_REASONS).to_numpy(dtype=object)
+            text = np.where(pd.notna(said), said, DEFER_REASONS[code]).astype(object)
+        elif code == "registry_duplicate":
+            text = np.array([f"疑似重复户籍（与 {other} 可能为同一人），见疑似重复户籍名单，"
+                             "核实前两条均不制卡" for other in twice[at]], dtype=object)
+        else:
+            text = np.full(len(at), DEFER_REASONS[code], dtype=object)
+        before = reason[at]
+        reason[at] = np.where(before == "", text, before + "；" + text)
+        before = codes[at]
+        codes[at] = np.where(before == "", code, before + ";" + code)
     return reason, codes
 
 
@@ -211,8 +216,8 @@ def not_verified(view: RunView, enrol: pd.DataFrame) -> pd.DataFrame:
     rows["reason"] = reason + "; " + hint
     rows["records_in_entity"] = view.golden_column("n_records").reindex(
         rows["entity_id"]).to_numpy()
-    rows = rows.sort_values(["township", "village", "household_id", "entity_id", "record_id"],
-                            na_position="last", kind="stable")
+    rows = rows.iloc[sort_order(rows, ["township", "village", "household_id", "entity_id",
+                                       "record_id"])]
     return rows[NOT_VERIFIED_COLUMNS].reset_index(drop=True)
 
 
@@ -221,5 +226,5 @@ def conflicts(view: RunView) -> pd.DataFrame:
     conflict_ids = view.golden.loc[view.golden["status"] == "CONFLICT", "entity_id"]
     rows = entered(view, isin(view.entity_id, conflict_ids.to_numpy()))
     rows["reason"] = view.golden_column("status_reason").reindex(rows["entity_id"]).to_numpy()
-    rows = rows.sort_values(["entity_id", "source", "record_id"], kind="stable")
+    rows = rows.iloc[sort_order(rows, ["entity_id", "source", "record_id"])]
     return rows[CONFLICT_COLUMNS].reset_index(drop=True)

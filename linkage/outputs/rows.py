@@ -21,6 +21,7 @@ def scalar(data: bytes) -> pa.Scalar:
 
 
 EMPTY = scalar(b"")
+UNSET = object()  # a column's text_array not made yet (None: made, and not text)
 
 
 def text_array(values: pd.Series) -> pa.Array | None:
@@ -115,8 +116,11 @@ def holds_noncharacter(text: pa.Array) -> bool:
 def join_rows(columns: list[pa.Array | pa.Scalar], sep: bytes = b"",
               end: bytes = b"") -> pa.Buffer:
     """The rows' bytes: per row its cells joined by ``sep``, then ``end``; rows one after the
-    other (zero-copy: the data buffer of the joined array)."""
-    rows = pc.binary_join_element_wise(*columns, scalar(sep))
+    other (zero-copy: the data buffer of the joined array).
+
+    Constant pieces side by side (a cell's closing tag, the next cell's opening tag) are
+    joined into one first: Arrow's join costs about the same per piece, constant or not."""
+    rows = pc.binary_join_element_wise(*_coalesce(columns, sep), scalar(sep))
     if end:
         rows = pc.binary_join_element_wise(rows, scalar(end), EMPTY)
     if rows.null_count:
@@ -124,3 +128,15 @@ def join_rows(columns: list[pa.Array | pa.Scalar], sep: bytes = b"",
     _, offsets, data = rows.buffers()
     bounds = np.frombuffer(offsets, dtype=np.int64)[rows.offset:rows.offset + len(rows) + 1]
     return data[int(bounds[0]):int(bounds[-1])] if len(rows) else pa.py_buffer(b"")
+
+
+def _coalesce(columns: list[pa.Array | pa.Scalar], sep: bytes) -> list[pa.Array | pa.Scalar]:
+    """The pieces with each run of adjacent scalars made one scalar (``sep`` kept between)."""
+    out: list[pa.Array | pa.Scalar] = []
+    for piece in columns:
+        if isinstance(piece, pa.Scalar) and out and isinstance(out[-1], pa.Scalar) \
+                and piece.is_valid and out[-1].is_valid:
+            out[-1] = scalar(out[-1].as_py() + sep + piece.as_py())
+        else:
+            out.append(piece)
+    return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -66,16 +67,40 @@ def write_csv(frame: pd.DataFrame, path: Path, float_format: str | None = None,
         neutralise_formulas(frame).to_csv(path, index=False, encoding=encoding,
                                           float_format=float_format)
         return path
+    with open(path, "wb") as fh:
+        write_rows = _csv_writer(fh, frame, float_format, encoding)
+        for start in range(0, len(frame), CSV_CHUNK_ROWS):
+            write_rows(frame.iloc[start:start + CSV_CHUNK_ROWS])
+    return path
+
+
+def _csv_writer(fh, frame: pd.DataFrame, float_format: str | None, encoding: str):
+    """Write the header to ``fh``; return what writes a chunk of rows (with its columns as
+    Arrow text when made already)."""
     header = io.StringIO()
     csv.writer(header, lineterminator=os.linesep).writerow(list(frame.columns))
+    fh.write(header.getvalue().encode(encoding))  # utf-8-sig: the BOM, once
+
+    def write_rows(chunk: pd.DataFrame, texts: list | None = None) -> None:
+        fh.write(rows.join_rows([_csv_fields(chunk.iloc[:, j], float_format,
+                                             rows.UNSET if texts is None else texts[j])
+                                 for j in range(chunk.shape[1])], b",", os.linesep.encode()))
+    return write_rows
+
+
+@contextmanager
+def csv_beside(frame: pd.DataFrame, path: Path, float_format: str | None = None,
+               encoding: str = "utf-8-sig"):
+    """The CSV of :func:`write_csv` written beside an XLSX sheet of the same frame: yields
+    the sheet's ``also`` (each chunk's columns made Arrow text once, for both files: that
+    conversion was the writers' largest cost), or None when the CSV was written on its own
+    (a table the fast path does not cover)."""
+    if not _fast_csv(frame, encoding):
+        write_csv(frame, path, float_format, encoding)
+        yield None
+        return
     with open(path, "wb") as fh:
-        fh.write(header.getvalue().encode(encoding))  # utf-8-sig: the BOM, once
-        for start in range(0, len(frame), CSV_CHUNK_ROWS):
-            chunk = frame.iloc[start:start + CSV_CHUNK_ROWS]
-            fh.write(rows.join_rows([_csv_fields(chunk.iloc[:, j], float_format)
-                                     for j in range(chunk.shape[1])],
-                                    b",", os.linesep.encode()))
-    return path
+        yield _csv_writer(fh, frame, float_format, encoding)
 
 
 CSV_CHUNK_ROWS = 100_000
@@ -110,7 +135,7 @@ def _fast_csv(frame: pd.DataFrame, encoding: str) -> bool:
         isinstance(d, np.dtype) and d.kind in "biufO" for d in frame.dtypes)
 
 
-def _csv_fields(values: pd.Series, float_format: str | None) -> pa.Array:
+def _csv_fields(values: pd.Series, float_format: str | None, text=rows.UNSET) -> pa.Array:
     """Each cell of a column as its CSV field (neutralised, quoted), in UTF-8.
 
     Text that needs no quoting and holds no formula (nearly every column) is written as it is;
@@ -120,7 +145,7 @@ def _csv_fields(values: pd.Series, float_format: str | None) -> pa.Array:
     """
     if values.dtype.kind in "iu":
         return pc.cast(pa.array(values.to_numpy()), pa.large_string()).cast(rows.BYTES)
-    text = rows.text_array(values)
+    text = rows.text_array(values) if text is rows.UNSET else text
     if text is not None and not (rows.holds_any(text, _CARE_ANYWHERE)
                                  or rows.starts_with_any(text, _CARE_FIRST)):
         return text.cast(rows.BYTES).fill_null(rows.EMPTY)
@@ -189,7 +214,8 @@ def _neutral(text: str) -> str:
 
 def write_table(frame: pd.DataFrame, out_dir: Path, stem: str, sheet: str) -> list[Path]:
     """``stem``.csv and ``stem``.xlsx; amounts with two decimals in the CSV, numbers in the XLSX."""
-    csv_path = write_csv(frame, out_dir / f"{stem}.csv", float_format="%.2f")
-    xlsx_path = out_dir / f"{stem}.xlsx"
-    write_xlsx(xlsx_path, [Sheet(sheet, frame, [header(c) for c in frame.columns])])
+    csv_path, xlsx_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.xlsx"
+    with csv_beside(frame, csv_path, float_format="%.2f") as also:
+        write_xlsx(xlsx_path, [Sheet(sheet, frame, [header(c) for c in frame.columns],
+                                     also=also)])
     return [csv_path, xlsx_path]

@@ -18,7 +18,7 @@ from linkage.outputs.registry_duplicates import headers as duplicate_headers
 from linkage.outputs.registry_duplicates import registry_duplicates, registry_pairs
 from linkage.outputs.report import environment, render_report
 from linkage.outputs.roster import card_roster, conflicts, not_verified
-from linkage.outputs.tables import header, write_csv, write_table
+from linkage.outputs.tables import csv_beside, header, write_csv, write_table
 from linkage.outputs.view import RunView
 from linkage.outputs.xlsx import Properties, Sheet, write_xlsx
 
@@ -36,24 +36,32 @@ def write_office_outputs(result: RunResult, out_dir: Path) -> dict[str, dict]:
 def write_outputs(view: RunView, out_dir: Path) -> dict[str, dict]:
     """Roster, lists, quality reports, report.html and README_outputs.txt into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Each table is let go once written (the README needs only its columns): at a million
+    # persons the roster and the enrolments are hundreds of MB the later steps need not hold.
     enrol = enrolments(view)
     pairs = registry_pairs(view)
     issuable, deferred = card_roster(view, enrol, pairs)
     tables = {
-        "roster": issuable,
         "not_verified": not_verified(view, enrol),
         "conflicts": conflicts(view),
         "duplicate_enrolments": duplicate_enrolments(view, enrol),
     }
+    del enrol
     manifest: dict[str, dict] = {}
+    columns: dict[str, list] = {"roster": list(issuable.columns)}
     note, properties = _run_note(view)
     manifest["roster"] = {"files": [p.name for p in _write_roster(
         issuable, deferred, out_dir, note, properties)], "rows": len(issuable)}
-    for stem, frame in list(tables.items())[1:]:
+    del issuable
+    for stem, frame in tables.items():
         paths = write_table(frame, out_dir, stem, SHEETS[stem])
         manifest[stem] = {"files": [p.name for p in paths], "rows": len(frame)}
+        columns[stem] = list(frame.columns)
+    del tables
     # after the four lists: their order is the one the API names them in
     manifest["roster_deferred"] = {"files": ["roster_deferred.csv"], "rows": len(deferred)}
+    columns["roster_deferred"] = list(deferred.columns)
+    del deferred
     duplicates = registry_duplicates(view, pairs)
     write_csv(duplicates, out_dir / "registry_duplicates.csv", float_format="%.4f")
     write_xlsx(out_dir / "registry_duplicates.xlsx", [Sheet(
@@ -62,16 +70,18 @@ def write_outputs(view: RunView, out_dir: Path) -> dict[str, dict]:
                                            properties.created))
     manifest["registry_duplicates"] = {
         "files": ["registry_duplicates.csv", "registry_duplicates.xlsx"], "rows": len(duplicates)}
-    tables = {**tables, "roster_deferred": deferred, "registry_duplicates": duplicates}
+    columns["registry_duplicates"] = list(duplicates.columns)
+    del duplicates
     if view.successors is not None:  # which ids moved since the previous run, and where
         paths = write_table(view.successors, out_dir, "entity_changes", SHEETS["entity_changes"])
         manifest["entity_changes"] = {"files": [p.name for p in paths],
                                       "rows": len(view.successors)}
-        tables["entity_changes"] = view.successors
+        columns["entity_changes"] = list(view.successors.columns)
     clusters = pd.DataFrame({"source": view.records["source"],
                              "record_id": view.records["record_id"], "entity_id": view.entity_id})
     households = household_links(view.records, clusters,
                                  {s.name: s.role for s in view.config.sources})
+    del clusters
     if len(households):  # only when an insurance source lists households (NCMS)
         paths = write_household_links(households, out_dir)
         manifest["household_links"] = {"files": [p.name for p in paths], "rows": len(households)}
@@ -90,9 +100,8 @@ def write_outputs(view: RunView, out_dir: Path) -> dict[str, dict]:
     render_report(view, out_dir / "report.html", manifest, villages, reports["clerk_quality"],
                   errors, households=households)
     if len(households):
-        tables = {**tables, "household_links": households}
-    columns = {**{k: list(v.columns) for k, v in tables.items()},
-               **{k: list(v.columns) for k, v in reports.items() if v is not None}}
+        columns["household_links"] = list(households.columns)
+    columns.update({k: list(v.columns) for k, v in reports.items() if v is not None})
     _write_readme(view, out_dir / "README_outputs.txt", manifest, columns)
     manifest["report"] = {"files": ["report.html"], "rows": None}
     manifest["readme"] = {"files": ["README_outputs.txt"], "rows": None}
@@ -114,13 +123,14 @@ def _write_roster(issuable: pd.DataFrame, deferred: pd.DataFrame, out_dir: Path,
                   properties: Properties) -> list[Path]:
     """roster.xlsx with its two sheets (制卡名册, 暂缓制卡), roster.csv (the first sheet) and
     roster_deferred.csv (the second), each sheet headed by the run it comes from."""
-    csv_path = write_csv(issuable, out_dir / "roster.csv")
-    write_csv(deferred, out_dir / "roster_deferred.csv")
-    xlsx_path = out_dir / "roster.xlsx"
-    write_xlsx(xlsx_path, [Sheet(SHEETS[stem], frame, [header(c) for c in frame.columns], note)
-                           for stem, frame in (("roster", issuable),
-                                               ("roster_deferred", deferred))],
-               properties=properties)
+    csv_path, xlsx_path = out_dir / "roster.csv", out_dir / "roster.xlsx"
+    with csv_beside(issuable, csv_path) as first, \
+            csv_beside(deferred, out_dir / "roster_deferred.csv") as second:
+        write_xlsx(xlsx_path, [Sheet(SHEETS[stem], frame, [header(c) for c in frame.columns],
+                                     note, also=also)
+                               for stem, frame, also in (("roster", issuable, first),
+                                                         ("roster_deferred", deferred, second))],
+                   properties=properties)
     return [csv_path, xlsx_path]
 
 

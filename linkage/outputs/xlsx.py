@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,9 @@ class Sheet:
     frame: pd.DataFrame
     headers: list[str]
     note: str | None = None  # page header: printed on every page, seen in Page Layout view
+    # called with each chunk of rows and its columns as Arrow text (None: not text), in order:
+    # the CSV beside the sheet is written from the same conversion (tables.csv_beside)
+    also: Callable[[pd.DataFrame, list], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,14 +91,14 @@ def write_xlsx(path: Path, sheets: list[Sheet], chunk_rows: int = 50_000,
                properties: Properties | None = None) -> None:
     """Write the tables as one workbook; a table longer than Excel allows continues on more
     sheets."""
-    parts: list[tuple[str, pd.DataFrame, list[str], str | None]] = []
+    parts: list[tuple[str, pd.DataFrame, list[str], str | None, Callable | None]] = []
     for sheet in sheets:
         per_sheet = MAX_SHEET_ROWS - 1
         pieces = max(1, -(-len(sheet.frame) // per_sheet))
         for k in range(pieces):
             name = sheet.name if k == 0 else f"{sheet.name} ({k + 1})"
             parts.append((_sheet_name(name), sheet.frame.iloc[k * per_sheet:(k + 1) * per_sheet],
-                          sheet.headers, sheet.note))
+                          sheet.headers, sheet.note, sheet.also))
     core = (f'<Relationship Id="rId2" Type="{_PKG}/metadata/core-properties" '
             'Target="docProps/core.xml"/>' if properties else "")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf, \
@@ -108,9 +112,9 @@ def write_xlsx(path: Path, sheets: list[Sheet], chunk_rows: int = 50_000,
         zf.writestr("xl/workbook.xml", _workbook([(name, frame) for name, frame, *_ in parts]))
         zf.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(len(parts)))
         zf.writestr("xl/styles.xml", _STYLES)
-        for i, (_, frame, headers, note) in enumerate(parts, start=1):
+        for i, (_, frame, headers, note, also) in enumerate(parts, start=1):
             with zf.open(f"xl/worksheets/sheet{i}.xml", "w") as fh:
-                _write_behind(fh, _sheet_xml(frame, headers, chunk_rows, note), deflate)
+                _write_behind(fh, _sheet_xml(frame, headers, chunk_rows, note, also), deflate)
 
 
 def _write_behind(fh, pieces, thread: ThreadPoolExecutor) -> None:
@@ -165,7 +169,7 @@ def _escape(values: pd.Series) -> pd.Series:
     return text
 
 
-def _cells(series: pd.Series) -> list[pa.Array | pa.Scalar]:
+def _cells(series: pd.Series, text=rows.UNSET) -> list[pa.Array | pa.Scalar]:
     """The XML of one column's cells for a chunk of rows, as UTF-8 (in pieces the row joins:
     a column of text with no blank is its values between two constants).
 
@@ -173,9 +177,10 @@ def _cells(series: pd.Series) -> list[pa.Array | pa.Scalar]:
     order, and a blank cell is written as an empty styled cell so positions stay right. A
     column of text with nothing to escape (nearly every one) is wrapped in its markup by
     Arrow; any other column's XML is built once per distinct value (gender, village, tier
-    repeat thousands of times).
+    repeat thousands of times). ``text``: the column as :func:`rows.text_array` makes it,
+    when made already.
     """
-    text = rows.text_array(series)
+    text = rows.text_array(series) if text is rows.UNSET else text
     if text is not None and not (rows.holds_any(text, _NEEDS_ESCAPE_BYTES)
                                  or rows.holds_noncharacter(text)):
         if not rows.has_blank(text):
@@ -247,7 +252,7 @@ def _header_footer(note: str | None) -> str:
 
 
 def _sheet_xml(frame: pd.DataFrame, headers: list[str], chunk_rows: int,
-               note: str | None = None):
+               note: str | None = None, also: Callable | None = None):
     ncol = len(frame.columns)
     letters = column_letters(max(ncol, 1))
     last = f"{letters[ncol - 1] if ncol else 'A'}{len(frame) + 1}"
@@ -266,7 +271,11 @@ def _sheet_xml(frame: pd.DataFrame, headers: list[str], chunk_rows: int,
         chunk = frame.iloc[start:start + chunk_rows]
         numbers = pc.cast(pa.array(np.arange(start + 2, start + 2 + len(chunk))),
                           pa.large_string()).cast(rows.BYTES)
-        cells = [piece for j in range(ncol) for piece in _cells(chunk.iloc[:, j])]
+        # each column made Arrow text once, for the sheet and the CSV beside it
+        texts = [rows.text_array(chunk.iloc[:, j]) for j in range(ncol)]
+        cells = [piece for j in range(ncol) for piece in _cells(chunk.iloc[:, j], texts[j])]
+        if also is not None:
+            also(chunk, texts)
         yield rows.join_rows([_ROW_START, numbers, _ROW_MID, *cells, _ROW_END])
     yield (f'</sheetData><autoFilter ref="A1:{last}"/>{_header_footer(note)}'
            '</worksheet>').encode()
