@@ -293,6 +293,29 @@ def household_step(
     return result(_describe(corr, labels), prior)
 
 
+def hard_negatives(records: pd.DataFrame, left: np.ndarray, right: np.ndarray,
+                   gamma: np.ndarray, parts: np.ndarray, field_weight: np.ndarray, model,
+                   params: Params) -> tuple[np.ndarray, np.ndarray]:
+    """(cannot, note) of scored pairs by the step's hard-negative rule alone, read from the
+    records as :func:`household_step` reads them, without correspondences or assignment: a
+    caller placing a new record in a household asks first whether it is one of the
+    household's listings keyed again (not ``cannot``) or another member (the online check,
+    linkage/online/check.py). Not called by the batch run, whose step applies the same rule."""
+    n = len(records)
+    fields = Fields.of(model.comparisons)
+    hh = household_codes(records)
+    year = (records["birth_year"].to_numpy(dtype=np.int64) if "birth_year" in records
+            else np.zeros(n, dtype=np.int64))
+    dated = (records["birth_quality"].isin(RECORD_DATES).to_numpy()
+             if "birth_quality" in records else year > 0)
+    jan1 = (records["birth_quality"].eq("jan1").to_numpy() if "birth_quality" in records
+            else np.zeros(n, dtype=bool))
+    return _hard_negatives(hh, _roles(records), np.where(dated, year, 0), jan1,
+                           np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64),
+                           gamma, parts, np.asarray(field_weight, dtype=np.float64), fields,
+                           params)
+
+
 def _roles(records: pd.DataFrame) -> np.ndarray:
     if "relation_std" not in records:
         return np.full(len(records), None, dtype=object)

@@ -3,9 +3,65 @@
 A check runs the batch pipeline's own steps on the new records against the in-memory master
 (linkage/master.py): the same standardisers, the same blocking rules (and block-size limits),
 the same Comparison objects and the run's Fellegi-Sunter model with the run's name
-frequencies. So a pair's field weights are the ones a batch run would give it. The one
-difference: a lone enrolment has no household around it, so the household context term of the
-batch run is 0 here (the explanation says so).
+frequencies. So a pair's field weights are the ones a batch run would give it.
+
+Household evidence: a record that names its household (``household_id``, the insurance
+roster's household code) of a household the master knows from the run is placed in that
+household, as a batch run would list it there. The household's records in the master lead, by
+the run's links, to the registry household(s) its members were linked into, and the batch
+run's household step (:func:`linkage.core.household.household_step`, with the run's household
+prior) runs over those households: correspondence, the member pairs (so a registry member no
+blocking rule pairs with the record is a candidate too), assignment within each household pair,
+contradictions (only where that can change the answer: see below). The record's pairs with the
+registry members get the household term the step gives them (``explanation["household"]``,
+bits; the step's note, e.g. "assigned within ncms:…↔police:…, 3 of 3 members agree, +9.10
+bits", is ``Candidate.household_note`` and ends the reason of a verdict about that candidate).
+The household's record of the same enrolment (same record id) and any listing of the same
+person (one member keyed twice, by the step's own rule) are left out of the household, so a
+renewal does not compete with itself; its pairs with its own household's insurance records keep
+their field weights (a re-collected member whose record changed must still find its enrolment).
+A record without a household id, with one the master does not know, from the registry itself,
+or checked against a run without household linkage gets no household term (0), as before; so
+does a settled check (below).
+
+The step is consulted only where it can change the record-level answer (verdict and entity):
+it costs tens of milliseconds of fixed pandas work however small the households, and most
+checks that name a household are a clear match already. What the step does to a record's
+pairs (linkage/core/household.py): it lifts the pair it assigns within a household pair; it
+lowers a member pair left unassigned while one side is assigned strongly to another member
+(a housemate holding that registry person, a father and a son of one name), a pair to a
+registry person outside the corresponding households while the record is assigned strongly
+inside them (namesakes in two households), and, as a cannot-link, two members of one source
+household and a parent's ID on a child (birth years a generation apart). So a check is
+*settled* by its field weights alone, keeps that answer and pays nothing (household term 0, no
+note) when
+
+* exactly one entity reaches the match threshold on field weights;
+* that entity holds a registry record in a registry household the run linked the record's own
+  household's members into (so the record's place in that household pair is that person's);
+* the entity holds no other insurance record of the record's own household, i.e. none that
+  could be a housemate: only the household's record of the same enrolment (same record id) or
+  the record itself plainly keyed again (by the step's own keyed-twice rule: the same valid ID
+  and a close name, or the same relation, birthdate and a close name; never a parent and a
+  child) is allowed;
+* and no birthdate contradicts as the step reads contradictions: the record's own birth year
+  is not a generation (``household.GENERATION_YEARS``) away from its ID's, nor from the birth
+  year any record of the entity gives. A smaller disagreement (a day or a year mistyped, a
+  lunar birthday) is field evidence only, already in the pair's field weight.
+
+Every other check that names a known household goes through the step as described above:
+``new_person`` and ``needs_review`` (a milk-name child, a child without ID), a match that may
+be a housemate's, a match outside the household's registry households, a record a generation
+away from its ID or its match. In a batch the step runs once over the unsettled records; a
+settled record's listing stays in its household as the run had it. On the generated
+20,000-person world (benchmarks/check_latency.py's NCMS records, which name their household)
+about 99% of such checks are settled, with the same verdict and entity as through the step.
+
+What a household code alone can reveal: the masked API scope hides household ids, but a verdict
+lifted by household evidence still tells its caller that the registry household corresponding
+to the household code sent holds a person of the gender and birth month sent (a milk name is
+neutral evidence). The API's record rules and rate limits bound such probes as they bound
+every other; a caller that wants none passes ``household_evidence=False``.
 
 Verdict, from the best candidate entity (highest match probability):
 
@@ -52,7 +108,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from linkage.core import model, name_evidence
+from linkage.core import household, model, name_evidence
 from linkage.core.blocking import link_type_keeps
 from linkage.core.config import BlockingRule
 from linkage.core.standardise import (
@@ -63,6 +119,7 @@ from linkage.core.standardise import (
     cross_field,
     standardise_records,
 )
+from linkage.engines import local as scoring
 from linkage.online.master import BlockIndex, Master, key_hashes, plain_value
 from matchers import generic
 from matchers.base import Columns
@@ -92,6 +149,10 @@ INVALID_ID = {  # id_status -> what is wrong with the number, for the desk
 DAMAGED_ID = frozenset({"excel_damaged"})
 # Birthdate qualities that, beside a name, settle new_person when the ID cannot.
 SETTLING_BIRTH = frozenset({"exact"})
+# Query columns the household evidence reads besides the master's (linkage/core/household.py).
+QUERY_HOUSEHOLD = ("household_id", "relation_std")
+# Columns the household step reads, where the master has them.
+HOUSEHOLD_COLUMNS = ("birth_year", "birth_quality", "birth_date", "id_norm")
 # Trailing birthdate digits a quality leaves unknown (jan1: 1 January is a placeholder).
 _BIRTH_UNKNOWN_DIGITS = {"exact": 0, "jan1": 4, "year_month": 2, "year": 4}
 
@@ -106,6 +167,7 @@ class Candidate:
     explanation: dict  # per comparison {level, weight}, plus household and prior
     golden: dict  # the entity's golden record (unmasked: the API masks by scope)
     enrolments: list[dict] = field(default_factory=list)  # its insurance records
+    household_note: str = ""  # why the household term is what it is ("" where it is 0)
 
 
 @dataclass
@@ -151,7 +213,7 @@ def standardise_row(record: dict, fields: set[str], needed: set[str]) -> dict:
 def standardise_queries(master: Master, records: list[dict]) -> dict[str, np.ndarray]:
     """The records' standardised columns the master's checks read, plus id_status and
     birth_quality, as arrays of the master's own dtypes."""
-    columns = list(master.table) + [c for c in ("id_status", "birth_quality")
+    columns = list(master.table) + [c for c in ("id_status", "birth_quality", *QUERY_HOUSEHOLD)
                                     if c not in master.table]
     if len(records) <= ROW_PATH_MAX:
         rows = [standardise_row(r, master.fields, set(master.table)) for r in records]
@@ -290,12 +352,346 @@ def _bands(master: Master, prob: np.ndarray) -> np.ndarray:
     return model.bands(prob, master.config.match_threshold, master.config.review_threshold)
 
 
+# --- household evidence -------------------------------------------------------------------
+
+@dataclass
+class HouseholdPairs:
+    """The queries' pairs with the members of the registry households their households
+    correspond to, scored, with the household step's term and note."""
+
+    q: np.ndarray  # query index
+    pos: np.ndarray  # master position (a registry record)
+    gamma: np.ndarray
+    parts: np.ndarray
+    weight: np.ndarray  # field weight, before the household term
+    bits: np.ndarray  # household term
+    note: np.ndarray  # object: the step's note ("" where the term is 0)
+
+    @classmethod
+    def none(cls, k: int) -> HouseholdPairs:
+        return cls(np.empty(0, np.int64), np.empty(0, np.int32), np.empty((0, k), np.int8),
+                   np.empty((0, k), np.float32), np.empty(0), np.empty(0),
+                   np.empty(0, dtype=object))
+
+
+def household_pairs(master: Master, queries: dict[str, np.ndarray], sources: np.ndarray,
+                    records: list[dict], only: np.ndarray | None = None) -> HouseholdPairs:
+    """The household evidence of the queries that name a household the master knows (module
+    docstring), of those ``only`` marks (a mask over the queries; all when None): the batch run's
+    household step over those households and the registry households the run linked their
+    members into, each query listed in its household. One step for the whole batch, as a
+    batch run weighs all households at once."""
+    none = HouseholdPairs.none(len(master.comparisons))
+    if not _households_known(master, queries):
+        return none
+    prior = master.model.household_prior
+    named = _naming(master, queries, sources)
+    if only is not None:
+        named = named[np.asarray(only, dtype=bool)[named]]
+    if not len(named):
+        return none
+    hid = queries["household_id"]
+    authority = _authority(master)
+    most = master.config.household.max_members  # larger households are not assigned
+    k, mpos = master.household_members(sources[named], hid[named])
+    small = np.bincount(k, minlength=len(named))[k] <= most
+    k, mpos = k[small], mpos[small]
+    if not len(k):
+        return none
+    qi = named[k]
+    lowest = np.full(len(sources), np.iinfo(np.int64).max)
+    np.minimum.at(lowest, qi, mpos.astype(np.int64))
+    group = lowest[qi]  # a household by its first record
+    # The registry households the run linked the household's members into, and their records.
+    hit, at = np.unique(mpos, return_index=True)
+    hit_group = group[at]
+    of, linked = _members_of(master, master.entity[hit])
+    keep = authority[master.source_code[linked]]
+    of, linked = of[keep], linked[keep]
+    k2, rpos = master.household_members(master.source_code[linked], master.household[linked])
+    small = np.bincount(k2, minlength=len(linked))[k2] <= most
+    n = max(len(master.record_id), 1)
+    registry = np.unique(hit_group[of[k2[small]]] * n + rpos[small])  # (group, record) packed
+    reg_group, reg_pos = registry // n, registry % n
+    if not len(registry):
+        return none
+    # Drop the query's own listing: the same enrolment sent again (same record id), or the
+    # same person by the step's rule (not two members of one household).
+    same_id = np.array([master.record_id[p] == str(records[i].get("record_id"))
+                        for i, p in zip(qi.tolist(), mpos.tolist())], dtype=bool)
+    listing = _HouseholdWorld(master, queries, sources, hit, np.unique(qi))
+    listed = ~listing.hard_negatives(listing.row(mpos), listing.row(qi, query=True))
+    others = ~np.isin(hit, mpos[same_id | listed]) & np.isin(hit_group, reg_group)
+    placed = np.isin(group, reg_group)
+    asked = np.unique(qi[placed])
+    # Every insurance member (the others and the queries) against every registry member of
+    # the registry households its household leads to.
+    side = pd.DataFrame({"g": np.r_[hit_group[others], group[placed]],
+                         "p": np.r_[hit[others], qi[placed]],
+                         "query": np.r_[np.zeros(others.sum(), bool), np.ones(placed.sum(), bool)]})
+    pairs = side.drop_duplicates().merge(pd.DataFrame({"g": reg_group, "p_r": reg_pos}), on="g")
+    if pairs.empty:
+        return none
+    insurance = hit[others]
+    rows = np.unique(np.r_[insurance, reg_pos])
+    world = _HouseholdWorld(master, queries, sources, rows, asked)
+    mine, p = pairs["query"].to_numpy(), pairs["p"].to_numpy()
+    a = world.row(pairs["p_r"].to_numpy())
+    b = np.empty(len(p), dtype=np.int64)
+    b[mine], b[~mine] = world.row(p[mine], query=True), world.row(p[~mine])
+    result = world.step(np.minimum(a, b), np.maximum(a, b), prior)
+    # The queries' pairs with registry records (queries come last, so on the right).
+    left, right = result.left.astype(np.int64), result.right.astype(np.int64)
+    take = (right >= len(rows)) & (left < len(rows))
+    take &= authority[master.source_code[rows[np.minimum(left, len(rows) - 1)]]]
+    return HouseholdPairs(asked[right[take] - len(rows)], rows[left[take]].astype(np.int32),
+                          result.gamma[take], result.parts[take], result.field_weight[take],
+                          result.bits[take], result.note[take])
+
+
+def _households_known(master: Master, queries: dict[str, np.ndarray]) -> bool:
+    """Whether the check can read households at all (a run with household linkage, its prior
+    and the master's household index, and queries with a household id column)."""
+    return (master.config.household.enabled and master.model.household_prior is not None
+            and master.households is not None and "household_id" in queries)
+
+
+def _authority(master: Master) -> np.ndarray:
+    """Per source code, whether the source is the registry (authority)."""
+    return np.array([master.roles[s] == "authority" for s in master.sources], dtype=bool)
+
+
+def _naming(master: Master, queries: dict[str, np.ndarray], sources: np.ndarray) -> np.ndarray:
+    """The queries (indexes) from an insurance source that name a household id."""
+    hid = queries["household_id"]
+    return np.flatnonzero(~(pd.isna(hid) | (hid == "")) & ~_authority(master)[sources])
+
+
+def household_settled(master: Master, queries: dict[str, np.ndarray], sources: np.ndarray,
+                      records: list[dict], q: np.ndarray, pos: np.ndarray, gamma: np.ndarray,
+                      weight: np.ndarray) -> np.ndarray:
+    """Per query, whether the household step cannot change its record-level answer, by the
+    rule in the module docstring, from the candidate pairs' field weights: True for a query
+    that names no household the master knows (the step has nothing to do) and for a settled
+    match; False where the step must run. A few array lookups per query: no frame."""
+    settled = np.ones(len(sources), dtype=bool)
+    if not _households_known(master, queries):
+        return settled
+    named = _naming(master, queries, sources)
+    k, mpos = master.household_members(sources[named], queries["household_id"][named])
+    if not len(k):
+        return settled
+    authority = _authority(master)
+    band = _bands(master, model.probability(weight))
+    fields = household.Fields.of(master.model.comparisons)
+    order = np.argsort(k, kind="stable")
+    k, mpos = k[order], mpos[order]
+    bounds = np.searchsorted(k, np.arange(len(named) + 1))
+    for j in np.unique(k).tolist():
+        i = int(named[j])
+        settled[i] = False
+        own = mpos[bounds[j]:bounds[j + 1]]  # the master's records of the query's household
+        rows = np.arange(*np.searchsorted(q, [i, i + 1]))
+        matched = np.unique(master.entity[pos[rows[band[rows] == 0]]])
+        if len(matched) != 1:
+            continue
+        code = int(matched[0])
+        rid = records[i].get("record_id")
+        rid = str(rid) if rid is not None and str(rid) != "" else None
+        listed = own[master.entity[own] == code]
+        listed = listed[master.record_id[listed] != rid]  # not the same enrolment
+        if len(listed):
+            # A housemate, unless plainly the record itself keyed again.
+            row_of = dict(zip(pos[rows].tolist(), rows.tolist()))
+            if not all(_keyed_again(master, queries, i, at,
+                                    gamma[row_of[at]] if at in row_of else None, fields)
+                       for at in listed.tolist()):
+                continue
+        members = master.members(code)
+        registry = members[authority[master.source_code[members]]]
+        if not len(registry):
+            continue
+        # The registry households the run linked the household's members into.
+        _, linked = _members_of(master, np.unique(master.entity[own]))
+        linked = linked[authority[master.source_code[linked]]]
+        keys = set(zip(master.source_code[linked].tolist(), master.household[linked].tolist()))
+        if not any(key in keys for key in zip(master.source_code[registry].tolist(),
+                                              master.household[registry].tolist())):
+            continue
+        if _a_generation_apart(master, queries, i, members):
+            continue
+        settled[i] = True
+    return settled
+
+
+def _a_generation_apart(master: Master, queries: dict[str, np.ndarray], i: int,
+                        members: np.ndarray) -> bool:
+    """Whether query ``i``'s own birth year is a generation (``household.GENERATION_YEARS``)
+    away from its ID's or from the birth year a record of the entity (``members``) gives: the
+    contradiction the household step acts on (a parent's ID on a child never merges). Birth
+    years only where a record gives its own birthdate, as the step reads them; a smaller
+    contradiction (a day or a year mistyped, a lunar birthday) is field evidence only, which
+    the pair's field weight already holds."""
+    table = master.table
+    if "birth_date" not in queries or "birth_quality" not in queries \
+            or queries["birth_quality"][i] not in household.RECORD_DATES:
+        return False
+    year = int(queries["birth_date"][i]) // 10000
+    far = household.GENERATION_YEARS
+    id_birth = plain_value(queries["id_birth"][i]) if "id_birth" in queries else None
+    if isinstance(id_birth, int) and id_birth > 0 and abs(year - id_birth // 10000) >= far:
+        return True
+    if "birth_date" not in table or "birth_quality" not in table:
+        return False
+    dated = members[np.isin(table["birth_quality"][members], household.RECORD_DATES)]
+    return bool((np.abs(table["birth_date"][dated].astype(np.int64) // 10000 - year) >= far)
+                .any())
+
+
+def _relations(master: Master, rows: np.ndarray) -> np.ndarray:
+    """relation_std of master records (object; None where unknown)."""
+    if "relation_std" in master.table:
+        return master.table["relation_std"][rows]
+    if master.relation is not None and len(master.relations):
+        codes = master.relation[rows]
+        return np.where(codes >= 0, master.relations[np.maximum(codes, 0)], None)
+    return np.full(len(rows), None, dtype=object)
+
+
+def _keyed_again(master: Master, queries: dict[str, np.ndarray], i: int, at: int,
+                 gamma_row: np.ndarray | None, fields: household.Fields) -> bool:
+    """Whether query ``i`` is plainly the master record ``at`` of its own household keyed
+    again, by the household step's own rule for one member keyed twice
+    (linkage/core/household.py, ``_hard_negatives``), less its clauses on a mistyped ID year
+    and on overwhelming weight: never a parent and a child by their relations (unless their
+    birth years are within one), and either the same valid ID beside a close name (or the
+    same relation and birth years within one), or the same relation, the same birthdate as
+    far as both know it and a close name. Where this says no, the step decides (it may still
+    find them one listing). ``gamma_row``: the pair's comparison levels (None: no pair)."""
+    if gamma_row is None:
+        return False
+    table = master.table
+    mine = plain_value(queries["relation_std"][i]) if "relation_std" in queries else None
+    theirs = _relations(master, np.array([at]))[0]
+    theirs = None if pd.isna(theirs) else theirs
+    dated = ("birth_year" in table and "birth_quality" in table and "birth_year" in queries)
+    ya = (int(queries["birth_year"][i])
+          if dated and queries["birth_quality"][i] in household.RECORD_DATES else 0)
+    yb = int(table["birth_year"][at]) if dated and table["birth_quality"][at] in \
+        household.RECORD_DATES else 0
+    known_years = ya > 0 and yb > 0
+    near_year = known_years and abs(ya - yb) <= 1
+    generations = ((mine in household.SENIOR and theirs in household.JUNIOR)
+                   or (mine in household.JUNIOR and theirs in household.SENIOR))
+    if generations and not near_year:
+        return False
+    close_name = fields.name is not None and gamma_row[fields.name] in fields.name_close
+    same_id = fields.id_number is not None and gamma_row[fields.id_number] in fields.id_same
+    same_role = mine is None or theirs is None or mine == theirs
+    same_birth = False
+    if fields.birth is not None and (ya == yb or ya == 0 or yb == 0):
+        level = gamma_row[fields.birth]
+        jan1 = "jan1" in (queries["birth_quality"][i], table["birth_quality"][at]) \
+            if dated else False
+        same_birth = bool((level >= 0 and level != fields.birth_different)
+                          or (known_years and jan1))
+    return bool((same_id and (close_name or (same_role and near_year)))
+                or (same_role and same_birth and close_name))
+
+
+def _members_of(master: Master, entity_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index into ``entity_codes``, record position) of every member of those entities."""
+    starts = master.member_starts[entity_codes]
+    counts = master.member_starts[entity_codes + 1] - starts
+    offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
+    at = np.repeat(np.arange(len(entity_codes)), counts)
+    return at, master.member_order[offsets + np.arange(int(counts.sum()))]
+
+
+class _HouseholdWorld:
+    """Some master records (positions ``rows``, in run order) and some queries after them, as
+    the frame the household step reads, with the check's own scoring of any pair of them."""
+
+    def __init__(self, master: Master, queries: dict[str, np.ndarray], sources: np.ndarray,
+                 rows: np.ndarray, asked: np.ndarray):
+        self.master, self.queries, self.rows, self.asked = master, queries, rows, asked
+        names = np.asarray(master.sources, dtype=object)
+        frame = {"source": np.r_[names[master.source_code[rows]], names[sources[asked]]],
+                 "household_id": np.r_[master.household[rows], queries["household_id"][asked]]}
+        mine = _relations(master, rows)
+        theirs = queries.get("relation_std", np.full(len(asked), None, dtype=object))
+        frame["relation_std"] = np.r_[mine.astype(object), np.asarray(theirs)[asked]]
+        for c in HOUSEHOLD_COLUMNS:
+            if c in master.table and c in queries:
+                frame[c] = np.r_[master.table[c][rows], queries[c][asked]]
+        self.frame = pd.DataFrame(frame)
+        authority = np.array([master.roles[s] == "authority" for s in master.sources])
+        self.authority = np.r_[authority[master.source_code[rows]],
+                               np.zeros(len(asked), dtype=bool)]
+
+    def row(self, which: np.ndarray, query: bool = False) -> np.ndarray:
+        """The frame rows of master positions (or of query indexes)."""
+        if query:
+            return len(self.rows) + np.searchsorted(self.asked, which)
+        return np.searchsorted(self.rows, which)
+
+    def score(self, left: np.ndarray, right: np.ndarray):
+        """(gamma, parts, field weight) of frame pairs, left < right, as the check scores a
+        query's pairs and as the run scored its own (term frequencies from the left record,
+        the earlier one; a query comes last)."""
+        master, n = self.master, len(self.rows)
+        k = len(master.comparisons)
+        gamma = np.empty((len(left), k), dtype=np.int8)
+        parts = np.empty((len(left), k), dtype=np.float32)
+        weight = np.empty(len(left))
+        if np.any(left >= n):
+            raise ValueError("the household step paired two queries")
+        both = right < n
+        for where, scored in ((both, self._score_master), (~both, self._score_query)):
+            if where.any():
+                g, p, w = scored(left[where], right[where])
+                gamma[where], parts[where], weight[where] = g, p, w
+        return gamma, parts, weight
+
+    def _score_master(self, left, right):
+        master = self.master
+        a, b = self.rows[left], self.rows[right]
+        cols = _compared_columns(master)
+        names = (master.name_evidence.pairs(a, b) if master.names is not None else None)
+        return _score(master, master.take(cols, a), master.take(cols, b),
+                      master.take(sorted(master.tf_tables), a), names)
+
+    def _score_query(self, left, right):
+        return score_pairs(self.master, self.queries, self.asked[right - len(self.rows)],
+                           self.rows[left])
+
+    def hard_negatives(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Which of the given pairs are two people by the step's hard-negative rule."""
+        gamma, parts, weight = self.score(left, right)
+        cannot, _ = household.hard_negatives(self.frame, left, right, gamma, parts, weight,
+                                             self.master.model,
+                                             scoring.household_params(self.master.config))
+        return cannot
+
+    def step(self, left: np.ndarray, right: np.ndarray, prior: float
+             ) -> household.HouseholdResult:
+        """The batch run's household step over the given pairs of this world."""
+        left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+        gamma, parts, weight = self.score(left, right)
+        return household.household_step(self.frame, self.authority, left, right, gamma, parts,
+                                        weight, self.master.model,
+                                        scoring.household_params(self.master.config),
+                                        self.score, prior)
+
+
 # --- the check ----------------------------------------------------------------------------
 
-def check_records(master: Master, records: list[dict], max_candidates: int = MAX_CANDIDATES
-                  ) -> list[CheckResult]:
+def check_records(master: Master, records: list[dict], max_candidates: int = MAX_CANDIDATES,
+                  household_evidence: bool = True) -> list[CheckResult]:
     """Check enrolment records (dicts of raw fields plus ``source`` and optional ``record_id``)
-    against the master; one result per record, in order. Vectorised over the whole batch."""
+    against the master; one result per record, in order. Vectorised over the whole batch.
+    ``household_evidence=False`` leaves households out (every household term 0), for a caller
+    that must not let a household code alone lift a verdict (see the module docstring)."""
     if not records:
         return []
     names = list(master.sources)
@@ -303,13 +699,21 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
     queries = standardise_queries(master, records)
     q, pos = candidate_pairs(master, queries, sources)
     gamma, parts, weight = score_pairs(master, queries, q, pos)
+    if household_evidence:
+        settled = household_settled(master, queries, sources, records, q, pos, gamma, weight)
+        found = household_pairs(master, queries, sources, records, ~settled)
+    else:
+        found = HouseholdPairs.none(len(master.comparisons))
+    q, pos, gamma, parts, weight, bits, notes = with_household(
+        master, sources, q, pos, gamma, parts, weight, found)
+    weight = weight + bits
     prob = model.probability(weight)
     band = _bands(master, prob)
     entity = master.entity[pos]
     # Best pair per (query, entity), best entities first.
     order = np.lexsort((-weight, entity, q))
-    q, pos, entity, gamma, parts, weight, prob, band = (
-        a[order] for a in (q, pos, entity, gamma, parts, weight, prob, band))
+    q, pos, entity, gamma, parts, weight, prob, band, bits, notes = (
+        a[order] for a in (q, pos, entity, gamma, parts, weight, prob, band, bits, notes))
     first = (np.r_[True, (q[1:] != q[:-1]) | (entity[1:] != entity[:-1])] if len(q)
              else np.empty(0, bool))
     best = np.flatnonzero(first)
@@ -324,9 +728,11 @@ def check_records(master: Master, records: list[dict], max_candidates: int = MAX
         record = records[i]
         probs = prob[picks]
         candidates = [_candidate(master, record, int(j), gamma, parts, weight, prob, band, pos,
-                                 entity)
+                                 entity, bits, notes)
                       for j in picks[:max_candidates]]
         verdict, reason, entity_id = decide(master, record, candidates, probs)
+        if candidates and candidates[0].household_note and verdict != "new_person":
+            reason = f"{reason}; household: {candidates[0].household_note}"
         earlier = [m for m in in_batch[i] if m["index"] < i and m["band"] == "match"]
         if verdict == "new_person" and earlier:
             verdict = "needs_review"
@@ -468,12 +874,38 @@ def _births_differ(date_a, quality_a, date_b, quality_b) -> bool:
     return int(date_a) // scale != int(date_b) // scale
 
 
-def _candidate(master, record, j, gamma, parts, weight, prob, band, pos, entity) -> Candidate:
+def with_household(master: Master, sources: np.ndarray, q, pos, gamma, parts, weight,
+                   found: HouseholdPairs):
+    """The candidate pairs with the household pairs merged in: (q, pos, gamma, parts, field
+    weight, household bits, note). A pair found both ways keeps its row and gains the term; a
+    member pair no blocking rule found is added, as the batch run's household rule adds it."""
+    bits = np.zeros(len(q))
+    notes = np.full(len(q), "", dtype=object)
+    keep = _keep_link_type(master, master.source_code[found.pos], sources[found.q])
+    if not keep.any():
+        return q, pos, gamma, parts, weight, bits, notes
+    n = max(len(master.record_id), 1)
+    packed = q.astype(np.int64) * n + pos  # sorted (candidate_pairs)
+    theirs = found.q.astype(np.int64) * n + found.pos
+    at = np.minimum(np.searchsorted(packed, theirs), max(len(packed) - 1, 0))
+    known = keep & (packed[at] == theirs) if len(packed) else np.zeros(len(theirs), bool)
+    bits[at[known]] = found.bits[known]
+    notes[at[known]] = found.note[known]
+    new = keep & ~known
+    return (np.r_[q, found.q[new]], np.r_[pos, found.pos[new]].astype(pos.dtype),
+            np.concatenate([gamma, found.gamma[new]]), np.concatenate([parts, found.parts[new]]),
+            np.r_[weight, found.weight[new]], np.r_[bits, found.bits[new]],
+            np.r_[notes, found.note[new]])
+
+
+def _candidate(master, record, j, gamma, parts, weight, prob, band, pos, entity, bits,
+               notes) -> Candidate:
     fs = master.model
     explanation = {c.name: {"level": c.labels[gamma[j, k]] if gamma[j, k] >= 0 else "missing",
                             "weight": round(float(parts[j, k]), 2)}
                    for k, c in enumerate(fs.comparisons)}
-    explanation["household"] = 0.0
+    term = float(bits[j])
+    explanation["household"] = round(term, 2) if term else 0.0
     explanation["prior"] = round(fs.prior_weight, 2)
     p = float(prob[j])
     code = int(entity[j])
@@ -482,7 +914,8 @@ def _candidate(master, record, j, gamma, parts, weight, prob, band, pos, entity)
     return Candidate(str(master.entity_ids[code]), round(p, 6), round(float(weight[j]), 3),
                      model.BANDS[band[j]],
                      (master.sources[master.source_code[at]], str(master.record_id[at])),
-                     explanation, golden_row, _enrolments(master, record, code))
+                     explanation, golden_row, _enrolments(master, record, code),
+                     str(notes[j]) if term else "")
 
 
 def _enrolments(master: Master, record: dict, code: int) -> list[dict]:

@@ -10,7 +10,11 @@ configured sources and the batches `linkage add` kept). Only what a check needs 
 * per blocking rule, a sorted array of 64-bit key hashes with each key's record positions
   (12 bytes per record and rule instead of a dict of Python tuples);
 * each record's entity as an integer code, and each entity's members in CSR form;
-* the golden records without their lineage.
+* the golden records without their lineage;
+* for the household evidence (linkage/online/check.py): the records of each household as one
+  more key index (hash of source and household id; 4 bytes a record and 24 a household), and
+  each record's relation to the head as a one- or two-byte code beside its few categories
+  (not an 8-byte reference to a string per record). Only when the job links households.
 
 Hash collisions only add candidates, which are then scored like any other: they cannot change
 a weight. A record added to an input after the run has no entity yet and is left out.
@@ -153,6 +157,9 @@ class Master:
     stats: dict = field(default_factory=dict)
     names: name_evidence.NameModel | None = None  # milk names and cohorts, as the run's
     name_evidence: name_evidence.NameEvidence | None = None  # per master record
+    households: BlockIndex | None = None  # (source, household id) -> its records
+    relation: np.ndarray | None = None  # int8/int16 code of relation_std per record, -1 none
+    relations: np.ndarray | None = None  # object: relation_std per code
 
     def __post_init__(self) -> None:
         # The golden columns as arrays (categories as codes + categories), for golden_row.
@@ -192,6 +199,19 @@ class Master:
         starts = self.member_starts
         return self.member_order[starts[entity_code]:starts[entity_code + 1]]
 
+    def household_members(self, source_code: np.ndarray, household: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """(key index, record position) of the records of each (source code, household id)
+        key; a household id blank or unknown to the master has none."""
+        if self.households is None or not len(source_code):
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
+        k, pos = self.households.lookup(*key_hashes(_household_keys(source_code, household),
+                                                    HOUSEHOLD_KEYS))
+        # A hash collision only adds records: those of another household are dropped here.
+        same = ((self.source_code[pos] == np.asarray(source_code)[k])
+                & (self.household[pos] == np.asarray(household, dtype=object)[k]))
+        return k[same], pos[same]
+
     def memory_bytes(self) -> int:
         """Deep size of what the master holds (strings counted once per reference)."""
         frames = (sum(pd.Series(a).memory_usage(deep=True) for a in self.table.values())
@@ -200,9 +220,28 @@ class Master:
                   + pd.Series(self.household).memory_usage(deep=True)
                   + pd.Series(self.entity_ids).memory_usage(deep=True)
                   + self.entity.nbytes + self.source_code.nbytes + self.member_order.nbytes
-                  + self.member_starts.nbytes + sum(b.nbytes for b in self.blocks))
+                  + self.member_starts.nbytes + sum(b.nbytes for b in self.blocks)
+                  + (self.households.nbytes if self.households is not None else 0)
+                  + (self.relation.nbytes if self.relation is not None else 0))
         tf = sum(t.memory_usage(deep=True) for t in self.tf_tables.values())
         return int(frames + arrays + tf)
+
+
+HOUSEHOLD_KEYS = ("source_key", "household")
+
+
+def _household_keys(source_code: np.ndarray, household: np.ndarray) -> dict[str, np.ndarray]:
+    """The household index's key columns: source code + 1 (an integer key of 0 is blank) and
+    the household id (None or '' blank)."""
+    return {"source_key": np.asarray(source_code, dtype=np.int64) + 1,
+            "household": np.asarray(household, dtype=object)}
+
+
+def household_index(source_code: np.ndarray, household: np.ndarray) -> BlockIndex:
+    """Each household's records, as a blocking rule's index over (source, household id): a
+    sorted hash per household and a position per record, no Python object per household."""
+    return BlockIndex.build(BlockingRule("household", HOUSEHOLD_KEYS, 10**9),
+                            _household_keys(source_code, household))
 
 
 def plain_value(value):
@@ -260,6 +299,7 @@ def load_master(config: JobConfig, store: Store | None = None, run_id: str | Non
         std = standardise.standardise_records(raw[["source", "record_id", *sorted(fields)]], fields)
         keep = std[["source", "record_id", *columns]].copy()
         keep["household_raw"] = std["household_id"] if "household_id" in std else None
+        keep["relation_std"] = std["relation_std"] if "relation_std" in std else None
         parts.append(keep)
         del raw, std
     records = pd.concat(parts, ignore_index=True)
@@ -283,6 +323,7 @@ def load_master(config: JobConfig, store: Store | None = None, run_id: str | Non
     household = joined["household_raw"].to_numpy(dtype=object)
     record_id = joined["record_id"].to_numpy(dtype=object)
     table = {c: joined[c].to_numpy() for c in columns}
+    relation = pd.Categorical(joined["relation_std"])
     del joined
     timings["entities"] = time.perf_counter() - t
 
@@ -291,6 +332,8 @@ def load_master(config: JobConfig, store: Store | None = None, run_id: str | Non
                      pd.DataFrame({c.tf_column: table[c.tf_column]}), c.tf_column)
                  for c in comparisons if c.tf_column and c.tf_column in table}
     blocks = [BlockIndex.build(rule, table) for rule in config.blocking]
+    households = (household_index(source_code, household) if config.household.enabled
+                  else None)
 
     _warm_up(tf_tables)
     names, evidence = _name_evidence(config, fs, table, names_of_sources(config), source_code,
@@ -307,7 +350,8 @@ def load_master(config: JobConfig, store: Store | None = None, run_id: str | Non
     return Master(config, run_id, comparisons, fs, tf_tables, table, names_of_sources(config),
                   source_code, record_id, household, entity_code,
                   np.asarray(entity_ids, dtype=object), starts, order, gold, blocks, fields,
-                  stats, names, evidence)
+                  stats, names, evidence, households, relation.codes,
+                  relation.categories.to_numpy(dtype=object))
 
 
 def names_of_sources(config: JobConfig) -> tuple[str, ...]:

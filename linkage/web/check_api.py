@@ -74,8 +74,13 @@ FIELD_HELP = {
 API_DESCRIPTION = """
 Checks an enrolment record against the master roster: the entities and golden records of the
 job's latest complete linkage run, matched with the run's own blocking rules, comparisons and
-Fellegi-Sunter model (so field weights equal a batch run's; the household-context term is 0
-for a lone record).
+Fellegi-Sunter model, so field weights equal a batch run's. An insurance record that sends its
+`household_id` (a household the run knows) is read within that household as the batch run
+reads it: where the household can change the answer (no clear match, a match that may be a
+housemate's or a generation away), the run's household step weighs the record's pairs with
+the registry household(s) the household's members were linked into (`explanation.household`,
+bits; the step's note ends the reason). A clear match and a record without a known household
+have a household term of 0.
 
 **Verdicts** (from the best candidate entity by match probability):
 
