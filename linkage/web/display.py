@@ -1,7 +1,12 @@
-"""What a reviewer sees of two values: character differences, masked ID numbers, weight bars.
+"""What a reviewer sees of two values: character differences, masked ID numbers, weight bars,
+and the stored codes (fields, bands, decisions, roles, model levels, gender, audit actions,
+sources) in the page's language.
 
 Pure functions over strings, so the privacy rules (what part of an ID number leaves the server)
-are tested without a browser. Templates only render the segments these return.
+are tested without a browser. Templates only render the segments these return. The code tables
+here are the one place a page's words for a code come from (linkage/web/rendering.py hands them
+to the templates); the stored codes, the check API's codes and the batch outputs stay as they
+are, and an unknown code is shown as it is.
 """
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from linkage.web import i18n
+from linkage.web.i18n import N_
 from linkage.web.i18n import gettext as _
 
 # What a reviewer sees of an ID number: the province (2 digits) and nothing else. The page shows
@@ -166,3 +173,194 @@ def mask_name(value: str | None) -> str | None:
     if not value:
         return value
     return value[0] + "".join(ch if ch in "·•．・" else MASK for ch in value[1:])
+
+
+# --------------------------------------------------------------------------- codes shown as words
+
+# Translated where shown ({{ _(FIELD_LABELS[f]) }}): 姓名, 身份证号 … in Chinese.
+FIELD_LABELS = {
+    "name": N_("Name"), "id_number": N_("ID number"), "birth_date": N_("Date of birth"),
+    "gender": N_("Gender"), "household_id": N_("Household number"),
+    "relation": N_("Relation to head"), "township": N_("Township"), "village": N_("Village"),
+    "ethnicity": N_("Ethnicity"), "status": N_("Registry status"), "address": N_("Address"),
+    # the model's terms beside the fields (linkage.core.model's explanation)
+    "place": N_("Place"), "household": N_("Household"), "prior": N_("Prior"),
+}
+# What a band, a decision or a role is called on the pages (the stored codes stay as they are).
+BAND_LABELS = {"match": N_("match band"), "review": N_("review band"),
+               "non_match": N_("non-match band")}
+DECISION_LABELS = {"match": N_("Same person"), "non_match": N_("Not the same person"),
+                   "unsure": N_("Unsure")}
+ROLE_LABELS = {"reviewer": N_("reviewer"), "supervisor": N_("supervisor"), "admin": N_("admin")}
+
+# The comparison levels of the registered matchers (matchers/), shortest honest words first.
+# A label means the same in every comparison except where COMPARISON_LEVELS says otherwise.
+LEVELS = {
+    "exact": N_("identical"), "equal": N_("identical"), "different": N_("different"),
+    "missing": N_("missing on a side"),
+    # names
+    "normalised": N_("same after normalising"), "pinyin": N_("homophones"),
+    "phonetic": N_("alike when transliterated"), "lookalike": N_("a look-alike character"),
+    "one_edit": N_("one character changed, added or dropped"),
+    "surname_dropped": N_("surname dropped on a side"), "truncated": N_("cut short on a side"),
+    "swapped": N_("order swapped"), "pinyin_high": N_("pinyin very alike"),
+    "pinyin_low": N_("pinyin somewhat alike"),
+    # the generic `string` matcher: <metric>_high / <metric>_low
+    "jaro_winkler_high": N_("spelling very alike"),
+    "jaro_winkler_low": N_("spelling somewhat alike"),
+    "levenshtein_high": N_("spelling very alike"),
+    "levenshtein_low": N_("spelling somewhat alike"),
+    # dates
+    "lunar": N_("lunar birthday on a side"), "within_days": N_("a few days apart"),
+    "one_digit": N_("one digit differs"), "year_month": N_("same year and month"),
+    "year": N_("same year"),
+    # places
+    "same_village": N_("same village"), "same_township": N_("same township"),
+    # ID numbers
+    "exact_valid": N_("same valid number"),
+    "exact_upgraded": N_("same number (a side upgraded from 15 digits)"),
+    "exact_flagged": N_("same number, flagged on a side"),
+    "check_digit_only": N_("only the check character differs"),
+    "excel_partial": N_("damaged by Excel, the surviving digits agree"),
+    "exact_birth_conflict": N_("same number, but a birthdate contradicts it"),
+}
+COMPARISON_LEVELS = {
+    ("birth_date", "swapped"): N_("day and month swapped"),
+    ("name", "swapped"): N_("given-name characters swapped"),
+    ("id_number", "one_digit"): N_("one digit changed or two swapped"),
+}
+GENDERS = {"M": N_("male"), "F": N_("female")}
+# linkage.store.audit.ACTIONS, as the audit trail names them.
+ACTIONS = {
+    "login": N_("signed in"), "login_failed": N_("sign-in failed"), "logout": N_("signed out"),
+    "view_pair": N_("opened a pair"), "decide": N_("decided"),
+    "reveal_id": N_("revealed full ID numbers"), "reverse_decision": N_("reversed a decision"),
+    "request_second_review": N_("asked for a second review"), "api_checks": N_("check API use"),
+    "account_change": N_("account changed"), "token_change": N_("API token changed"),
+}
+# The keys of an audit entry's detail (linkage.store.review, linkage.web.auth, the CLI).
+DETAIL_KEYS = {
+    "decision": N_("decision"), "probability": N_("probability"), "active": N_("active"),
+    "second_review": N_("second review"), "run_id": N_("run"),
+    "without_lease": N_("without a lease"), "fields": N_("fields"), "address": N_("address"),
+    "locked_seconds": N_("locked for (s)"), "reviewer": N_("reviewer"),
+    "was_active": N_("was active"), "note": N_("note"), "first_reviewer": N_("first reviewer"),
+    "username": N_("username"), "change": N_("change"), "role": N_("role"),
+    "day": N_("day"), "records": N_("records"), "refused": N_("refused"),
+}
+
+# An account or token change's kind (linkage.cli: `users` and `tokens` commands).
+CHANGES = {"added": N_("added"), "password": N_("new password"), "role": N_("new role"),
+           "enable": N_("enabled"), "disable": N_("disabled"), "revoked": N_("revoked")}
+
+
+def _word(table: dict[str, str], code: str | None) -> str:
+    """A code in the page's language; an unknown (or empty) code as it is."""
+    return _(table[code]) if code in table else (code or "")
+
+
+def label(table: dict[str, str], code: str | None, empty: str = "—") -> str:
+    """A stored code (band, decision, role) in the page's language; unknown codes as they are,
+    no code as ``empty``."""
+    return _word(table, code) if code else empty
+
+
+def level_label(comparison: str, level: str | None) -> str:
+    """A comparison level (``exact``, ``jaro_winkler_high``, ``missing``) in words."""
+    said = COMPARISON_LEVELS.get((comparison, level or ""))
+    return _(said) if said else _word(LEVELS, level)
+
+
+def gender_label(code: str | None) -> str:
+    """M / F as 男 / 女 (male / female); anything else as it is."""
+    return _word(GENDERS, code)
+
+
+def action_label(code: str | None) -> str:
+    """An audit action code (``view_pair``) in words."""
+    return _word(ACTIONS, code)
+
+
+def detail_label(key: str) -> str:
+    """The key of an audit entry's detail in words."""
+    return _word(DETAIL_KEYS, key)
+
+
+def change_label(code: str | None) -> str:
+    """The kind of an account or token change (``revoked``) in words."""
+    return _word(CHANGES, code)
+
+
+# A source that has no scheme (so no display name) is named by its role: the police registry is
+# 户籍 (registry). A role without a word here (`other`) leaves the source its config name.
+ROLE_SOURCES = {"authority": N_("registry")}
+
+
+@dataclass(frozen=True)
+class SourceName:
+    """How the pages name one source, in whichever language the page is in.
+
+    An insurance source by its scheme: the display name in Chinese (新农合), the scheme code in
+    English (NCMS). Any other source by its role's word (户籍 / registry), with its config name
+    beside it when several sources share the word (户籍（police_old）).
+    """
+
+    scheme: str | None = None  # the scheme code
+    display: str | None = None  # the scheme's display name
+    role_word: str | None = None  # a ROLE_SOURCES msgid
+    source: str | None = None  # the config name, shown beside a shared role word
+
+    def label(self) -> str:
+        if self.scheme is not None:
+            return self.scheme if i18n.current() == "en" else (self.display or self.scheme)
+        if not self.role_word:
+            return self.source or ""
+        word = _(self.role_word)
+        if self.source:
+            return _("%(role)s (%(source)s)") % {"role": word, "source": self.source}
+        return word
+
+
+SourceNames = dict[str, SourceName]
+
+
+def source_names(config) -> SourceNames:
+    """Source name -> its :class:`SourceName` for every source of a job config whose scheme or
+    role has a word (JobConfig.scheme_names: a scheme's display name, else its code); none
+    without a config."""
+    if config is None:
+        return {}
+    names = config.scheme_names
+    out: SourceNames = {}
+    for s in config.sources:
+        if s.role == "insurance":
+            code = s.scheme or s.name
+            out[s.name] = SourceName(scheme=code, display=names.get(code, code))
+    by_role: dict[str, list[str]] = {}
+    for s in config.sources:
+        if s.role != "insurance" and s.role in ROLE_SOURCES:
+            by_role.setdefault(s.role, []).append(s.name)
+    for role, sources in by_role.items():
+        for name in sources:
+            out[name] = SourceName(role_word=ROLE_SOURCES[role],
+                                   source=name if len(sources) > 1 else None)
+    return out
+
+
+def source_label(names: SourceNames | None, source: str) -> str:
+    """A source as the office names it (see :class:`SourceName`): 新农合 / NCMS, 户籍 /
+    registry; a source the config does not name (or no config) by its config name."""
+    name = (names or {}).get(source)
+    return name.label() if name is not None else source
+
+
+def record_label(names: SourceNames | None, key) -> str:
+    """A record key, ``(source, record_id)`` or ``"source:record_id"``, with the source's
+    words: 新农合:NC000123, 户籍:GA000045. The record id stays as it is."""
+    if isinstance(key, str):
+        source, sep, record_id = key.partition(":")
+        if not sep:
+            return key
+    else:
+        source, record_id = key
+    return f"{source_label(names, source)}:{record_id}"

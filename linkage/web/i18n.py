@@ -11,11 +11,13 @@ request renders or raises, templates (Jinja2's i18n extension) and Python messag
 To refresh the catalogue after changing messages (babel.cfg names the files):
 
     .venv/bin/pybabel extract -F linkage/web/babel.cfg -k N_ --no-location --sort-output \
-        -o linkage/web/translations/messages.pot linkage/web
-    .venv/bin/pybabel update -i linkage/web/translations/messages.pot -d linkage/web/translations
+        --project hukou-linkage --version 0.1.0 -o linkage/web/translations/messages.pot linkage/web
+    .venv/bin/pybabel update --no-fuzzy-matching -w 100 \
+        -i linkage/web/translations/messages.pot -d linkage/web/translations
 
 then translate the new entries of the zh catalogue (tests/web/test_web_i18n.py fails while one
-is missing).
+is missing). The flags keep the files' headers and line width; a fuzzy guess would pass for a
+translation in the .po file but is left out of the compiled catalogue.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse
 
 from linkage.store import DECISIONS, audit
-from linkage.web import oversight, pairview, refusal
+from linkage.web import display, oversight, pairview, refusal
 from linkage.web.context import app_state
 from linkage.web.i18n import N_
 from linkage.web.i18n import gettext as _
@@ -73,11 +73,13 @@ def _page(request: Request, user, pair: ScoredPair, reveal: bool, status_code: i
     st.records.follow(st.queue.run())  # a newer run's records, read in the background
     if st.records.loading:
         st.records.wait(RECORDS_WAIT_S)
-    view = pairview.build(st.queue, st.records, pair, reveal=reveal)
+    names = display.source_names(st.config)
+    view = pairview.build(st.queue, st.records, pair, reveal=reveal, names=names)
     history = oversight.pair_history(st.engine, pair.ref) if user.has_role("supervisor") else []
     return render(request, "pair.html", status_code=status_code, user=user, view=view,
                   history=history, holds=st.queue.holds(user.username, pair.ref.token),
                   records_loaded=st.records.loaded, records_loading=st.records.loading,
+                  source_names=names,
                   **({"here": here} if here else {}))
 
 
@@ -106,7 +108,7 @@ def decide(request: Request, token: Token, user: ReviewerUser,
     pair = _pair_or_404(request, token)
     supervisor = user.has_role("supervisor")
     if confirm != "yes" and pair.refused_merge:
-        why = refusal.explain(pair.reason, st.records)
+        why = refusal.explain(pair.reason, st.records, display.source_names(st.config))
         if why.needs_confirmation(decision):
             if not supervisor and not st.queue.holds(user.username, pair.ref.token):
                 raise HTTPException(409, _(NOT_HELD))

@@ -13,8 +13,10 @@ from linkage.web.display import (
     Bar,
     IdCell,
     Segment,
+    SourceNames,
     char_diff,
     describe_id_difference,
+    gender_label,
     mask_free_text,
     mask_id_pair,
     weight_bars,
@@ -54,7 +56,7 @@ class Member:
     name: str
     relation: str
     birth: str
-    gender: str
+    gender: str  # in the page's language (男 / 女)
     is_self: bool
 
 
@@ -113,9 +115,10 @@ def _value_row(name: str, a: Record, b: Record) -> Row:
         notes = _typed((va, a.birth), (vb, b.birth))
         left, right = char_diff(a.birth or va, b.birth or vb, aligned=True)
         return Row(name, cols, "diff", left, right, notes)
-    if name == "gender":
-        notes = _typed((va, a.gender), (vb, b.gender))
-        left, right = char_diff(a.gender or va, b.gender or vb)
+    if name == "gender":  # 男 / 女 (male / female), whole words: a character diff says nothing
+        shown = [gender_label(r.gender) if r.gender else (v or "") for r, v in ((a, va), (b, vb))]
+        notes = _typed((va, shown[0]), (vb, shown[1]))
+        left, right = ([Segment(x, shown[0] != shown[1])] if x else [] for x in shown)
         return Row(name, cols, "diff", left, right, notes)
     # Mapped on one side only, or household codes of two sources (different numbering schemes).
     if va is None or vb is None or (name == "household_id" and a.source != b.source):
@@ -140,8 +143,8 @@ def _rows(a: Record, b: Record, reveal: bool) -> list[Row]:
 def _members(book: RecordBook, rec: Record | None) -> list[Member]:
     if rec is None:
         return []
-    return [Member(m.record_id, m.name, m.fields.get("relation", ""), m.birth, m.gender,
-                   m.key == rec.key) for m in book.household(*rec.key)]
+    return [Member(m.record_id, m.name, m.fields.get("relation", ""), m.birth,
+                   gender_label(m.gender), m.key == rec.key) for m in book.household(*rec.key)]
 
 
 def _others(queue: ReviewQueue, book: RecordBook, pair: ScoredPair,
@@ -155,7 +158,10 @@ def _others(queue: ReviewQueue, book: RecordBook, pair: ScoredPair,
     return out
 
 
-def build(queue: ReviewQueue, book: RecordBook, pair: ScoredPair, reveal: bool = False) -> PairView:
+def build(queue: ReviewQueue, book: RecordBook, pair: ScoredPair, reveal: bool = False,
+          names: SourceNames | None = None) -> PairView:
+    """The pair page of ``pair``; ``names`` (display.source_names) names the sources in the
+    refusal and household notes as the rest of the page does."""
     a, b = book.get(*pair.ref.left), book.get(*pair.ref.right)
     rows = _rows(a, b, reveal) if a and b else []
     return PairView(
@@ -164,6 +170,6 @@ def build(queue: ReviewQueue, book: RecordBook, pair: ScoredPair, reveal: bool =
         others=(_others(queue, book, pair, pair.ref.left),
                 _others(queue, book, pair, pair.ref.right)),
         revealed=reveal,
-        refusal=explain(pair.reason, book) if pair.refused_merge else None,
-        household_note=household_note(pair.explanation.get("household_note")),
+        refusal=explain(pair.reason, book, names) if pair.refused_merge else None,
+        household_note=household_note(pair.explanation.get("household_note"), names),
     )

@@ -6,19 +6,25 @@ The run stores a refused pair's reason in English words that name the colliding 
 records up, so the page can say whether 同一人 creates a CONFLICT: it does when two registry
 records with different valid ID numbers end in one entity (linkage.core.golden). A decision
 that will, or may (the records are not loaded), create a CONFLICT must be confirmed.
+
+The page names each record as the rest of the pages do (linkage.web.display.record_label:
+户籍:GA000045, 新农合:NC000123); the stored reason, and the batch outputs that carry it
+(review_pairs.csv), keep the config's source names.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from linkage.web.display import SourceNames, record_label
 from linkage.web.i18n import N_
 from linkage.web.i18n import gettext as _
 from linkage.web.records import Record, RecordBook
 
 _REGISTRY = re.compile(r"^would put registry records (\S+) and (\S+) \(two registry persons\)")
 _KEPT_APART = re.compile(r"^would join (\S+) and (\S+), kept apart by (.+)$")
-_HOUSEHOLD = re.compile(r"^the household rule(?: \((.*)\))?$")
+# A reason cut short in the store (REASON_CHARS) may have lost the note's closing parenthesis.
+_HOUSEHOLD = re.compile(r"^the household rule(?: \((.*?)\)?)?$")
 VALID_ID = ("valid", "upgraded")  # the ID statuses the golden record counts as valid numbers
 # The household step's notes (linkage.core.household), in the page's language.
 HOUSEHOLD_NOTES = {
@@ -32,20 +38,28 @@ _ASSIGNED = re.compile(r"^assigned within (.+), (\d+) of (\d+) members agree, \+
 _CONTRADICTED = re.compile(r"^a member is assigned to another within (.+)$")
 
 
-def household_note(note: str | None) -> str:
-    """A household step's note in the page's language (an unknown note as it is)."""
+def _households(within: str, names: SourceNames | None) -> str:
+    """``source:household↔source:household`` with the sources' words (新农合:H1↔户籍:H2)."""
+    return "↔".join(record_label(names, part) for part in within.split("↔"))
+
+
+def household_note(note: str | None, names: SourceNames | None = None) -> str:
+    """A household step's note in the page's language, the households it names with their
+    sources' words (an unknown note as it is)."""
     if not note:
         return ""
     if note in HOUSEHOLD_NOTES:
         return _(HOUSEHOLD_NOTES[note])
     found = _ASSIGNED.match(note)
     if found:
+        within, agree, size, bits = found.groups()
         return _("assigned within %(within)s: %(agree)s of %(size)s members agree, +%(bits)s "
-                 "bits") % dict(zip(("within", "agree", "size", "bits"), found.groups()))
+                 "bits") % {"within": _households(within, names), "agree": agree,
+                            "size": size, "bits": bits}
     found = _CONTRADICTED.match(note)
     if found:
         return _("a member is assigned to another person within %(within)s") % {
-            "within": found.group(1)}
+            "within": _households(found.group(1), names)}
     return note
 
 
@@ -73,11 +87,15 @@ def _key(text: str) -> tuple[str, str] | None:
     return (source, record_id) if sep and record_id else None
 
 
-def _named(text: str, book: RecordBook) -> str:
-    """``source:record`` with the record's name beside it when the record is loaded."""
+def _named(text: str, book: RecordBook, names: SourceNames | None) -> str:
+    """``source:record`` with the source's words (户籍:GA1) and the record's name beside it when
+    the record is loaded; a key cut short in the stored reason keeps its "…"."""
     key = _key(text)
-    record = book.get(*key) if key else None
-    return f"{text}（{record.name}）" if record is not None and record.name else text
+    if key is None:
+        return text
+    shown = record_label(names, key) + text[len(text.rstrip("…;,")):]
+    record = book.get(*key)
+    return f"{shown}（{record.name}）" if record is not None and record.name else shown
 
 
 def _valid_id(record: Record | None) -> str | None:
@@ -93,11 +111,11 @@ def _keep_apart() -> tuple[Effect, Effect]:
                                "(you will not be shown it again).")))
 
 
-def _registry(a: str, b: str, book: RecordBook) -> Refusal:
+def _registry(a: str, b: str, book: RecordBook, sources: SourceNames | None) -> Refusal:
     ka, kb = _key(a), _key(b)
     ra = book.get(*ka) if ka else None
     rb = book.get(*kb) if kb else None
-    names = {"a": _named(a, book), "b": _named(b, book)}
+    names = {"a": _named(a, book, sources), "b": _named(b, book, sources)}
     summary = _("Merge refused: deciding this pair is one person would put the registry "
                 "records %(a)s and %(b)s (two registry persons) in one entity.") % names
     if ra is None or rb is None:
@@ -121,11 +139,12 @@ def _registry(a: str, b: str, book: RecordBook) -> Refusal:
     return Refusal(summary, (match, *_keep_apart()))
 
 
-def _kept_apart(a: str, b: str, kind: str, book: RecordBook) -> Refusal:
-    names = {"a": _named(a, book), "b": _named(b, book)}
+def _kept_apart(a: str, b: str, kind: str, book: RecordBook,
+                sources: SourceNames | None) -> Refusal:
+    names = {"a": _named(a, book, sources), "b": _named(b, book, sources)}
     household = _HOUSEHOLD.match(kind)
     if household:
-        names["why"] = household_note(household.group(1)) or _("the household rule")
+        names["why"] = household_note(household.group(1), sources) or _("the household rule")
         summary = _("Merge refused: it would join %(a)s and %(b)s, which the household rule "
                     "keeps apart (%(why)s).") % names
         match = Effect("match", _("Same person: joins %(a)s and %(b)s in one entity; right only "
@@ -139,14 +158,15 @@ def _kept_apart(a: str, b: str, kind: str, book: RecordBook) -> Refusal:
     return Refusal(summary, (match, *_keep_apart()))
 
 
-def explain(reason: str, book: RecordBook) -> Refusal:
-    """The refusal behind a pair's stored ``reason``, for a pair kept apart by a constraint."""
+def explain(reason: str, book: RecordBook, sources: SourceNames | None = None) -> Refusal:
+    """The refusal behind a pair's stored ``reason``, for a pair kept apart by a constraint;
+    ``sources`` (linkage.web.display.source_names) names the records' sources."""
     found = _REGISTRY.match(reason)
     if found:
-        return _registry(found.group(1), found.group(2), book)
+        return _registry(found.group(1), found.group(2), book, sources)
     found = _KEPT_APART.match(reason)
     if found:
-        return _kept_apart(found.group(1), found.group(2), found.group(3).rstrip("…"), book)
+        return _kept_apart(found.group(1), found.group(2), found.group(3), book, sources)
     # A reason that names no records (an older run, or `linkage add`): say what it may do.
     summary = _("Merge refused: it would put two registry persons, or records a reviewer kept "
                 "apart, in one entity.")

@@ -1,35 +1,25 @@
 """Jinja2 templates (autoescaped, translated through linkage/web/i18n.py) and the context every
-page gets: the user, the CSRF token, the language and its switch, and `pair_token`, which turns
-a pair (or a stored pair token) into its URL token."""
+page gets: the user, the CSRF token, the language and its switch, `pair_token`, which turns
+a pair (or a stored pair token) into its URL token, and `source_names`, the job's sources as
+the pages name them.
+
+One Jinja environment serves every page; it is built here with the words for stored codes
+from linkage/web/display.py (the tables and their functions are its globals), so no page says
+a code its own way.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
 
 from fastapi import Request
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, pass_context
 from starlette.templating import Jinja2Templates
 
-from linkage.web import i18n
-from linkage.web.i18n import N_
+from linkage.web import display, i18n
 from linkage.web.session import csrf_token, current_user
 
 HERE = Path(__file__).resolve().parent
-# Translated where shown ({{ _(FIELD_LABELS[f]) }}): 姓名, 身份证号 … in Chinese.
-FIELD_LABELS = {
-    "name": N_("Name"), "id_number": N_("ID number"), "birth_date": N_("Date of birth"),
-    "gender": N_("Gender"), "household_id": N_("Household number"),
-    "relation": N_("Relation to head"), "township": N_("Township"), "village": N_("Village"),
-    "ethnicity": N_("Ethnicity"), "status": N_("Registry status"), "address": N_("Address"),
-    # the model's terms beside the fields (linkage.core.model's explanation)
-    "place": N_("Place"), "household": N_("Household"), "prior": N_("Prior"),
-}
-# What a band, a decision or a role is called on the pages (the stored codes stay as they are).
-BAND_LABELS = {"match": N_("match band"), "review": N_("review band"),
-               "non_match": N_("non-match band")}
-DECISION_LABELS = {"match": N_("Same person"), "non_match": N_("Not the same person"),
-                   "unsure": N_("Unsure")}
-ROLE_LABELS = {"reviewer": N_("reviewer"), "supervisor": N_("supervisor"), "admin": N_("admin")}
 
 
 def _when(value: datetime | None) -> str:
@@ -44,11 +34,25 @@ def _number(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def label(table: dict[str, str], code: str | None, empty: str = "—") -> str:
-    """A stored code (band, decision, role) in the page's language; unknown codes as they are."""
-    if not code:
-        return empty
-    return i18n.gettext(table[code]) if code in table else code
+def _source_names(context) -> display.SourceNames:
+    """The page's `source_names` (set by :func:`render`), else the job config's through the
+    page's request."""
+    names = context.get("source_names")
+    if names is not None:
+        return names
+    request = context.get("request")
+    state = getattr(request.app.state, "review", None) if request is not None else None
+    return display.source_names(state.config if state is not None else None)
+
+
+@pass_context
+def _source_label(context, source: str) -> str:
+    return display.source_label(_source_names(context), source)
+
+
+@pass_context
+def _record_label(context, key) -> str:
+    return display.record_label(_source_names(context), key)
 
 
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
@@ -56,9 +60,13 @@ _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
 _env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
 _env.filters["when"] = _when
 _env.filters["number"] = _number
-_env.globals.update(FIELD_LABELS=FIELD_LABELS, BAND_LABELS=BAND_LABELS,
-                   DECISION_LABELS=DECISION_LABELS, ROLE_LABELS=ROLE_LABELS,
-                   LANGUAGES=i18n.LANGUAGES, label=label)
+_env.globals.update(
+    LANGUAGES=i18n.LANGUAGES, FIELD_LABELS=display.FIELD_LABELS,
+    BAND_LABELS=display.BAND_LABELS, DECISION_LABELS=display.DECISION_LABELS,
+    ROLE_LABELS=display.ROLE_LABELS, label=display.label, level_label=display.level_label,
+    gender_label=display.gender_label, action_label=display.action_label,
+    detail_label=display.detail_label, change_label=display.change_label,
+    source_label=_source_label, record_label=_record_label)
 templates = Jinja2Templates(env=_env)
 
 
@@ -73,4 +81,5 @@ def render(request: Request, name: str, status_code: int = 200, **context):
     context["lang"] = i18n.current()
     context["html_lang"] = i18n.HTML_LANG[context["lang"]]
     context["pair_token"] = request.app.state.review.queue.url_token
+    context.setdefault("source_names", display.source_names(request.app.state.review.config))
     return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -195,6 +195,10 @@ def test_the_interface_is_chinese_and_english_is_one_click_away(served, browser,
         assert words in text, words
     for words in ("Why the model scores it so", "Household of", "Other candidates", "Match"):
         assert words not in text, words
+    # Sources and bands in words: the registry by its role, insurance by its scheme's name.
+    sources = page.locator("table.compare thead .src").all_inner_texts()
+    assert len(sources) == 2 and set(sources) <= {"户籍", "新农合", "城镇居民"}, sources
+    assert page.locator(".pair-head .band").inner_text() in {"匹配档", "待审核档", "不匹配档"}
     shot = tmp_path / "review_pair_page_zh.png"
     page.screenshot(path=str(shot), full_page=True)
     save_artifact(shot)
@@ -205,6 +209,10 @@ def test_the_interface_is_chinese_and_english_is_one_click_away(served, browser,
     text = page.locator("main").inner_text()
     assert "Why the model scores it so" in text and "Same person" in text
     assert "模型为何这样评分" not in text
+    sources = page.locator("table.compare thead .src").all_inner_texts()
+    assert len(sources) == 2 and set(sources) <= {"registry", "NCMS", "URBAN"}, sources
+    assert page.locator(".pair-head .band").inner_text() in {
+        "match band", "review band", "non-match band"}
     page.goto(f"{base}/queue")
     assert page.locator("h1").inner_text() == "Review queue"  # the cookie keeps the choice
     page.click("#language button[value=zh]")
@@ -223,7 +231,7 @@ def test_a_refused_merge_says_what_each_key_does_and_a_conflict_is_confirmed(
     page.wait_for_url(f"{base}/pair/*")
     pair_url = page.url
     refusal = page.locator("#refusal").inner_text()
-    assert "合并被拒" in refusal and "户籍记录 police:" in refusal
+    assert "合并被拒" in refusal and "户籍记录 户籍:" in refusal and "police:" not in refusal
     assert "同一人：会产生冲突（CONFLICT），因为户籍记录" in refusal
     assert "不是同一人：保持分开" in refusal and "不确定：这对记录留在队列中" in refusal
     shot = tmp_path / "review_refused_merge.png"
@@ -240,7 +248,8 @@ def test_a_refused_merge_says_what_each_key_does_and_a_conflict_is_confirmed(
     page.keyboard.press("m")  # 同一人: asks first, stores nothing
     page.wait_for_url(f"{pair_url}/decide")
     assert _focused(page) == "confirm-yes"
-    assert "身份证号不同" in page.locator("#confirm-effect").inner_text()
+    effect = page.locator("#confirm-effect").inner_text()
+    assert "身份证号不同" in effect and "户籍记录 户籍:" in effect
     assert _stored(db) == []
     page.keyboard.press("Escape")  # back to the pair, still nothing stored
     page.wait_for_url(pair_url)

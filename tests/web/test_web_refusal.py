@@ -11,12 +11,16 @@ import pytest
 import sqlalchemy as sa
 
 from linkage.store import decisions
+from linkage.web.display import ROLE_SOURCES, SourceName
 from linkage.web.i18n import in_language
 from linkage.web.records import Record, RecordBook
-from linkage.web.refusal import explain
+from linkage.web.refusal import explain, household_note
 
 REGISTRY = ("would put registry records police:GA1 and police:GA2 (two registry persons) in one "
             "entity; 同一人 makes it a CONFLICT")
+# The sources as the demo config names them (linkage.web.display.source_names).
+NAMES = {"police": SourceName(role_word=ROLE_SOURCES["authority"]),
+         "ncms": SourceName(scheme="NCMS", display="新农合")}
 
 
 def _record(record_id: str, id_norm: str | None, status: str = "valid",
@@ -38,11 +42,11 @@ class Book(RecordBook):
 
 def test_two_registry_records_with_different_ids_make_a_conflict_to_confirm():
     why = explain(REGISTRY, Book(_record("GA1", "150502200211032598"),
-                                 _record("GA2", "150502200211032571", name="张涛浩")))
-    assert "police:GA1（张涛）" in why.summary and "police:GA2（张涛浩）" in why.summary
-    assert "户籍记录" in why.summary
+                                 _record("GA2", "150502200211032571", name="张涛浩")), NAMES)
+    assert "户籍:GA1（张涛）" in why.summary and "户籍:GA2（张涛浩）" in why.summary
+    assert "户籍记录" in why.summary and "police" not in why.summary
     match = why.effect("match")
-    assert match.text.startswith("同一人：会产生冲突（CONFLICT），因为户籍记录 police:GA1")
+    assert match.text.startswith("同一人：会产生冲突（CONFLICT），因为户籍记录 户籍:GA1（张涛）")
     assert "身份证号不同" in match.text
     assert why.needs_confirmation("match")
     assert not why.needs_confirmation("non_match") and not why.needs_confirmation("unsure")
@@ -50,9 +54,11 @@ def test_two_registry_records_with_different_ids_make_a_conflict_to_confirm():
     assert why.effect("unsure").text.startswith("不确定：这对记录留在队列中")
     with in_language("en"):
         english = explain(REGISTRY, Book(_record("GA1", "150502200211032598"),
-                                         _record("GA2", "150502200211032571")))
+                                         _record("GA2", "150502200211032571")), NAMES)
     assert english.effect("match").text.startswith(
-        "Same person: creates a CONFLICT, because the registry records police:GA1")
+        "Same person: creates a CONFLICT, because the registry records registry:GA1")
+    bare = explain(REGISTRY, Book(_record("GA1", "150502200211032598")))  # no config: as stored
+    assert "police:GA1（张涛）" in bare.summary and "police:GA2" in bare.summary
 
 
 @pytest.mark.parametrize("other, conflict, words", [
@@ -71,16 +77,33 @@ def test_whether_same_person_makes_a_conflict_follows_the_registry_ids(other, co
 def test_records_kept_apart_by_a_reviewer_or_the_household_rule_are_named():
     book = Book(_record("GA1", "150502200211032598"))
     reviewer = explain("would join police:GA1 and ncms:N7, kept apart by a reviewer's non-match",
-                       book)
-    assert "police:GA1（张涛）" in reviewer.summary and "ncms:N7" in reviewer.summary
+                       book, NAMES)
+    assert "户籍:GA1（张涛）" in reviewer.summary and "新农合:N7" in reviewer.summary
+    assert "新农合:N7" in reviewer.effect("match").text
     assert "审核员已判定二者不是同一人" in reviewer.summary
     assert not reviewer.needs_confirmation("match")
     household = explain("would join ncms:N1 and ncms:N2, kept apart by the household rule (two "
-                        "members of one household)", book)
+                        "members of one household)", book, NAMES)
     assert "同一户的两名成员" in household.summary and "家庭规则" in household.summary
+    assert "新农合:N1 和 新农合:N2" in household.summary
+    cut = explain("would join ncms:N1 and ncms:N2, kept apart by the household rule (two memb…",
+                  book, NAMES)  # cut short in the store: still the household rule
+    assert "家庭规则" in cut.summary and "two memb…" in cut.summary
     legacy = explain("would put two registry persons (or a reviewer's non-match) in one entity",
                      book)
     assert legacy.needs_confirmation("match")  # it names no records: it may make a CONFLICT
+
+
+def test_household_notes_name_the_households_by_their_sources_words():
+    note = "assigned within ncms:15052309↔police:100001, 3 of 4 members agree, +9.50 bits"
+    assert household_note(note, NAMES) == ("在 新农合:15052309↔户籍:100001 中对应：4 名成员中 3 名"
+                                           "一致，+9.50 比特")
+    with in_language("en"):
+        assert household_note("a member is assigned to another within ncms:1↔police:2",
+                              NAMES) == ("a member is assigned to another person within "
+                                         "NCMS:1↔registry:2")
+    assert "ncms:15052309↔police:100001" in household_note(note)  # no config: as stored
+    assert household_note("two members of one household", NAMES) == "同一户的两名成员"
 
 
 class Conflicting(RecordBook):
@@ -132,7 +155,8 @@ def test_same_person_on_a_conflict_is_stored_only_once_confirmed(conflict_app):
     token = _claim(alice)
     assert app.state.review.queue.find(token).ref == pair.ref  # refused merges come first
     page = alice.get(f"/pair/{token}").text
-    assert 'id="refusal"' in page and "会产生冲突（CONFLICT），因为户籍记录" in page
+    assert 'id="refusal"' in page and "会产生冲突（CONFLICT），因为户籍记录 户籍:" in page
+    assert not re.search(r"\b(police|ncms|urban):", page)  # the sources' words, as elsewhere
     assert "将要求您确认" in page and 'aria-describedby="effect-match"' in page
 
     asked = alice.post(f"/pair/{token}/decide", data={"csrf_token": alice.csrf,
@@ -140,6 +164,7 @@ def test_same_person_on_a_conflict_is_stored_only_once_confirmed(conflict_app):
     assert asked.status_code == 200 and 'id="confirm"' in asked.text
     assert 'name="confirm" value="yes"' in asked.text and "autofocus" in asked.text
     assert 'value="同名同生日"' in asked.text  # the note survives the confirmation
+    assert "户籍记录 户籍:" in asked.text and "police:" not in asked.text
     assert not _stored(app)  # nothing is stored until confirmed
     assert f'name="back" value="/pair/{token}"' in asked.text  # the switch returns to the pair
 
