@@ -167,7 +167,7 @@ REASON_CHARS = 200  # the store keeps a pair's reason in 200 characters
 
 
 def refusal_reasons(labels: np.ndarray, left: np.ndarray, right: np.ndarray,
-                    authority: np.ndarray, keys: np.ndarray,
+                    authority: np.ndarray, keys,
                     cannot_link: tuple[np.ndarray, np.ndarray] = (np.empty(0, int),
                                                                   np.empty(0, int)),
                     cannot_kind: np.ndarray | None = None) -> np.ndarray:
@@ -179,7 +179,7 @@ def refusal_reasons(labels: np.ndarray, left: np.ndarray, right: np.ndarray,
     CONFLICT where the two entries carry different valid ID numbers, and merges one person
     registered twice where they carry the same); otherwise a cannot-link pair
     (a reviewer's non-match, or the household rule's two members of one household) spans the
-    two entities. ``keys`` is ``source:record_id`` per record; ``cannot_kind`` names each
+    two entities. ``keys[i]`` is record i's ``source:record_id``; ``cannot_kind`` names each
     cannot-link pair's origin.
     """
     la, lb = labels[left], labels[right]

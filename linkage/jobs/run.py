@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -141,11 +143,11 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
                              "entity_id": entity_ids})
     check_accounting(data.counts, clusters, data.rejects)
     with timer.stage("pairs"):
-        keys = (records["source"].astype(str) + ":" + records["record_id"].astype(str)).to_numpy()
         reasons = cluster.refusal_reasons(clustering.labels, left[refused], right[refused],
-                                          authority, keys, cannot_links(decided, scored),
+                                          authority, RecordKeys(records),
+                                          cannot_links(decided, scored),
                                           cannot_link_kinds(decided, scored))
-        pairs_frame, review = pair_tables(records, scored, prob, band, refused, reasons)
+        stored_pairs, review = pair_tables(records, scored, prob, band, refused, reasons)
 
     summary = run_summary(config, data, records, scored, band, gold, clustering, review, timer,
                           run_id)
@@ -165,7 +167,7 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        data.rejects, scored.weights)
     keeping = kept_run.Keeping(state_dir, state.inputs(), kept_run.job_settings(config))
-    return finish(result, store, pairs_frame, timer,
+    return finish(result, store, stored_pairs, timer,
                   previous=(previous_run, previous) if previous_run else None, keeping=keeping)
 
 
@@ -223,6 +225,17 @@ STORED_PAIR_COLUMNS = ["source_l", "record_l", "source_r", "record_r", "weight",
                        "band", "reason", "explanation"]
 
 
+class RecordKeys:
+    """``source:record_id`` of a record by position, made when asked: refusal reasons name a
+    few records, and the text of every record of a million-record run cost a few hundred MB."""
+
+    def __init__(self, records: pd.DataFrame):
+        self._source, self._record = records["source"], records["record_id"]
+
+    def __getitem__(self, i: int) -> str:
+        return f"{self._source.iat[i]}:{self._record.iat[i]}"
+
+
 def classify(weight: np.ndarray, decision: np.ndarray, config: JobConfig):
     """Probability and band (0 match, 1 review, 2 non-match) per pair; reviewers overrule."""
     prob = model.probability(weight)
@@ -231,7 +244,7 @@ def classify(weight: np.ndarray, decision: np.ndarray, config: JobConfig):
 
 def pair_tables(records: pd.DataFrame, scored: scoring.ScoredPairs, prob: np.ndarray,
                 band: np.ndarray, refused: np.ndarray,
-                refused_reason) -> tuple[pd.DataFrame, pd.DataFrame]:
+                refused_reason) -> tuple[StoredPairs, pd.DataFrame]:
     """The pairs the store keeps (match and review bands, refused merges) and the review list.
 
     ``refused_reason`` is one text, or one per refused pair, saying why clustering refused it.
@@ -242,15 +255,46 @@ def pair_tables(records: pd.DataFrame, scored: scoring.ScoredPairs, prob: np.nda
     reasons[band == 1] = "score in the review band"
     reasons[refused] = refused_reason
     stored_idx = np.union1d(np.flatnonzero(band <= 1), refused)
-    pairs_frame = _pairs_frame(records, left, scored.right, scored.weight, prob, band, reasons,
-                               scored.gamma, scored.parts, scored.household, scored.model,
-                               stored_idx, scored.note)
-    review = pairs_frame[pairs_frame["pair_index"].isin(review_idx)].drop(columns="pair_index")
+
+    def explain(idx: np.ndarray) -> np.ndarray:
+        return explanations(scored.gamma[idx], scored.parts[idx], scored.household[idx],
+                            scored.model, None if scored.note is None else scored.note[idx])
+
+    stored = _pairs_frame(records, left, scored.right, scored.weight, prob, band, reasons,
+                          stored_idx)
+    review = _pairs_frame(records, left, scored.right, scored.weight, prob, band, reasons,
+                          review_idx)
+    review["explanation"] = explain(review_idx)
+    for k, c in enumerate(scored.model.comparisons):
+        review[f"w_{c.name}"] = np.round(scored.parts[review_idx, k], 2)
+    review = review.drop(columns="pair_index")
     review = review.sort_values("probability", key=lambda p: (p - 0.5).abs()).reset_index(drop=True)
-    return pairs_frame.drop(columns="pair_index")[STORED_PAIR_COLUMNS], review
+    return StoredPairs(stored, explain), review
 
 
-def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTimer,
+@dataclass
+class StoredPairs:
+    """The pairs a run stores, their explanation text made a chunk at a time as the store
+    writes them: the text of every stored pair at once was a run's peak memory (+1.9 GB for
+    1.3M pairs at a million persons)."""
+
+    frame: pd.DataFrame  # STORED_PAIR_COLUMNS but the explanation, plus pair_index
+    explain: Callable[[np.ndarray], np.ndarray]  # explanation text of the given pair indices
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def rows(self, part: pd.DataFrame) -> pd.DataFrame:
+        """A chunk of :attr:`frame` as the store's columns (STORED_PAIR_COLUMNS)."""
+        text = self.explain(part["pair_index"].to_numpy())
+        return part.assign(explanation=text)[STORED_PAIR_COLUMNS]
+
+    def table(self) -> pd.DataFrame:
+        """All the stored pairs with their explanations (tests and small runs)."""
+        return self.rows(self.frame)
+
+
+def finish(result: RunResult, store: Store, pairs: StoredPairs, timer: StageTimer,
            carry_pairs_from: str | None = None,
            previous: tuple[str, pd.DataFrame] | None = None,
            keeping: kept_run.Keeping | None = None) -> RunResult:
@@ -308,8 +352,9 @@ def finish(result: RunResult, store: Store, pairs: pd.DataFrame, timer: StageTim
     # Last: the run counts as complete only once every result is stored in one transaction.
     with timer.stage("store"):
         store.finish_run(result.run_id, summary, fs.to_dict(), result.clusters, result.golden,
-                         pairs, carry_pairs_from=carry_pairs_from, rejects=rejects,
-                         planned=planned, keep_runs=result.config.spec.keep_runs)
+                         pairs.frame, carry_pairs_from=carry_pairs_from, rejects=rejects,
+                         planned=planned, keep_runs=result.config.spec.keep_runs,
+                         pair_rows=pairs.rows)
     return result
 
 
@@ -343,25 +388,25 @@ def _json_default(value):
     return str(value)
 
 
-def _pairs_frame(records, left, right, weight, prob, band, reasons, gamma, parts, hh, fs, idx,
-                 note=None):
-    src = records["source"].astype(str).to_numpy()
-    rid = records["record_id"].astype(str).to_numpy()
-    explanation = explanations(gamma[idx], parts[idx], hh[idx], fs,
-                               None if note is None else note[idx])
+def _pairs_frame(records, left, right, weight, prob, band, reasons, idx) -> pd.DataFrame:
+    """Pairs ``idx``, each with its records in (source, record_id) order, without the
+    explanation; source and record id texts are made only for the records these pairs name."""
     a, b = left[idx], right[idx]
-    swap = (src[a] > src[b]) | ((src[a] == src[b]) & (rid[a] > rid[b]))
-    a, b = np.where(swap, b, a), np.where(swap, a, b)
-    frame = pd.DataFrame({
+    src_a, src_b = _text_at(records["source"], a), _text_at(records["source"], b)
+    rid_a, rid_b = _text_at(records["record_id"], a), _text_at(records["record_id"], b)
+    swap = (src_a > src_b) | ((src_a == src_b) & (rid_a > rid_b))
+    return pd.DataFrame({
         "pair_index": idx,
-        "source_l": src[a], "record_l": rid[a], "source_r": src[b], "record_r": rid[b],
+        "source_l": np.where(swap, src_b, src_a), "record_l": np.where(swap, rid_b, rid_a),
+        "source_r": np.where(swap, src_a, src_b), "record_r": np.where(swap, rid_a, rid_b),
         "weight": np.round(weight[idx], 3), "probability": np.round(prob[idx], 6),
         "band": np.asarray(model.BANDS, dtype=object)[band[idx]], "reason": reasons[idx],
-        "explanation": explanation,
     })
-    for k, c in enumerate(fs.comparisons):
-        frame[f"w_{c.name}"] = np.round(parts[idx, k], 2)
-    return frame
+
+
+def _text_at(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``column.astype(str)`` at ``rows``, as an object array."""
+    return column.iloc[rows].astype(str).to_numpy(dtype=object)
 
 
 def explanations(gamma: np.ndarray, parts: np.ndarray, household: np.ndarray,

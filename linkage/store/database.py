@@ -17,7 +17,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -195,6 +195,7 @@ class Store:
         rejects: pd.DataFrame | None = None,
         planned: Versions | None = None,
         keep_runs: int | None = None,
+        pair_rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     ) -> dict:
         """Write every result of a run atomically and mark it complete; returns the rows
         written and closed per versioned table (linkage.store.versions).
@@ -210,6 +211,8 @@ class Store:
         ``carry_pairs_from``: the run this one was built on, whose stored pairs it keeps as
         well (`linkage add` links a few records and the earlier pairs still wait for their
         reviewers). It must still be the job's latest complete run: see :class:`Superseded`.
+        ``pair_rows`` turns a chunk of ``pairs`` into the table's columns (the run makes each
+        pair's explanation text only as its chunk is written).
         """
         with self.engine.begin() as conn:
             if carry_pairs_from:
@@ -228,7 +231,7 @@ class Store:
                             ["source", "record_id"])
             _write_versions(conn, golden, job, run_id, planned.golden, ["entity_id"],
                             prepare=_golden_columns)
-            _bulk(conn, scored_pairs, pairs, run_id)
+            _bulk(conn, scored_pairs, pairs, run_id, prepare=pair_rows)
             if rejects is not None:
                 _bulk(conn, run_rejects, _reject_columns(rejects), run_id)
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(
