@@ -13,7 +13,9 @@ The steps (pure functions over numpy/pandas columns; both engines, ``linkage add
    correspondences; urban records have no household and stay person-level.
 2. **Member pairs** (the household blocking rule): every member of one household against every
    member of the other, scored by the caller with the run's comparisons and model. They depend
-   on the first pass, so they are counted after it.
+   on the first pass, so they are counted after it. Two records of one insurance household
+   that both reach the review threshold against one registry member are also compared with
+   each other, so that step 6 can tell one member keyed twice from two people.
 3. **Assignment** inside each correspondence, one to one, by
    ``scipy.optimize.linear_sum_assignment`` over the field weight without place (the households
    already say where) plus relation-to-head consistency (户主/本人, spouse, children by birth
@@ -27,7 +29,8 @@ The steps (pure functions over numpy/pandas columns; both engines, ``linkage add
 6. **Contradictions** take ``penalty`` bits: a member pair left unassigned while one of its
    members is assigned strongly to another member (twins, a father and a son of one name); a
    pair whose two records are each assigned to a different registry person (namesakes with the
-   same birthdate in different households). Two hard classes also never merge (cannot-link):
+   same birthdate in different households). The double of a member keyed twice is no
+   contradiction: it is that member. Two hard classes also never merge (cannot-link):
    two records of one source household that are not one member keyed twice (the same relation,
    the same full birthdate and a close name), and a shared ID whose birthdate is a generation
    away from a record's (a parent's ID on a child).
@@ -49,6 +52,7 @@ from matchers.base import MISSING
 
 SENIOR = ("head", "spouse", "parent")
 JUNIOR = ("child", "grandchild")
+SINGLE_ROLES = ("head", "spouse")  # roles a household holds once
 GENERATION_YEARS = 15  # a shared ID whose birth years differ this much: a parent's ID on a child
 # Birthdates the record itself gives (not read from its ID number, nor missing).
 RECORD_DATES = ("exact", "jan1", "year_month", "year")
@@ -77,6 +81,8 @@ class Fields:
     id_same: tuple[int, ...] = ()  # levels of one valid ID (not the birth-conflict one)
     birth_different: int | None = None
     name_close: tuple[int, ...] = ()  # name levels that are one name spelt alike
+    name_alike: tuple[int, ...] = ()  # ... or sounding alike, cut short, characters swapped
+    name_different: int | None = None
 
     @classmethod
     def of(cls, comparisons) -> Fields:
@@ -95,8 +101,11 @@ class Fields:
         name = index("name")
         close = tuple(k for k in (level(name, lab) for lab in (
             "exact", "normalised", "lookalike")) if k is not None)
+        alike = close + tuple(k for k in (level(name, lab) for lab in (
+            "pinyin", "phonetic", "truncated", "swapped")) if k is not None)
         return cls(name, index("place"), birth, level(birth, "exact"), ident,
-                   level(ident, "exact_birth_conflict"), same, level(birth, "different"), close)
+                   level(ident, "exact_birth_conflict"), same, level(birth, "different"), close,
+                   alike, level(name, "different"))
 
 
 @dataclass
@@ -198,12 +207,7 @@ def household_step(
     at = given.reindex(np.minimum(mi, mr) * n + np.maximum(mi, mr)).to_numpy()
     missing = np.isnan(at)
     new_l, new_r = np.minimum(mi, mr)[missing], np.maximum(mi, mr)[missing]
-    if missing.any():
-        g_new, p_new, w_new = score_pairs(new_l, new_r)
-    else:
-        g_new = np.empty((0, gamma.shape[1]), dtype=gamma.dtype)
-        p_new = np.empty((0, parts.shape[1]), dtype=parts.dtype)
-        w_new = np.empty(0)
+    g_new, p_new, w_new = _scored(score_pairs, new_l, new_r, gamma, parts)
     pair = np.empty(len(members), dtype=np.int64)
     pair[~missing] = at[~missing].astype(np.int64)
     pair[missing] = len(left) + np.arange(int(missing.sum()))
@@ -213,20 +217,33 @@ def household_step(
     all_parts = np.concatenate([parts, p_new])
     all_w = np.concatenate([np.asarray(field_weight, dtype=np.float64), w_new])
 
+    # Two records of one insurance household that both reach the review threshold against one
+    # registry member are compared with each other, whatever the blocking rules found: the
+    # hard-negative rule then tells one member keyed twice from two people.
+    tw_l, tw_r = _double_candidates(members, all_w[pair], params.review, n)
+    unseen = np.isnan(given.reindex(tw_l * n + tw_r).to_numpy())
+    tw_l, tw_r = tw_l[unseen], tw_r[unseen]
+    g_tw, p_tw, w_tw = _scored(score_pairs, tw_l, tw_r, gamma, parts)
+    all_left, all_right = np.concatenate([all_left, tw_l]), np.concatenate([all_right, tw_r])
+    all_gamma = np.concatenate([all_gamma, g_tw])
+    all_parts = np.concatenate([all_parts, p_tw])
+    all_w = np.concatenate([all_w, w_tw])
+    added = int(missing.sum()) + int(tw_l.size)
+
     # Two records of one source household, and a parent's ID on a child: never one person.
     dated = (records["birth_quality"].isin(RECORD_DATES).to_numpy()
              if "birth_quality" in records else year > 0)
     jan1 = (records["birth_quality"].eq("jan1").to_numpy() if "birth_quality" in records
             else np.zeros(n, dtype=bool))
-    cannot, note = _hard_negatives(hh, role, np.where(dated, year, 0), jan1, all_left,
-                                   all_right, all_gamma, all_parts, all_w, fields, params)
+    cannot, note, twice = _hard_negatives(hh, role, np.where(dated, year, 0), jan1, all_left,
+                                          all_right, all_gamma, all_parts, all_w, fields, params)
     # Below the review threshold whatever the fields say: they never merge, nor wait in review.
     bits = np.where(cannot, np.minimum(-params.penalty, params.review - 1.0 - all_w), 0.0)
 
     def result(corr_table, prior=float("nan")):
         return HouseholdResult(all_left.astype(np.int32), all_right.astype(np.int32), all_gamma,
                                all_parts, all_w, bits, cannot, note, corr_table,
-                               int(len(members)), int(missing.sum()), prior)
+                               int(len(members)) + int(tw_l.size), added, prior)
 
     if members.empty:
         return result(_describe(corr, labels))
@@ -274,8 +291,14 @@ def household_step(
     other_strong = (np.isin(members["i"].to_numpy(), strong["i"].to_numpy())
                     | np.isin(members["r"].to_numpy(), strong["r"].to_numpy()))
     contradicted = ~assigned & other_strong & free
+    # The double of a member keyed twice is that member: assigned to the same registry record
+    # through its double, it is no contradiction.
+    double = contradicted & _double_of_assigned(members, strong, all_left[twice],
+                                                all_right[twice], n)
+    contradicted &= ~double
     bits[pair[contradicted]] -= params.penalty
     note[pair[contradicted]] = "a member is assigned to another within " + within[contradicted]
+    note[pair[double]] = "one member keyed twice within " + within[double]
 
     # Each insurance record's registry person: its best strong assigned registry record.
     partner = np.full(n, -1, dtype=np.int64)
@@ -310,10 +333,11 @@ def hard_negatives(records: pd.DataFrame, left: np.ndarray, right: np.ndarray,
              if "birth_quality" in records else year > 0)
     jan1 = (records["birth_quality"].eq("jan1").to_numpy() if "birth_quality" in records
             else np.zeros(n, dtype=bool))
-    return _hard_negatives(hh, _roles(records), np.where(dated, year, 0), jan1,
-                           np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64),
-                           gamma, parts, np.asarray(field_weight, dtype=np.float64), fields,
-                           params)
+    cannot, note, _ = _hard_negatives(
+        hh, _roles(records), np.where(dated, year, 0), jan1, np.asarray(left, dtype=np.int64),
+        np.asarray(right, dtype=np.int64), gamma, parts,
+        np.asarray(field_weight, dtype=np.float64), fields, params)
+    return cannot, note
 
 
 def _roles(records: pd.DataFrame) -> np.ndarray:
@@ -328,14 +352,15 @@ def _hard_negatives(hh, role, year, jan1, left, right, gamma, parts, weight, fie
     (at a million persons most pairs are neither)."""
     note = np.full(len(left), "", dtype=object)
     out = np.zeros(len(left), dtype=bool)
+    twice = np.zeros(len(left), dtype=bool)
     if not len(left):
-        return out, note
+        return out, note, twice
     id_conflict = (gamma[:, fields.id_number] == fields.id_birth_conflict
                    if fields.id_number is not None and fields.id_birth_conflict is not None
                    else np.zeros(len(left), dtype=bool))
     idx = np.flatnonzero(((hh[left] >= 0) & (hh[left] == hh[right])) | id_conflict)
     if not idx.size:
-        return out, note
+        return out, note, twice
     a, b, g = left[idx], right[idx], gamma[idx]
     same_household = (hh[a] >= 0) & (hh[a] == hh[b])
     code = pd.Categorical(role).codes  # -1 where the relation is unknown
@@ -361,6 +386,11 @@ def _hard_negatives(hh, role, year, jan1, left, right, gamma, parts, weight, fie
     close_name = (np.isin(g[:, fields.name], fields.name_close)
                   if fields.name is not None and fields.name_close
                   else np.zeros(idx.size, dtype=bool))
+    alike_name = (np.isin(g[:, fields.name], fields.name_alike)
+                  if fields.name is not None and fields.name_alike
+                  else np.zeros(idx.size, dtype=bool))
+    some_name = ((g[:, fields.name] >= 0) & (g[:, fields.name] != fields.name_different)
+                 if fields.name is not None else np.zeros(idx.size, dtype=bool))
     if fields.id_number is not None and fields.id_same:
         # One ID, also where a record's birthdate is a year off the ID's (a mistyped year).
         same_id = (np.isin(g[:, fields.id_number], fields.id_same)
@@ -368,25 +398,68 @@ def _hard_negatives(hh, role, year, jan1, left, right, gamma, parts, weight, fie
     else:
         same_id = np.zeros(idx.size, dtype=bool)
     same_role = (code[a] == code[b]) | (code[a] < 0) | (code[b] < 0)
-    # One member keyed twice: the same ID and a close name, or the same ID and relation within
-    # a year of birth (a clerk's 1 January placeholder beside the real date; relation words
-    # vary, 媳妇 and 儿媳妇); the same relation, birthdate and a close name; or evidence that
-    # outweighs being two members of one household (the match threshold plus the penalty)
-    # beside a close name or the same relation. Never a parent and a child. Birth years read
-    # from an ID number are no evidence here: a parent's ID gives the child the parent's year.
+    # A household has one head and one head's spouse: two records in that role are one person
+    # when they share a birthdate or an ID and the names are not different.
+    one_holder = pd.Series(role).isin(SINGLE_ROLES).to_numpy()
+    sole_role = (code[a] == code[b]) & one_holder[a] & one_holder[b]
+    # One member keyed twice: the same ID and a name spelt or sounding alike (twins carry two
+    # IDs), or the same ID and relation within a year of birth (a clerk's 1 January
+    # placeholder beside the real date; relation words vary, 媳妇 and 儿媳妇); the same
+    # relation, birthdate and a name spelt alike (twins may share a sound, not a spelling);
+    # the head or the spouse twice, as above; or evidence that outweighs being two members of
+    # one household (the match threshold plus the penalty) beside a close name or the same
+    # relation. Never a parent and a child. Birth years read from an ID number are no evidence
+    # here: a parent's ID gives the child the parent's year.
     keyed_twice = ~generations & (
-        (same_id & (close_name | (same_role & near_year)))
+        (same_id & (alike_name | (same_role & near_year)))
         | (same_role & same_birth & close_name)
+        | (sole_role & (same_birth | same_id) & some_name)
         | ((np.asarray(weight)[idx] >= params.strong + params.penalty)
            & (close_name | same_role)))
     within = same_household & ~keyed_twice
+    twice[idx[same_household & keyed_twice]] = True
     # Across sources a head may be listed as a parent: only the years tell a generation.
     parent_id = id_conflict[idx] & far_years & ~within
     out[idx[within]] = True
     note[idx[within]] = "two members of one household"
     out[idx[parent_id]] = True
     note[idx[parent_id]] = "a parent's ID on a child's record: its birthdate is a generation away"
-    return out, note
+    twice &= ~out
+    return out, note, twice
+
+
+def _scored(score_pairs, left: np.ndarray, right: np.ndarray, gamma: np.ndarray,
+            parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``score_pairs(left, right)``, or empty arrays of the right shapes for no pairs."""
+    if left.size:
+        return score_pairs(left, right)
+    return (np.empty((0, gamma.shape[1]), dtype=gamma.dtype),
+            np.empty((0, parts.shape[1]), dtype=parts.dtype), np.empty(0))
+
+
+def _double_candidates(members: pd.DataFrame, weight: np.ndarray, review: float,
+                       n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j), i < j: two insurance members of one correspondence that both reach ``review``
+    against one registry member, each pair once."""
+    near = members.loc[weight >= review, ["c", "i", "r"]]
+    both = near.merge(near, on=["c", "r"])
+    both = both[both["i_x"] < both["i_y"]]
+    keys = np.unique(both["i_x"].to_numpy(dtype=np.int64) * n
+                     + both["i_y"].to_numpy(dtype=np.int64))
+    return keys // n, keys % n
+
+
+def _double_of_assigned(members: pd.DataFrame, strong: pd.DataFrame, twice_l: np.ndarray,
+                        twice_r: np.ndarray, n: int) -> np.ndarray:
+    """Per member pair (i, r): is i one member keyed twice with a record assigned strongly
+    to r?"""
+    if not twice_l.size or strong.empty:
+        return np.zeros(len(members), dtype=bool)
+    doubles = pd.DataFrame({"i": np.r_[twice_l, twice_r], "j": np.r_[twice_r, twice_l]})
+    held = doubles.merge(strong[["i", "r"]].rename(columns={"i": "j"}), on="j")
+    keys = held["i"].to_numpy(dtype=np.int64) * n + held["r"].to_numpy(dtype=np.int64)
+    return np.isin(members["i"].to_numpy(dtype=np.int64) * n
+                   + members["r"].to_numpy(dtype=np.int64), keys)
 
 
 def _correspondences(hh, authority, left, right, weight, params) -> pd.DataFrame:
