@@ -220,7 +220,8 @@ def household_step(
     # Two records of one insurance household that both reach the review threshold against one
     # registry member are compared with each other, whatever the blocking rules found: the
     # hard-negative rule then tells one member keyed twice from two people.
-    tw_l, tw_r = _double_candidates(members, all_w[pair], params.review, n)
+    tw_l, tw_r, tw_sole = _double_candidates(members, all_w[pair], params.review, n)
+    sole_keys = tw_l[tw_sole] * n + tw_r[tw_sole]
     unseen = np.isnan(given.reindex(tw_l * n + tw_r).to_numpy())
     tw_l, tw_r = tw_l[unseen], tw_r[unseen]
     g_tw, p_tw, w_tw = _scored(score_pairs, tw_l, tw_r, gamma, parts)
@@ -235,8 +236,11 @@ def household_step(
              if "birth_quality" in records else year > 0)
     jan1 = (records["birth_quality"].eq("jan1").to_numpy() if "birth_quality" in records
             else np.zeros(n, dtype=bool))
+    sole = np.isin(np.minimum(all_left, all_right) * n + np.maximum(all_left, all_right),
+                   sole_keys)
     cannot, note, twice = _hard_negatives(hh, role, np.where(dated, year, 0), jan1, all_left,
-                                          all_right, all_gamma, all_parts, all_w, fields, params)
+                                          all_right, all_gamma, all_parts, all_w, fields, params,
+                                          sole)
     # Below the review threshold whatever the fields say: they never merge, nor wait in review.
     bits = np.where(cannot, np.minimum(-params.penalty, params.review - 1.0 - all_w), 0.0)
 
@@ -323,7 +327,8 @@ def hard_negatives(records: pd.DataFrame, left: np.ndarray, right: np.ndarray,
     records as :func:`household_step` reads them, without correspondences or assignment: a
     caller placing a new record in a household asks first whether it is one of the
     household's listings keyed again (not ``cannot``) or another member (the online check,
-    linkage/online/check.py). Not called by the batch run, whose step applies the same rule."""
+    linkage/online/check.py). Not called by the batch run, whose step applies the same rule
+    and one clause more: a registry household holding one person for both records."""
     n = len(records)
     fields = Fields.of(model.comparisons)
     hh = household_codes(records)
@@ -346,10 +351,13 @@ def _roles(records: pd.DataFrame) -> np.ndarray:
     return records["relation_std"].to_numpy(dtype=object)
 
 
-def _hard_negatives(hh, role, year, jan1, left, right, gamma, parts, weight, fields, params):
-    """Pairs that are two people by construction, with the reason. Only pairs of one source
-    household and pairs whose shared ID contradicts a birthdate can be: the rest are skipped
-    (at a million persons most pairs are neither)."""
+def _hard_negatives(hh, role, year, jan1, left, right, gamma, parts, weight, fields, params,
+                    sole=None):
+    """Pairs that are two people by construction, with the reason, and the pairs of one
+    household that are one member keyed twice. Only pairs of one source household and pairs
+    whose shared ID contradicts a birthdate can be: the rest are skipped (at a million persons
+    most pairs are neither). ``sole``: per pair, whether both records reach the review
+    threshold against one registry member and no other of its household."""
     note = np.full(len(left), "", dtype=object)
     out = np.zeros(len(left), dtype=bool)
     twice = np.zeros(len(left), dtype=bool)
@@ -402,18 +410,26 @@ def _hard_negatives(hh, role, year, jan1, left, right, gamma, parts, weight, fie
     # when they share a birthdate or an ID and the names are not different.
     one_holder = pd.Series(role).isin(SINGLE_ROLES).to_numpy()
     sole_role = (code[a] == code[b]) & one_holder[a] & one_holder[b]
+    # Twins are two registry records (unless one was never registered, so the names must
+    # still be one name): two records of one relation and birthdate, names spelt or sounding
+    # alike, that match one registry member and no other of its household are that member
+    # keyed twice.
+    sole_match = (np.asarray(sole, dtype=bool)[idx] if sole is not None
+                  else np.zeros(idx.size, dtype=bool))
     # One member keyed twice: the same ID and a name spelt or sounding alike (twins carry two
     # IDs), or the same ID and relation within a year of birth (a clerk's 1 January
     # placeholder beside the real date; relation words vary, 媳妇 and 儿媳妇); the same
     # relation, birthdate and a name spelt alike (twins may share a sound, not a spelling);
-    # the head or the spouse twice, as above; or evidence that outweighs being two members of
-    # one household (the match threshold plus the penalty) beside a close name or the same
-    # relation. Never a parent and a child. Birth years read from an ID number are no evidence
-    # here: a parent's ID gives the child the parent's year.
+    # the head or the spouse twice, as above; the same relation and birthdate and a name alike
+    # where the registry household holds one person for both records; or evidence that
+    # outweighs being two members of one household (the match threshold plus the penalty)
+    # beside a close name or the same relation. Never a parent and a child. Birth years read
+    # from an ID number are no evidence here: a parent's ID gives the child the parent's year.
     keyed_twice = ~generations & (
         (same_id & (alike_name | (same_role & near_year)))
         | (same_role & same_birth & close_name)
         | (sole_role & (same_birth | same_id) & some_name)
+        | (sole_match & same_role & same_birth & alike_name)
         | ((np.asarray(weight)[idx] >= params.strong + params.penalty)
            & (close_name | same_role)))
     within = same_household & ~keyed_twice
@@ -438,15 +454,19 @@ def _scored(score_pairs, left: np.ndarray, right: np.ndarray, gamma: np.ndarray,
 
 
 def _double_candidates(members: pd.DataFrame, weight: np.ndarray, review: float,
-                       n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(i, j), i < j: two insurance members of one correspondence that both reach ``review``
-    against one registry member, each pair once."""
+                       n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, sole), i < j: two insurance members of one correspondence that both reach
+    ``review`` against one registry member, each pair once; ``sole`` where, in some such
+    correspondence, neither reaches it against another member of that registry household."""
     near = members.loc[weight >= review, ["c", "i", "r"]]
+    counterparts = near.groupby(["c", "i"])["r"].transform("size").to_numpy()
+    near = near.assign(one=counterparts == 1)
     both = near.merge(near, on=["c", "r"])
     both = both[both["i_x"] < both["i_y"]]
-    keys = np.unique(both["i_x"].to_numpy(dtype=np.int64) * n
-                     + both["i_y"].to_numpy(dtype=np.int64))
-    return keys // n, keys % n
+    keys = (both["i_x"].to_numpy(dtype=np.int64) * n + both["i_y"].to_numpy(dtype=np.int64))
+    sole = pd.Series(both["one_x"].to_numpy() & both["one_y"].to_numpy()).groupby(keys).any()
+    keys = sole.index.to_numpy(dtype=np.int64)
+    return keys // n, keys % n, sole.to_numpy(dtype=bool)
 
 
 def _double_of_assigned(members: pd.DataFrame, strong: pd.DataFrame, twice_l: np.ndarray,

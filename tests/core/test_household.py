@@ -425,3 +425,22 @@ def test_twins_with_names_of_one_sound_never_merge():
     entities, records, scored = link(registry + ncms)
     assert not together(entities, "N6", "N7") and not together(entities, "P6", "P7")
     assert pair_note(records, scored, "N6", "N7") == "two members of one household"
+
+
+def test_a_child_keyed_twice_under_another_spelling_without_his_id_is_one_person():
+    """王达来 keyed again as 王达赖 (one Mongolian name, two transliterations) without his ID:
+    one relation, one birthdate, and the registry household holds one boy of that age, so one
+    boy. Twins are two registry records (test_twins_of_one_household_never_merge); a twin never
+    registered keeps a name of his own (tests/online/test_check_household.py)."""
+    registry = WANG_REGISTRY[:2] + [
+        ("police", "P9", "100001", "王达来", "150523201108221218", "2011-08-22", "男", "子",
+         "三家子乡", "红光村"),
+    ]
+    ncms = WANG_NCMS + [
+        ("ncms", "N9", "1505230901", "王达来", "150523201108221218", "2011-08-22", "男", "儿子",
+         "三家子乡", "红光村"),
+        ("ncms", "N9b", "1505230901", "王达赖", None, "2011-08-22", "男", "子",
+         "三家子乡", "红光村"),
+    ]
+    entities, records, scored = link(registry + ncms)
+    assert together(entities, "P9", "N9", "N9b")
