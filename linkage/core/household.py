@@ -26,7 +26,10 @@ The steps (pure functions over numpy/pandas columns; both engines, ``linkage add
    plus its field evidence, in place of the random-pair prior and the place evidence.
 5. A correspondence resting on one anchor whose insurance record is already assigned strongly
    inside another correspondence is dropped: a namesake or a registry double, not a split.
-6. **Contradictions** take ``penalty`` bits: a member pair left unassigned while one of its
+6. **Reviewers' decisions** on correspondences (the review app's 同一户 / 不是同一户) overrule
+   the step: a rejected household pair is no correspondence (its members are not assigned
+   inside it), a confirmed one is kept where step 5 would drop it.
+7. **Contradictions** take ``penalty`` bits: a member pair left unassigned while one of its
    members is assigned strongly to another member (twins, a father and a son of one name); a
    pair whose two records are each assigned to a different registry person (namesakes with the
    same birthdate in different households). The double of a member keyed twice is no
@@ -41,6 +44,7 @@ keeps every candidate. Ties are broken by record position.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,6 +61,8 @@ GENERATION_YEARS = 15  # a shared ID whose birth years differ this much: a paren
 # Birthdates the record itself gives (not read from its ID number, nor missing).
 RECORD_DATES = ("exact", "jan1", "year_month", "year")
 PRIOR_BOUNDS = (0.05, 0.99)
+# A reviewer's decision on a correspondence: one household, not one household, or no say.
+SAME, DIFFERENT = "same", "different"
 
 
 @dataclass(frozen=True)
@@ -177,13 +183,17 @@ def household_step(
     params: Params,
     score_pairs: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
     prior: float | None = None,
+    decided: pd.DataFrame | None = None,
 ) -> HouseholdResult:
     """Household terms for the given scored pairs, plus the member pairs it had to add.
 
     ``score_pairs(left, right)`` returns (gamma, parts, field weight) of new pairs, exactly as
     the given ones were scored. ``model`` is the run's FSModel (m and u for the prior).
     ``prior``: the household prior a full run fitted (``linkage add`` sees only some
-    households, so it reuses the run's); fitted here when None.
+    households, so it reuses the run's); fitted here when None. ``decided``: reviewers'
+    standing decisions on correspondences (insurance_household, registry_household as
+    'source:household_id', decision :data:`SAME` or :data:`DIFFERENT`), which overrule the
+    step (see step 6 above).
     """
     n = len(records)
     fields = Fields.of(model.comparisons)
@@ -197,7 +207,9 @@ def household_step(
     labels = _household_labels(records, hh)
 
     corr = _correspondences(hh, authority, left, right, field_weight, params)
-    members = _member_pairs(hh, corr)
+    corr["decision"] = _decisions_of(corr, labels, decided)
+    # A rejected correspondence is none: no member of it is paired or assigned inside it.
+    members = _member_pairs(hh, corr[corr["decision"] != DIFFERENT])
 
     # 2. member pairs: every member against every member of each candidate correspondence
     given = pd.Series(np.arange(len(left)), index=np.minimum(left, right) * n
@@ -249,8 +261,10 @@ def household_step(
                                all_parts, all_w, bits, cannot, note, corr_table,
                                int(len(members)) + int(tw_l.size), added, prior)
 
-    if members.empty:
-        return result(_describe(corr, labels))
+    if members.empty:  # no correspondence, or every one rejected
+        corr["kept"] = corr["decision"] != DIFFERENT
+        corr["strong_members"] = 0
+        return result(_describe(corr, labels, _assignments(records, members, corr)))
 
     # 3. assignment inside each correspondence
     evidence = all_parts[pair].sum(axis=1, dtype=np.float64)
@@ -267,13 +281,17 @@ def household_step(
     members["w"] = all_w[pair]
     members["strong"] = members["assigned"] & (members["wh"] >= params.strong)
 
-    # 5. a lone anchor whose insurance record is assigned strongly elsewhere is no correspondence
+    # 5. a lone anchor whose insurance record is assigned strongly elsewhere is no correspondence,
+    # unless a reviewer confirmed it; one a reviewer rejected never is
     corr = _keep_correspondences(corr, members, _valid_id17(records))
+    corr.loc[corr["decision"] == SAME, "kept"] = True
+    corr.loc[corr["decision"] == DIFFERENT, "kept"] = False
+    assignments = _assignments(records, members, corr)
     members = members[members["c"].isin(corr.index[corr["kept"]])].copy()
     corr["strong_members"] = (members.groupby("c")["strong"].sum().reindex(corr.index)
                               .fillna(0).astype(int))
 
-    # 6. terms: assigned pairs gain, contradicted member pairs and cross-household pairs lose
+    # 7. terms: assigned pairs gain, contradicted member pairs and cross-household pairs lose
     pair = members["pair"].to_numpy()
     free = ~cannot[pair]
     assigned = members["assigned"].to_numpy()
@@ -317,7 +335,7 @@ def household_step(
              & ~member_pair & ~cannot & (all_w >= params.review))
     bits[clash] -= params.penalty
     note[clash] = "the two records are assigned to different registry persons in their households"
-    return result(_describe(corr, labels), prior)
+    return result(_describe(corr, labels, assignments), prior)
 
 
 def hard_negatives(records: pd.DataFrame, left: np.ndarray, right: np.ndarray,
@@ -480,6 +498,23 @@ def _double_of_assigned(members: pd.DataFrame, strong: pd.DataFrame, twice_l: np
     keys = held["i"].to_numpy(dtype=np.int64) * n + held["r"].to_numpy(dtype=np.int64)
     return np.isin(members["i"].to_numpy(dtype=np.int64) * n
                    + members["r"].to_numpy(dtype=np.int64), keys)
+
+
+def _decisions_of(corr: pd.DataFrame, labels: np.ndarray,
+                  decided: pd.DataFrame | None) -> np.ndarray:
+    """Per candidate correspondence, the reviewers' standing decision on it ('' where none)."""
+    out = np.full(len(corr), "", dtype=object)
+    if decided is None or decided.empty or corr.empty:
+        return out
+    said = pd.Series(decided["decision"].to_numpy(dtype=object), index=pd.MultiIndex.from_arrays(
+        [decided["insurance_household"].astype(str), decided["registry_household"].astype(str)]))
+    said = said[~said.index.duplicated(keep="last")]
+    keys = pd.MultiIndex.from_arrays([labels[corr["hi"].to_numpy()],
+                                      labels[corr["hr"].to_numpy()]])
+    found = said.reindex(keys).to_numpy(dtype=object)
+    known = pd.notna(found)
+    out[known] = found[known]
+    return out
 
 
 def _correspondences(hh, authority, left, right, weight, params) -> pd.DataFrame:
@@ -654,12 +689,43 @@ def _household_labels(records: pd.DataFrame, hh: np.ndarray) -> np.ndarray:
     return out
 
 
-def _describe(corr: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+def _assignments(records: pd.DataFrame, members: pd.DataFrame, corr: pd.DataFrame) -> pd.Series:
+    """Per correspondence, its assigned member pairs as JSON text: [[insurance record id,
+    registry record id, household weight (bits), strong], ...] in record order, so a reviewer
+    sees who was taken for whom and how surely ("[]" where none, as for a rejected one, and
+    for every one of records without ids: the online check's, which stores nothing)."""
+    out = pd.Series("[]", index=corr.index, dtype=object)
+    if members.empty or "assigned" not in members or "record_id" not in records:
+        return out
+    chosen = members[members["assigned"]]
+    if chosen.empty:
+        return out
+    ids = records["record_id"].astype(str).to_numpy(dtype=object)
+
+    def quote(positions: np.ndarray) -> np.ndarray:
+        return np.array([json.dumps(t, ensure_ascii=False) for t in ids[positions]], dtype=object)
+
+    text = ("[" + quote(chosen["i"].to_numpy()) + ", " + quote(chosen["r"].to_numpy())
+            + ", " + np.char.mod("%.2f", chosen["wh"].to_numpy()).astype(object) + ", "
+            + np.where(chosen["strong"].to_numpy(), "true", "false").astype(object) + "]")
+    joined = pd.Series(text, index=chosen.index).groupby(chosen["c"].to_numpy()).agg(", ".join)
+    out.loc[joined.index] = "[" + joined + "]"
+    return out
+
+
+CORRESPONDENCE_COLUMNS = ["insurance_household", "registry_household", "anchors",
+                          "members_insurance", "members_registry", "members_agreeing", "kind"]
+
+
+def _describe(corr: pd.DataFrame, labels: np.ndarray,
+              assignments: pd.Series | None = None) -> pd.DataFrame:
     """The correspondences as the outputs show them, with their kind: 1:1, split (one insurance
     household in several registry households), merged (several, two or more members each, in
-    one) or both; dropped: a lone anchor that is a namesake or a registry double."""
-    columns = ["insurance_household", "registry_household", "anchors", "members_insurance",
-               "members_registry", "members_agreeing", "kind"]
+    one) or both; dropped: a lone anchor that is a namesake or a registry double; rejected:
+    a reviewer said 不是同一户. Besides the output's columns (:data:`CORRESPONDENCE_COLUMNS`):
+    ``kept``, the reviewers' ``decision`` applied and the ``assignment`` (JSON) the review app
+    shows."""
+    columns = [*CORRESPONDENCE_COLUMNS, "kept", "decision", "assignment"]
     if corr.empty:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
     kept = corr[corr["kept"]]
@@ -672,10 +738,15 @@ def _describe(corr: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     kind = np.where(split & merged, "split+merged",
                     np.where(split, "split", np.where(merged, "merged", "1:1")))
     kind = np.where(corr["kept"], kind, "dropped")
+    kind = np.where(corr["decision"] == DIFFERENT, "rejected", kind)
+    if assignments is None:
+        assignments = pd.Series("[]", index=corr.index, dtype=object)
     return pd.DataFrame({
         "insurance_household": labels[corr["hi"].to_numpy()],
         "registry_household": labels[corr["hr"].to_numpy()],
         "anchors": corr["anchors"].to_numpy(), "members_insurance": corr["size_i"].to_numpy(),
         "members_registry": corr["size_r"].to_numpy(),
         "members_agreeing": corr["strong_members"].to_numpy(), "kind": kind,
+        "kept": corr["kept"].to_numpy(dtype=bool), "decision": corr["decision"].to_numpy(),
+        "assignment": assignments.reindex(corr.index).fillna("[]").to_numpy(dtype=object),
     })

@@ -72,8 +72,11 @@ def score_candidates(
     model_path=None,
     stage=None,
     progress: bool = False,
+    household_decisions: pd.DataFrame | None = None,
 ) -> ScoredPairs:
-    """Block, compare, train (or load) and score every candidate pair on this machine."""
+    """Block, compare, train (or load) and score every candidate pair on this machine.
+    ``household_decisions``: reviewers' decisions on correspondences, for the household step
+    (:func:`linkage.core.household.household_step`'s ``decided``)."""
     from contextlib import nullcontext
 
     stage = stage or (lambda name: nullcontext())
@@ -98,7 +101,7 @@ def score_candidates(
     with stage("household"):
         k = kept.index
         weighed = household_step(records, config, scorer, left[k], right[k], gamma[k],
-                                 kept.parts, kept.weight)
+                                 kept.parts, kept.weight, household_decisions)
         # Member pairs the step regenerated that were candidates all along (streamed away as
         # too weak) are no new pairs: found by position among the (sorted) candidates.
         added = weighed.added if weighed.added is not None else np.zeros(len(weighed.left), bool)
@@ -283,19 +286,22 @@ class FieldScorer:
         return gamma, parts, weight
 
 
-def weigh(records, config, comparisons, fs, left, right, gamma) -> Weighed:
+def weigh(records, config, comparisons, fs, left, right, gamma,
+          household_decisions: pd.DataFrame | None = None) -> Weighed:
     """Field weights of the candidate pairs, then the household step
     (:func:`linkage.core.household.household_step`) with the job's settings: every engine and
     ``linkage add`` weigh pairs here."""
     scorer = FieldScorer(records, config, comparisons, fs)
     weight, parts = scorer(left, right, gamma)
-    return household_step(records, config, scorer, left, right, gamma, parts, weight)
+    return household_step(records, config, scorer, left, right, gamma, parts, weight,
+                          household_decisions)
 
 
 def household_step(records, config, scorer: FieldScorer, left, right, gamma, parts,
-                   weight) -> Weighed:
+                   weight, household_decisions: pd.DataFrame | None = None) -> Weighed:
     """The household step over scored pairs (only those at or above the review threshold
-    matter, see :mod:`linkage.core.household`); a no-op when the config turns it off."""
+    matter, see :mod:`linkage.core.household`), honouring reviewers' decisions on
+    correspondences; a no-op when the config turns it off."""
     milk = tuple(sorted(scorer.names.milk_names))
     if not config.household.enabled:
         n = len(left)
@@ -303,12 +309,13 @@ def household_step(records, config, scorer: FieldScorer, left, right, gamma, par
                        np.full(n, "", dtype=object), pd.DataFrame(), None, milk_names=milk)
     result = household.household_step(records, scorer.authority, left, right, gamma, parts, weight,
                                       scorer.fs, household_params(config),
-                                      scorer.compare_and_score, scorer.fs.household_prior)
+                                      scorer.compare_and_score, scorer.fs.household_prior,
+                                      household_decisions)
     if scorer.fs.household_prior is None and np.isfinite(result.prior):
         scorer.fs.household_prior = float(result.prior)  # saved with the model, for `add`
+    kinds = result.correspondences.get("kind", pd.Series([], dtype=object))
     rule = blocking.RuleReport("household", result.member_pairs, result.added,
-                               int((result.correspondences.get("kind", pd.Series([])) != "dropped")
-                                   .sum()), 0, 0)
+                               int((~kinds.isin(["dropped", "rejected"])).sum()), 0, 0)
     # In position order, as the blocking rules give pairs: clustering breaks ties by order,
     # and an engine that kept fewer pairs then gets the same order.
     order = np.argsort(blocking.pack(result.left, result.right, len(records)), kind="stable")

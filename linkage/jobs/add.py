@@ -198,7 +198,8 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     keys = _keys(records)
     position = pd.Series(np.arange(n), index=keys)
     decided = decisions_for(store, position)
-    scored = _score_new(records, config, comparisons, fs, new, decided, timer, progress)
+    scored = _score_new(records, config, comparisons, fs, new, decided, timer, progress,
+                        store.correspondence_decisions())
     prob, band = classify(scored.weight, scored.decision, config)
 
     with timer.stage("cluster"):
@@ -253,7 +254,7 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     keeping = kept_run.Keeping(state_dir, None if state.inputs() is None
                                else state.inputs() + batch, settings, known)
     return finish(result, store, pairs, timer, carry_pairs_from=base, previous=(base, members),
-                  keeping=keeping)
+                  keeping=keeping, correspondences=scored.households)
 
 
 def _golden(config, records, entity_ids, contested, new, members, inputs, previous):
@@ -356,7 +357,8 @@ def focused_pairs(
 
 
 def score_around(records, config, comparisons, fs, focus: np.ndarray,
-                 forced: np.ndarray | None = None, stage=None, progress: bool = False):
+                 forced: np.ndarray | None = None, stage=None, progress: bool = False,
+                 household_decisions: pd.DataFrame | None = None):
     """Every candidate pair a full run makes that involves a record in ``focus`` (and the
     ``forced`` packed pairs), scored as the full run scores it: exactly so when ``forced``
     holds every reviewer-decided pair, as the full run's candidates do.
@@ -366,7 +368,8 @@ def score_around(records, config, comparisons, fs, focus: np.ndarray,
     focus record or one of its candidates belongs to are scored as well: the result holds those
     context pairs too; the household step adds the member pairs of their correspondences.
     Returns the weighed pairs (:class:`linkage.engines.local.Weighed`) and the per-rule counts
-    of the focus pairs.
+    of the focus pairs. ``household_decisions``: reviewers' decisions on correspondences, which
+    the household step honours as in a full run.
     """
     from contextlib import nullcontext
 
@@ -388,19 +391,20 @@ def score_around(records, config, comparisons, fs, focus: np.ndarray,
     with stage("compare"):
         gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
     with stage("score"):
-        weighed = scoring.weigh(records, config, comparisons, fs, left, right, gamma)
+        weighed = scoring.weigh(records, config, comparisons, fs, left, right, gamma,
+                                household_decisions)
     return weighed, reports
 
 
 def _score_new(records, config, comparisons, fs, new, decided, timer,
-               progress) -> scoring.ScoredPairs:
+               progress, household_decisions=None) -> scoring.ScoredPairs:
     """Score the pairs involving a new record; pairs of the households they touch as context."""
     n = len(records)
     involves_new = new[decided["l"].to_numpy()] | new[decided["r"].to_numpy()]
     mine = decided[involves_new]
     forced = blocking.pack(mine["l"].to_numpy(), mine["r"].to_numpy(), n) if len(mine) else None
     weighed, reports = score_around(records, config, comparisons, fs, new, forced, timer.stage,
-                                    progress)
+                                    progress, household_decisions)
     keep = new[weighed.left] | new[weighed.right]
     mine = scoring.Weighed(**{name: getattr(weighed, name)[keep] for name in (
         "left", "right", "gamma", "parts", "household", "weight", "cannot", "note")},

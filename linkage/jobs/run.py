@@ -105,15 +105,16 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
         [records["source"].astype(str), records["record_id"].astype(str)]))
 
     decided = decisions_for(store, position)
+    households_decided = store.correspondence_decisions()  # 同一户 / 不是同一户, for the step
 
     if config.engine == "spark":
         from linkage.engines.spark.engine import score_candidates_spark
 
         scored = score_candidates_spark(records, config, comparisons, decided, model_path,
-                                        timer.stage, progress)
+                                        timer.stage, progress, households_decided)
     else:
         scored = scoring.score_candidates(records, config, comparisons, decided, model_path,
-                                          timer.stage, progress)
+                                          timer.stage, progress, households_decided)
     left, right = scored.left, scored.right
     weight, decision, fs = scored.weight, scored.decision, scored.model
     prob, band = classify(weight, decision, config)
@@ -168,7 +169,8 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
                        data.rejects, scored.weights)
     keeping = kept_run.Keeping(state_dir, state.inputs(), kept_run.job_settings(config))
     return finish(result, store, stored_pairs, timer,
-                  previous=(previous_run, previous) if previous_run else None, keeping=keeping)
+                  previous=(previous_run, previous) if previous_run else None, keeping=keeping,
+                  correspondences=scored.households)
 
 
 def standardiser(config: JobConfig, progress: bool = False):
@@ -196,10 +198,12 @@ def clusterer(config: JobConfig):
 def write_correspondences(scored: scoring.ScoredPairs, out_dir: Path) -> None:
     """household_correspondences.csv: each insurance household's registry household(s) as the
     household step decided them (kept or dropped), so a correspondence can be checked."""
+    from linkage.core.household import CORRESPONDENCE_COLUMNS
     from linkage.outputs.tables import write_csv
 
     if scored.households is not None and "kind" in scored.households:
-        write_csv(scored.households, out_dir / "household_correspondences.csv", encoding="utf-8")
+        write_csv(scored.households[CORRESPONDENCE_COLUMNS],
+                  out_dir / "household_correspondences.csv", encoding="utf-8")
 
 
 def cannot_links(decided: pd.DataFrame, scored: scoring.ScoredPairs
@@ -297,13 +301,15 @@ class StoredPairs:
 def finish(result: RunResult, store: Store, pairs: StoredPairs, timer: StageTimer,
            carry_pairs_from: str | None = None,
            previous: tuple[str, pd.DataFrame] | None = None,
-           keeping: kept_run.Keeping | None = None) -> RunResult:
+           keeping: kept_run.Keeping | None = None,
+           correspondences: pd.DataFrame | None = None) -> RunResult:
     """Write a run's files into ``result.out_dir``, then store it: complete only once stored.
 
     ``carry_pairs_from`` names a run whose stored pairs this one keeps too (`linkage add`);
     ``previous`` is the previous complete run and its membership, which the summary's
     ``changes`` compare against; ``keeping``: where the membership and golden rows are kept
-    for the next run (linkage.jobs.kept_run).
+    for the next run (linkage.jobs.kept_run); ``correspondences``: the household step's,
+    stored with the run for the review app.
     """
     out_dir, summary, fs = result.out_dir, result.summary, result.model
     rejects = mark_first_rejected(store, result.config.job, result.run_id, result.rejects)
@@ -354,7 +360,7 @@ def finish(result: RunResult, store: Store, pairs: StoredPairs, timer: StageTime
         store.finish_run(result.run_id, summary, fs.to_dict(), result.clusters, result.golden,
                          pairs.frame, carry_pairs_from=carry_pairs_from, rejects=rejects,
                          planned=planned, keep_runs=result.config.spec.keep_runs,
-                         pair_rows=pairs.rows)
+                         pair_rows=pairs.rows, correspondences=correspondences)
     return result
 
 

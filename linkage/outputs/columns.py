@@ -259,8 +259,9 @@ OUTPUTS: dict[str, OutputDoc] = {
          "members_registry": "Members of the registry's household.",
          "members_agreeing": "Members assigned to each other at the match threshold or above.",
          "kind": "1:1, split (one roster household in several registry households), merged "
-                 "(several, two or more members each, in one), split+merged, or dropped (one "
-                 "anchor, whose record belongs to another household: a namesake)."}),
+                 "(several, two or more members each, in one), split+merged, dropped (one "
+                 "anchor, whose record belongs to another household: a namesake), or "
+                 "rejected (a reviewer said 不是同一户 in the review app)."}),
     "village_quality": _doc(
         ("village_quality.csv",), "Data-entry errors per source, township and village, worst "
         "first.",

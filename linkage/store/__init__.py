@@ -12,13 +12,16 @@ package calls the functions above instead (tests/test_architecture.py holds it t
 from linkage.store.database import StatePruned, Store, Superseded, canonical_pair
 from linkage.store.integrity import StoreDamaged, check_sqlite_file
 from linkage.store.tables import (
+    CORRESPONDENCE_DECISIONS,
     DECISIONS,
     api_tokens,
     audit_log,
+    correspondence_decisions,
     decision_reversals,
     decisions,
     entity_members,
     golden,
+    household_correspondences,
     metadata,
     review_leases,
     review_queue,
@@ -31,9 +34,9 @@ from linkage.store.tables import (
 )
 
 __all__ = [
-    "DECISIONS", "StatePruned", "Store", "StoreDamaged", "Superseded", "api_tokens", "audit_log",
-    "canonical_pair", "check_sqlite_file", "decision_reversals", "decisions", "entity_members",
-    "golden", "metadata", "review_leases", "review_queue", "review_sessions",
-    "review_tally", "runs", "scored_pairs",
-    "second_reviews", "users",
+    "CORRESPONDENCE_DECISIONS", "DECISIONS", "StatePruned", "Store", "StoreDamaged",
+    "Superseded", "api_tokens", "audit_log", "canonical_pair", "check_sqlite_file",
+    "correspondence_decisions", "decision_reversals", "decisions", "entity_members", "golden",
+    "household_correspondences", "metadata", "review_leases", "review_queue", "review_sessions",
+    "review_tally", "runs", "scored_pairs", "second_reviews", "users",
 ]

@@ -1,4 +1,5 @@
-"""The audit trail: who did what to which pair, and when; append-only.
+"""The audit trail: who did what to which pair (or household correspondence), and when;
+append-only.
 
 Rows are written inside the same transaction as the act they record (a decision, a reversal),
 so there is never a decision without its audit row nor an audit row for a decision that failed.
@@ -16,7 +17,7 @@ from linkage.store.tables import audit_log
 
 ACTIONS = ("login", "login_failed", "logout", "view_pair", "decide", "reveal_id",
            "reverse_decision", "request_second_review", "api_checks", "account_change",
-           "token_change")
+           "token_change", "view_correspondence", "decide_correspondence")
 
 
 @dataclass(frozen=True)

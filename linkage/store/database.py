@@ -25,12 +25,14 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from linkage.store import correspondences as corr_rows
 from linkage.store import queue_rows, versions
 from linkage.store.tables import (
     DECISIONS,
     decisions,
     entity_members,
     golden,
+    household_correspondences,
     run_rejects,
     runs,
     scored_pairs,
@@ -196,6 +198,7 @@ class Store:
         planned: Versions | None = None,
         keep_runs: int | None = None,
         pair_rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+        correspondences: pd.DataFrame | None = None,
     ) -> dict:
         """Write every result of a run atomically and mark it complete; returns the rows
         written and closed per versioned table (linkage.store.versions).
@@ -213,6 +216,9 @@ class Store:
         reviewers). It must still be the job's latest complete run: see :class:`Superseded`.
         ``pair_rows`` turns a chunk of ``pairs`` into the table's columns (the run makes each
         pair's explanation text only as its chunk is written).
+        ``correspondences``: the household step's correspondences (linkage.core.household),
+        kept so reviewers can look at them; a run built on another keeps the base run's
+        correspondences of the households it did not touch.
         """
         with self.engine.begin() as conn:
             if carry_pairs_from:
@@ -234,6 +240,11 @@ class Store:
             _bulk(conn, scored_pairs, pairs, run_id, prepare=pair_rows)
             if rejects is not None:
                 _bulk(conn, run_rejects, _reject_columns(rejects), run_id)
+            if correspondences is not None:
+                rows = corr_rows.rows_of(correspondences, job)
+                if carry_pairs_from:
+                    rows = corr_rows.with_base(conn, carry_pairs_from, rows)
+                _bulk(conn, household_correspondences, rows, run_id)
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(
                 status="complete", finished_at=_now(),
                 summary=json.dumps(summary, ensure_ascii=False, default=str),
@@ -362,6 +373,20 @@ class Store:
         """Record a reviewer's decision; it replaces any earlier active one for the pair."""
         with self.engine.begin() as conn:
             return insert_decision(conn, a, b, decision, reviewer, score, note)
+
+    def correspondences(self, run_id: str) -> pd.DataFrame:
+        """The run's household correspondences as stored (the table's columns, no run_id)."""
+        t = household_correspondences
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*[t.c[c] for c in corr_rows.COLUMNS])
+                                .where(t.c.run_id == run_id)
+                                .order_by(t.c.insurance_household, t.c.registry_household)).all()
+        return pd.DataFrame(rows, columns=corr_rows.COLUMNS)
+
+    def correspondence_decisions(self) -> pd.DataFrame:
+        """Reviewers' standing decisions on correspondences (insurance_household,
+        registry_household, decision 'same' / 'different'), for the household step."""
+        return corr_rows.standing(self.engine)
 
     def active_decisions(self) -> pd.DataFrame:
         with self.engine.connect() as conn:

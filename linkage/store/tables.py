@@ -97,6 +97,49 @@ decisions = sa.Table(
     sa.Index("ix_decisions_reviewer", "reviewer"),
 )
 DECISIONS = ("match", "non_match", "unsure")
+# The household step's correspondences of each run (linkage.core.household): which NCMS
+# household corresponds to which registry household, of what kind, on what evidence, so a
+# reviewer can look at one as at a pair. ``tier`` orders the review list: 0 those that need a
+# look (split, merged, dropped, rejected), 1 a 1:1 with members left over, 2 a 1:1 whose
+# every member agrees. ``assignment``: the assigned member pairs as JSON, [[insurance record
+# id, registry record id, household weight, strong], ...]; ``decision`` the reviewers'
+# decision the run applied ('' where none).
+household_correspondences = sa.Table(
+    "household_correspondences", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+    sa.Column("job", sa.String(200), nullable=False),
+    sa.Column("insurance_household", sa.String(300), nullable=False),
+    sa.Column("registry_household", sa.String(300), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("tier", sa.SmallInteger, nullable=False),
+    sa.Column("anchors", sa.Integer, nullable=False),
+    sa.Column("members_insurance", sa.Integer, nullable=False),
+    sa.Column("members_registry", sa.Integer, nullable=False),
+    sa.Column("members_agreeing", sa.Integer, nullable=False),
+    sa.Column("left_insurance", sa.Integer, nullable=False),  # members not linked inside it
+    sa.Column("left_registry", sa.Integer, nullable=False),
+    sa.Column("kept", sa.Boolean, nullable=False),
+    sa.Column("decision", sa.String(20), nullable=False),
+    sa.Column("assignment", sa.Text),
+    sa.Index("ix_household_correspondences_order", "run_id", "tier", "insurance_household",
+             "registry_household"),
+)
+# Reviewers' decisions on correspondences (by household labels 'source:household_id'; like
+# pair decisions they outlast runs, and the latest active one per household pair stands).
+correspondence_decisions = sa.Table(
+    "correspondence_decisions", metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("insurance_household", sa.String(300), nullable=False),
+    sa.Column("registry_household", sa.String(300), nullable=False),
+    sa.Column("decision", sa.String(20), nullable=False),
+    sa.Column("reviewer", sa.String(100), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.String(40)),  # the run whose correspondence the reviewer saw
+    sa.Column("note", sa.Text),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Index("ix_correspondence_decisions_pair", "insurance_household", "registry_household"),
+)
+CORRESPONDENCE_DECISIONS = ("same", "different", "unsure")
 
 # --- Review app (linkage/web): accounts, leases, audit trail, second reviews, reversals. ---
 users = sa.Table(

@@ -21,8 +21,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from linkage.core.config import JobConfig
 from linkage.store import Store
-from linkage.web import auth, i18n, pages, supervisor
+from linkage.web import auth, household_pages, i18n, pages, supervisor
 from linkage.web.context import AppState
+from linkage.web.householdview import Correspondences
 from linkage.web.i18n import LanguageMiddleware
 from linkage.web.login_guard import LoginGuard
 from linkage.web.queue import LEASE_SECONDS, ReviewQueue
@@ -113,7 +114,8 @@ def create_app(store_url: str, config: JobConfig | None = None, secret_key: str 
                   max_body_size=2**20)  # forms need far less; /api/v1 sets its own limits
     lifetime = timedelta(hours=SESSION_HOURS)
     app.state.review = AppState(store, queue, records, config, Sessions(store.engine, lifetime),
-                                LoginGuard(clock) if clock else LoginGuard())
+                                LoginGuard(clock) if clock else LoginGuard(),
+                                Correspondences(store.engine, secret_key))
     app.add_middleware(SessionMiddleware, secret_key=secret_key,
                        session_cookie="review_session", max_age=int(lifetime.total_seconds()),
                        same_site="strict", https_only=secure_cookies)
@@ -146,6 +148,7 @@ def create_app(store_url: str, config: JobConfig | None = None, secret_key: str 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(household_pages.router)
     app.include_router(supervisor.router)
     if warm:
         def warm_up() -> None:

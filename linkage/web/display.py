@@ -192,6 +192,18 @@ BAND_LABELS = {"match": N_("match band"), "review": N_("review band"),
 DECISION_LABELS = {"match": N_("Same person"), "non_match": N_("Not the same person"),
                    "unsure": N_("Unsure")}
 ROLE_LABELS = {"reviewer": N_("reviewer"), "supervisor": N_("supervisor"), "admin": N_("admin")}
+# A reviewer's decision on a household correspondence (linkage.store.correspondences).
+HOUSEHOLD_DECISION_LABELS = {"same": N_("Same household"),
+                             "different": N_("Not the same household"), "unsure": N_("Unsure")}
+# The household step's kinds of correspondence (linkage.core.household).
+CORRESPONDENCE_KINDS = {
+    "1:1": N_("one to one"),
+    "split": N_("split: one NCMS household in several registry households"),
+    "merged": N_("merged: several NCMS households in one registry household"),
+    "split+merged": N_("split and merged"),
+    "dropped": N_("dropped: rests on one member who belongs to another household"),
+    "rejected": N_("rejected by a reviewer"),
+}
 
 # The comparison levels of the registered matchers (matchers/), shortest honest words first.
 # A label means the same in every comparison except where COMPARISON_LEVELS says otherwise.
@@ -237,6 +249,8 @@ ACTIONS = {
     "reveal_id": N_("revealed full ID numbers"), "reverse_decision": N_("reversed a decision"),
     "request_second_review": N_("asked for a second review"), "api_checks": N_("check API use"),
     "account_change": N_("account changed"), "token_change": N_("API token changed"),
+    "view_correspondence": N_("opened a household correspondence"),
+    "decide_correspondence": N_("decided a household correspondence"),
 }
 # The keys of an audit entry's detail (linkage.store.review, linkage.web.auth, the CLI).
 DETAIL_KEYS = {
@@ -247,6 +261,7 @@ DETAIL_KEYS = {
     "was_active": N_("was active"), "note": N_("note"), "first_reviewer": N_("first reviewer"),
     "username": N_("username"), "change": N_("change"), "role": N_("role"),
     "day": N_("day"), "records": N_("records"), "refused": N_("refused"),
+    "insurance_household": N_("NCMS household"), "registry_household": N_("registry household"),
 }
 
 # An account or token change's kind (linkage.cli: `users` and `tokens` commands).

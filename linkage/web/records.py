@@ -117,6 +117,12 @@ class RecordBook:
         members = self._households.get((source, hid), [])
         return [self._record(int(p)) for p in list(members)[:limit]]
 
+    def household_members(self, source: str, household_id: str, limit: int = 40
+                          ) -> list[Record]:
+        """The records of one source's household, by its household id (a correspondence's)."""
+        members = self._households.get((source, household_id), [])
+        return [self._record(int(p)) for p in list(members)[:limit]]
+
     def _record(self, pos: int) -> Record:
         row = self._frame.iloc[pos]
         source = str(row["source"])
@@ -163,11 +169,13 @@ def review_records(config: JobConfig, store_url: str, run_id: str
                    ) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:
     """The frame and column maps of a RecordBook holding only what the run's review pages
     show: both records of every pair for review, the records any of them was paired with,
-    and the members of their households. Read source file by source file, each file cut to
-    those rows before anything is standardised."""
+    the members of their households, and the members of the households of every
+    correspondence that needs a look (not a 1:1 whose every member agrees). Read source file
+    by source file, each file cut to those rows before anything is standardised."""
     from linkage.core.standardise import standardise_records
     from linkage.jobs.inputs import job_files
     from linkage.store import Store
+    from linkage.store.correspondences import households_to_show
     from linkage.store.review import run_pair_keys
 
     store = Store(store_url)
@@ -180,6 +188,7 @@ def review_records(config: JobConfig, store_url: str, run_id: str
         touches = left.isin(shown) | right.isin(shown)
         wanted = shown | set(left[touches]) | set(right[touches])
         del pairs, left, right, touches
+        corresponding = households_to_show(store.engine, run_id)
         parts = []
         for part in job_files(config, store):
             raw = part.records
@@ -189,6 +198,8 @@ def review_records(config: JobConfig, store_url: str, run_id: str
                 hh = raw["household_id"]
                 usable = hh.notna() & hh.astype(str).ne("")
                 keep |= usable & hh.isin(set(hh[key.isin(shown) & usable]))
+                label = raw["source"].astype(str) + ":" + hh.astype(str)
+                keep |= usable & label.isin(corresponding)
             parts.append(raw[keep.to_numpy()])
             del raw, key
     finally:
@@ -245,6 +256,10 @@ class BackgroundRecords:
 
     def household(self, source: str, record_id: str, limit: int = 40) -> list[Record]:
         return self._book.household(source, record_id, limit)
+
+    def household_members(self, source: str, household_id: str, limit: int = 40
+                          ) -> list[Record]:
+        return self._book.household_members(source, household_id, limit)
 
     def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for a read under way; True once records are loaded."""

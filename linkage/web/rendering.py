@@ -63,6 +63,8 @@ _env.filters["number"] = _number
 _env.globals.update(
     LANGUAGES=i18n.LANGUAGES, FIELD_LABELS=display.FIELD_LABELS,
     BAND_LABELS=display.BAND_LABELS, DECISION_LABELS=display.DECISION_LABELS,
+    HOUSEHOLD_DECISION_LABELS=display.HOUSEHOLD_DECISION_LABELS,
+    CORRESPONDENCE_KINDS=display.CORRESPONDENCE_KINDS,
     ROLE_LABELS=display.ROLE_LABELS, label=display.label, level_label=display.level_label,
     gender_label=display.gender_label, action_label=display.action_label,
     detail_label=display.detail_label, change_label=display.change_label,

@@ -54,8 +54,10 @@ def _neighbours(count: int = 40) -> list[tuple]:
     return out
 
 
-def link(rows: list[tuple], neighbours: int = 40, **household_settings):
-    """Entities (sets of record ids) and the weighed pairs of ``rows`` (among neighbours)."""
+def link(rows: list[tuple], neighbours: int = 40, decided: pd.DataFrame | None = None,
+         **household_settings):
+    """Entities (sets of record ids) and the weighed pairs of ``rows`` (among neighbours);
+    ``decided``: reviewers' decisions on correspondences."""
     config = _config(**household_settings)
     raw = pd.DataFrame(rows + _neighbours(neighbours), columns=COLUMNS).astype(object)
     raw["id_number"] = [valid_id(v) if isinstance(v, str) else v for v in raw["id_number"]]
@@ -66,7 +68,7 @@ def link(rows: list[tuple], neighbours: int = 40, **household_settings):
     fs = model.FSModel.load(MODEL)
     left, right, _ = blocking.candidate_pairs(records, config.blocking, config.link_type)
     gamma = comparison_vectors(records, comparisons, left, right)
-    weighed = local.weigh(records, config, comparisons, fs, left, right, gamma)
+    weighed = local.weigh(records, config, comparisons, fs, left, right, gamma, decided)
     scored = local.ScoredPairs.of(weighed, pd.DataFrame({"l": [], "r": [], "decision": []}),
                                   len(records), fs, [], comparisons)
     _, band = classify(scored.weight, scored.decision, config)
@@ -444,3 +446,76 @@ def test_a_child_keyed_twice_under_another_spelling_without_his_id_is_one_person
     ]
     entities, records, scored = link(registry + ncms)
     assert together(entities, "P9", "N9", "N9b")
+
+
+def _decided(*rows: tuple[str, str, str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["insurance_household", "registry_household", "decision"])
+
+
+def _kinds(scored) -> dict[str, str]:
+    corr = scored.households
+    return dict(zip(corr["insurance_household"] + " " + corr["registry_household"],
+                    corr["kind"]))
+
+
+def test_a_rejected_correspondence_assigns_no_member_inside_it():
+    """A reviewer says 不是同一户 of the 王 households: the child without an ID, read from the
+    household before, is no longer assigned there; the parents still link on their own IDs."""
+    ncms = WANG_NCMS + [
+        ("ncms", "N3", "1505230901", "狗剩", None, "2019", "男", "子", "三家子乡", "红光村"),
+    ]
+    rejected = _decided(("ncms:1505230901", "police:100001", "different"))
+    entities, records, scored = link(WANG_REGISTRY + ncms, milk_names=["狗剩"], decided=rejected)
+    assert together(entities, "P1", "N1") and together(entities, "P2", "N2")
+    assert not together(entities, "P3", "N3")
+    assert not pair_note(records, scored, "P3", "N3").startswith("assigned within")
+    corr = scored.households.iloc[0]
+    assert (corr["kind"], corr["kept"], corr["decision"], corr["assignment"]) == (
+        "rejected", False, "different", "[]")
+    # Without the decision the household links the child (as in the first test above).
+    entities, _, scored = link(WANG_REGISTRY + ncms, milk_names=["狗剩"])
+    assert together(entities, "P3", "N3") and scored.households.iloc[0]["kind"] == "1:1"
+
+
+# 王小红 registered twice (in her parents' 户 100001 and her husband's 200001) and enrolled in
+# her husband's NCMS household only.
+DOUBLE_REGISTRY = WANG_REGISTRY[:2] + [
+    ("police", "P10", "100001", "王小红", "150523199002021226", "1990-02-02", "女", "女",
+     "三家子乡", "红光村"),
+    ("police", "Q1", "200001", "赵刚", "150523198805051219", "1988-05-05", "男", "户主",
+     "三家子乡", "六家子村"),
+    ("police", "Q4", "200001", "王小红", "150523199002021226", "1990-02-02", "女", "妻",
+     "三家子乡", "六家子村"),
+    ("police", "Q2", "200001", "赵子涵", "150523201403031215", "2014-03-03", "男", "子",
+     "三家子乡", "六家子村"),
+]
+ZHAO_NCMS = [
+    ("ncms", "M1", "1505230902", "赵刚", "150523198805051219", "1988-05-05", "男", "户主",
+     "三家子乡", "六家子村"),
+    ("ncms", "M2", "1505230902", "王小红", "150523199002021226", "1990-02-02", "女", "妻",
+     "三家子乡", "六家子村"),
+    ("ncms", "M3", "1505230902", "赵子涵", "150523201403031215", "2014-03-03", "男", "子",
+     "三家子乡", "六家子村"),
+]
+
+
+def test_a_confirmed_correspondence_is_kept_where_the_lone_anchor_rule_drops_it():
+    """The 赵 household's pair with her parents' 户 rests on 王小红 alone, who is assigned
+    inside the 赵 households already: the step drops it as a registry double. A reviewer who
+    confirms it (同一户) keeps it, and 王小红 is assigned inside it."""
+    _, records, scored = link(DOUBLE_REGISTRY + WANG_NCMS + ZHAO_NCMS)
+    assert _kinds(scored)["ncms:1505230902 police:100001"] == "dropped"
+    assert not pair_note(records, scored, "M2", "P10").startswith("assigned within")
+
+    confirmed = _decided(("ncms:1505230902", "police:100001", "same"))
+    _, records, scored = link(DOUBLE_REGISTRY + WANG_NCMS + ZHAO_NCMS, decided=confirmed)
+    kinds = _kinds(scored)
+    assert kinds["ncms:1505230902 police:100001"] == "split"
+    assert kinds["ncms:1505230902 police:200001"] == "split"
+    assert pair_note(records, scored, "M2", "P10").startswith(
+        "assigned within ncms:1505230902↔police:100001, 1 of 3 members agree")
+    # A decision on another household pair, or an undecided one ('unsure'), changes nothing.
+    other = _decided(("ncms:1505230901", "police:200001", "different"),
+                     ("ncms:1505230902", "police:100001", "unsure"))
+    _, _, scored = link(DOUBLE_REGISTRY + WANG_NCMS + ZHAO_NCMS, decided=other)
+    assert _kinds(scored)["ncms:1505230902 police:100001"] == "dropped"

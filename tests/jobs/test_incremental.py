@@ -179,6 +179,22 @@ def test_add_is_recorded_like_a_run(added, split):
     assert len(clusters) == len(members)
 
 
+def test_add_keeps_the_household_correspondences_of_the_whole_state(added, split):
+    """The review app reads the latest run's correspondences: an add run holds the base run's
+    of every household it did not touch and its own for the households it linked."""
+    store = added["store"]
+    base = store.correspondences(added["base"].run_id)
+    final = store.correspondences(added["final"].run_id)
+    key = ["insurance_household", "registry_household"]
+    assert len(base) and len(final)
+    kept = base[key].merge(final[key], how="left", indicator=True)
+    assert (kept["_merge"] == "both").mean() > 0.9, kept["_merge"].value_counts()
+    new_households = {"ncms:" + r[1] for r in _rows(split["ncms_new"], ENCODINGS["ncms"])[1:]}
+    found = new_households & set(final["insurance_household"])
+    assert len(found) > 0.5 * len(new_households - set(base["insurance_household"]))
+    assert not final.duplicated(key).any()
+
+
 def test_bad_rows_are_rejected_with_file_row_column_reason(added, split):
     s = json.loads(added["store"].engine.connect().execute(
         sa.select(runs.c.summary).where(runs.c.run_id == added["first_add"])).scalar())

@@ -36,15 +36,23 @@ def write_config(world: Path, tmp: Path, store_url: str) -> Path:
 
 
 def copy_run(source_db: Path, url: str, whole: bool = False) -> None:
-    """Copy the session run (runs + scored pairs: all the app reads; `whole`: its entities and
-    golden records too) into the store at url."""
-    from linkage.store import Store, entity_members, golden, runs, scored_pairs
+    """Copy the session run (runs, scored pairs and household correspondences: all the app
+    reads; `whole`: its entities and golden records too) into the store at url."""
+    from linkage.store import (
+        Store,
+        entity_members,
+        golden,
+        household_correspondences,
+        runs,
+        scored_pairs,
+    )
 
     src = sa.create_engine(f"sqlite:///{source_db}")
     dst = Store(url).engine
     try:
         with src.connect() as a, dst.begin() as b:
-            for table in (runs, scored_pairs, *((entity_members, golden) if whole else ())):
+            for table in (runs, scored_pairs, household_correspondences,
+                          *((entity_members, golden) if whole else ())):
                 rows = [dict(r) for r in a.execute(sa.select(table)).mappings()]
                 if rows:
                     b.execute(table.insert(), rows)

@@ -271,6 +271,17 @@ def test_records_read_for_review_are_those_a_full_read_gives(store_url, web_run)
         for other in q.other_pairs(pair.ref.left, pair.ref.token):
             partner = other.ref.right if other.ref.left == pair.ref.left else other.ref.left
             assert book.get(*partner) == full.get(*partner)
+    # The members of both households of every correspondence that needs a look (a 1:1 whose
+    # every member agrees is not read).
+    from linkage.store import correspondences
+
+    tiers = (correspondences.LOOK, correspondences.LEFT_OVER)
+    shown = correspondences.households_to_show(q.engine, web_run.run_id, tiers)
+    assert shown
+    for label in shown:
+        source, household = label.split(":", 1)
+        assert ([m.key for m in book.household_members(source, household)]
+                == [m.key for m in full.household_members(source, household)] != [])
 
     background = BackgroundRecords(web_run.config, store_url)
     assert not background.loaded and not background.loading

@@ -106,13 +106,16 @@ def _send(client, r, **kw):
 def test_every_route_is_public_by_list_or_guarded_by_a_role_or_a_token_scope(routes):
     templates = {(r["method"], r["template"]) for r in routes}
     assert {("GET", "/queue"), ("POST", "/pair/{token}/decide"), ("GET", "/admin/users"),
-            ("POST", "/api/v1/check")} <= templates
+            ("POST", "/api/v1/check"), ("GET", "/households"), ("GET", "/households/{token}"),
+            ("POST", "/households/{token}/decide")} <= templates
     for r in routes:
         assert r["needs"], f"{r['method']} {r['template']} checks no role and is not public"
         if r["template"].startswith("/api/v1") and r["needs"][0] != "public":
             assert r["needs"][0] == "scope", f"{r['template']}: the API uses tokens, not sessions"
         elif r["needs"][0] != "public":
             assert r["needs"][0] == "role", r["template"]
+        if r["template"].startswith("/households"):  # reviewed as pairs are: reviewer and up
+            assert r["needs"] == ("role", "reviewer"), r["template"]
 
 
 def test_every_session_route_refuses_the_unauthenticated(routes, client_for):

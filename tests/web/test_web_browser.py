@@ -1,8 +1,9 @@
 """Reviewers and a supervisor in real headless Chromium against `linkage serve` (a real uvicorn
 process): sign in, decide pairs with the keyboard, find them in the log, sign out; the Chinese
 interface and the language switch; a refused merge's explanation and its confirmation step;
-Enter on a held pair; and a 50-decision session whose server time per decision is printed
-(the speed target itself is benchmarks/review_session.py's business)."""
+Enter on a held pair; a household correspondence rejected with its key; and a 50-decision
+session whose server time per decision is printed (the speed target itself is
+benchmarks/review_session.py's business)."""
 import os
 import re
 import shutil
@@ -315,3 +316,47 @@ def test_a_fifty_decision_session_reports_the_server_time_per_decision(served, b
           f"median {statistics.median(total):.1f}, p90 {total[44]:.1f}, max {total[-1]:.1f}; "
           f"POST median {statistics.median(p for p, _ in timings):.1f}, "
           f"page median {statistics.median(g for _, g in timings):.1f}")
+
+
+def _household_decisions(db) -> list[tuple[str, str]]:
+    from linkage.store import correspondence_decisions
+
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(correspondence_decisions.c.reviewer,
+                                      correspondence_decisions.c.decision)).all()
+    engine.dispose()
+    return [tuple(r) for r in rows]
+
+
+def test_a_reviewer_rejects_a_household_correspondence_with_the_n_key(served, browser,
+                                                                      tmp_path):
+    base, db, _log = served
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    _sign_in(page, base, "alice")
+    page.click("#nav-households")
+    page.wait_for_url(f"{base}/households")
+    assert "需要查看" in page.locator("#corr-filter").inner_text()
+    first = page.locator("#correspondences tbody tr").first
+    household = first.locator("a.open-corr").inner_text()
+    first.locator("a.open-corr").click()
+    page.wait_for_url(f"{base}/households/*")
+    assert household in page.locator(".pair-head").inner_text()
+    assert "名成员中" in page.locator("#evidence").inner_text()
+    assert page.locator("#members tbody tr").count() >= 2
+    assert page.locator("#members .idnum span.m").count() > 0  # masked digits
+    shot = tmp_path / "review_household_page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    save_artifact(shot)
+    # Typing n in the note box decides nothing; after Esc, n is 不是同一户.
+    page.focus("input[name=note]")
+    page.keyboard.type("not one family")
+    assert page.url.startswith(f"{base}/households/")
+    page.keyboard.press("Escape")
+    page.keyboard.press("n")
+    page.wait_for_url(f"{base}/households?show=look&notice=decided")
+    assert page.locator("#notice").is_visible()
+    decided = page.locator("#correspondences tbody tr").first
+    assert decided.locator("a.open-corr").inner_text() == household
+    assert decided.locator(".corr-decision").inner_text() == "不是同一户"
+    assert _household_decisions(db) == [("alice", "different")]

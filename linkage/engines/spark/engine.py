@@ -83,11 +83,13 @@ def score_candidates_spark(
     model_path=None,
     stage=None,
     progress: bool = False,
+    household_decisions: pd.DataFrame | None = None,
 ) -> ScoredPairs:
     """Block, compare, train (or load) and score every candidate pair on Spark.
 
     Returns the pairs at review level or above and the reviewed pairs, with counts (pairs,
     levels, bands) over all candidates. ``stage`` times the steps (the pipeline's timer).
+    ``household_decisions``: reviewers' decisions on correspondences, for the household step.
     """
     from linkage.engines.spark import pairs
     from linkage.engines.spark.session import spark_session
@@ -132,7 +134,7 @@ def score_candidates_spark(
         weight, parts = scorer(left, right, gamma_kept)
         with stage("household"):
             weighed = scoring.household_step(records, config, scorer, left, right, gamma_kept,
-                                             parts, weight)
+                                             parts, weight, household_decisions)
             # Member pairs the step added that were candidates all along (dropped here as too
             # weak) are no new pairs: counted once, as the local engine counts them.
             added = (weighed.added if weighed.added is not None

@@ -1,4 +1,5 @@
-// One key per decision on the pair page (m / n / u); Esc leaves the note box. On the page that
+// One key per decision on the pair page (m / n / u) and on a household correspondence's page
+// (its buttons name their key in data-key); Esc leaves the note box. On the page that
 // asks to confirm a decision, Enter confirms (the button has the focus) and Esc goes back.
 (function () {
   "use strict";
@@ -29,9 +30,12 @@
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) { return; }
-    var decision = keys[(e.key || "").toLowerCase()];
-    if (!decision) { return; }
-    var button = form.querySelector('button[name="decision"][value="' + decision + '"]');
+    var key = (e.key || "").toLowerCase();
+    if (!/^[a-z]$/.test(key)) { return; }
+    var button = form.querySelector('button[name="decision"][data-key="' + key + '"]');
+    if (!button && keys[key]) {
+      button = form.querySelector('button[name="decision"][value="' + keys[key] + '"]');
+    }
     if (button) { e.preventDefault(); button.click(); }
   });
 })();
