@@ -474,6 +474,11 @@ def _add(job: Job, args) -> int:
     g = s["golden_rows"]
     print(f"  golden records: {g['recomputed']:,} recomputed, {g['from_base_run']:,} kept from "
           f"run {s['base_run']}")
+    scope = s["add_scope"]
+    print(f"  pairs scored over {scope['records_scored']:,} of {scope['records']:,} records"
+          + (f" (whole state: {scope['why']})" if scope["mode"] == "whole" else "")
+          + ("; name and term counts kept from the base run" if scope["counts"] == "kept"
+             else f"; name and term counts over every record ({scope['counts_why']})"))
     _print_summary(s, result.out_dir)
     return 0
 

@@ -361,9 +361,20 @@ def m_from_labels(gamma: np.ndarray, is_match: np.ndarray, model: FSModel) -> FS
 
 def term_frequencies(records: pd.DataFrame, column: str) -> pd.Series:
     """Relative frequency of each value of ``column`` among records that have one."""
+    return frequencies(term_counts(records, column))
+
+
+def term_counts(records: pd.DataFrame, column: str) -> pd.Series:
+    """Records per value of ``column`` (int64), among records that have one: counts add up
+    over sets of records, frequencies do not."""
     values = records[column].dropna()
     values = values[values.astype(str) != ""]
-    return values.value_counts(normalize=True)
+    return values.value_counts().astype(np.int64)
+
+
+def frequencies(counts: pd.Series) -> pd.Series:
+    """Relative frequencies of counted values (as ``value_counts(normalize=True)`` gives them)."""
+    return counts / counts.sum()
 
 
 def score(

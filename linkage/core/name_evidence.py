@@ -52,12 +52,15 @@ class NameModel:
     def learn(cls, records: pd.DataFrame, min_households: int = 5, ratio: float = 10.0,
               listed: tuple[str, ...] = (), authority: np.ndarray | None = None,
               tf_column: str | None = "name_key") -> NameModel:
-        milk = frozenset(learn_milk_names(records, min_households, ratio, listed, authority))
-        year = _years(records, len(records))
-        latest = int(year[year > 0].max()) if (year > 0).any() else 0
-        cohort = (_cohort_table(records[tf_column], year)
-                  if tf_column and tf_column in records else _empty_cohort())
-        return cls(milk, latest, cohort)
+        return cls.of_counts(NameCounts.of(records, authority, tf_column), min_households,
+                             ratio, listed)
+
+    @classmethod
+    def of_counts(cls, counts: NameCounts, min_households: int = 5, ratio: float = 10.0,
+                  listed: tuple[str, ...] = ()) -> NameModel:
+        """The model :meth:`learn` gives over the records ``counts`` counts."""
+        milk = frozenset(counts.milk_names(min_households, ratio, listed))
+        return cls(milk, counts.latest_year, counts.cohort())
 
     def evidence(self, columns, n: int, tf_column: str | None = "name_key") -> NameEvidence:
         """Milk flags and cohort bits of ``n`` records given as a DataFrame or a mapping of
@@ -117,77 +120,152 @@ def learn_milk_names(records: pd.DataFrame, min_households: int = 5, ratio: floa
     roster, never as three households of one roster. Records without a household count as
     their own household.
     """
-    out = {str(n) for n in listed}
-    if "name_key" not in records or "birth_year" not in records or not len(records):
-        return out
-    year = records["birth_year"].to_numpy(dtype=np.int64)
-    known = year > 0
-    if not known.any():
-        return out
-    latest = int(year[known].max())
-    key = milk_key(records)
-    has_name = key != ""
-    infant = known & (year >= latest - INFANT_YEARS) & has_name
-    adult = known & (year <= latest - ADULT_YEARS) & has_name
-    registered_infant = np.zeros(len(records), dtype=bool)
-    if authority is not None and np.asarray(authority).any():
-        registered_infant = infant & np.asarray(authority, dtype=bool)
-        infant = infant & ~np.asarray(authority, dtype=bool)
-    if not infant.any():
-        return out
-    household = _household_labels(records)
-    infants = pd.DataFrame({"key": key[infant], "hh": household[infant]})
-    households = infants.drop_duplicates().groupby("key").size()
-    infant_rate = infants.groupby("key").size() / infant.sum()
-    adult_counts = pd.Series(key[adult]).value_counts()
-    adult_rate = adult_counts.reindex(infant_rate.index).fillna(0) / max(int(adult.sum()), 1)
-    # A reference rate of zero still needs the infants' households: ratio against half a person.
-    reference = np.maximum(adult_rate, 0.5 / max(int(adult.sum()), 1))
-    if registered_infant.any():
-        registered = pd.Series(key[registered_infant]).value_counts()
-        registered_rate = (registered.reindex(infant_rate.index).fillna(0)
-                           / int(registered_infant.sum()))
-        reference = np.maximum(reference, np.maximum(registered_rate,
-                                                     0.5 / int(registered_infant.sum())))
-    learned = households.index[(households >= min_households)
-                               & (infant_rate >= ratio * reference)]
-    return out | {str(k) for k in learned}
+    return NameCounts.of(records, authority, None).milk_names(min_households, ratio, listed)
 
 
-def _household_labels(records: pd.DataFrame) -> np.ndarray:
-    """Household per record (:func:`linkage.core.household.household_codes`); a record with
-    none is a household of its own."""
-    from linkage.core.household import household_codes
+def _none(index: pd.Index) -> pd.Series:
+    return pd.Series(np.zeros(0, dtype=np.int64), index=index)
 
-    codes = household_codes(records)
-    return np.where(codes >= 0, codes, -1 - np.arange(len(records)))
+
+def _counted(values) -> pd.Series:
+    """Records per value (int64)."""
+    out = pd.Series(values, dtype=object).value_counts()
+    return out.astype(np.int64)
+
+
+def _added(a: pd.Series, b: pd.Series) -> pd.Series:
+    return a.add(b, fill_value=0).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class NameCounts:
+    """What a :class:`NameModel` is learned from, as counts that add up over records: the
+    counts of a run's records plus those of a batch are the counts of both together, so
+    ``linkage add`` updates a run's counts with its batch instead of counting every record
+    again. Infants and adults are measured from the latest birth year: a batch bringing a
+    later one cannot be added (:meth:`plus` says so by returning None)."""
+
+    latest_year: int  # the latest birth year (0: none known)
+    infant_households: pd.DataFrame  # distinct (key, household) of infants outside the registry
+    infants: pd.Series  # per milk key: infants outside the registry
+    adults: pd.Series  # per milk key: adults
+    registered: pd.Series  # per milk key: infants in the registry
+    named: pd.Series  # per value of the name's term-frequency column: records
+    dated: pd.Series  # per (value, birth year > 0): records
+
+    @classmethod
+    def of(cls, records: pd.DataFrame, authority: np.ndarray | None = None,
+           tf_column: str | None = "name_key", latest_year: int | None = None) -> NameCounts:
+        """The counts of ``records``; with ``latest_year``, infants and adults measured from
+        it (a batch's records counted as among the run's)."""
+        n = len(records)
+        year = _years(records, n)
+        latest = int(year[year > 0].max()) if (year > 0).any() else 0
+        if latest_year is not None:  # a later year of their own: plus() refuses them
+            latest = max(latest, int(latest_year))
+        empty = _none(pd.Index([], dtype=object))
+        infants = adults = registered = empty
+        pairs = pd.DataFrame({"key": pd.Series([], dtype=object),
+                              "household": pd.Series([], dtype=object)})
+        if "name_key" in records and "birth_year" in records and n and latest > 0:
+            known = year > 0
+            key = milk_key(records)
+            has_name = key != ""
+            infant = known & (year >= latest - INFANT_YEARS) & has_name
+            adult = known & (year <= latest - ADULT_YEARS) & has_name
+            registered_infant = np.zeros(n, dtype=bool)
+            if authority is not None:
+                registered_infant = infant & np.asarray(authority, dtype=bool)
+                infant = infant & ~np.asarray(authority, dtype=bool)
+            at = np.flatnonzero(infant)
+            pairs = pd.DataFrame({"key": key[at], "household": _household_labels(records, at)}
+                                 ).drop_duplicates().reset_index(drop=True)
+            infants, adults = _counted(key[infant]), _counted(key[adult])
+            registered = _counted(key[registered_infant])
+        named = empty
+        dated = _none(pd.MultiIndex.from_arrays([[], []], names=["value", "year"]))
+        if tf_column and tf_column in records:
+            text = _text(records[tf_column], n)
+            ok = text != ""
+            named = _counted(text[ok])
+            frame = pd.DataFrame({"value": text[ok], "year": year[ok]})
+            dated = frame[frame["year"] > 0].groupby(["value", "year"]).size().astype(np.int64)
+        return cls(latest, pairs, infants, adults, registered, named, dated)
+
+    def plus(self, other: NameCounts) -> NameCounts | None:
+        """The counts of both sets of records, if ``other`` was counted from this one's latest
+        birth year and brings none later; else None (count the records together)."""
+        if other.latest_year != self.latest_year:
+            return None
+        pairs = pd.concat([self.infant_households, other.infant_households],
+                          ignore_index=True).drop_duplicates().reset_index(drop=True)
+        dated = _added(self.dated, other.dated).sort_index()
+        return NameCounts(self.latest_year, pairs, _added(self.infants, other.infants),
+                          _added(self.adults, other.adults),
+                          _added(self.registered, other.registered),
+                          _added(self.named, other.named), dated)
+
+    def milk_names(self, min_households: int = 5, ratio: float = 10.0,
+                   listed: tuple[str, ...] = ()) -> set[str]:
+        """:func:`learn_milk_names` over the records counted."""
+        out = {str(n) for n in listed}
+        total = int(self.infants.sum())
+        if not total:
+            return out
+        households = self.infant_households.groupby("key").size()
+        # in the households' (sorted) order: their mask picks from their index
+        infant_rate = self.infants.sort_index() / total
+        adults = int(self.adults.sum())
+        adult_rate = self.adults.reindex(infant_rate.index).fillna(0) / max(adults, 1)
+        # A reference rate of zero still needs the infants' households: ratio against half a
+        # person.
+        reference = np.maximum(adult_rate, 0.5 / max(adults, 1))
+        registered = int(self.registered.sum())
+        if registered:
+            registered_rate = self.registered.reindex(infant_rate.index).fillna(0) / registered
+            reference = np.maximum(reference, np.maximum(registered_rate, 0.5 / registered))
+        learned = households.index[(households >= min_households)
+                                   & (infant_rate >= ratio * reference)]
+        return out | {str(k) for k in learned}
+
+    def cohort(self) -> pd.Series:
+        """-log2(max(overall, shrunk cohort frequency) / overall) by (value, year), where a
+        name is commoner in a birth year than overall (by COHORT_MIN_RECORDS records or more)."""
+        if not len(self.named):
+            return _empty_cohort()
+        overall = self.named / int(self.named.sum())
+        pairs = self.dated.rename("count").reset_index()
+        size = self.dated.groupby(level="year").sum()
+        pairs["overall"] = overall.reindex(pairs["value"]).to_numpy()
+        pairs["cohort"] = ((pairs["count"] + COHORT_SHRINK * pairs["overall"])
+                           / (size.reindex(pairs["year"]).to_numpy() + COHORT_SHRINK))
+        weak = pairs[(pairs["count"] >= COHORT_MIN_RECORDS) & (pairs["cohort"] > pairs["overall"])]
+        bits = -np.log2(weak["cohort"] / weak["overall"]).to_numpy()
+        return pd.Series(bits, index=pd.MultiIndex.from_arrays(
+            [weak["value"].to_numpy(dtype=object), weak["year"].to_numpy(dtype=np.int64)],
+            names=["value", "year"]))
+
+
+def _household_labels(records: pd.DataFrame, at: np.ndarray) -> np.ndarray:
+    """Household of the records at ``at``, as text that names it across runs: its source and
+    household id (as :func:`linkage.core.household.household_codes` keys it); a record with
+    none is a household of its own, named by its source and record id."""
+    part = records.iloc[at]
+    source = part["source"].astype(str)
+    if "household_id" in part:
+        hid = part["household_id"]
+        blank = (hid.isna() | (hid.astype(str).str.strip() == "")).to_numpy()
+        known = (source + "\x1f" + hid.astype(str)).to_numpy(dtype=object)
+    else:
+        blank = np.ones(len(at), dtype=bool)
+        known = np.full(len(at), "", dtype=object)
+    own = ("\x00" + source + "\x1f" + part["record_id"].astype(str)).to_numpy(dtype=object)
+    return np.where(blank, own, known)
 
 
 def _empty_cohort() -> pd.Series:
     return pd.Series([], dtype=np.float64,
                      index=pd.MultiIndex.from_arrays([[], []], names=["value", "year"]))
-
-
-def _cohort_table(values: pd.Series, year: np.ndarray) -> pd.Series:
-    """-log2(max(overall, shrunk cohort frequency) / overall) by (value, year), where a name is
-    commoner in a birth year than overall (by COHORT_MIN_RECORDS records or more)."""
-    text = _text(values, len(values))
-    named = text != ""
-    if not named.any():
-        return _empty_cohort()
-    frame = pd.DataFrame({"value": text[named], "year": year[named]})
-    overall = frame["value"].value_counts() / len(frame)
-    dated = frame[frame["year"] > 0]
-    pairs = dated.groupby(["value", "year"]).size().rename("count").reset_index()
-    size = dated.groupby("year").size()
-    pairs["overall"] = overall.reindex(pairs["value"]).to_numpy()
-    pairs["cohort"] = ((pairs["count"] + COHORT_SHRINK * pairs["overall"])
-                       / (size.reindex(pairs["year"]).to_numpy() + COHORT_SHRINK))
-    weak = pairs[(pairs["count"] >= COHORT_MIN_RECORDS) & (pairs["cohort"] > pairs["overall"])]
-    bits = -np.log2(weak["cohort"] / weak["overall"]).to_numpy()
-    return pd.Series(bits, index=pd.MultiIndex.from_arrays(
-        [weak["value"].to_numpy(dtype=object), weak["year"].to_numpy(dtype=np.int64)],
-        names=["value", "year"]))
 
 
 def name_levels(fs) -> tuple[int | None, list[int]]:

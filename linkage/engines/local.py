@@ -39,6 +39,7 @@ class ScoredPairs:
     # every candidate pair as (left, right) where the engine knows them (blocking recall).
     dropped_weights: np.ndarray | None = None
     candidate_pairs: tuple[np.ndarray, np.ndarray] | None = None
+    field_stats: FieldStats | None = None  # what the weights read of all records (kept for add)
 
     @property
     def weights(self) -> np.ndarray:
@@ -114,7 +115,8 @@ def score_candidates(
                            np.concatenate([right, weighed.right[new]]))
     return streamed(weighed, decided, n, fs, rules, comparisons, candidates=len(left),
                     dropped=int(gone.sum()), known=at >= 0, base_levels=base_levels,
-                    dropped_weights=kept.all_weight[gone], candidate_pairs=candidate_pairs)
+                    dropped_weights=kept.all_weight[gone], candidate_pairs=candidate_pairs,
+                    field_stats=scorer.stats)
 
 
 def positions_among(packed: np.ndarray, left: np.ndarray, right: np.ndarray, n: int,
@@ -212,26 +214,87 @@ class Kept:
     all_weight: np.ndarray  # float32 field weight of every candidate (the histogram)
 
 
+@dataclass
+class FieldStats:
+    """What weighing a pair reads of the whole job's records rather than of the pair's two:
+    the term frequencies and the name model (milk names, birth-cohort frequencies). Learned
+    once over every record; kept as counts, so that ``add`` adds its batch's counts to its
+    base run's (:meth:`plus`) and weighs the pairs around the batch over only the records they
+    touch, still as a full run over every record weighs them."""
+
+    tf_counts: dict[str, pd.Series]  # per term-frequency column: records per value
+    counts: name_evidence.NameCounts
+    tf_column: str | None  # the name comparison's term-frequency column
+    names: name_evidence.NameModel  # learned from ``counts``
+    tf_tables: dict[str, pd.Series]  # relative frequencies, from ``tf_counts``
+    records: int  # how many records were counted
+
+    @classmethod
+    def of_counts(cls, tf_counts: dict[str, pd.Series], counts: name_evidence.NameCounts,
+                  tf_column: str | None, records: int, config: JobConfig) -> FieldStats:
+        hh = config.household
+        names = name_evidence.NameModel.of_counts(counts, hh.milk_name_min_households,
+                                                  hh.milk_name_ratio, tuple(hh.milk_names))
+        tables = {column: model.frequencies(c) for column, c in tf_counts.items()}
+        return cls(tf_counts, counts, tf_column, names, tables, records)
+
+    @classmethod
+    def learn(cls, records: pd.DataFrame, config: JobConfig, comparisons: list[Comparison],
+              fs: model.FSModel, latest_year: int | None = None) -> FieldStats:
+        """Over ``records``; with ``latest_year``, their infants and adults measured from it
+        (a batch counted as among a run's records: :meth:`plus`)."""
+        tf_columns, tf_column = cls.columns(records, comparisons, fs)
+        tf_counts = {column: model.term_counts(records, column) for column in tf_columns}
+        counts = name_evidence.NameCounts.of(records, authority_of(records, config), tf_column,
+                                             latest_year)
+        return cls.of_counts(tf_counts, counts, tf_column, len(records), config)
+
+    @staticmethod
+    def columns(records: pd.DataFrame, comparisons: list[Comparison], fs: model.FSModel
+                ) -> tuple[list[str], str | None]:
+        """(the term-frequency columns counted, the name comparison's)."""
+        tf_columns = sorted({c.tf_column for c in comparisons
+                             if c.tf_column and c.tf_column in records})
+        name_index, _ = name_evidence.name_levels(fs)
+        return tf_columns, (fs.comparisons[name_index].tf_column if name_index is not None
+                            else None)
+
+    def plus(self, batch: pd.DataFrame, config: JobConfig, comparisons: list[Comparison],
+             fs: model.FSModel) -> FieldStats | None:
+        """These statistics with ``batch``'s records counted in, as :meth:`learn` over both
+        gives them; None where the batch brings a later birth year than any counted (infants
+        and adults move: learn over every record)."""
+        other = FieldStats.learn(batch, config, comparisons, fs, self.counts.latest_year)
+        counts = self.counts.plus(other.counts)
+        if counts is None or other.tf_column != self.tf_column or set(other.tf_counts) != set(
+                self.tf_counts):
+            return None
+        tf_counts = {c: self.tf_counts[c].add(other.tf_counts[c], fill_value=0).astype(np.int64)
+                     for c in self.tf_counts}
+        return FieldStats.of_counts(tf_counts, counts, self.tf_column,
+                                    self.records + other.records, config)
+
+
+def authority_of(records: pd.DataFrame, config: JobConfig) -> np.ndarray:
+    """Per record, whether its source is the registry (role ``authority``)."""
+    roles = {s.name: s.role for s in config.sources}
+    return records["source"].map(roles).eq("authority").to_numpy()
+
+
 class FieldScorer:
     """Field weights of any pair as the run weighs them: the model's per-level weights, term
     frequencies (the larger of overall and birth-cohort), milk names neutral. One instance per
-    run, so every pair (first pass, household pairs, ``add``) is weighed alike."""
+    run, so every pair (first pass, household pairs, ``add``) is weighed alike. ``stats``:
+    learned over a larger set of records than ``records`` (``add``), else over ``records``."""
 
     def __init__(self, records: pd.DataFrame, config: JobConfig, comparisons: list[Comparison],
-                 fs: model.FSModel):
+                 fs: model.FSModel, stats: FieldStats | None = None):
         self.records, self.config, self.comparisons, self.fs = records, config, comparisons, fs
-        self.tf_tables = {c.tf_column: model.term_frequencies(records, c.tf_column)
-                          for c in comparisons if c.tf_column and c.tf_column in records}
+        self.stats = stats or FieldStats.learn(records, config, comparisons, fs)
+        self.tf_tables, self.names = self.stats.tf_tables, self.stats.names
         self.name_index, self.tf_levels = name_evidence.name_levels(fs)
-        hh = config.household
-        roles = {s.name: s.role for s in config.sources}
-        self.authority = records["source"].map(roles).eq("authority").to_numpy()
-        tf_column = (fs.comparisons[self.name_index].tf_column
-                     if self.name_index is not None else None)
-        self.names = name_evidence.NameModel.learn(
-            records, hh.milk_name_min_households, hh.milk_name_ratio, tuple(hh.milk_names),
-            self.authority, tf_column)
-        self.evidence = self.names.evidence(records, len(records), tf_column)
+        self.authority = authority_of(records, config)
+        self.evidence = self.names.evidence(records, len(records), self.stats.tf_column)
 
     def __call__(self, left: np.ndarray, right: np.ndarray, gamma: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -287,11 +350,12 @@ class FieldScorer:
 
 
 def weigh(records, config, comparisons, fs, left, right, gamma,
-          household_decisions: pd.DataFrame | None = None) -> Weighed:
+          household_decisions: pd.DataFrame | None = None,
+          stats: FieldStats | None = None) -> Weighed:
     """Field weights of the candidate pairs, then the household step
     (:func:`linkage.core.household.household_step`) with the job's settings: every engine and
-    ``linkage add`` weigh pairs here."""
-    scorer = FieldScorer(records, config, comparisons, fs)
+    ``linkage add`` weigh pairs here (``stats``: as :class:`FieldScorer`)."""
+    scorer = FieldScorer(records, config, comparisons, fs, stats)
     weight, parts = scorer(left, right, gamma)
     return household_step(records, config, scorer, left, right, gamma, parts, weight,
                           household_decisions)

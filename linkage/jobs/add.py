@@ -11,6 +11,13 @@ as context. The existing records come standardised as a full run reads them, unc
 from the kept state (linkage.jobs.state); the batch is standardised here, and kept in the
 state by the next full run, which reads it among the job's files.
 
+Those pairs are blocked, compared and weighed over only the records they can touch (the
+batch's blocks, the households around them, those households' blocks: :func:`context`), in
+the order they have among all records, so the pairs, weights and household terms are the
+ones scoring over every record gives. What a weight reads of every record (term frequencies,
+milk names, birth-cohort frequencies) comes from counts the base run kept
+(linkage.jobs.kept_run) with the batch's added, counted over every record where none fit.
+
 Clustering holds the existing entities fixed: each is one node that no other existing entity
 may join (``cluster.cluster``'s ``exclusive``), so a new record joins the entity it matches, new
 records that match each other make a new entity (its id from ``cluster.stable_entity_ids``, as
@@ -60,6 +67,9 @@ REFUSED = "would put two registry persons (or a reviewer's non-match) in one ent
 BRIDGE = ("would merge two existing entities, whose ids never change: a reviewer decides "
           "(a full run applies the decision)")
 SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm"}
+# Score the batch's pairs over only the records they can touch (score_around's ``scope``);
+# False scores over every record, the reference the scoped path must equal.
+SCOPED = True
 
 
 class AddError(RuntimeError):
@@ -181,6 +191,7 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
         inputs = _keys(state_data.records)
         entity_of = pd.Series(members["entity_id"].to_numpy(), index=_keys(members))
         existing = state_data.records[inputs.isin(entity_of.index)].reset_index(drop=True)
+        whole_inputs = len(existing) == len(state_data.records) == len(members)
         del state_data
     with timer.stage("ingest"):
         frame, rejects, encoding = read_source(as_file_source(src, path), progress)
@@ -198,8 +209,12 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     keys = _keys(records)
     position = pd.Series(np.arange(n), index=keys)
     decided = decisions_for(store, position)
-    scored = _score_new(records, config, comparisons, fs, new, decided, timer, progress,
-                        store.correspondence_decisions())
+    with timer.stage("counts"):
+        stats, counted = _field_stats(config, comparisons, fs, state_dir, base, state.inputs(),
+                                      records, new_std, whole_inputs)
+    scored, scope = _score_new(records, config, comparisons, fs, new, decided, timer,
+                               progress, stats, store.correspondence_decisions())
+    scope.update(counted)
     prob, band = classify(scored.weight, scored.decision, config)
 
     with timer.stage("cluster"):
@@ -227,6 +242,7 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     summary["base_run"] = base
     summary["golden_rows"] = {"recomputed": int(len(gold) - (0 if known is None else len(known))),
                               "from_base_run": int(0 if known is None else len(known))}
+    summary["add_scope"] = scope
     summary["kept_state"] = state.summary()
     summary["added"] = {**kept, "rows": read}
     if new_std.empty:  # nothing linked: later runs need not read the batch again
@@ -252,7 +268,8 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
                        rejects, scored.weight.astype(np.float32))
     batch = [[src.name, kept["sha256"]]] if summary["added"]["file"] else []
     keeping = kept_run.Keeping(state_dir, None if state.inputs() is None
-                               else state.inputs() + batch, settings, known)
+                               else state.inputs() + batch, settings, known, stats,
+                               kept_run.stats_settings(config))
     return finish(result, store, pairs, timer, carry_pairs_from=base, previous=(base, members),
                   keeping=keeping, correspondences=scored.households)
 
@@ -358,23 +375,41 @@ def focused_pairs(
 
 def score_around(records, config, comparisons, fs, focus: np.ndarray,
                  forced: np.ndarray | None = None, stage=None, progress: bool = False,
-                 household_decisions: pd.DataFrame | None = None):
+                 household_decisions: pd.DataFrame | None = None, scope: bool = True,
+                 stats: scoring.FieldStats | None = None):
     """Every candidate pair a full run makes that involves a record in ``focus`` (and the
     ``forced`` packed pairs), scored as the full run scores it: exactly so when ``forced``
     holds every reviewer-decided pair, as the full run's candidates do.
 
-    Term frequencies come from all of ``records``. A pair's household context reads every pair
-    touching its two households, so with household context on, the pairs of every household a
-    focus record or one of its candidates belongs to are scored as well: the result holds those
-    context pairs too; the household step adds the member pairs of their correspondences.
-    Returns the weighed pairs (:class:`linkage.engines.local.Weighed`) and the per-rule counts
-    of the focus pairs. ``household_decisions``: reviewers' decisions on correspondences, which
-    the household step honours as in a full run.
+    Term frequencies and the name model come from all of ``records`` (``stats``: counted
+    over them already, :class:`linkage.engines.local.FieldStats`). A pair's household
+    context reads every pair touching its two households, so with household context on, the
+    pairs of every household a focus record or one of its candidates belongs to are scored as
+    well: the result holds those context pairs too; the household step adds the member pairs
+    of their correspondences. With ``scope``, blocking, comparison and the household step run
+    over only the records those pairs can touch (:func:`context`), in their order, and the
+    pairs come back in positions of ``records``: the same pairs and weights at a cost that
+    follows the focus, not the job (over every record where the context is most of them).
+    Returns the weighed pairs (:class:`linkage.engines.local.Weighed`), the per-rule counts
+    of the focus pairs and how many records were scored over. ``household_decisions``:
+    reviewers' decisions on correspondences, which the household step honours as in a full
+    run.
     """
     from contextlib import nullcontext
 
     stage = stage or (lambda name: nullcontext())
+    n = len(records)
     with stage("block"):
+        stats = stats or scoring.FieldStats.learn(records, config, comparisons, fs)
+        at = context(records, config, focus, forced) if scope else None
+        if at is None or at.size > n // 2:  # a copy of most records saves nothing
+            at = np.arange(n)
+        if at.size < n:
+            records = records.iloc[at].reset_index(drop=True)
+            focus = focus[at]
+            if forced is not None and forced.size:
+                forced = blocking.pack(np.searchsorted(at, forced // n),
+                                       np.searchsorted(at, forced % n), at.size)
         codes = [blocking.rule_blocks(records, rule).codes for rule in config.blocking]
         source_codes = pd.factorize(records["source"])[0]
         left, right, reports = focused_pairs(codes, config.blocking, source_codes,
@@ -392,24 +427,91 @@ def score_around(records, config, comparisons, fs, focus: np.ndarray,
         gamma = comparison_vectors(records, comparisons, left, right, config.chunk_size, progress)
     with stage("score"):
         weighed = scoring.weigh(records, config, comparisons, fs, left, right, gamma,
-                                household_decisions)
-    return weighed, reports
+                                household_decisions, stats)
+    if at.size < n:  # positions in the subset -> in records (the order is the same)
+        weighed.left = at[weighed.left].astype(np.int32)
+        weighed.right = at[weighed.right].astype(np.int32)
+    return weighed, reports, int(at.size)
+
+
+def context(records: pd.DataFrame, config: JobConfig, focus: np.ndarray,
+            forced: np.ndarray | None = None) -> np.ndarray:
+    """Sorted positions of the records :func:`score_around` reads for ``focus``: every block
+    (by each rule's keys, before any split) of a focus record, the households of those records,
+    the blocks of those households' members, and whole households of everything taken.
+
+    A block comes whole, so it splits and pairs as among all records; a household comes whole,
+    so its size, members and codes' order are those of all records. That covers the two hops
+    score_around takes (focus -> candidates -> their households -> those households' pairs)
+    and every member pair the household step adds; the ``forced`` pairs' records come too.
+    """
+    n = len(records)
+    memo: dict = {}
+    keys = [blocking.block_keys(records, rule.keys, memo) for rule in config.blocking]
+    hh = (household.household_codes(records)
+          if config.household.enabled and "household_id" in records else None)
+
+    def blocks_of(mask: np.ndarray) -> np.ndarray:
+        out = mask.copy()
+        for key in keys:
+            out |= np.isin(key, np.unique(key[mask & (key >= 0)]))
+        return out
+
+    def households_of(mask: np.ndarray) -> np.ndarray:
+        if hh is None:
+            return mask
+        return mask | np.isin(hh, np.unique(hh[mask & (hh >= 0)]))
+
+    ends = np.zeros(n, dtype=bool)
+    if forced is not None and forced.size:
+        ends[forced // n] = True
+        ends[forced % n] = True
+    focus = np.asarray(focus, dtype=bool)
+    around = households_of(blocks_of(focus) | ends)  # focus, candidates, their households
+    return np.flatnonzero(households_of(blocks_of(around) | ends))
+
+
+def _field_stats(config, comparisons, fs, state_dir, base, inputs, records, new_std,
+                 whole_inputs: bool) -> tuple[scoring.FieldStats, dict]:
+    """What the weights read of every record: the base run's kept counts with the batch's
+    added, else counted over every record (and why), for the summary's ``add_scope``."""
+    tf_columns, tf_column = scoring.FieldStats.columns(records, comparisons, fs)
+    kept = None
+    if whole_inputs:  # the kept counts are of every record but the batch
+        kept = kept_run.field_stats(state_dir, base, inputs, kept_run.stats_settings(config),
+                                    config, tf_columns, tf_column, len(records) - len(new_std))
+    stats = kept.plus(new_std, config, comparisons, fs) if kept is not None else None
+    if stats is not None:
+        return stats, {"counts": "kept"}
+    why = ("the base run's records are not all in the inputs" if not whole_inputs else
+           "the base run kept no counts for these inputs and settings" if kept is None else
+           "the batch brings a later birth year")
+    return (scoring.FieldStats.learn(records, config, comparisons, fs),
+            {"counts": "counted", "counts_why": why})
 
 
 def _score_new(records, config, comparisons, fs, new, decided, timer,
-               progress, household_decisions=None) -> scoring.ScoredPairs:
-    """Score the pairs involving a new record; pairs of the households they touch as context."""
+               progress, stats=None,
+               household_decisions=None) -> tuple[scoring.ScoredPairs, dict]:
+    """Score the pairs involving a new record; pairs of the households they touch as context.
+    Also the summary's ``add_scope``: over how many records the pairs were scored."""
     n = len(records)
     involves_new = new[decided["l"].to_numpy()] | new[decided["r"].to_numpy()]
     mine = decided[involves_new]
     forced = blocking.pack(mine["l"].to_numpy(), mine["r"].to_numpy(), n) if len(mine) else None
-    weighed, reports = score_around(records, config, comparisons, fs, new, forced, timer.stage,
-                                    progress, household_decisions)
+    weighed, reports, scored_over = score_around(records, config, comparisons, fs, new, forced,
+                                                 timer.stage, progress,
+                                                 household_decisions, SCOPED, stats)
+    scope = ({"mode": "touched", "records_scored": scored_over, "records": n}
+             if scored_over < n else
+             {"mode": "whole", "records_scored": n, "records": n,
+              "why": "scoped scoring is off" if not SCOPED
+              else "the batch's blocks and households hold more than half the records"})
     keep = new[weighed.left] | new[weighed.right]
     mine = scoring.Weighed(**{name: getattr(weighed, name)[keep] for name in (
         "left", "right", "gamma", "parts", "household", "weight", "cannot", "note")},
         households=weighed.households, rule=None, prior=weighed.prior, added=None)
-    return scoring.ScoredPairs.of(mine, decided, n, fs, reports, comparisons)
+    return scoring.ScoredPairs.of(mine, decided, n, fs, reports, comparisons), scope
 
 
 # ----------------------------------------------------------------------------- clustering

@@ -18,9 +18,14 @@ survivorship settings (precedence, source roles and schemes) and the same code (
 ``golden.py``, the pandas and pyarrow versions). Anything else means survivorship for every
 entity, as before: a kept file can only save time, never change a result.
 
-Files per run in ``<state folder>/runs/``: ``<run_id>-members.parquet`` and
-``<run_id>-golden.parquet`` (a folder of their own: the kept state prunes the Parquet files it
-does not read), each written under a temporary name and moved into place. A run removes the
+The counts behind the term frequencies and the name model (linkage.engines.local.FieldStats)
+are kept the same way, so that `add` adds its batch's counts to them instead of counting every
+record again: used only for the same inputs, the same source roles and the same counting code.
+
+Files per run in ``<state folder>/runs/``: ``<run_id>-members.parquet``,
+``<run_id>-golden.parquet`` and ``<run_id>-stats.parquet`` (a folder of their own: the kept
+state prunes the Parquet files it does not read), each written under a temporary name and
+moved into place. A run removes the
 files of the runs before the previous one (it may yet fail, and the previous stays the base).
 """
 from __future__ import annotations
@@ -65,15 +70,35 @@ def job_settings(config) -> str:
                         {s.name: s.scheme for s in config.sources if s.scheme})
 
 
+def stats_settings(config) -> str:
+    """What the counts behind term frequencies and the name model depend on besides the
+    records: the source roles (registry infants count apart) and the code that counts."""
+    import pyarrow
+
+    from linkage.core import model, name_evidence
+    from linkage.engines import local
+
+    code = [hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest()
+            for m in (name_evidence, model, local)]
+    text = json.dumps({"roles": sorted((s.name, s.role) for s in config.sources),
+                       "format": FORMAT, "code": code, "pandas": pd.__version__,
+                       "pyarrow": pyarrow.__version__}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 @dataclass
 class Keeping:
     """Where a run keeps its rows and what its golden rows were made from; ``known``: the
-    digests of golden rows taken unchanged from the previous run (`add`)."""
+    digests of golden rows taken unchanged from the previous run (`add`); ``stats``: the
+    counts its weights read of every record (linkage.engines.local.FieldStats), kept with
+    ``stats_key`` (:func:`stats_settings`) for the next `add`."""
 
     folder: Path
     inputs: list[list[str]] | None
     settings: str
     known: pd.Series | None = None
+    stats: object | None = None
+    stats_key: str | None = None
 
 
 def _path(folder: Path, run_id: str, kind: str) -> Path:
@@ -117,9 +142,10 @@ def _read(path: Path, run_id: str) -> tuple[pd.DataFrame, dict] | None:
 
 def keep(folder: Path, run_id: str, members: pd.DataFrame, rows: pd.DataFrame,
          digests: np.ndarray, inputs: list[list[str]] | None, settings: str,
-         previous_run: str | None) -> None:
-    """Write the run's membership, golden rows and digests before the run is stored; a
-    failure to write is a warning (the next run reads the store)."""
+         previous_run: str | None, stats=None, stats_key: str | None = None) -> None:
+    """Write the run's membership, golden rows and digests (and the counts of ``stats``)
+    before the run is stored; a failure to write is a warning (the next run reads the store,
+    the next `add` counts every record)."""
     out = Path(folder) / FOLDER
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -131,6 +157,15 @@ def keep(folder: Path, run_id: str, members: pd.DataFrame, rows: pd.DataFrame,
     except Exception as exc:  # noqa: BLE001 - rows not kept never fail a run
         log.warning("kept run: cannot write the rows of run %s in %s: %s", run_id, out, exc)
         return
+    if stats is not None and inputs is not None:
+        try:
+            _write(_path(folder, run_id, "stats"), _stats_frame(stats),
+                   {"run_id": run_id, "inputs": sorted(inputs), "settings": stats_key,
+                    "latest_year": stats.counts.latest_year, "tf_column": stats.tf_column,
+                    "tf_columns": sorted(stats.tf_counts), "records": stats.records})
+        except Exception as exc:  # noqa: BLE001 - counts not kept: the next add counts all
+            log.warning("kept run: cannot write the counts of run %s in %s: %s", run_id, out,
+                        exc)
     spare = {run_id, previous_run}
     for other in out.glob("*.parquet"):
         if other.name.rsplit("-", 1)[0] not in spare:
@@ -213,3 +248,73 @@ def updated(previous: pd.DataFrame, previous_digests: np.ndarray, fresh: pd.Data
         rows = rows.astype(differ)
     known = pd.Series(previous_digests[kept], index=kept_ids)
     return rows, known
+
+
+# ----------------------------------------------------------------------------- field stats
+STATS_COLUMNS = ["table", "value", "household", "year", "count"]
+COUNTED = ("infants", "adults", "registered", "named")  # NameCounts' per-value counts
+
+
+def _stats_frame(stats) -> pd.DataFrame:
+    """A FieldStats' counts as one long table: (table, value, household, year, count)."""
+    counts = stats.counts
+    parts = [_counts_part(f"tf:{column}", c) for column, c in stats.tf_counts.items()]
+    parts += [_counts_part(name, getattr(counts, name)) for name in COUNTED]
+    pairs = counts.infant_households
+    parts.append(pd.DataFrame({"table": "infant_households",
+                               "value": pairs["key"].to_numpy(dtype=object),
+                               "household": pairs["household"].to_numpy(dtype=object),
+                               "year": np.int64(0), "count": np.int64(1)}))
+    dated = counts.dated
+    parts.append(pd.DataFrame({
+        "table": "dated", "value": dated.index.get_level_values(0).to_numpy(dtype=object),
+        "household": None, "year": dated.index.get_level_values(1).to_numpy(dtype=np.int64),
+        "count": dated.to_numpy(dtype=np.int64)}))
+    frame = pd.concat(parts, ignore_index=True)[STATS_COLUMNS]
+    return frame.astype({"year": np.int64, "count": np.int64})
+
+
+def _counts_part(table: str, counts: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"table": table, "value": counts.index.to_numpy(dtype=object),
+                         "household": None, "year": np.int64(0),
+                         "count": counts.to_numpy(dtype=np.int64)})
+
+
+def field_stats(folder: Path, run_id: str, inputs: list[list[str]] | None, stats_key: str,
+                config, tf_columns: list[str], tf_column: str | None, records: int):
+    """The run's kept FieldStats, if kept for these inputs, settings, columns and number of
+    records; else None (count every record)."""
+    from linkage.core.name_evidence import NameCounts
+    from linkage.engines.local import FieldStats
+
+    if inputs is None:
+        return None
+    got = _read(_path(folder, run_id, "stats"), run_id)
+    if got is None:
+        return None
+    frame, meta = got
+    if (meta.get("settings") != stats_key or meta.get("inputs") != sorted(inputs)
+            or meta.get("tf_columns") != sorted(tf_columns) or meta.get("tf_column") != tf_column
+            or meta.get("records") != records or list(frame.columns) != STATS_COLUMNS):
+        return None
+    tables = dict(tuple(frame.groupby("table", sort=False)))
+
+    def counted(name: str) -> pd.Series:
+        part = tables.get(name)
+        if part is None:
+            return pd.Series(np.zeros(0, dtype=np.int64), index=pd.Index([], dtype=object))
+        return pd.Series(part["count"].to_numpy(dtype=np.int64),
+                         index=pd.Index(part["value"].to_numpy(dtype=object)))
+
+    pairs = tables.get("infant_households", frame.iloc[:0])
+    dated = tables.get("dated", frame.iloc[:0])
+    counts = NameCounts(
+        int(meta["latest_year"]),
+        pd.DataFrame({"key": pairs["value"].to_numpy(dtype=object),
+                      "household": pairs["household"].to_numpy(dtype=object)}),
+        *(counted(name) for name in COUNTED),
+        pd.Series(dated["count"].to_numpy(dtype=np.int64), index=pd.MultiIndex.from_arrays(
+            [dated["value"].to_numpy(dtype=object), dated["year"].to_numpy(dtype=np.int64)],
+            names=["value", "year"])))
+    tf_counts = {column: counted(f"tf:{column}") for column in tf_columns}
+    return FieldStats.of_counts(tf_counts, counts, tf_column, records, config)

@@ -167,7 +167,9 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
 
     result = RunResult(run_id, out_dir, summary, records, clusters, gold, review, fs, config,
                        data.rejects, scored.weights)
-    keeping = kept_run.Keeping(state_dir, state.inputs(), kept_run.job_settings(config))
+    keeping = kept_run.Keeping(state_dir, state.inputs(), kept_run.job_settings(config),
+                               stats=scored.field_stats,
+                               stats_key=kept_run.stats_settings(config))
     return finish(result, store, stored_pairs, timer,
                   previous=(previous_run, previous) if previous_run else None, keeping=keeping,
                   correspondences=scored.households)
@@ -341,7 +343,8 @@ def finish(result: RunResult, store: Store, pairs: StoredPairs, timer: StageTime
         with timer.stage("keep"):
             kept_run.keep(keeping.folder, result.run_id, result.clusters, result.golden,
                           planned.digests, keeping.inputs, keeping.settings,
-                          previous[0] if previous is not None else None)
+                          previous[0] if previous is not None else None, keeping.stats,
+                          keeping.stats_key)
     with timer.stage("write"):
         _write_outputs(out_dir, result.clusters, result.golden, result.review, result.rejects, fs,
                        summary)

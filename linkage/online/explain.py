@@ -198,8 +198,8 @@ def _as_scored(config, store, left, right, run_id, fs, comparisons, std, a, b, m
                                                    decided_pairs])).all())
     # Every reviewer-decided pair, as the run's candidates hold them, for the household context.
     forced = np.concatenate([decided_pairs, pair])
-    weighed, _ = score_around(std, config, comparisons, fs, focus, forced, progress=progress,
-                              household_decisions=store.correspondence_decisions())
+    weighed, _, _ = score_around(std, config, comparisons, fs, focus, forced, progress=progress,
+                                 household_decisions=store.correspondence_decisions())
     lefts, rights, gamma, weight, parts, hh = (weighed.left, weighed.right, weighed.gamma,
                                                weighed.weight, weighed.parts, weighed.household)
     k = int(np.flatnonzero(blocking.pack(lefts, rights, n) == pair[0])[0])

@@ -42,7 +42,8 @@ def test_each_run_keeps_its_membership_and_golden_rows(two_runs):
     folder = state_folder(config)
     kept = sorted(p.name for p in (folder / kept_run.FOLDER).glob("*.parquet"))
     runs = sorted([two_runs["first"].run_id, second.run_id])
-    assert kept == sorted(f"{r}-{kind}.parquet" for r in runs for kind in ("golden", "members"))
+    assert kept == sorted(f"{r}-{kind}.parquet" for r in runs
+                          for kind in ("golden", "members", "stats"))
     store = Store(config.store)
     try:
         stored = store.members(second.run_id)

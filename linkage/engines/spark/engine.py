@@ -149,7 +149,8 @@ def score_candidates_spark(
         weighed, decided, n, fs, rules, comparisons, candidates=candidates,
         dropped=dropped - int(known.sum()), known=known,
         base_levels=scoring.level_counts(patterns[[f"g{i}" for i in range(k)]].to_numpy(
-            dtype=np.int8), comparisons, patterns["count"].to_numpy(dtype=np.float64)))
+            dtype=np.int8), comparisons, patterns["count"].to_numpy(dtype=np.float64)),
+        field_stats=scorer.stats)
 
 
 def standardise_spark(records: pd.DataFrame, fields: set[str], config: JobConfig,
