@@ -45,8 +45,11 @@ def test_an_acknowledged_decision_survives_killing_the_server(store_url, web_wor
                 location = response.headers["location"]
                 assert location.startswith("/pair/")
                 assert alice.get(location).status_code == 200
+                # confirm=yes: a 同一人 that makes a CONFLICT is stored only once confirmed
+                # (the queue may open with a refused merge), and confirmed here at once.
                 response = alice.post(f"{location}/decide",
-                                      data={"decision": decision, "csrf_token": csrf})
+                                      data={"decision": decision, "csrf_token": csrf,
+                                            "confirm": "yes"})
                 assert response.status_code == 303  # the acknowledgement
                 acknowledged[location.removeprefix("/pair/")] = decision
         os.kill(proc.pid, signal.SIGKILL)  # at once after the last acknowledgement
