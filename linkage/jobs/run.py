@@ -287,17 +287,10 @@ class StoredPairs:
     frame: pd.DataFrame  # STORED_PAIR_COLUMNS but the explanation, plus pair_index
     explain: Callable[[np.ndarray], np.ndarray]  # explanation text of the given pair indices
 
-    def __len__(self) -> int:
-        return len(self.frame)
-
     def rows(self, part: pd.DataFrame) -> pd.DataFrame:
         """A chunk of :attr:`frame` as the store's columns (STORED_PAIR_COLUMNS)."""
         text = self.explain(part["pair_index"].to_numpy())
         return part.assign(explanation=text)[STORED_PAIR_COLUMNS]
-
-    def table(self) -> pd.DataFrame:
-        """All the stored pairs with their explanations (tests and small runs)."""
-        return self.rows(self.frame)
 
 
 def finish(result: RunResult, store: Store, pairs: StoredPairs, timer: StageTimer,
