@@ -333,6 +333,18 @@ def _id_bytes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return table[codes], present[codes]  # the NA code -1 picks the "?" row
 
 
+_OLD_REGIONS = np.array(sorted(int(k) for k in _TONGLIAO_OLD_TO_CURRENT), dtype=np.int64)
+_NEW_REGIONS = np.array([int(_TONGLIAO_OLD_TO_CURRENT[str(k)]) for k in _OLD_REGIONS],
+                        dtype=np.int64)
+
+
+def _canonical_region_numbers(chars: np.ndarray) -> np.ndarray:
+    """Region codes of (m, 6) uint8 digit rows as integers, old Tongliao codes mapped."""
+    codes = (chars.astype(np.int64) - ord("0")) @ (10 ** np.arange(5, -1, -1, dtype=np.int64))
+    at = np.minimum(np.searchsorted(_OLD_REGIONS, codes), len(_OLD_REGIONS) - 1)
+    return np.where(_OLD_REGIONS[at] == codes, _NEW_REGIONS[at], codes)
+
+
 def _partial_bytes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Left-aligned (m, 18) uint8 digits of id_partial and their lengths (0 when absent)."""
     texts = [v[:18] if isinstance(v, str) and v.isascii() else "" for v in values]
@@ -453,6 +465,26 @@ class IdPairs(Pairs):
         return out
 
     @cached_property
+    def other_region(self) -> np.ndarray:
+        """Both numbers well-formed (valid or upgraded) and issued in different regions.
+
+        A number is for life and keeps the region of its issue (old Tongliao codes are mapped to
+        today's), and a mistyped region digit fails the check character: two valid numbers of two
+        regions are two people, even when a namesake was born the same day.
+        """
+        out = np.zeros(self.n, dtype=bool)
+        rows = np.flatnonzero(self.both_present & ~self.same17 & ~self.swap_or_substitution)
+        if rows.size == 0:
+            return out
+        a, b, _, _ = self.chars
+        rows = rows[_canonical_region_numbers(a[rows, :6])
+                    != _canonical_region_numbers(b[rows, :6])]
+        sl, sr = self._status(rows)
+        out[rows] = (((sl == "valid") | (sl == "upgraded"))
+                     & ((sr == "valid") | (sr == "upgraded")))
+        return out
+
+    @cached_property
     def damaged(self) -> tuple[np.ndarray, np.ndarray]:
         """Excel-damaged sides (status excel_damaged and no id_norm)."""
         _, _, pa, pb = self.chars
@@ -464,8 +496,10 @@ class IdPairs(Pairs):
         dr[rows] = (sr == "excel_damaged") & ~pb[rows]
         return dl, dr
 
-    def _birth_ok(self, rows: np.ndarray, shared: bool) -> np.ndarray:
-        """Both records' birthdates agree with their ID's (or, if shared, the pair's) birthdate."""
+    def _birth_ok(self, rows: np.ndarray, shared: bool,
+                  from_left: np.ndarray | None = None) -> np.ndarray:
+        """Both records' birthdates agree with their ID's (or, if shared, the pair's) birthdate;
+        with ``from_left`` (per row), with the birthdate of that side's ID (else the right's)."""
         ok = np.ones(self.n, dtype=bool)
         if rows.size == 0:
             return ok
@@ -473,6 +507,8 @@ class IdPairs(Pairs):
         idr = _ints(_column(self.right, "id_birth", 0)[rows])
         if shared:
             idl = idr = np.maximum(idl, idr)
+        elif from_left is not None:
+            idl = idr = np.where(from_left, idl, idr)
         agree = np.ones(rows.size, dtype=bool)
         for frame, idb in ((self.left, idl), (self.right, idr)):
             bd = _ints(_column(frame, "birth_date", 0)[rows])
@@ -483,7 +519,19 @@ class IdPairs(Pairs):
 
     @cached_property
     def birth_ok(self) -> np.ndarray:
-        return self._birth_ok(np.flatnonzero(self.same17 | self.swap_or_substitution), False)
+        ok = self._birth_ok(np.flatnonzero(self.same17 | self.swap_or_substitution), False)
+        # A typo or swap in a number fails its check character (GB 11643's MOD 11-2 catches
+        # both), so where only one side is well-formed the other is that number mistyped: a typo
+        # in its birth digits is forgiven when both records' birthdates agree with the
+        # well-formed number's (a parent's number on a child still contradicts the child's).
+        rows = np.flatnonzero(self.swap_or_substitution & ~ok)
+        if rows.size:
+            sl, sr = self._status(rows)
+            good_l = (sl == "valid") | (sl == "upgraded")
+            good_r = (sr == "valid") | (sr == "upgraded")
+            rows, good_l = rows[good_l != good_r], good_l[good_l != good_r]
+            ok[rows] = self._birth_ok(rows, False, from_left=good_l)[rows]
+        return ok
 
     @cached_property
     def partial_prefix(self) -> np.ndarray:
@@ -561,6 +609,10 @@ def _exact_birth_conflict(p: IdPairs, rows: np.ndarray) -> np.ndarray:
     return (p.same17 & ~p.birth_ok)[rows]
 
 
+def _other_region(p: IdPairs, rows: np.ndarray) -> np.ndarray:
+    return p.other_region[rows]
+
+
 LEVELS: tuple[Level, ...] = (
     Level("exact_valid", _exact_valid, "same valid 18-digit ID, birthdates do not contradict it"),
     Level("exact_upgraded", _exact_upgraded, "same ID where a side was upgraded from 15 digits"),
@@ -575,6 +627,9 @@ LEVELS: tuple[Level, ...] = (
     Level("exact_birth_conflict", _exact_birth_conflict,
           "same ID (first 17) but a record's birthdate contradicts it: "
           "typically a parent's ID typed on a child's record"),
+    Level("other_region", _other_region,
+          "two valid numbers issued in different regions (old Tongliao codes mapped): "
+          "an ID is for life, so two people"),
 )
 
 

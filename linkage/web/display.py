@@ -235,6 +235,7 @@ LEVELS = {
     "check_digit_only": N_("only the check character differs"),
     "excel_partial": N_("damaged by Excel, the surviving digits agree"),
     "exact_birth_conflict": N_("same number, but a birthdate contradicts it"),
+    "other_region": N_("two valid numbers of different regions"),
 }
 COMPARISON_LEVELS = {
     ("birth_date", "swapped"): N_("day and month swapped"),

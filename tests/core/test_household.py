@@ -519,3 +519,32 @@ def test_a_confirmed_correspondence_is_kept_where_the_lone_anchor_rule_drops_it(
                      ("ncms:1505230902", "police:100001", "unsure"))
     _, _, scored = link(DOUBLE_REGISTRY + WANG_NCMS + ZHAO_NCMS, decided=other)
     assert _kinds(scored)["ncms:1505230902 police:100001"] == "dropped"
+
+
+def test_a_namesake_elsewhere_gains_nothing_from_a_household_pair_he_alone_makes():
+    """王建国 keyed twice as head of 1505230901 (once with his ID and a digit off his birthdate,
+    once without ID), and another 王建国 born the same day in 五家子村 with his own ID. The
+    registry's 王建国 of 红光村 is assigned to the keyed record with the ID; the double without ID
+    matches him on its fields. The pair with the namesake would make a household pair of its
+    own (1505230901↔200001) resting on that pair alone: it must not be lifted by it, or the
+    namesake outranks the man's own record."""
+    ncms = [
+        ("ncms", "N1", "1505230901", "王建国", "150523196003151234", "1960-03-18", "男", "户主",
+         "三家子乡", "红光村二组"),
+        ("ncms", "N1b", "1505230901", "王建国", None, "1960-03-15", "男", "户主", "三家子乡",
+         "红光村二组"),
+        ("ncms", "N2", "1505230901", "李秀英", "150523196208201226", "1962-08-20", "女", "妻",
+         "三家子乡", "红光村二组"),
+    ]
+    namesake = [
+        ("police", "Q1", "200001", "王建国", "150502196003157716", "1960-03-15", "男", "户主",
+         "三家子乡", "五家子村"),
+        ("police", "Q2", "200001", "孙桂兰", "150502196305107728", "1963-05-10", "女", "妻",
+         "三家子乡", "五家子村"),
+    ]
+    # Among 400 neighbours the name is rare enough for the namesake pair to reach the match
+    # threshold on its fields, as 杨庆国 does among a prefecture's 1.8M records.
+    entities, records, scored = link(WANG_REGISTRY + ncms + namesake, neighbours=400)
+    assert together(entities, "P1", "N1", "N1b")
+    assert not together(entities, "N1b", "Q1")
+    assert not pair_note(records, scored, "N1b", "Q1").startswith("assigned within")

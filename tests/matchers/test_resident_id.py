@@ -210,8 +210,9 @@ TYPO_BIRTH = ID[:13] + "3" + ID[14:]          # day 12 -> 13
         (ID, bad_check(ID), 19650312, 19650312, "check_digit_only"),
         (ID, SWAPPED, 19650312, 19650312, "one_digit"),
         (ID, TYPO_SEQ, 19650312, 0, "one_digit"),
-        # a typo in the birth digits is forgiven only where each record's own birthdate agrees
-        # with its own ID: here the mistyped side's record says 1965-03-12, its ID 1965-03-13
+        # a typo in the birth digits is forgiven where the records' birthdates agree with their
+        # own IDs or with the well-formed one: the mistyped side's record says 1965-03-12, its ID
+        # 1965-03-13 (see test_strict_birth_tolerance)
         (ID, TYPO_BIRTH, 19650312, 19650312, "one_digit"),      # within the lunar tolerance
         (ID, "150521196503220017", 19650312, 19650312, "different"),
         ("150521196503120000", ID, 19650312, 19650312, "excel_partial"),
@@ -224,6 +225,14 @@ TYPO_BIRTH = ID[:13] + "3" + ID[14:]          # day 12 -> 13
         (PARENT, PARENT, 0, 20050000, "exact_birth_conflict"),
         (ID, PARENT, 19650312, 19680704, "different"),
         (ID, make_id("150521", "19650312", 19), 19650312, 19650312, "different"),  # twins
+        # a namesake born the same day in 科右中旗: an ID keeps the region it was issued in
+        (ID, make_id("152222", "19650312", 17), 19650312, 19650312, "other_region"),
+        (make_id("152222", "19820801", 713), make_id("150581", "19820801", 109),
+         19820801, 19820801, "other_region"),
+        # 哲里木盟's code of the same banner (152322 is today's 150521): renumbered, one region
+        (ID, make_id("152322", "19650312", 45), 19650312, 19650312, "different"),
+        # a number failing its check says less than a valid one
+        (ID, bad_check(make_id("152222", "19650312", 17)), 19650312, 19650312, "different"),
         (ID, None, 19650312, 0, "MISSING"),
         ("无", ID, 0, 0, "MISSING"),
         ("ABC", ID, 0, 0, "MISSING"),
@@ -238,7 +247,15 @@ def test_comparison_levels(left, right, left_birth, right_birth, expected) -> No
 
 def test_strict_birth_tolerance() -> None:
     assert level_of(ID, ID, 19650312, 19650315, birth_tolerance_days=0) == "exact_birth_conflict"
-    assert level_of(ID, TYPO_BIRTH, 19650312, 19650312, birth_tolerance_days=0) == "different"
+    # The mistyped number fails its check character and both records say the well-formed
+    # number's date (谢媛敏 keyed 19800805 in her ID, 1980-03-05 on both forms): one typo.
+    assert level_of(ID, TYPO_BIRTH, 19650312, 19650312, birth_tolerance_days=0) == "one_digit"
+    # ... but not when the mistyped side's record gives yet another date
+    assert level_of(ID, TYPO_BIRTH, 19650312, 19650320, birth_tolerance_days=0) == "different"
+    # ... nor a parent's number mistyped on a child's record
+    parent_typo = PARENT[:13] + "5" + PARENT[14:]
+    assert level_of(PARENT, parent_typo, 19680704, 20050916, birth_tolerance_days=0) == (
+        "different")
     assert level_of(ID, ID, 19650300, 19650312, birth_tolerance_days=0) == "exact_valid"
 
 
@@ -267,7 +284,8 @@ def test_levels_param_and_registry() -> None:
     full = make_comparison("resident_id")
     assert full.name == "id_number"
     assert full.labels == ("exact_valid", "exact_upgraded", "exact_flagged", "check_digit_only",
-                           "one_digit", "excel_partial", "exact_birth_conflict", "different")
+                           "one_digit", "excel_partial", "exact_birth_conflict", "other_region",
+                           "different")
     some = resident_id_comparison(levels=["exact_valid", "exact_birth_conflict"])
     assert some.labels == ("exact_valid", "exact_birth_conflict", "different")
     left, right = frame([ID, ID, PARENT]), frame([ID, bad_check(ID), PARENT], [0, 0, 20050916])
@@ -286,11 +304,12 @@ def test_one_batch_gives_what_each_pair_alone_gives() -> None:
     def variants(number: str) -> list:
         return [number, number, bad_check(number), number[:15] + "000",
                 number[:6] + number[8:17], number[:9] + number[10] + number[9] + number[11:],
-                number[:12] + "9" + number[13:], None, "1.50521E+17", "1.505E+17"]
+                number[:12] + "9" + number[13:], None, "1.50521E+17", "1.505E+17",
+                make_id("152222", number[6:14], int(number[14:17]))]  # another region's
 
     i = rng.integers(0, 40, n)
     j = np.where(rng.random(n) < 0.7, i, rng.integers(0, 40, n))
-    pick = rng.integers(0, 10, (n, 2))
+    pick = rng.integers(0, 11, (n, 2))
     left_ids = [variants(bases[a])[k] for a, k in zip(i, pick[:, 0])]
     right_ids = [variants(bases[b])[k] for b, k in zip(j, pick[:, 1])]
     kinds = rng.integers(0, 3, (n, 2))  # unknown, the ID's own birthdate, a child's birthdate
@@ -302,7 +321,7 @@ def test_one_batch_gives_what_each_pair_alone_gives() -> None:
     alone = [comparison.compare(left.iloc[[k]], right.iloc[[k]])[0] for k in range(0, n, 7)]
     assert np.array_equal(got[::7], alone)
     assert np.array_equal(got, comparison.compare(right, left))  # symmetric
-    assert set(np.unique(got).tolist()) == {MISSING, 0, 1, 2, 3, 4, 5, 6, 7}
+    assert set(np.unique(got).tolist()) == {MISSING, 0, 1, 2, 3, 4, 5, 6, 7, 8}
 
 
 # --------------------------------------------------------------------------- properties
