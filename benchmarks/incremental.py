@@ -10,7 +10,8 @@ Each measured command is a child process (see harness.py); both score against th
 
     .venv/bin/python benchmarks/incremental.py --persons 100000 --batches 1000,10000
 
-Prints one table and writes incremental.json to the workdir. The world is shared with the
+Prints one table and writes incremental.json to the workdir; the files each `add` wrote are
+kept in `incremental/add-SIZE/` (``--no-rerun`` measures `add` alone). The world is shared with the
 other benchmarks (`<workdir>/persons-N/data/demo`, only read); everything else lives in
 `<workdir>/persons-N/incremental/`.
 """
@@ -101,6 +102,15 @@ def measure(argv: list[str], what: str, out: Path) -> dict:
     return row
 
 
+def keep_files(out: Path, to: Path) -> None:
+    """The files `add` wrote (not the store or the kept state), before the re-run replaces
+    them: what a change to `add` is compared by."""
+    to.mkdir(parents=True, exist_ok=True)
+    for path in out.iterdir():
+        if path.is_file() and path.suffix != ".sqlite":
+            shutil.copy2(path, to / path.name)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--persons", type=int, default=100_000)
@@ -108,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="NCMS rows per batch (default: %(default)s)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/linkage-bench"))
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--no-rerun", action="store_true",
+                   help="measure only the base run and each add, not the full re-run")
     args = p.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",") if b.strip()]
 
@@ -132,14 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(snapshot, out)
         added = measure([str(LINKAGE), "add", str(config), "--input", str(batch), "--source",
                          "ncms", "--truth", truth, "--quiet"], f"add {size:,}", out)
-        # The alternative: run the whole job again over the same records (it reads the batch
-        # `add` kept), on the same store.
-        rerun = measure([str(LINKAGE), "run", str(config), "--truth", truth, "--quiet"],
-                        f"full re-run with the {size:,}", out)
-        if added.get("ok") and rerun.get("ok"):
-            added["speedup_wall"] = rerun["wall_s"] / added["wall_s"]
-            added["speedup_cpu"] = rerun["cpu_s"] / added["cpu_s"]
-        rows += [added, rerun]
+        keep_files(out, folder / f"add-{size}")
+        rows.append(added)
+        if not args.no_rerun:
+            # The alternative: run the whole job again over the same records (it reads the
+            # batch `add` kept), on the same store.
+            rerun = measure([str(LINKAGE), "run", str(config), "--truth", truth, "--quiet"],
+                            f"full re-run with the {size:,}", out)
+            if added.get("ok") and rerun.get("ok"):
+                added["speedup_wall"] = rerun["wall_s"] / added["wall_s"]
+                added["speedup_cpu"] = rerun["cpu_s"] / added["cpu_s"]
+            rows.append(rerun)
         result = {"benchmark": "incremental", "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
                   "persons": args.persons, "seed": args.seed, "code": code,
                   "code_changed": code_fingerprint() != code, "rows": rows}

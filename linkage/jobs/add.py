@@ -58,7 +58,7 @@ from linkage.jobs.ingest import (
     record_hashes,
 )
 from linkage.jobs.inputs import as_file_source, keep_copy
-from linkage.jobs.run import cannot_links, classify, finish, pair_tables, plan
+from linkage.jobs.run import RecordKeys, cannot_links, classify, finish, pair_tables, plan
 from linkage.jobs.staging import staged
 from linkage.jobs.state import standardised_job, state_folder
 from linkage.store import Store
@@ -188,15 +188,18 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
         members, fs, contested_keys = _base_state(store, base, comparisons, state_dir)
         # The job's records as a full run reads them, unchanged files from the kept state.
         state_data, state = standardised_job(config, store, progress, state_dir=state_dir)
-        inputs = _keys(state_data.records)
-        entity_of = pd.Series(members["entity_id"].to_numpy(), index=_keys(members))
-        existing = state_data.records[inputs.isin(entity_of.index)].reset_index(drop=True)
+        linked, gone = _membership(state_data.records, members)
+        is_linked = pd.notna(linked)
+        existing = (state_data.records if is_linked.all() else
+                    state_data.records[is_linked].reset_index(drop=True))
         whole_inputs = len(existing) == len(state_data.records) == len(members)
+        inputs = _Keys.of(state_data.records)
         del state_data
     with timer.stage("ingest"):
         frame, rejects, encoding = read_source(as_file_source(src, path), progress)
         read = len(frame) + len(rejects)
-        frame, rejects = _reject_known(frame, rejects, inputs, entity_of.index, src, path, kept)
+        frame, rejects = _reject_known(frame, rejects, inputs, _Keys.of(members), src, path,
+                                       kept)
     with timer.stage("standardise"):
         for f in fields - set(frame.columns):
             frame[f] = None
@@ -206,9 +209,8 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     n, n_old = len(records), len(existing)
     new = np.arange(n) >= n_old
     authority = records["source"].map(roles).eq("authority").to_numpy()
-    keys = _keys(records)
-    position = pd.Series(np.arange(n), index=keys)
-    decided = decisions_for(store, position)
+    keys = _Keys.of(records)
+    decided = decisions_for(store, keys.positions(_decision_keys(store)))
     with timer.stage("counts"):
         stats, counted = _field_stats(config, comparisons, fs, state_dir, base, state.inputs(),
                                       records, new_std, whole_inputs)
@@ -219,17 +221,17 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
 
     with timer.stage("cluster"):
         old_ids = np.full(n, None, dtype=object)
-        old_ids[:n_old] = entity_of.reindex(keys[:n_old]).to_numpy()
+        old_ids[:n_old] = linked[is_linked]
         attached = _attach(records, scored, band, old_ids, authority, decided, new)
-        contested = keys.isin(contested_keys)
+        contested = keys.among(*contested_keys)
         contested[scored.left[attached.refused]] = True
         contested[scored.right[attached.refused]] = True
 
     with timer.stage("golden"):
         settings = kept_run.job_settings(config)
         previous = kept_run.golden_rows(state_dir, base, state.inputs(), settings)
-        gold, known = _golden(config, records, attached.entity_ids, contested, new, members,
-                              inputs, previous)
+        gold, known = _golden(config, records, attached.entity_ids, contested, new, gone,
+                              previous)
 
     clusters = pd.DataFrame({"source": records["source"], "record_id": records["record_id"],
                              "entity_id": attached.entity_ids})
@@ -256,7 +258,7 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
         "new_entities": attached.new_entities,
         "bridges_to_review": int(sum(r == BRIDGE for r in attached.reasons)),
         "gone_from_inputs": int(len(members) - n_old),  # linked before, no longer in the files
-        "inputs_not_linked": int((~inputs.isin(entity_of.index)).sum()),  # `linkage run` links
+        "inputs_not_linked": int((~is_linked).sum()),  # `linkage run` links
     }
     if truth_path is not None:
         insurance = {s.name for s in config.sources if s.role == "insurance"}
@@ -274,13 +276,13 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
                   keeping=keeping, correspondences=scored.households)
 
 
-def _golden(config, records, entity_ids, contested, new, members, inputs, previous):
+def _golden(config, records, entity_ids, contested, new, gone, previous):
     """The new state's golden rows, and the digests of those unchanged from the base run.
 
     With the base run's rows kept (linkage.jobs.kept_run), survivorship runs only for the
     entities the batch touched: those a new record joined or makes, those holding a record the
-    batch made contested, those that lost a record no longer in the inputs; without them, for
-    every entity, as a full run does.
+    batch made contested, those that lost a record no longer in the inputs (``gone``); without
+    them, for every entity, as a full run does.
     """
     roles = {s.name: s.role for s in config.sources}
     schemes = {s.name: s.scheme for s in config.sources if s.scheme}
@@ -288,39 +290,108 @@ def _golden(config, records, entity_ids, contested, new, members, inputs, previo
         return golden.golden_records(records, entity_ids, config.precedence, roles, schemes,
                                      contested), None
     rows, digests = previous
-    was_contested = rows.set_index("entity_id")["needs_review"]
-    newly = contested & ~was_contested.reindex(entity_ids).fillna(False).to_numpy(dtype=bool)
-    gone = members.loc[~_keys(members).isin(inputs), "entity_id"].to_numpy()
+    at = np.flatnonzero(contested)  # a few records: their entities' rows looked up alone
+    was = rows.loc[rows["entity_id"].isin(entity_ids[at]).to_numpy(), ["entity_id",
+                                                                        "needs_review"]]
+    was_contested = pd.Series(was["needs_review"].to_numpy(dtype=bool),
+                              index=was["entity_id"].to_numpy(dtype=object))
+    newly = at[~was_contested.reindex(entity_ids[at], fill_value=False).to_numpy(dtype=bool)]
     changed = np.concatenate([entity_ids[new], entity_ids[newly], gone]).astype(object)
     touched = pd.Series(entity_ids).isin(changed).to_numpy()  # hashed, unlike np.isin on objects
     fresh = golden.golden_records(records[touched], entity_ids[touched], config.precedence,
                                   roles, schemes, contested[touched])
-    return kept_run.updated(rows, digests, fresh, entity_ids)
+    # every base entity keeps a record unless one lost them all: only then are ids looked up
+    return kept_run.updated(rows, digests, fresh, entity_ids if len(gone) else None)
 
 
-def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
-    return pd.MultiIndex.from_arrays([frame["source"].astype(str), frame["record_id"].astype(str)])
+def _text(values: pd.Series) -> np.ndarray:
+    """``values.astype(str)`` as an object array, without a pass when it is text already."""
+    cells = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(cells, skipna=False) == "string":
+        return cells
+    return values.astype(str).to_numpy(dtype=object)
+
+
+@dataclass
+class _Keys:
+    """Records' (source, record_id) as text, looked up without a MultiIndex of them all:
+    hashing millions of key pairs took seconds at a million persons, and `add` looks up a
+    few (the batch's, the reviewers' decisions, the refused merges)."""
+
+    source: np.ndarray
+    record_id: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Keys:
+        return cls(_text(frame["source"]), _text(frame["record_id"]))
+
+    def among(self, source, record_id) -> np.ndarray:
+        """Per record whether its key is one of the (source, record_id) pairs given: both
+        sides narrowed to the record ids they share (hashed) first, then compared as pairs."""
+        source = _text(pd.Series(source, dtype=object))
+        record_id = _text(pd.Series(record_id, dtype=object))
+        out = np.zeros(len(self.record_id), dtype=bool)
+        near = np.flatnonzero(pd.Series(self.record_id, dtype=object).isin(
+            pd.unique(record_id)).to_numpy())
+        if not near.size:
+            return out
+        theirs = pd.Series(record_id, dtype=object).isin(
+            pd.unique(self.record_id[near])).to_numpy()
+        wanted = pd.MultiIndex.from_arrays([source[theirs], record_id[theirs]])
+        out[near] = pd.MultiIndex.from_arrays(
+            [self.source[near], self.record_id[near]]).isin(wanted)
+        return out
+
+    def positions(self, keys: tuple[np.ndarray, np.ndarray]) -> pd.Series:
+        """The positions of the records holding one of ``keys``, indexed by (source,
+        record_id): what ``decisions_for`` looks the decisions' records up in."""
+        at = np.flatnonzero(self.among(*keys))
+        return pd.Series(at, index=pd.MultiIndex.from_arrays([self.source[at],
+                                                              self.record_id[at]]))
+
+
+def _decision_keys(store: Store) -> tuple[np.ndarray, np.ndarray]:
+    """The (source, record_id) of every record a reviewer's decision names."""
+    d = store.active_decisions()
+    return (pd.concat([d["source_l"], d["source_r"]]).to_numpy(dtype=object),
+            pd.concat([d["record_l"], d["record_r"]]).to_numpy(dtype=object))
+
+
+def _membership(records: pd.DataFrame, members: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per input record its entity in the base run (None: not linked by it), and the entities
+    of base members the inputs no longer hold. Over the base run's own files the records come
+    in the base run's order: then the two lists are compared, not looked up."""
+    mine, theirs = _Keys.of(records), _Keys.of(members)
+    ids = members["entity_id"].to_numpy(dtype=object)
+    if (len(mine.record_id) == len(theirs.record_id) and (mine.record_id == theirs.record_id).all()
+            and (mine.source == theirs.source).all()):
+        return ids, ids[:0]
+    src, src_names = pd.factorize(np.concatenate([mine.source, theirs.source]))
+    rid, _ = pd.factorize(np.concatenate([mine.record_id, theirs.record_id]))
+    code = rid.astype(np.int64) * max(len(src_names), 1) + src
+    code_mine, code_theirs = code[:len(mine.source)], pd.Index(code[len(mine.source):])
+    entity = np.append(ids, None)[code_theirs.get_indexer(code_mine)]
+    return entity, ids[~code_theirs.isin(code_mine)]
 
 
 def _base_state(store: Store, base: str, comparisons,
-                state_dir: Path) -> tuple[pd.DataFrame, FSModel, pd.MultiIndex]:
+                state_dir: Path) -> tuple[pd.DataFrame, FSModel, tuple]:
     """Members, model and contested records (those in pairs clustering refused) of a run."""
     members = kept_run.members(state_dir, base, store)
     fs = FSModel.from_dict(store.run_model(base))
     fs.check_matches(comparisons)
     refused = pd.DataFrame(store.refused_merges(base), columns=["sl", "rl", "sr", "rr"])
-    contested = pd.MultiIndex.from_arrays([
-        pd.concat([refused["sl"], refused["sr"]]).astype(str),
-        pd.concat([refused["rl"], refused["rr"]]).astype(str)])
+    contested = (pd.concat([refused["sl"], refused["sr"]]).to_numpy(dtype=object),
+                 pd.concat([refused["rl"], refused["rr"]]).to_numpy(dtype=object))
     return members, fs, contested
 
 
-def _reject_known(frame, rejects, inputs, linked, src, path, kept):
+def _reject_known(frame, rejects, inputs: _Keys, linked: _Keys, src, path, kept):
     """New rows whose record id the job already has are rejects: a changed record needs a run."""
     rejects = rejects.assign(file=kept["original"])  # the user's file, not the kept copy
-    keys = _keys(frame)
-    in_state = keys.isin(linked)
-    in_inputs = keys.isin(inputs) & ~in_state
+    keys = _Keys.of(frame)
+    in_state = keys.among(linked.source, linked.record_id)
+    in_inputs = keys.among(inputs.source, inputs.record_id) & ~in_state
     bad = in_state | in_inputs
     if not bad.any():
         return frame, rejects
@@ -571,16 +642,29 @@ def _attach(records, scored, band, old_ids, authority, decided, new) -> _Attache
     bridge = pd.notna(owner_l) & pd.notna(owner_r) & (owner_l != owner_r)
     # The others in the full run's words, naming the registry records (or the reviewer's
     # non-match) that collide: each node stands for its first registry record, else its first.
-    keys = (records["source"].astype(str) + ":" + records["record_id"].astype(str)).to_numpy()
+    # (the text made for the few records a reason names, not for every record)
     first = np.lexsort((~authority, node))
-    node_keys = pd.Series(keys[first]).groupby(node[first]).first().reindex(
-        np.arange(nodes)).to_numpy(dtype=object)
+    node_record = np.full(nodes, -1, dtype=np.int64)
+    nodes_in_order, at = np.unique(node[first], return_index=True)
+    node_record[nodes_in_order] = first[at]
     named = cluster.refusal_reasons(labels, node[left[refused]], node[right[refused]], auth,
-                                    node_keys, (node[cannot_l], node[cannot_r]))
+                                    _NodeKeys(RecordKeys(records), node_record),
+                                    (node[cannot_l], node[cannot_r]))
     reasons = np.where(bridge, BRIDGE, np.where(named == "", REFUSED, named)).astype(object)
     order = np.argsort(refused)
     return _Attached(ids, refused[order], reasons[order], int(joined.sum()),
                      int(len(np.unique(new_labels[~joined]))))
+
+
+@dataclass
+class _NodeKeys:
+    """``source:record_id`` of the record each clustering node stands for, made when asked."""
+
+    keys: RecordKeys
+    record: np.ndarray  # per node, the position of its record
+
+    def __getitem__(self, node: int) -> str:
+        return self.keys[int(self.record[node])]
 
 
 def _must_joining_existing(ml_l, ml_r, exclusive, nodes) -> np.ndarray:

@@ -223,14 +223,17 @@ def golden_digests(folder: Path, run_id: str) -> pd.DataFrame | None:
 
 
 def updated(previous: pd.DataFrame, previous_digests: np.ndarray, fresh: pd.DataFrame,
-            entity_ids: np.ndarray) -> tuple[pd.DataFrame, pd.Series]:
-    """The golden rows of a state whose entities are ``entity_ids``: ``fresh`` rows for the
+            entity_ids: np.ndarray | None) -> tuple[pd.DataFrame, pd.Series]:
+    """The golden rows of a state whose entities are ``entity_ids`` (None: every previous
+    entity and those of ``fresh``): ``fresh`` rows for the
     entities survivorship was run on again, the previous run's for the others; in entity-id
     order, as ``golden_records`` gives them (the previous rows are in that order already, so
     the fresh ones are placed among them by binary search rather than sorting a million ids).
     Also the known digests (entity_id -> digest) of the rows taken from the previous run."""
     ids = previous["entity_id"]
-    kept = (ids.isin(pd.unique(entity_ids)) & ~ids.isin(fresh["entity_id"])).to_numpy()
+    kept = ~ids.isin(fresh["entity_id"]).to_numpy()
+    if entity_ids is not None:
+        kept &= ids.isin(pd.unique(entity_ids)).to_numpy()
     kept_rows = previous[kept]
     kept_ids = kept_rows["entity_id"].to_numpy(dtype=object)
     fresh = fresh.iloc[np.argsort(fresh["entity_id"].to_numpy(dtype=object), kind="stable")]

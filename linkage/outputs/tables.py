@@ -54,27 +54,30 @@ def header(column: str) -> str:
 
 
 def write_csv(frame: pd.DataFrame, path: Path, float_format: str | None = None,
-              encoding: str = "utf-8-sig") -> Path:
+              encoding: str = "utf-8-sig", neutralise: bool = True) -> Path:
     """UTF-8 with BOM (the office's files; the data team's: ``encoding="utf-8"``), no index,
-    text that a spreadsheet would run as a formula neutralised.
+    text that a spreadsheet would run as a formula neutralised (unless not ``neutralise``:
+    the data team's files, read by programs, hold the values as they are).
 
-    The bytes are those of ``neutralise_formulas(frame).to_csv(path, index=False, ...)``, made
+    The bytes are those of ``neutralise_formulas(frame).to_csv(path, index=False, ...)``
+    (``frame.to_csv(...)`` without ``neutralise``), made
     a column at a time (:func:`_csv_fields`) and joined into rows by Arrow: pandas' writer
     formats, quotes and encodes every cell in Python. A table the fast path does not cover
     (one column, dates, categories, another encoding) goes through pandas itself.
     """
     if not _fast_csv(frame, encoding):
-        neutralise_formulas(frame).to_csv(path, index=False, encoding=encoding,
-                                          float_format=float_format)
+        (neutralise_formulas(frame) if neutralise else frame).to_csv(
+            path, index=False, encoding=encoding, float_format=float_format)
         return path
     with open(path, "wb") as fh:
-        write_rows = _csv_writer(fh, frame, float_format, encoding)
+        write_rows = _csv_writer(fh, frame, float_format, encoding, neutralise)
         for start in range(0, len(frame), CSV_CHUNK_ROWS):
             write_rows(frame.iloc[start:start + CSV_CHUNK_ROWS])
     return path
 
 
-def _csv_writer(fh, frame: pd.DataFrame, float_format: str | None, encoding: str):
+def _csv_writer(fh, frame: pd.DataFrame, float_format: str | None, encoding: str,
+                neutralise: bool = True):
     """Write the header to ``fh``; return what writes a chunk of rows (with its columns as
     Arrow text when made already)."""
     header = io.StringIO()
@@ -83,7 +86,8 @@ def _csv_writer(fh, frame: pd.DataFrame, float_format: str | None, encoding: str
 
     def write_rows(chunk: pd.DataFrame, texts: list | None = None) -> None:
         fh.write(rows.join_rows([_csv_fields(chunk.iloc[:, j], float_format,
-                                             rows.UNSET if texts is None else texts[j])
+                                             rows.UNSET if texts is None else texts[j],
+                                             neutralise)
                                  for j in range(chunk.shape[1])], b",", os.linesep.encode()))
     return write_rows
 
@@ -124,6 +128,7 @@ _QUOTED = _quoted_by_csv()
 # A field that needs more than its text: quoting, or neutralising (a formula start, a CR).
 _CARE_ANYWHERE = rows.byte_set(_QUOTED | {"\r"})
 _CARE_FIRST = rows.byte_set(FORMULA_START)
+_QUOTED_BYTES = rows.byte_set(_QUOTED)  # what makes a field need more than its text, as is
 
 
 def _fast_csv(frame: pd.DataFrame, encoding: str) -> bool:
@@ -135,8 +140,10 @@ def _fast_csv(frame: pd.DataFrame, encoding: str) -> bool:
         isinstance(d, np.dtype) and d.kind in "biufO" for d in frame.dtypes)
 
 
-def _csv_fields(values: pd.Series, float_format: str | None, text=rows.UNSET) -> pa.Array:
-    """Each cell of a column as its CSV field (neutralised, quoted), in UTF-8.
+def _csv_fields(values: pd.Series, float_format: str | None, text=rows.UNSET,
+                neutralise: bool = True) -> pa.Array:
+    """Each cell of a column as its CSV field (neutralised unless not ``neutralise``,
+    quoted), in UTF-8.
 
     Text that needs no quoting and holds no formula (nearly every column) is written as it is;
     text that does is fixed once per distinct value. Integers are written as str() writes them,
@@ -146,16 +153,17 @@ def _csv_fields(values: pd.Series, float_format: str | None, text=rows.UNSET) ->
     if values.dtype.kind in "iu":
         return pc.cast(pa.array(values.to_numpy()), pa.large_string()).cast(rows.BYTES)
     text = rows.text_array(values) if text is rows.UNSET else text
-    if text is not None and not (rows.holds_any(text, _CARE_ANYWHERE)
-                                 or rows.starts_with_any(text, _CARE_FIRST)):
+    care = _CARE_ANYWHERE if neutralise else _QUOTED_BYTES
+    if text is not None and not (rows.holds_any(text, care)
+                                 or (neutralise and rows.starts_with_any(text, _CARE_FIRST))):
         return text.cast(rows.BYTES).fill_null(rows.EMPTY)
     if text is not None:
         codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
-        fields = [_csv_quote(_neutral(v) if v[:1] in _RISKY_FIRST or "\r" in v else v)
-                  for v in uniques]
+        fields = [_csv_quote(_neutral(v) if neutralise and (v[:1] in _RISKY_FIRST or "\r" in v)
+                             else v) for v in uniques]
         fields = rows.as_bytes(rows.encode_all([*fields, ""]))
         return fields.take(pa.array(np.where(codes < 0, len(fields) - 1, codes)))
-    return rows.as_bytes(rows.encode_all(_pandas_fields(values, float_format)))
+    return rows.as_bytes(rows.encode_all(_pandas_fields(values, float_format, neutralise)))
 
 
 def _csv_quote(text: str) -> str:
@@ -164,10 +172,12 @@ def _csv_quote(text: str) -> str:
     return text
 
 
-def _pandas_fields(values: pd.Series, float_format: str | None) -> list[str]:
+def _pandas_fields(values: pd.Series, float_format: str | None,
+                   neutralise: bool = True) -> list[str]:
     """The column's fields as pandas writes them: the column beside a sentinel column, split
     at the sentinels (the fields then never hold one: checked, else one by one)."""
-    column = neutralise_formulas(values.reset_index(drop=True).to_frame("v"))
+    column = values.reset_index(drop=True).to_frame("v")
+    column = neutralise_formulas(column) if neutralise else column
     text = column.assign(s="\x01").to_csv(index=False, header=False, float_format=float_format,
                                            lineterminator="\n")
     fields = text.split(",\x01\n")

@@ -248,3 +248,49 @@ def test_kept_counts_are_the_counts_of_every_record(base, split):  # noqa: F811
     later = first.records.iloc[-1:].copy()
     later["birth_year"] = counted.counts.latest_year + 1
     assert kept.plus(later, config, comparisons, fs) is None
+
+
+def _reference_entities(records: pd.DataFrame, members: pd.DataFrame):
+    """What `add` looked up before: every key as a MultiIndex."""
+    def keys(frame):
+        return pd.MultiIndex.from_arrays([frame["source"].astype(str),
+                                          frame["record_id"].astype(str)])
+    entity_of = pd.Series(members["entity_id"].to_numpy(), index=keys(members))
+    return (entity_of.reindex(keys(records)).to_numpy(dtype=object),
+            members.loc[~keys(members).isin(keys(records)), "entity_id"].to_numpy(dtype=object))
+
+
+@pytest.mark.parametrize("order", ["same", "shuffled"])
+def test_membership_and_key_lookups_equal_the_multiindex_reference(order):
+    rng = np.random.default_rng(3)
+    n = 400
+    members = pd.DataFrame({"source": rng.choice(["police", "ncms", "urban"], n).astype(object),
+                            "record_id": [f"R{i % 150}" for i in range(n)],
+                            "entity_id": [f"E{i // 3}" for i in range(n)]})
+    members = members.drop_duplicates(["source", "record_id"]).reset_index(drop=True)
+    records = members[["source", "record_id"]].copy()
+    if order == "shuffled":  # some gone from the inputs, some not linked, another order
+        records = pd.concat([records.iloc[5:], pd.DataFrame(
+            {"source": ["ncms", "police"], "record_id": ["NEW1", "R1"]})]).sample(
+                frac=1, random_state=1).reset_index(drop=True)
+        records = records.drop_duplicates(["source", "record_id"]).reset_index(drop=True)
+    linked, gone = add_job._membership(records, members)
+    want_linked, want_gone = _reference_entities(records, members)
+    assert [None if pd.isna(v) else v for v in linked] == [
+        None if pd.isna(v) else v for v in want_linked]
+    assert sorted(gone) == sorted(want_gone)
+    assert (len(gone) == 0) == (order == "same")
+
+    keys = add_job._Keys.of(records)
+    asked = records.sample(30, random_state=2)
+    asked_source = np.concatenate([asked["source"].to_numpy(dtype=object), ["urban", "ncms"]])
+    asked_id = np.concatenate([asked["record_id"].to_numpy(dtype=object), ["R2", "nope"]])
+    want = pd.MultiIndex.from_arrays([records["source"], records["record_id"]]).isin(
+        pd.MultiIndex.from_arrays([asked_source, asked_id]))
+    assert (keys.among(asked_source, asked_id) == want).all()
+    # the other way round: a few records looked up among many
+    few = add_job._Keys.of(asked)
+    assert few.among(records["source"], records["record_id"]).all()
+    assert not few.among(records["source"].iloc[:0], records["record_id"].iloc[:0]).any()
+    positions = keys.positions((asked_source, asked_id))
+    assert sorted(positions.to_numpy()) == list(np.flatnonzero(want))
