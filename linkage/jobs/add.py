@@ -236,6 +236,7 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
     clusters = pd.DataFrame({"source": records["source"], "record_id": records["record_id"],
                              "entity_id": attached.entity_ids})
     pairs, review = pair_tables(records, scored, prob, band, attached.refused, attached.reasons)
+    review = _with_waiting(review, store, base)
     data = Ingested(frame, rejects, {src.name: read}, {src.name: encoding})
     summary = run_summary(replace(config, sources=(src,)), data, new_std, scored, band, gold,
                           attached, review, timer, run_id)
@@ -274,6 +275,24 @@ def _add(config, comparisons, src, path, kept, base, out_dir, store, run_id, pro
                                kept_run.stats_settings(config))
     return finish(result, store, pairs, timer, carry_pairs_from=base, previous=(base, members),
                   keeping=keeping, correspondences=scored.households)
+
+
+def _with_waiting(review: pd.DataFrame, store: Store, base: str) -> pd.DataFrame:
+    """The batch's pairs for review and those of the base run still waiting, as the store
+    keeps both for this run: the office files (the registry's double registrations, the
+    deferred roster) must not forget the base run's because a batch was added."""
+    from linkage.outputs.export import review_pairs_of
+
+    waiting = review_pairs_of(store, base)
+    if waiting.empty:
+        return review
+    key = ["source_l", "record_l", "source_r", "record_r"]
+    fresh = pd.MultiIndex.from_frame(review[key].astype(str))
+    waiting = waiting[~pd.MultiIndex.from_frame(waiting[key].astype(str)).isin(fresh)]
+    out = pd.concat([review, waiting], ignore_index=True, sort=False)
+    out = out.sort_values("probability", key=lambda p: (p.astype(float) - 0.5).abs(),
+                          kind="stable")
+    return out.reset_index(drop=True)
 
 
 def _golden(config, records, entity_ids, contested, new, gone, previous):

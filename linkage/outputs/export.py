@@ -41,7 +41,7 @@ def load_latest(config: JobConfig) -> RunView:
     gold = pd.DataFrame([json.loads(r) for r in store.golden_records(run_id)],
                         columns=GOLDEN_COLUMNS)
     weights = store.stored_weights(run_id)
-    review = _review_pairs(store, run_id)
+    review = review_pairs_of(store, run_id)
     for column in BOOL_COLUMNS:
         gold[column] = gold[column].fillna(False).astype(bool)
     for column in ("n_records", "n_enrolments"):
@@ -93,7 +93,7 @@ def _successors(store: Store, job: str, run_id: str,
     return changes.entity_successors(order[at - 1], before, members)
 
 
-def _review_pairs(store: Store, run_id: str) -> pd.DataFrame:
+def review_pairs_of(store: Store, run_id: str) -> pd.DataFrame:
     """The run's pairs for review as the store keeps them, closest to the threshold first (the
     order of review_pairs.csv)."""
     from linkage.store.review import pairs_to_review

@@ -25,6 +25,7 @@ from linkage.jobs.add import BRIDGE, AddError, add
 from linkage.jobs.ingest import InputError
 from linkage.jobs.inputs import added_files
 from linkage.jobs.run import run
+from linkage.outputs.export import review_pairs_of
 from linkage.store import Store, runs, scored_pairs
 
 ENCODINGS = {"police": "utf-8", "ncms": "gbk", "urban": "utf-8-sig"}
@@ -170,8 +171,18 @@ def test_add_is_recorded_like_a_run(added, split):
     review = pd.read_csv(final.out_dir / "review_pairs.csv", dtype=str)
     assert len(review) == s["review_pairs"]
     for _, p in review.iterrows():
-        assert p["record_l"] in new_ids or p["record_r"] in new_ids
         assert ((mine["record_l"] == p["record_l"]) & (mine["record_r"] == p["record_r"])).any()
+    # The review list is what still waits in the store for this run: the batch's pairs and
+    # the earlier runs' (the registry's double registrations among them), as an export of the
+    # same run lists them; an add must not drop the earlier ones from the office files.
+    key = ["source_l", "record_l", "source_r", "record_r"]
+    waiting = review_pairs_of(store, final.run_id)
+    assert set(map(tuple, review[key].to_numpy())) == set(
+        map(tuple, waiting[key].astype(str).to_numpy()))
+    before = review_pairs_of(store, added["base"].run_id)
+    doubles = int(((before["source_l"] == "police") & (before["source_r"] == "police")).sum())
+    registry = pd.read_csv(final.out_dir / "registry_duplicates.csv", dtype=str)
+    assert doubles and len(registry) >= doubles
     for name in ("clusters.csv", "golden.csv", "rejects.csv", "summary.json", "roster.csv",
                  "report.html"):
         assert (final.out_dir / name).is_file(), name
