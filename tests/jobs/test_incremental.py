@@ -167,7 +167,6 @@ def test_add_is_recorded_like_a_run(added, split):
     for earlier in (added["base"].run_id, added["first_add"]):
         kept = pairs[pairs["run_id"] == earlier][pair].merge(mine[pair], how="left", indicator=True)
         assert (kept["_merge"] == "both").all()
-    new_ids = set(final.clusters["record_id"].iloc[-s["records"]["linked"]:])
     review = pd.read_csv(final.out_dir / "review_pairs.csv", dtype=str)
     assert len(review) == s["review_pairs"]
     for _, p in review.iterrows():
