@@ -125,7 +125,7 @@ def cross_field(cols: dict) -> dict:
         year = _ints(cols["birth_date"]) // 10000
         put("birth_year", _int32(_where(year > 0, year, 0)))
     if "id_norm" in cols:
-        put("id_prefix17", _each(_first17, cols["id_norm"]))
+        put("id_prefix17", _each_distinct(_first17, cols["id_norm"]))
         region = _each_distinct(_canonical_region, cols["id_region"])
         put("id_region_canon", region)
         put("id_birth_part", _each(_birth_part, region, _ints(cols["id_birth"])))
@@ -169,11 +169,15 @@ def _full_like(values, value):
 
 
 def _each(func, *columns):
-    """``func`` of each row's values."""
+    """``func`` of each row's values, equal texts as one object (the ID's birth part repeats
+    across the records of a birthdate and region: a new string per record cost ~100 MB per
+    column at a million records)."""
     if not isinstance(columns[0], np.ndarray):
         return func(*columns)
+    same: dict = {}
     out = np.empty(len(columns[0]), dtype=object)
-    out[:] = [func(*values) for values in zip(*(c.tolist() for c in columns))]
+    out[:] = [v if v is None else same.setdefault(v, v)
+              for v in (func(*values) for values in zip(*(c.tolist() for c in columns)))]
     return out
 
 
