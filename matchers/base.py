@@ -59,8 +59,21 @@ Frame = pd.DataFrame | Columns
 
 
 def column(frame: Frame, name: str, dtype: object = None) -> np.ndarray:
-    """One column of either kind of frame as a numpy array."""
-    return np.asarray(frame[name], dtype=dtype)
+    """One column of either kind of frame as a numpy array (a category's as its texts, None
+    where missing, as the text column it stands for gives them)."""
+    values = frame[name]
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype) and dtype in (None, object):
+        return as_objects(values)
+    return np.asarray(values, dtype=dtype)
+
+
+def as_objects(values: pd.Series) -> np.ndarray:
+    """A records column as an object array, None where missing, whether compacted or not
+    (a category's missing cells come back as NaN from ``to_numpy``)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = np.append(values.cat.categories.to_numpy(dtype=object), None)
+        return categories[values.cat.codes.to_numpy()]  # code -1 picks the None appended
+    return values.to_numpy(dtype=object)
 
 
 class Pairs:
