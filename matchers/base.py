@@ -59,8 +59,21 @@ Frame = pd.DataFrame | Columns
 
 
 def column(frame: Frame, name: str, dtype: object = None) -> np.ndarray:
-    """One column of either kind of frame as a numpy array."""
-    return np.asarray(frame[name], dtype=dtype)
+    """One column of either kind of frame as a numpy array (a category's as its texts, None
+    where missing, as the text column it stands for gives them)."""
+    values = frame[name]
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype) and dtype in (None, object):
+        return as_objects(values)
+    return np.asarray(values, dtype=dtype)
+
+
+def as_objects(values: pd.Series) -> np.ndarray:
+    """A records column as an object array, None where missing, whether compacted or not
+    (a category's missing cells come back as NaN from ``to_numpy``)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = np.append(values.cat.categories.to_numpy(dtype=object), None)
+        return categories[values.cat.codes.to_numpy()]  # code -1 picks the None appended
+    return values.to_numpy(dtype=object)
 
 
 class Pairs:
@@ -183,7 +196,8 @@ def select_levels(levels: Iterable[Level], wanted: Iterable[str] | None) -> tupl
 def per_distinct(values: pd.Series, func: Callable[[object], object]) -> pd.Series:
     """Apply ``func`` once per distinct value and broadcast back (names and villages repeat)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = [func(v) for v in uniques]
+    same = text_memo(uniques)
+    mapped = [_one_text(func(v), same) for v in uniques]
     mapped.append(func(None))  # the NA sentinel (-1) picks the last element
     result = np.empty(len(mapped), dtype=object)
     result[:] = mapped
@@ -194,11 +208,32 @@ def per_distinct_frame(values: pd.Series, func: Callable[[object], dict],
                        columns: list[str]) -> pd.DataFrame:
     """Like :func:`per_distinct` for a parser that yields several fields per value."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    rows = [func(v) for v in uniques]
+    same = text_memo(uniques)
+    rows = [{k: _one_text(x, same) for k, x in func(v).items()} for v in uniques]
     rows.append(func(None))
     table = pd.DataFrame.from_records(rows, columns=columns)
     out = table.iloc[codes].reset_index(drop=True)
     out.index = values.index
+    return out
+
+
+def text_memo(uniques) -> dict:
+    """Equal texts as one object, seeded with the input's own: a parser makes a new string per
+    distinct input even where its output repeats (the region of an ID, a date's quality) or
+    equals the input, and a million records holding those copies cost hundreds of MB."""
+    return {v: v for v in uniques if type(v) is str}
+
+
+def _one_text(value, same: dict):
+    return same.setdefault(value, value) if type(value) is str else value
+
+
+def shared_texts(values: np.ndarray, same: dict | None = None) -> np.ndarray:
+    """An object array of per-distinct results with equal texts as one object (see text_memo);
+    ``same`` shares them with other columns too."""
+    same = {} if same is None else same
+    out = np.empty(len(values), dtype=object)
+    out[:] = [_one_text(v, same) for v in values.tolist()]
     return out
 
 

@@ -24,7 +24,15 @@ import numpy as np
 import pandas as pd
 from lunar_python import Lunar, LunarYear
 
-from matchers.base import Comparison, Frame, Level, Pairs, register, select_levels
+from matchers.base import (
+    Comparison,
+    Frame,
+    Level,
+    Pairs,
+    register,
+    select_levels,
+    shared_texts,
+)
 from matchers.base import column as column_of
 
 MIN_YEAR = 1880
@@ -227,7 +235,7 @@ def standardise(series: pd.Series) -> pd.DataFrame:
     for i in np.flatnonzero(~fast):
         dates[i], quality[i] = parse_birthdate(uniques[i])
     out = pd.DataFrame({"birth_date": dates[codes].astype(np.int32),
-                        "birth_quality": quality[codes]}, index=series.index)
+                        "birth_quality": shared_texts(quality)[codes]}, index=series.index)
     return out
 
 

@@ -27,6 +27,8 @@ from matchers.base import (
     column,
     register,
     select_levels,
+    shared_texts,
+    text_memo,
 )
 
 COLUMNS = ["id_norm", "id_status", "id_birth", "id_gender", "id_region", "id_partial"]
@@ -243,8 +245,11 @@ def standardise(series: pd.Series) -> pd.DataFrame:
     table = _parse_distinct(np.asarray(uniques, dtype=object))
     missing = parse_id(None)
     out = {}
+    same = text_memo(uniques)
     for col in COLUMNS:  # the NA code -1 picks the appended 'missing' row
         column = np.append(table[col], np.array([missing[col]], dtype=table[col].dtype))
+        if column.dtype == object:
+            column = shared_texts(column, same)
         out[col] = column[codes]
     frame = pd.DataFrame(out, index=series.index)
     frame["id_birth"] = frame["id_birth"].astype(np.int32)

@@ -40,7 +40,7 @@ def _factorized(records: pd.DataFrame, key: str, memo: dict | None = None
     if memo is not None and key in memo:
         return memo[key]
     col = records[key]
-    if np.issubdtype(col.dtype, np.integer):
+    if pd.api.types.is_integer_dtype(col.dtype):  # not a category (a compacted text column)
         values = col.to_numpy()
         c, uniques = pd.factorize(values)
         valid = values != 0

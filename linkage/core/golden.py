@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from matchers.base import as_objects
+
 GOLDEN_COLUMNS = [
     "entity_id", "status", "status_reason", "name", "id_number", "gender", "birth_date",
     "ethnicity", "township", "village", "household_id", "n_records", "n_enrolments", "schemes",
@@ -41,7 +43,7 @@ def golden_records(
     n = len(records)
     entity_ids = np.asarray(entity_ids, dtype=object)
     keep = np.flatnonzero(pd.notna(entity_ids))  # a record in no entity makes no golden row
-    src_code, sources = pd.factorize(records["source"].to_numpy(dtype=object))
+    src_code, sources = pd.factorize(as_objects(records["source"]))
     sources = np.asarray(sources, dtype=object)
     rank_of = np.array([_rank(s, precedence) for s in sources] + [len(precedence)], np.int64)
     role_of = np.array([roles.get(s) for s in sources] + [None], dtype=object)
@@ -240,7 +242,7 @@ def _join_runs(values: pa.Array, starts: np.ndarray, sep: str) -> np.ndarray:
 
 def _col(records: pd.DataFrame, name: str, default=None) -> np.ndarray:
     if name in records:
-        return records[name].to_numpy(dtype=object if default is None else None)
+        return (as_objects(records[name]) if default is None else records[name].to_numpy())
     return np.full(len(records), default, dtype=object if default is None else np.int64)
 
 

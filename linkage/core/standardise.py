@@ -125,7 +125,7 @@ def cross_field(cols: dict) -> dict:
         year = _ints(cols["birth_date"]) // 10000
         put("birth_year", _int32(_where(year > 0, year, 0)))
     if "id_norm" in cols:
-        put("id_prefix17", _each(_first17, cols["id_norm"]))
+        put("id_prefix17", _each_distinct(_first17, cols["id_norm"]))
         region = _each_distinct(_canonical_region, cols["id_region"])
         put("id_region_canon", region)
         put("id_birth_part", _each(_birth_part, region, _ints(cols["id_birth"])))
@@ -169,11 +169,15 @@ def _full_like(values, value):
 
 
 def _each(func, *columns):
-    """``func`` of each row's values."""
+    """``func`` of each row's values, equal texts as one object (the ID's birth part repeats
+    across the records of a birthdate and region: a new string per record cost ~100 MB per
+    column at a million records)."""
     if not isinstance(columns[0], np.ndarray):
         return func(*columns)
+    same: dict = {}
     out = np.empty(len(columns[0]), dtype=object)
-    out[:] = [func(*values) for values in zip(*(c.tolist() for c in columns))]
+    out[:] = [v if v is None else same.setdefault(v, v)
+              for v in (func(*values) for values in zip(*(c.tolist() for c in columns)))]
     return out
 
 
@@ -192,6 +196,48 @@ def _birth_compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     month_ok = (month_a == 0) | (month_b == 0) | (month_a == month_b)
     day_ok = (day_a == 0) | (day_b == 0) | (day_a == day_b)
     return same_year & month_ok & day_ok
+
+
+# --------------------------------------------------------------------------- compact columns
+# A text column of few distinct values (source names, genders, relations, townships and
+# villages in every form, ID statuses, birthdate qualities, tiers, clerks, x_ extras) holds
+# an 8-byte pointer per record: ~15 MB per column at 1.85M records, some 40 such columns. As
+# a pandas category it holds a 1- or 2-byte code per record. Categories are sorted, so that
+# sorting and grouping on the codes order the values as Python sorts the texts.
+COMPACT_SAMPLE = 20_000  # rows looked at first: a column of names or IDs is left at once
+COMPACT_SHARE = 20  # a column is compacted when it has at most 1/20 as many values as records
+# Columns every stage reads as text (keys, joins), left as they are.
+KEEP_TEXT = frozenset({"source", "record_id", "household_id"})
+
+
+def compact_records(records: pd.DataFrame) -> pd.DataFrame:
+    """The records with their text columns of few distinct values as pandas categories (see
+    above), as a new frame: the old one's columns (one block of pointers for all the text
+    columns after a concat) are freed once the caller lets it go."""
+    out = {}
+    for col in records.columns:
+        values = records[col]
+        out[col] = _compact(values) if col not in KEEP_TEXT else None
+        if out[col] is None:
+            out[col] = values.to_numpy(copy=True)  # a copy: a view would keep the old block
+    frame = pd.DataFrame(out, index=records.index, copy=False)
+    frame.attrs = dict(records.attrs)
+    return frame
+
+
+def _compact(values: pd.Series) -> pd.Categorical | None:
+    """The column as a category with sorted categories, or None when it is not a text column
+    of few distinct values."""
+    if values.dtype != object or len(values) < COMPACT_SHARE:
+        return None
+    head = values.iloc[:COMPACT_SAMPLE].to_numpy()
+    if len(pd.unique(head)) * COMPACT_SHARE > len(head):
+        return None
+    codes, uniques = pd.factorize(values.to_numpy(), sort=True)
+    if (len(uniques) * COMPACT_SHARE > len(values)
+            or pd.api.types.infer_dtype(uniques, skipna=False) != "string"):
+        return None
+    return pd.Categorical.from_codes(codes, pd.Index(uniques, dtype=object))
 
 
 # --------------------------------------------------------------------------- usable rows

@@ -634,6 +634,10 @@ def read_source(source: SourceConfig,
     column_name = {pos: h for pos, h in enumerate(header)}
 
     out: dict[str, list] = {k: [] for k in ["row", *position, *(f"x_{h}" for h in extras)]}
+    # Each cell column's append and its memo of the texts seen (see _object_array).
+    mapped = [(out[std].append, {}.setdefault, pos) for std, pos in position.items()
+              if std != "record_id"]
+    extra = [(out[f"x_{h}"].append, {}.setdefault, pos) for h, pos in extra_pos.items()]
     rejects: list[dict] = []
     seen: dict[str, tuple[int, int]] = {}
     read = undecodable = 0
@@ -673,10 +677,13 @@ def read_source(source: SourceConfig,
                 continue
             seen[record_id] = (r.row, hash(tuple(cells)))
             out["row"].append(r.row)
-            for std, pos in position.items():
-                out[std].append(cells[pos].strip() if std == "record_id" else cells[pos])
-            for h, pos in extra_pos.items():
-                out[f"x_{h}"].append(cells[pos] if pos < len(cells) else "")
+            out["record_id"].append(record_id)
+            for append, same, pos in mapped:
+                cell = cells[pos]
+                append(same(cell, cell))
+            for append, same, pos in extra:
+                cell = cells[pos] if pos < len(cells) else ""
+                append(same(cell, cell))
     finally:
         bar.close()
     if undecodable * 2 > read:
@@ -684,21 +691,24 @@ def read_source(source: SourceConfig,
             f"source '{source.name}': {where}: {undecodable} of {read} rows cannot be read as "
             f"{encoding} (first at {first_undecodable}); the file's encoding is not {encoding}: "
             "set 'encoding' for this source (auto, utf-8, gbk, gb18030)")
-    frame = pd.DataFrame({k: v if k in ("row", "record_id") else _shared(v)
+    frame = pd.DataFrame({k: v if k in ("row", "record_id") else _object_array(v)
                           for k, v in out.items()})
     frame.insert(0, "source", source.name)
     frame.attrs["rows_read"] = read
     return frame, pd.DataFrame(rejects, columns=[*REJECT_COLUMNS, ROW_HASH]), encoding
 
 
-def _shared(cells: list[str]) -> np.ndarray:
-    """The column with equal cells as one string object.
+def _object_array(cells: list[str]) -> np.ndarray:
+    """A cell column as an object array.
 
-    Rosters repeat villages, townships, genders, relations and dates endlessly; the reader makes
-    a new string per cell, which at a million persons costs gigabytes held for the whole run.
+    Equal cells of a column are one string object, shared as the row is read (each column's
+    memo in read_source): rosters repeat villages, townships, genders, relations and dates
+    endlessly, and the reader makes a new string per cell, which at a million persons held
+    gigabytes while a source was read (the copies were shared only once the file was read).
     """
-    codes, uniques = pd.factorize(np.asarray(cells, dtype=object))
-    return np.asarray(uniques, dtype=object)[codes]
+    out = np.empty(len(cells), dtype=object)
+    out[:] = cells
+    return out
 
 
 def _fit(cells: list[str], width: int) -> list[str]:

@@ -94,6 +94,8 @@ def _run(config, comparisons, out_dir, store, run_id, progress, truth_path, mode
     with timer.stage("ingest"):
         data, state = standardised_job(config, store, progress, state_dir=state_dir,
                                        standardiser=standardiser(config, progress))
+        if config.engine != "spark":  # Spark takes the records' columns as they are
+            data.records = standardise.compact_records(data.records)
         records = data.records
         state.prune()
     timer.split("ingest", "standardise", state.standardise_seconds)

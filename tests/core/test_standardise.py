@@ -77,3 +77,33 @@ def test_cross_field_rules_give_one_record_what_they_give_a_frame():
         for col, value in row.items():
             expected = plain_value(frame.at[i, col])
             assert value == expected and type(value) is type(expected), (i, col, value, expected)
+
+
+def test_compact_records_keeps_every_value_and_the_text_sort_order():
+    """A text column of few values becomes a category whose codes sort as the texts do and
+    whose texts (None where missing) come back through matchers' column(); identifiers and
+    columns of many values stay as they are."""
+    import numpy as np
+
+    from linkage.core.standardise import COMPACT_SHARE, compact_records
+    from matchers.base import as_objects, column
+
+    n = 50 * COMPACT_SHARE
+    village = np.array(["东风村", "巴彦塔拉嘎查", None, "Aoli"] * (n // 4), dtype=object)
+    records = pd.DataFrame({
+        "source": ["ncms"] * n, "record_id": [f"N{i}" for i in range(n)],
+        "name": [f"名{i}" for i in range(n)], "village": village,
+        "row": np.arange(n), "household_id": ["H1"] * n})
+    out = compact_records(records)
+    assert isinstance(out["village"].dtype, pd.CategoricalDtype)
+    assert list(out["village"].cat.categories) == sorted({v for v in village if v})
+    for col in ("source", "record_id", "name", "household_id"):
+        assert out[col].dtype == object
+    assert out["row"].tolist() == records["row"].tolist()
+    for got in (as_objects(out["village"]), column(out, "village", object)):
+        assert got.dtype == object and got.tolist() == village.tolist()  # None, not NaN
+    order = out.sort_values(["village", "row"], kind="stable")["row"].tolist()
+    text = records["village"].fillna("\uffff")  # missing last, as both sorts put it
+    assert order == records.assign(v=text).sort_values(["v", "row"], kind="stable")["row"].tolist()
+    pd.testing.assert_frame_equal(out.astype(object).where(out.notna(), None),
+                                  records.astype(object))
