@@ -25,7 +25,7 @@ The steps (pure functions over numpy/pandas columns; both engines, ``linkage add
    with the model's m and u held (EM on the prior alone). An assigned pair's weight is that prior
    plus its field evidence, in place of the random-pair prior and the place evidence; the one
    anchor of a correspondence that rests on it alone keeps its own weight (it is all the
-   evidence that correspondence has).
+   evidence that correspondence has, unless a reviewer confirmed the correspondence).
 5. A correspondence resting on one anchor whose insurance record is already assigned strongly
    inside another correspondence is dropped: a namesake or a registry double, not a split.
 6. **Reviewers' decisions** on correspondences (the review app's 同一户 / 不是同一户) overrule
@@ -307,7 +307,9 @@ def household_step(
     # A correspondence resting on one anchor says nothing of that anchor beyond its own fields:
     # lifting it by the household it alone makes would count its evidence twice (a namesake
     # with the same birthdate in another township would outrank the member's own record).
-    lone = (corr["anchors"] <= 1).reindex(c_of).to_numpy(dtype=bool)
+    # A reviewer's 同一户 is evidence of its own.
+    lone = ((corr["anchors"] <= 1) & (corr["decision"] != SAME)).reindex(c_of).to_numpy(
+        dtype=bool)
     own_anchor = lone & (members["w"].to_numpy() >= params.strong)
     lifted = assigned & (wh >= params.review) & free & ~own_anchor
     gain = np.maximum(wh - all_w[pair], 0.0)
