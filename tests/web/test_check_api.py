@@ -395,7 +395,8 @@ def test_field_weights_equal_the_batch_runs(api, world, web_run):
         checked += 1
         assert [round(float(parts[k, j]), 2) for j in range(len(names))] == \
             [stored[n]["weight"] for n in names]
-        assert weight[k] == pytest.approx(pair.weight - stored["household"], abs=2e-3)
+        # the stored weight has 3 decimals, its household term 2
+        assert weight[k] == pytest.approx(pair.weight - stored["household"], abs=6e-3)
     assert checked >= 30
 
 

@@ -38,7 +38,8 @@ def _claim(client) -> str:
 
 def _decide(client, token: str, decision: str = "match"):
     return client.post(f"/pair/{token}/decide",
-                       data={"decision": decision, "csrf_token": client.csrf})
+                       data={"decision": decision, "csrf_token": client.csrf,
+                             "confirm": "yes"})  # a 同一人 that makes a CONFLICT, confirmed
 
 
 class Clock:

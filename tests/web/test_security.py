@@ -210,7 +210,7 @@ def _decide_two(client):
     token = response.headers["location"].removeprefix("/pair/")
     note = "王芳's note; DROP TABLE decisions; -- \"quoted\""
     client.post(f"/pair/{token}/decide", data={"decision": "match", "note": note,
-                                               "csrf_token": client.csrf})
+                                               "csrf_token": client.csrf, "confirm": "yes"})
     return note
 
 
@@ -332,7 +332,8 @@ def test_review_and_check_flows_on_a_live_server_log_no_id_number(app, web_run, 
             token = claimed.headers["location"].removeprefix("/pair/")
             assert alice.get(f"/pair/{token}").status_code == 200
             decided = alice.post(f"/pair/{token}/decide", data={
-                "decision": "match", "note": f"ID {full_id} checked", "csrf_token": alice.csrf})
+                "decision": "match", "note": f"ID {full_id} checked", "csrf_token": alice.csrf,
+                "confirm": "yes"})
             locations.append(decided.headers["location"])
             revealed = sam.post(f"/pair/{token}/reveal", data={"csrf_token": sam.csrf})
             assert revealed.status_code == 200

@@ -37,7 +37,8 @@ def _claim(client) -> str:
 
 def _decide(client, token, decision, note=""):
     return client.post(f"/pair/{token}/decide",
-                       data={"decision": decision, "note": note, "csrf_token": client.csrf})
+                       data={"decision": decision, "note": note, "csrf_token": client.csrf,
+                             "confirm": "yes"})  # a 同一人 that makes a CONFLICT, confirmed
 
 
 def _full_ids(app, token):

@@ -217,7 +217,8 @@ def test_history_log_and_audit_trail_name_decisions_states_and_actions(app, clie
     pair = app.state.review.queue.find(token)
     alice.get(f"/pair/{token}")
     decided = alice.post(f"/pair/{token}/decide", data={
-        "csrf_token": alice.csrf, "decision": "match", "note": "同村，村名改过"})
+        "csrf_token": alice.csrf, "decision": "match", "note": "同村，村名改过",
+        "confirm": "yes"})
     assert decided.status_code == 303, decided.text
 
     history = sam.get(f"/pair/{token}").text
