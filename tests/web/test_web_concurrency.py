@@ -97,7 +97,8 @@ def test_twenty_reviewers_on_one_queue_lose_nothing_and_never_share_a_pair(store
                 failures.append(f"{name} could not open {location}")
                 break
             response = client.post(f"{location}/decide", data={
-                "decision": rng.choice(["match", "non_match"]), "csrf_token": client.csrf})
+                "decision": rng.choice(["match", "non_match"]), "csrf_token": client.csrf,
+                "confirm": "yes"})  # a 同一人 that makes a CONFLICT, confirmed at once
             if response.status_code != 303:
                 failures.append(f"{name}: decide answered {response.status_code}")
                 break
