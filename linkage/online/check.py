@@ -128,6 +128,14 @@ VERDICTS = ("new_person", "known_person", "duplicate_enrolment", "needs_review")
 MAX_CANDIDATES = 5  # entities returned per record, best first
 ROW_PATH_MAX = 16  # batches up to this size take the per-record standardisation path
 
+# The verdict as the desk reads it, in Chinese (``message`` beside the machine-facing ``reason``).
+# It depends on the verdict alone, so the masked scope may carry it as it is.
+VERDICT_MESSAGES = {
+    "new_person": "未找到此人，可按新参保人员办理",
+    "known_person": "已核实为登记在册的人员",
+    "duplicate_enrolment": "此人已参保，请勿重复参保（见参保记录）",
+    "needs_review": "可能是已登记的人员，需人工审核后再办理",
+}
 # Warning codes (stable: desks and office systems key on them) and the desk's message, in the
 # order an answer lists them.
 WARNINGS = {

@@ -30,7 +30,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from linkage.core.config import JobConfig
-from linkage.online.check import MAX_CANDIDATES, VERDICTS, WARNINGS, CheckResult, check_records
+from linkage.online.check import (
+    MAX_CANDIDATES,
+    VERDICT_MESSAGES,
+    VERDICTS,
+    WARNINGS,
+    CheckResult,
+    check_records,
+)
 from linkage.online.master import Master, NoMaster, latest_run, load_master
 from linkage.store import Store
 from linkage.store.tokens import CACHE_SECONDS, ApiToken, StoreBusy, TokenVerifier
@@ -317,7 +324,9 @@ class WarningOut(BaseModel):
 
 class CheckOut(BaseModel):
     verdict: Literal[VERDICTS]
-    reason: str
+    reason: str = Field(description="why, for the data team, in English (by verdict only for "
+                                    "the check scope)")
+    message: str = Field(description="the verdict for the desk, in Chinese (by verdict only)")
     entity_id: str | None = Field(description="the person this record is, when the verdict "
                                               "names one")
     run_id: str = Field(description="the linkage run the master comes from")
@@ -379,7 +388,8 @@ def result_json(result: CheckResult, run_id: str, full: bool, record: dict) -> d
             "enrolments": [dict(e) for e in c.enrolments],
         } for c in result.candidates]
         return {"verdict": result.verdict, "reason": result.reason,
-                "entity_id": result.entity_id, "run_id": run_id, "masked": False,
+                "message": VERDICT_MESSAGES[result.verdict], "entity_id": result.entity_id,
+                "run_id": run_id, "masked": False,
                 "quality": result.quality, "candidates": candidates,
                 "batch_matches": result.batch_matches,
                 "warnings": [dict(w) for w in result.warnings]}
@@ -390,7 +400,8 @@ def result_json(result: CheckResult, run_id: str, full: bool, record: dict) -> d
         "enrolments": [{**e, "household_id": None} for e in c.enrolments],
     } for c in result.candidates if c.band != "non_match"]
     return {"verdict": result.verdict, "reason": COARSE_REASONS[result.verdict],
-            "entity_id": result.entity_id, "run_id": run_id, "masked": True,
+            "message": VERDICT_MESSAGES[result.verdict], "entity_id": result.entity_id,
+            "run_id": run_id, "masked": True,
             "quality": result.quality, "candidates": candidates,
             "batch_matches": [{"index": m["index"], "probability": None, "band": m["band"]}
                               for m in result.batch_matches],

@@ -308,8 +308,10 @@ def change_label(code: str | None) -> str:
 
 
 # A source that has no scheme (so no display name) is named by its role: the police registry is
-# 户籍 (registry). A role without a word here (`other`) leaves the source its config name.
-ROLE_SOURCES = {"authority": N_("registry")}
+# 户籍 (registry); a source of role `other` (a school's pupil list, a village's own census) is
+# 其他来源 with its config name beside it, since the word alone does not say which list it is.
+ROLE_SOURCES = {"authority": N_("registry"), "other": N_("other source")}
+ALWAYS_NAMED_ROLES = {"other"}
 
 
 @dataclass(frozen=True)
@@ -318,7 +320,8 @@ class SourceName:
 
     An insurance source by its scheme: the display name in Chinese (新农合), the scheme code in
     English (NCMS). Any other source by its role's word (户籍 / registry), with its config name
-    beside it when several sources share the word (户籍（police_old）).
+    beside it when several sources share the word (户籍（police_old）) and always for role
+    `other` (其他来源（school）).
     """
 
     scheme: str | None = None  # the scheme code
@@ -358,14 +361,14 @@ def source_names(config) -> SourceNames:
             by_role.setdefault(s.role, []).append(s.name)
     for role, sources in by_role.items():
         for name in sources:
-            out[name] = SourceName(role_word=ROLE_SOURCES[role],
-                                   source=name if len(sources) > 1 else None)
+            named = len(sources) > 1 or role in ALWAYS_NAMED_ROLES
+            out[name] = SourceName(role_word=ROLE_SOURCES[role], source=name if named else None)
     return out
 
 
 def source_label(names: SourceNames | None, source: str) -> str:
     """A source as the office names it (see :class:`SourceName`): 新农合 / NCMS, 户籍 /
-    registry; a source the config does not name (or no config) by its config name."""
+    registry, 其他来源（school）; a source not in the config (or no config) by its name."""
     name = (names or {}).get(source)
     return name.label() if name is not None else source
 

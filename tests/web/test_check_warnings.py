@@ -15,7 +15,7 @@ import pytest
 from stdnum.iso7064 import mod_11_2
 from test_check_api import persons_with, police_record, police_row_of, post, valid_id
 
-from linkage.online.check import INPUT_WARNINGS, WARNINGS
+from linkage.online.check import INPUT_WARNINGS, VERDICT_MESSAGES, VERDICTS, WARNINGS
 from matchers.resident_id import parse_id
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -214,6 +214,30 @@ def test_already_enrolled_says_where_in_both_scopes(api, world):
             ["enrolments"]} == {None}
     for h in households:
         assert h not in str(masked)
+
+
+def test_every_verdict_comes_with_the_desks_chinese_message_in_both_scopes(api, world):
+    """``message`` says the verdict to the desk in Chinese, by verdict alone (so the masked
+    scope may carry it); ``reason`` stays the data team's English."""
+    alive = only_in_police(world)[0]
+    enrolled = police_row_of(world, persons_with(world, {"police", "ncms"}, {"urban"})[0])
+    records = {
+        "known_person": police_record(alive, "ncms"),
+        "duplicate_enrolment": police_record(enrolled, "urban"),
+        "needs_review": {"source": "ncms", "name": alive["姓名"],
+                         "id_number": mistyped(alive["公民身份号码"])},
+        "new_person": {"source": "urban", "name": "欧阳雪梅", "birth_date": "2024-02-29",
+                       "id_number": valid_id("150525", "20240229", "358")},
+    }
+    assert set(records) == set(VERDICTS)
+    for verdict, record in records.items():
+        full, masked = both(api, record)
+        for answer in (full, masked):
+            assert answer["verdict"] == verdict, (verdict, answer["reason"])
+            assert answer["message"] == VERDICT_MESSAGES[verdict]
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in answer["message"])
+        assert full["reason"].isascii() or verdict == "duplicate_enrolment"
+    assert len(set(VERDICT_MESSAGES.values())) == len(VERDICTS)
 
 
 # --- what a masked caller can learn -----------------------------------------------------------

@@ -111,10 +111,13 @@ def test_sources_sharing_a_role_word_keep_their_names_beside_it(web_run):
     names = display.source_names(replace(config, sources=(*config.sources, other, civil)))
     assert display.source_label(names, "police") == "户籍（police）"
     assert display.record_label(names, ("police_2019", "GA1")) == "户籍（police_2019）:GA1"
-    assert display.source_label(names, "civil") == "civil"  # a role without a word
+    # role `other`: its word, and always its name (the word alone does not say which list)
+    assert display.source_label(names, "civil") == "其他来源（civil）"
+    assert display.record_label(names, ("civil", "C7")) == "其他来源（civil）:C7"
     assert display.source_label(names, "ncms") == "新农合"
     with in_language("en"):
         assert display.source_label(names, "police_2019") == "registry (police_2019)"
+        assert display.source_label(names, "civil") == "other source (civil)"
 
 
 @pytest.mark.parametrize("table, code, zh, en", [
