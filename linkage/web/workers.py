@@ -11,9 +11,13 @@ runs a small supervisor instead:
 * every ``refresh_seconds`` the supervisor asks the store for the job's latest complete run;
   when it is newer, it starts a second worker on the same socket, which builds the new master
   while the first one answers every check;
-* once the new worker is ready, both accept connections for a moment, then the old worker is
-  stopped gracefully (it finishes what it is answering and closes its connections; clients
-  reconnect to the new one). No check waits for a build, and no process ever holds two masters.
+* once the new worker is ready, both accept connections for a moment; then the old worker
+  drains: it stops listening and answers every request with ``Connection: close`` for
+  ``DRAIN_S``, so busy clients move to the new worker on their next check instead of sending
+  it down a kept-alive connection the old worker is about to close (seen: a check lost with
+  "server disconnected" in a swap); then it is stopped gracefully (it finishes what it is
+  answering and closes its connections). No check waits for a build, and no process ever holds
+  two masters.
 
 A worker that dies is started again; a new worker that fails to build keeps the old one
 serving (the supervisor logs why and tries again at the next look). Each worker keeps its own
@@ -21,6 +25,7 @@ token cache and record limits: a swap starts the limits' windows afresh, once pe
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -35,6 +40,8 @@ from pathlib import Path
 
 READY_TIMEOUT_S = 3600.0  # a prefecture's master builds in minutes; a hung build is stopped
 STOP_TIMEOUT_S = 30.0  # graceful shutdown of a replaced worker before it is killed
+DRAIN_S = 1.0  # a replaced worker's answers say Connection: close this long before it stops
+DRAIN_SIGNAL = signal.SIGUSR1
 
 
 class Worker:
@@ -81,8 +88,12 @@ class Worker:
         self.stop()
         return False
 
-    def stop(self) -> None:
-        """Graceful stop (SIGTERM: uvicorn finishes in-flight requests), then kill if need be."""
+    def stop(self, drain: bool = False) -> None:
+        """Graceful stop (SIGTERM: uvicorn finishes in-flight requests), then kill if need be;
+        with ``drain``, first DRAIN_S of answers that close their connections."""
+        if drain and self.proc.poll() is None:
+            self.proc.send_signal(DRAIN_SIGNAL)
+            time.sleep(DRAIN_S)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -137,7 +148,7 @@ def supervise(config, host: str, port: int, rates: dict | None,
                 print("check API: the new worker failed; run "
                       f"{worker.run_id} keeps answering", file=sys.stderr)
                 continue
-            worker.stop()
+            worker.stop(drain=True)
             worker = replacement
             print(f"check API: now answering from run {worker.run_id}", file=sys.stderr)
     except KeyboardInterrupt:
@@ -182,8 +193,14 @@ def _worker_main(argv: list[str] | None = None) -> int:
     master = app.state.check_api.state.holder.loaded
     if master is not None:
         _warm(master)
-    server = uvicorn.Server(uvicorn.Config(app, fd=args.fd, log_config=log_config(),
+    draining = _Draining(app)
+    server = uvicorn.Server(uvicorn.Config(draining, fd=args.fd, log_config=log_config(),
                                            proxy_headers=False))
+
+    def drain(*_) -> None:  # the supervisor replaces this worker: stop listening, close as we go
+        draining.on.set()
+        loop = asyncio.get_running_loop()
+        loop.call_soon_threadsafe(lambda: [s.close() for s in server.servers])
 
     def orphaned() -> None:  # the supervisor is gone (its end of the lifeline closed)
         while os.read(args.lifeline_fd, 1):
@@ -196,6 +213,7 @@ def _worker_main(argv: list[str] | None = None) -> int:
         with os.fdopen(args.ready_fd, "w") as ready:
             ready.write(f"ready {master.run_id if master is not None else '-'}\n")
 
+    signal.signal(DRAIN_SIGNAL, drain)
     threading.Thread(target=orphaned, name="lifeline", daemon=True).start()
     threading.Thread(target=announce, name="announce", daemon=True).start()
     server.run()
@@ -205,6 +223,28 @@ def _worker_main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+class _Draining:
+    """The worker's ASGI app; once ``on`` is set, every answer says ``Connection: close``
+    (uvicorn then closes the connection after it), so the client reconnects to the worker
+    that replaces this one."""
+
+    def __init__(self, app):
+        self.app, self.on = app, threading.Event()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def closing(message):
+            if message["type"] == "http.response.start" and self.on.is_set():
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        return await self.app(scope, receive, closing)
 
 
 def _warm(master, checks: int = 16) -> None:

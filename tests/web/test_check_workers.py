@@ -70,12 +70,15 @@ class _Checks(threading.Thread):
         super().__init__(daemon=True)
         self.http = httpx.Client(base_url=base_url, timeout=30, headers=headers)
         self.record, self.answers, self.stop = record, [], threading.Event()
+        self.closing = 0  # answers that closed their connection (the old worker draining)
 
     def run(self) -> None:
         while not self.stop.is_set():
             start = time.perf_counter()
             try:
-                status = self.http.post("/api/v1/check", json=self.record).status_code
+                answer = self.http.post("/api/v1/check", json=self.record)
+                status = answer.status_code
+                self.closing += answer.headers.get("connection") == "close"
             except httpx.TransportError as exc:
                 status = f"{type(exc).__name__}"
             self.answers.append((status, time.perf_counter() - start))
@@ -105,6 +108,9 @@ def test_a_newer_run_is_swapped_in_while_checks_are_answered(served, web_run):
     assert newer != before
     statuses = [s for s, _ in checks.answers]
     assert len(statuses) > 20 and set(statuses) == {200}, statuses
+    # The old worker drained before it stopped: its answers closed the client's kept-alive
+    # connection, so the next check reconnected to the new worker instead of racing the stop.
+    assert checks.closing >= 1
     assert max(seconds for _, seconds in checks.answers) < 5.0
     workers_after = _children(proc.pid)
     assert len(workers_after) == 1 and workers_after != workers_before
