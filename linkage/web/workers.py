@@ -199,7 +199,10 @@ def _worker_main(argv: list[str] | None = None) -> int:
 
     def drain(*_) -> None:  # the supervisor replaces this worker: stop listening, close as we go
         draining.on.set()
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not serving yet, or no longer: nothing listens to close
+            return
         loop.call_soon_threadsafe(lambda: [s.close() for s in server.servers])
 
     def orphaned() -> None:  # the supervisor is gone (its end of the lifeline closed)
