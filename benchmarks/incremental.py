@@ -82,6 +82,16 @@ def write_config(folder: Path) -> Path:
     return path
 
 
+def reseal(path: Path) -> None:
+    """Open and close the restored store, untimed: the base run sealed the store it left
+    (linkage.store.integrity), but a copy is another file, which the next open would read page
+    by page. The day's `add` finds the store as the last process left it."""
+    sys.path.insert(0, str(REPO))
+    from linkage.store import Store
+
+    Store(f"sqlite:///{path}").close()
+
+
 def measure(argv: list[str], what: str, out: Path) -> dict:
     print(f"{what} ...", file=sys.stderr, flush=True)
     child = run_measured(argv, cwd=REPO)
@@ -142,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         batch = _write(folder / f"batch-{size}.csv", [held[0], *held[1:size + 1]])
         shutil.rmtree(out)
         shutil.copytree(snapshot, out)
+        reseal(out / "linkage.sqlite")
         added = measure([str(LINKAGE), "add", str(config), "--input", str(batch), "--source",
                          "ncms", "--truth", truth, "--quiet"], f"add {size:,}", out)
         keep_files(out, folder / f"add-{size}")

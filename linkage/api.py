@@ -155,7 +155,7 @@ class Job:
             return store.add_decision(record_key(a), record_key(b), decision, reviewer,
                                       note=note)
         finally:
-            store.engine.dispose()
+            store.close()
 
     def evaluate(self, truth: StrPath | pd.DataFrame,
                  clusters: StrPath | pd.DataFrame | None = None,
@@ -318,7 +318,7 @@ class Result:
             return explain_pair(config, record_key(a), record_key(b), store,
                                 model_path=_path(model))
         finally:
-            store.engine.dispose()
+            store.close()
 
     def __repr__(self) -> str:
         entities = self.summary.get("entities", {}).get("total", 0)

@@ -165,7 +165,7 @@ def add(
             Path(kept["file"]).unlink(missing_ok=True)
             raise
     finally:
-        store.engine.dispose()
+        store.close()
     return result
 
 

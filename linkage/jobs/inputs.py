@@ -88,7 +88,7 @@ def job_files(config: JobConfig, store: Store | None = None, progress: bool = Fa
         try:
             extra = added_files(config, own)
         finally:
-            own.engine.dispose()
+            own.close()
     else:
         extra = added_files(config, store)
     for info in extra:

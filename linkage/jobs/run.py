@@ -80,7 +80,7 @@ def run(
         store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        store.engine.dispose()
+        store.close()
     return result
 
 

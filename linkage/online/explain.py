@@ -140,7 +140,7 @@ def explain_pairs(config: JobConfig, pairs: list[tuple[Key, Key]], store: Store 
         return out
     finally:
         if own:
-            store.engine.dispose()
+            store.close()
 
 
 def _keys(frame: pd.DataFrame) -> pd.MultiIndex:

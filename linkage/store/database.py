@@ -141,6 +141,15 @@ class Store:
         migrate.upgrade(self.engine)  # checks an SQLite file first (StoreDamaged)
         _sqlite_wal(self.engine)
 
+    def close(self) -> None:
+        """Close every connection, then seal a SQLite file as this process leaves it, so the
+        next process to open it need not read every page to know it is sound (see
+        linkage.store.integrity)."""
+        from linkage.store.integrity import seal
+
+        self.engine.dispose()
+        seal(self.engine)
+
     def begin_run(self, job: str) -> str:
         """A 'running' row naming the process, so a later run can tell if it was killed."""
         self.close_interrupted()

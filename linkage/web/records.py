@@ -203,7 +203,7 @@ def review_records(config: JobConfig, store_url: str, run_id: str
             parts.append(raw[keep.to_numpy()])
             del raw, key
     finally:
-        store.engine.dispose()
+        store.close()
     fields = {f for s in config.sources for f in s.fields}
     frame = (pd.concat(parts, ignore_index=True, sort=False) if parts
              else pd.DataFrame(columns=["source", "record_id"]))

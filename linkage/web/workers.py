@@ -156,7 +156,7 @@ def supervise(config, host: str, port: int, rates: dict | None,
     finally:
         if worker is not None:
             worker.stop()
-        store.engine.dispose()
+        store.close()
         sock.close()
 
 

@@ -155,6 +155,82 @@ def test_linkage_run_and_serve_exit_2_on_a_damaged_store_without_a_traceback(com
     assert _digest(damaged) == before
 
 
+# --- the seal: a store left sound by a linkage process is not read page by page again -----------
+
+@pytest.fixture
+def quick_checks(monkeypatch):
+    """How many times PRAGMA quick_check runs, on any engine, while the test runs."""
+    seen = []
+
+    def count(conn, cursor, statement, *args):
+        if "quick_check" in statement:
+            seen.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    yield seen
+    sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
+
+
+def _sealed(sound_store: Path, folder: Path) -> Path:
+    """A copy of the sound store, opened and closed by linkage: sealed as it was left."""
+    path = folder / "store.sqlite"
+    shutil.copy(sound_store, path)
+    Store(f"sqlite:///{path}").close()
+    assert path.with_name(path.name + ".sound").is_file()
+    return path
+
+
+def test_a_store_a_linkage_process_closed_opens_again_without_reading_every_page(
+        sound_store, tmp_path, quick_checks):
+    path = _sealed(sound_store, tmp_path)
+    assert len(quick_checks) == 1  # the copy was checked once, when first opened
+    store = Store(f"sqlite:///{path}")
+    assert store.last_complete_run("demo") is not None
+    assert len(quick_checks) == 1
+    _stored_run(store, persons=50)  # a run written and the store closed: sealed as it is now
+    store.close()
+    Store(f"sqlite:///{path}").close()
+    assert len(quick_checks) == 1
+
+
+@pytest.mark.parametrize("how", list(DAMAGE))
+def test_a_sealed_store_damaged_afterwards_is_checked_and_refused(sound_store, tmp_path, how,
+                                                                  quick_checks):
+    path = _sealed(sound_store, tmp_path)
+    DAMAGE[how](path)
+    with pytest.raises(StoreDamaged):
+        Store(f"sqlite:///{path}")
+    assert len(quick_checks) == 2
+
+
+def test_a_copy_of_a_sealed_store_is_checked_in_full_seal_and_all(sound_store, tmp_path,
+                                                                  quick_checks):
+    """A restored backup is another file (another inode): its copied seal does not vouch
+    for it."""
+    path = _sealed(sound_store, tmp_path)
+    copy = tmp_path / "restored"
+    copy.mkdir()
+    shutil.copy2(path, copy / path.name)
+    shutil.copy2(path.with_name(path.name + ".sound"), copy / (path.name + ".sound"))
+    Store(f"sqlite:///{copy / path.name}").close()
+    assert len(quick_checks) == 2
+
+
+def test_a_store_written_by_a_process_that_did_not_seal_it_is_checked_again(sound_store,
+                                                                            tmp_path,
+                                                                            quick_checks):
+    """A writer that leaves without Store.close (the review app killed, sqlite3 by hand)."""
+    import sqlite3
+
+    path = _sealed(sound_store, tmp_path)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE runs SET summary = '{}'")
+    db.commit()
+    db.close()
+    Store(f"sqlite:///{path}").close()
+    assert len(quick_checks) == 2
+
+
 # --- WAL: readers do not wait for a writer ------------------------------------------------------
 
 def test_a_sqlite_store_is_put_in_wal_mode_when_opened(tmp_path):
