@@ -46,8 +46,7 @@ def test_a_runs_frames_summary_and_model_are_its_files(ran):
     assert list(result.rejects.columns) == list(rejects.columns)
     assert len(result.rejects) == len(rejects)
     summary = json.loads(json.dumps(result.summary, default=str))
-    assert summary["timings"].pop("store") >= 0  # timed after summary.json is written
-    summary["memory"]["stage_peak_mb"].pop("store", None)  # likewise
+    assert summary["timings"]["store"] >= 0  # the file is written again once stored
     assert summary == json.loads(_text(out / "summary.json"))
     assert result.model.to_dict() == json.loads(_text(out / "model.json"))
     assert result.run_id == result.summary["run_id"]

@@ -351,15 +351,20 @@ def finish(result: RunResult, store: Store, pairs: StoredPairs, timer: StageTime
 
     with timer.stage("outputs"):
         summary["outputs"] = write_office_outputs(result, out_dir)
-    (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
-                                                     default=_json_default), encoding="utf-8")
+    _write_summary(out_dir, summary)
     # Last: the run counts as complete only once every result is stored in one transaction.
     with timer.stage("store"):
         store.finish_run(result.run_id, summary, fs.to_dict(), result.clusters, result.golden,
                          pairs.frame, carry_pairs_from=carry_pairs_from, rejects=rejects,
                          planned=planned, keep_runs=result.config.spec.keep_runs,
                          pair_rows=pairs.rows, correspondences=correspondences)
+    _write_summary(out_dir, summary)  # again, with the store's time and peak (not in the store)
     return result
+
+
+def _write_summary(out_dir: Path, summary: dict) -> None:
+    (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
+                                                     default=_json_default), encoding="utf-8")
 
 
 def mark_first_rejected(store: Store, job: str, run_id: str,
