@@ -230,14 +230,8 @@ class Store:
         correspondences of the households it did not touch.
         """
         with self.engine.begin() as conn:
-            if carry_pairs_from:
+            if carry_pairs_from:  # named in the run's row below, not copied (pairs_of)
                 _still_latest(conn, run_id, carry_pairs_from)
-                columns = [c.name for c in scored_pairs.columns if c.name != "run_id"]
-                conn.execute(scored_pairs.insert().from_select(
-                    ["run_id", *columns],
-                    sa.select(sa.literal(run_id, sa.String(40)),
-                              *[scored_pairs.c[c] for c in columns])
-                    .where(scored_pairs.c.run_id == carry_pairs_from)))
             job = conn.execute(sa.select(runs.c.job).where(runs.c.run_id == run_id)).scalar()
             _lock_versions(conn)
             if planned is None or planned.base_run != latest_complete(conn, job):
@@ -255,7 +249,7 @@ class Store:
                     rows = corr_rows.with_base(conn, carry_pairs_from, rows)
                 _bulk(conn, household_correspondences, rows, run_id)
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(
-                status="complete", finished_at=_now(),
+                status="complete", finished_at=_now(), pairs_from=carry_pairs_from,
                 summary=json.dumps(summary, ensure_ascii=False, default=str),
                 model=json.dumps(model, ensure_ascii=False)))
             if keep_runs is not None:
@@ -330,7 +324,7 @@ class Store:
         """The weights of the pairs the run stored (match and review bands, refused merges)."""
         with self.engine.connect() as conn:
             return np.fromiter(conn.execute(
-                sa.select(scored_pairs.c.weight).where(scored_pairs.c.run_id == run_id))
+                sa.select(scored_pairs.c.weight).where(queue_rows.pairs_of(run_id)))
                 .scalars(), dtype=np.float64)
 
     def refused_merges(self, run_id: str) -> list[tuple[str, str, str, str]]:
@@ -339,7 +333,7 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(
                 scored_pairs.c.source_l, scored_pairs.c.record_l, scored_pairs.c.source_r,
-                scored_pairs.c.record_r).where(scored_pairs.c.run_id == run_id,
+                scored_pairs.c.record_r).where(queue_rows.pairs_of(run_id),
                                                scored_pairs.c.band == "match",
                                                scored_pairs.c.reason != "")).all()
         return [tuple(r) for r in rows]
@@ -374,7 +368,7 @@ class Store:
         JSON text), or None: a run stores only its match and review bands and refused merges."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(scored_pairs).where(
-                (scored_pairs.c.run_id == run_id) & pair_condition(scored_pairs, a, b))).first()
+                queue_rows.pairs_of(run_id) & pair_condition(scored_pairs, a, b))).first()
         return dict(row._mapping) if row is not None else None
 
     def add_decision(self, a: tuple[str, str], b: tuple[str, str], decision: str, reviewer: str,

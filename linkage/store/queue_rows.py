@@ -53,6 +53,18 @@ def closeness(probability: float | None) -> float:
     return abs(probability - 0.5) if probability is not None else 1.0
 
 
+def pairs_of(run_id: str):
+    """The clause picking a run's stored pairs: its own and those of the run it names in
+    ``runs.pairs_from``, and so on back to a full run. An `add` stores only the pairs of its
+    batch and names its base run, whose pairs still wait for their reviewers (it used to copy
+    them all: 864,224 rows, 6.7 s and about 600 MB of store per `add` at a million persons)."""
+    chain = (sa.select(runs.c.run_id, runs.c.pairs_from).where(runs.c.run_id == run_id)
+             .cte("pair_runs", recursive=True))
+    chain = chain.union_all(sa.select(runs.c.run_id, runs.c.pairs_from)
+                            .where(runs.c.run_id == chain.c.pairs_from))
+    return scored_pairs.c.run_id.in_(sa.select(chain.c.run_id))
+
+
 def needs_review():
     """The stored pairs a reviewer must see: the review band and the merges refused."""
     return sa.or_(scored_pairs.c.band == "review",
@@ -91,7 +103,7 @@ def build(engine: sa.Engine, run_id: str) -> bool:
             rows = conn.execute(sa.select(
                 scored_pairs.c.source_l, scored_pairs.c.record_l, scored_pairs.c.source_r,
                 scored_pairs.c.record_r, scored_pairs.c.probability, scored_pairs.c.band,
-                scored_pairs.c.reason).where(scored_pairs.c.run_id == run_id, needs_review())).all()
+                scored_pairs.c.reason).where(pairs_of(run_id), needs_review())).all()
             seen: set[str] = set()
             out = []
             for sl, rl, sr, rr, p, band, reason in rows:

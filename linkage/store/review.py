@@ -100,7 +100,7 @@ def pairs_to_review(engine: sa.Engine, run_id: str) -> list:
     refused, as rows with the scored_pairs columns as attributes."""
     with engine.connect() as conn:
         return conn.execute(sa.select(scored_pairs).where(
-            scored_pairs.c.run_id == run_id, queue_rows.needs_review())).all()
+            queue_rows.pairs_of(run_id), queue_rows.needs_review())).all()
 
 
 def run_pair_keys(engine: sa.Engine, run_id: str) -> list[tuple[str, str, str, str, bool]]:
@@ -110,7 +110,7 @@ def run_pair_keys(engine: sa.Engine, run_id: str) -> list[tuple[str, str, str, s
         return [tuple(r) for r in conn.execute(sa.select(
             scored_pairs.c.source_l, scored_pairs.c.record_l, scored_pairs.c.source_r,
             scored_pairs.c.record_r, queue_rows.needs_review()).where(
-            scored_pairs.c.run_id == run_id)).all()]
+            queue_rows.pairs_of(run_id))).all()]
 
 
 def ensure_queue(engine: sa.Engine, run_id: str) -> bool:
@@ -213,7 +213,7 @@ def run_pair(engine: sa.Engine, run_id: str, ref: PairRef):
     """The pair's row as the run stored it (scored_pairs columns as attributes), or None."""
     with engine.connect() as conn:
         return conn.execute(sa.select(scored_pairs).where(
-            scored_pairs.c.run_id == run_id,
+            queue_rows.pairs_of(run_id),
             pair_condition(scored_pairs, ref.left, ref.right)).limit(1)).first()
 
 
@@ -275,7 +275,7 @@ def record_pairs(engine: sa.Engine, run_id: str, key: tuple[str, str], limit: in
                                          (scored_pairs.c.source_r, scored_pairs.c.record_r)):
             rows += conn.execute(sa.select(scored_pairs).where(
                 side_source == source, side_record == record_id,
-                scored_pairs.c.run_id == run_id)).all()
+                queue_rows.pairs_of(run_id))).all()
     rows.sort(key=lambda r: -(r.probability if r.probability is not None else -1.0))
     return rows[:limit]
 

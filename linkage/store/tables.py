@@ -19,6 +19,9 @@ runs = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("summary", sa.Text),
     sa.Column("model", sa.Text),
+    # The run whose scored pairs this one has too (`linkage add`'s base), not copied: see
+    # linkage.store.queue_rows.pairs_of.
+    sa.Column("pairs_from", sa.String(40)),
 )
 # Membership and golden records are versions (linkage.store.versions): run_id is the run that
 # wrote the row (valid from it), valid_to the run that no longer has it (NULL while current).

@@ -21,6 +21,7 @@ from linkage.core.config import load_config
 from linkage.jobs import add as add_job
 from linkage.jobs.run import run
 from linkage.store import Store, scored_pairs
+from linkage.store.queue_rows import pairs_of
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def _stored(config, run_id: str) -> dict:
         with store.engine.connect() as conn:
             pairs = pd.DataFrame(conn.execute(sa.select(
                 *[c for c in scored_pairs.c if c.name != "run_id"])
-                .where(scored_pairs.c.run_id == run_id)).all())
+                .where(pairs_of(run_id))).all())
         members = store.members(run_id)
         golden = sorted(store.golden_records(run_id))
     finally:

@@ -23,6 +23,7 @@ from demo_config import write_demo_config
 from linkage.core.config import load_config
 from linkage.jobs.run import run
 from linkage.store import entity_members, golden, runs, scored_pairs
+from linkage.store.queue_rows import pairs_of
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +77,7 @@ def snapshot(url: str, run_id: str) -> dict:
         with engine.connect() as conn:
             cols = [c for c in scored_pairs.c if c.name != "run_id"]
             pairs = sorted(conn.execute(sa.select(*cols).where(
-                scored_pairs.c.run_id == run_id)).all())
+                pairs_of(run_id))).all())
         return {"entities": sorted(map(tuple, store.members(run_id).to_numpy().tolist())),
                 "golden": sorted(store.golden_records(run_id)), "pairs": pairs,
                 "review": [p for p in pairs if p.band == "review" or p.reason]}

@@ -27,6 +27,7 @@ from linkage.jobs.inputs import added_files
 from linkage.jobs.run import run
 from linkage.outputs.export import review_pairs_of
 from linkage.store import Store, runs, scored_pairs
+from linkage.store.queue_rows import pairs_of
 
 ENCODINGS = {"police": "utf-8", "ncms": "gbk", "urban": "utf-8-sig"}
 # Rows a clerk might send that cannot be linked, appended to the urban batch.
@@ -160,13 +161,23 @@ def test_add_is_recorded_like_a_run(added, split):
     assert len(members) == len(final.clusters) == s["state"]["records"]
     assert set(members["entity_id"]) == set(final.golden["entity_id"])
     assert not members.duplicated(["source", "record_id"]).any()
-    # Pairs: the earlier runs' stored pairs are kept (the review app reads the latest run),
-    # the batch's own are added.
+    # Pairs: the earlier runs' stored pairs are the add's too (the review app reads the latest
+    # run), named through runs.pairs_from rather than copied; the batch's own are added.
     pair = ["source_l", "record_l", "source_r", "record_r", "band", "reason"]
-    mine = pairs[pairs["run_id"] == final.run_id]
+    with store.engine.connect() as conn:
+        mine = pd.DataFrame(conn.execute(sa.select(*[scored_pairs.c[c] for c in pair])
+                                         .where(pairs_of(final.run_id))).all())
+        named = dict(conn.execute(sa.select(runs.c.run_id, runs.c.pairs_from)).all())
+    assert named[final.run_id] == added["first_add"]
+    assert named[added["first_add"]] == added["base"].run_id
+    assert named[added["base"].run_id] is None
     for earlier in (added["base"].run_id, added["first_add"]):
         kept = pairs[pairs["run_id"] == earlier][pair].merge(mine[pair], how="left", indicator=True)
         assert (kept["_merge"] == "both").all()
+    own = pairs[pairs["run_id"] == final.run_id][pair]
+    assert len(mine) == len(pairs) == len(own) + sum(
+        (pairs["run_id"] == r).sum() for r in (added["base"].run_id, added["first_add"]))
+    assert own.merge(pairs[pairs["run_id"] != final.run_id][pair]).empty  # nothing stored twice
     review = pd.read_csv(final.out_dir / "review_pairs.csv", dtype=str)
     assert len(review) == s["review_pairs"]
     for _, p in review.iterrows():
