@@ -50,8 +50,9 @@ from matchers.base import (
     Level,
     LevelTest,
     Pairs,
-    column,
+    column_at,
     cpdist_workers,
+    factorized,
     per_distinct_frame,
     register,
     select_levels,
@@ -356,8 +357,8 @@ class NamePairs(Pairs):
 
     def __init__(self, left: Frame, right: Frame) -> None:
         super().__init__(left, right)
-        code_l, uniq_l = pd.factorize(column(left, "name_raw", object))
-        code_r, uniq_r = pd.factorize(column(right, "name_raw", object))
+        code_l, uniq_l = factorized(left, "name_raw")
+        code_r, uniq_r = factorized(right, "name_raw")
         joint, _ = pd.factorize(np.concatenate([uniq_l, uniq_r]))
         joint_l, joint_r = joint[: len(uniq_l)], joint[len(uniq_l):]
         n_names = int(joint.max()) + 1 if joint.size else 0
@@ -366,8 +367,8 @@ class NamePairs(Pairs):
         columns = {}
         for name in COLUMNS[2:]:
             values = np.empty(n_names + 1, dtype=object)  # the last entry is the blank name
-            values[joint_r] = column(right, name, object)[rows_r]
-            values[joint_l] = column(left, name, object)[rows_l]
+            values[joint_r] = column_at(right, name, rows_r)
+            values[joint_l] = column_at(left, name, rows_l)
             columns[name] = values
         self.names = _Names(columns)
         # Code -1 (no value) picks the appended blank name.

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 import matchers
 from matchers import birthdate, gender, generic, person_name, place, relation, resident_id
@@ -204,16 +205,23 @@ def _birth_compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # an 8-byte pointer per record: ~15 MB per column at 1.85M records, some 40 such columns. As
 # a pandas category it holds a 1- or 2-byte code per record. Categories are sorted, so that
 # sorting and grouping on the codes order the values as Python sorts the texts.
+# A text column of many distinct values (names and their keys and pinyin, ID numbers and
+# their parts, receipts) holds a Python str per distinct value and record (~60-80 bytes each
+# beside the pointer): some 18 columns, ~1.5 GB at 1.85M records. As an Arrow string column
+# it holds the UTF-8 bytes and a 4-byte offset per record: 157 -> 45 MB at 184k records.
+# Reading one back as Python objects (column(), as_objects(): None where missing) makes new
+# str objects, ~0.1 s per million cells, for the rows read only.
 COMPACT_SAMPLE = 20_000  # rows looked at first: a column of names or IDs is left at once
 COMPACT_SHARE = 20  # a column is compacted when it has at most 1/20 as many values as records
-# Columns every stage reads as text (keys, joins), left as they are.
+# Columns every stage reads as text (keys, joins, dict keys and index values), left as they are.
 KEEP_TEXT = frozenset({"source", "record_id", "household_id"})
 
 
 def compact_records(records: pd.DataFrame) -> pd.DataFrame:
-    """The records with their text columns of few distinct values as pandas categories (see
-    above), as a new frame: the old one's columns (one block of pointers for all the text
-    columns after a concat) are freed once the caller lets it go."""
+    """The records with their text columns of few distinct values as pandas categories and
+    those of many as Arrow strings (see above), as a new frame: the old one's columns (one
+    block of pointers for all the text columns after a concat) are freed once the caller lets
+    it go."""
     out = {}
     for col in records.columns:
         values = records[col]
@@ -225,19 +233,39 @@ def compact_records(records: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _compact(values: pd.Series) -> pd.Categorical | None:
-    """The column as a category with sorted categories, or None when it is not a text column
-    of few distinct values."""
+def _compact(values: pd.Series) -> pd.Categorical | pd.api.extensions.ExtensionArray | None:
+    """The column as a category with sorted categories (few distinct values) or as Arrow
+    strings (many), or None when it is not a column of text (str or None)."""
     if values.dtype != object or len(values) < COMPACT_SHARE:
         return None
     head = values.iloc[:COMPACT_SAMPLE].to_numpy()
     if len(pd.unique(head)) * COMPACT_SHARE > len(head):
-        return None
+        return _arrow_text(values)
     codes, uniques = pd.factorize(values.to_numpy(), sort=True)
-    if (len(uniques) * COMPACT_SHARE > len(values)
-            or pd.api.types.infer_dtype(uniques, skipna=False) != "string"):
+    if pd.api.types.infer_dtype(uniques, skipna=False) != "string":
         return None
+    if len(uniques) * COMPACT_SHARE > len(values):
+        return _arrow_text(values)
     return pd.Categorical.from_codes(codes, pd.Index(uniques, dtype=object))
+
+
+def _arrow_text(values: pd.Series) -> pd.api.extensions.ExtensionArray | None:
+    """The column as Arrow strings, or None when it holds anything but str and None (NaN,
+    numbers, bytes: they would not come back as they were)."""
+    cells = values.to_numpy()
+    if pd.api.types.infer_dtype(cells, skipna=True) != "string":  # rules out bytes
+        return None
+    try:  # not from_pandas: a NaN or pd.NA is refused rather than made missing
+        return pd.arrays.ArrowExtensionArray(pa.array(cells, type=pa.string()))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+def arrow_text(values: pd.Series) -> pa.Array:
+    """An Arrow text column of the records (see compact_records) as one Arrow array, for
+    reading it in Arrow (codes, distinct values) without making a str object per record."""
+    text = pa.array(values.array)
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 # --------------------------------------------------------------------------- usable rows

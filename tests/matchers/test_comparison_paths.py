@@ -131,3 +131,23 @@ def test_columns_reads_like_a_frame():
     picked = frame.take(np.array([2, 0]))
     assert picked["name_key"].tolist() == [None, "张伟"]
     assert picked["birth_date"].dtype == np.int32 and len(picked) == 2
+
+
+def test_compacted_records_get_the_levels_of_plain_ones(pairs):
+    """A run compares its records compacted (linkage.core.standardise.compact_records: names
+    and IDs as Arrow strings, villages and statuses as categories): every comparison finds the
+    levels it finds on the plain object columns, and the blocking codes are the same."""
+    from linkage.core.blocking import block_keys
+    from linkage.core.standardise import compact_records
+
+    std, left, right, comparisons = pairs
+    compact = compact_records(std)
+    arrow = [c for c in compact.columns if isinstance(compact[c].dtype, pd.ArrowDtype)]
+    assert {"name_raw", "name_key", "id_norm", "id_prefix17"} <= set(arrow)
+    for comparison in comparisons:
+        cols = list(comparison.columns)
+        want = comparison.compare(std[cols].take(left), std[cols].take(right))
+        got = comparison.compare(compact[cols].take(left), compact[cols].take(right))
+        assert np.array_equal(want, got), comparison.name
+    for keys in (("name_key",), ("id_prefix17",), ("id_birth_part", "name_initials")):
+        assert np.array_equal(block_keys(std, keys), block_keys(compact, keys)), keys
