@@ -90,17 +90,6 @@ def column_at(frame: Frame, name: str, rows: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=object)[rows]
 
 
-def factorized(frame: Frame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize(column(frame, name, object))``: codes (-1 where missing) and the distinct
-    values as objects, in order of first appearance; an Arrow text column is coded in Arrow,
-    so only its distinct values become str objects."""
-    values = frame[name]
-    if isinstance(getattr(values, "dtype", None), pd.ArrowDtype):
-        codes, uniques = pd.factorize(values)
-        return codes, uniques.to_numpy(dtype=object, na_value=None)
-    return pd.factorize(column(frame, name, object))
-
-
 def is_compacted(values: object) -> bool:
     """Whether a records column is held compacted (linkage.core.standardise.compact_records:
     a category or Arrow text), so that reading it as objects needs :func:`as_objects`."""

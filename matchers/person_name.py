@@ -50,9 +50,9 @@ from matchers.base import (
     Level,
     LevelTest,
     Pairs,
+    column,
     column_at,
     cpdist_workers,
-    factorized,
     per_distinct_frame,
     register,
     select_levels,
@@ -357,8 +357,8 @@ class NamePairs(Pairs):
 
     def __init__(self, left: Frame, right: Frame) -> None:
         super().__init__(left, right)
-        code_l, uniq_l = factorized(left, "name_raw")
-        code_r, uniq_r = factorized(right, "name_raw")
+        code_l, uniq_l = pd.factorize(column(left, "name_raw", object))
+        code_r, uniq_r = pd.factorize(column(right, "name_raw", object))
         joint, _ = pd.factorize(np.concatenate([uniq_l, uniq_r]))
         joint_l, joint_r = joint[: len(uniq_l)], joint[len(uniq_l):]
         n_names = int(joint.max()) + 1 if joint.size else 0

@@ -17,8 +17,6 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from stdnum.iso7064 import mod_11_2
 
 from matchers.base import (
@@ -318,24 +316,6 @@ def _fast_valid(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------- comparison
 
-def _frame_id_bytes(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_id_bytes` of a frame's id_norm; an Arrow text column (the run's records) is read
-    from its bytes, making no str object per row."""
-    values = frame["id_norm"]
-    if isinstance(getattr(values, "dtype", None), pd.ArrowDtype):
-        text = pa.array(values.array)
-        text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-        blank = pc.or_kleene(pc.is_null(text), pc.equal(text, "")).fill_null(True)
-        filled = pc.if_else(blank, pa.scalar("?" * 18, text.type), text)
-        start, stop = np.frombuffer(filled.buffers()[1], dtype=np.int32)[
-            [filled.offset, filled.offset + len(filled)]]
-        ascii_only = pc.all(pc.string_is_ascii(filled)).as_py() is not False  # None: no rows
-        if stop - start == 18 * len(filled) and ascii_only:
-            data = np.frombuffer(filled.buffers()[2], dtype=np.uint8)[start:stop]
-            return data.reshape(-1, 18), ~blank.to_numpy(zero_copy_only=False)
-    return _id_bytes(column(frame, "id_norm", object))
-
-
 def _id_bytes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n, 18) uint8 characters of id_norm and a mask of rows holding an 18-char ASCII id."""
     arr = np.asarray(values, dtype=object)
@@ -440,9 +420,9 @@ class IdPairs(Pairs):
 
     @cached_property
     def chars(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        a, present_a = _frame_id_bytes(self.left)
-        b, present_b = _frame_id_bytes(self.right)
-        return a, b, present_a, present_b
+        a, pa = _id_bytes(column(self.left, "id_norm", object))
+        b, pb = _id_bytes(column(self.right, "id_norm", object))
+        return a, b, pa, pb
 
     def _status(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (column(self.left, "id_status", object)[rows],

@@ -46,7 +46,6 @@ import pandas as pd
 from linkage.outputs import charts
 from linkage.outputs.tables import csv_beside
 from linkage.outputs.xlsx import Sheet, write_xlsx
-from matchers.base import as_objects, column_at
 
 STEM = "household_links"
 SHEET = "家庭对应 households"
@@ -317,8 +316,8 @@ def _coded(records: pd.DataFrame, column: str, rows: np.ndarray | None = None,
     size = len(records) if rows is None else len(rows)
     if column not in records:
         return np.full(size, -1, dtype=np.int64), np.array([], dtype=object)
-    values = as_objects(records[column]) if rows is None else column_at(records, column, rows)
-    codes, uniques = pd.factorize(values)
+    values = records[column].to_numpy(dtype=object)
+    codes, uniques = pd.factorize(values if rows is None else values[rows])
     text = pd.Series(uniques, dtype=object).astype(str).tolist()
     text = pd.Series(list(map(str.strip, text)), dtype=object)
     recode, texts = pd.factorize(text.where(text != "", None))

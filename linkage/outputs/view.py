@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.core.config import JobConfig
-from linkage.core.standardise import arrow_text
 from linkage.jobs.bookkeeping import RunResult
 from linkage.outputs import rows
 
@@ -183,12 +182,6 @@ def stripped_text(values: pd.Series) -> np.ndarray:
         codes = values.cat.codes.to_numpy()
         return np.append(stripped_text(pd.Series(values.cat.categories, dtype=object)),
                          None)[codes]  # code -1 (missing) picks the None appended
-    if isinstance(values.dtype, pd.ArrowDtype) and rows.is_text_dtype(values.dtype):
-        # Arrow text (compact_records): stripped once per distinct value, coded in Arrow, so
-        # that equal texts come out as one object rather than as a new one per record.
-        coded = arrow_text(values).dictionary_encode()
-        distinct = pd.Series(coded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
-        return np.append(stripped_text(distinct), None)[coded.indices.fill_null(-1).to_numpy()]
     cells = values.to_numpy(dtype=object)
     if pd.api.types.infer_dtype(cells, skipna=True) not in ("string", "empty"):
         codes, uniques = pd.factorize(cells)

@@ -81,8 +81,8 @@ def test_cross_field_rules_give_one_record_what_they_give_a_frame():
 
 def test_compact_records_keeps_every_value_and_the_text_sort_order():
     """A text column of few values becomes a category whose codes sort as the texts do and
-    whose texts (None where missing) come back through matchers' column(); identifiers stay
-    as they are."""
+    whose texts (None where missing) come back through matchers' column(); identifiers and
+    columns of many values stay as they are."""
     import numpy as np
 
     from linkage.core.standardise import COMPACT_SHARE, compact_records
@@ -97,9 +97,8 @@ def test_compact_records_keeps_every_value_and_the_text_sort_order():
     out = compact_records(records)
     assert isinstance(out["village"].dtype, pd.CategoricalDtype)
     assert list(out["village"].cat.categories) == sorted({v for v in village if v})
-    for col in ("source", "record_id", "household_id"):
+    for col in ("source", "record_id", "name", "household_id"):
         assert out[col].dtype == object
-    assert isinstance(out["name"].dtype, pd.ArrowDtype)  # many values: Arrow text
     assert out["row"].tolist() == records["row"].tolist()
     for got in (as_objects(out["village"]), column(out, "village", object)):
         assert got.dtype == object and got.tolist() == village.tolist()  # None, not NaN
@@ -110,16 +109,17 @@ def test_compact_records_keeps_every_value_and_the_text_sort_order():
                                   records.astype(object))
 
 
-def test_compact_records_holds_text_of_many_values_as_arrow_strings_read_back_as_before():
-    """Names, their keys and ID numbers (many distinct values) become Arrow strings; column(),
-    column_at() and as_objects() give back the same str objects' values with None where
-    missing, and blocking codes and term counts are those of the object column. A column
-    holding anything but str and None (NaN, numbers) is left as it is."""
+def test_compact_records_holds_name_and_id_keys_as_arrow_strings_read_back_as_before():
+    """The keys made from names and IDs (ARROW_TEXT: given name, pinyin, the ID's first 17
+    characters...) become Arrow strings; column(), column_at() and as_objects() give back the
+    same values as str objects with None where missing, and blocking codes and term counts are
+    those of the object column. The name and ID themselves stay objects, and so does an
+    ARROW_TEXT column holding anything but str and None."""
     import numpy as np
 
     from linkage.core.blocking import _factorized
     from linkage.core.model import term_counts
-    from linkage.core.standardise import compact_records
+    from linkage.core.standardise import ARROW_TEXT, compact_records
     from matchers.base import Columns, as_objects, column, column_at
 
     surnames = "王李张刘陈杨赵黄周吴包白"
@@ -129,14 +129,16 @@ def test_compact_records_holds_text_of_many_values_as_arrow_strings_read_back_as
                       else f"{surnames[i % 12]}{given[i % 7]}{i // 84 or ''}" for i in range(n)],
                      dtype=object)
     ids = np.array([None if i % 13 == 0 else f"15052{5 + i % 3}19{60 + i % 40}0{1 + i % 9}"
-                    f"{10 + i % 18}{i:03d}"[:17] + "X" for i in range(n)], dtype=object)
+                    f"{10 + i % 18}{i:03d}"[:17] for i in range(n)], dtype=object)
     records = pd.DataFrame({
         "source": ["police", "ncms"] * (n // 2), "record_id": [f"GA{i:09d}" for i in range(n)],
-        "household_id": [f"H{i // 4}" for i in range(n)], "name_key": names, "id_norm": ids,
-        "mixed": [f"备注{i}" if i % 3 else np.nan for i in range(n)],
-        "numbers": [f"{i}" if i % 2 else i for i in range(n)], "row": np.arange(n)})
+        "household_id": [f"H{i // 4}" for i in range(n)], "name_given": names,
+        "id_prefix17": ids, "name_norm": names, "id_norm": [v and v + "X" for v in ids],
+        "name_fold": [f"备注{i}" if i % 3 else np.nan for i in range(n)],
+        "name_initials": [f"{i}" if i % 2 else i for i in range(n)], "row": np.arange(n)})
     out = compact_records(records)
-    for col in ("name_key", "id_norm"):
+    assert {"name_given", "id_prefix17", "name_fold", "name_initials"} <= ARROW_TEXT
+    for col in ("name_given", "id_prefix17"):
         assert isinstance(out[col].dtype, pd.ArrowDtype)
         assert out[col].isna().tolist() == [v is None for v in records[col]]
         for got in (column(out, col), column(out, col, object), as_objects(out[col])):
@@ -151,5 +153,6 @@ def test_compact_records_holds_text_of_many_values_as_arrow_strings_read_back_as
         assert (codes == want_codes).all() and distinct == want_distinct
         assert (valid == want_valid).all()
         pd.testing.assert_series_equal(term_counts(out, col), term_counts(records, col))
-    for col in ("source", "record_id", "household_id", "mixed", "numbers"):
+    for col in ("source", "record_id", "household_id", "name_norm", "id_norm", "name_fold",
+                "name_initials"):  # NaN in name_fold, numbers in name_initials: left alone
         assert out[col].dtype == object and out[col].tolist() == records[col].tolist()
