@@ -59,21 +59,41 @@ Frame = pd.DataFrame | Columns
 
 
 def column(frame: Frame, name: str, dtype: object = None) -> np.ndarray:
-    """One column of either kind of frame as a numpy array (a category's as its texts, None
-    where missing, as the text column it stands for gives them)."""
+    """One column of either kind of frame as a numpy array (a category's or an Arrow text
+    column's as its texts, None where missing, as the text column it stands for gives them)."""
     values = frame[name]
-    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype) and dtype in (None, object):
+    if is_compacted(values) and dtype in (None, object):
         return as_objects(values)
     return np.asarray(values, dtype=dtype)
 
 
 def as_objects(values: pd.Series) -> np.ndarray:
     """A records column as an object array, None where missing, whether compacted or not
-    (a category's missing cells come back as NaN from ``to_numpy``)."""
+    (``to_numpy`` gives a category's missing cells as NaN, an Arrow column's as pd.NA); an
+    Arrow column's equal texts come out as one object (faster, and far less memory for names
+    than a new str per row)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         categories = np.append(values.cat.categories.to_numpy(dtype=object), None)
         return categories[values.cat.codes.to_numpy()]  # code -1 picks the None appended
+    if isinstance(values.dtype, pd.ArrowDtype):  # coded in Arrow: equal texts as one object
+        codes, uniques = pd.factorize(values)
+        return np.append(uniques.to_numpy(dtype=object, na_value=None), None)[codes]
     return values.to_numpy(dtype=object)
+
+
+def column_at(frame: Frame, name: str, rows: np.ndarray) -> np.ndarray:
+    """``column(frame, name, object)[rows]``, turning only those rows of a compacted column
+    into objects (a batch of pairs reads a few of a million records)."""
+    values = frame[name]
+    if is_compacted(values):
+        return as_objects(values.iloc[rows])
+    return np.asarray(values, dtype=object)[rows]
+
+
+def is_compacted(values: object) -> bool:
+    """Whether a records column is held compacted (linkage.core.standardise.compact_records:
+    a category or Arrow text), so that reading it as objects needs :func:`as_objects`."""
+    return isinstance(getattr(values, "dtype", None), (pd.CategoricalDtype, pd.ArrowDtype))
 
 
 class Pairs:
@@ -245,7 +265,7 @@ def cpdist_workers(n_pairs: int) -> int:
 
 def is_blank(values: pd.Series | np.ndarray) -> np.ndarray:
     """True where a standardised value is absent (None, NaN or empty string)."""
-    arr = np.asarray(values, dtype=object)
+    arr = as_objects(values) if is_compacted(values) else np.asarray(values, dtype=object)
     return pd.isna(arr) | (arr == "")
 
 

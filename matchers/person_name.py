@@ -51,6 +51,7 @@ from matchers.base import (
     LevelTest,
     Pairs,
     column,
+    column_at,
     cpdist_workers,
     per_distinct_frame,
     register,
@@ -366,8 +367,8 @@ class NamePairs(Pairs):
         columns = {}
         for name in COLUMNS[2:]:
             values = np.empty(n_names + 1, dtype=object)  # the last entry is the blank name
-            values[joint_r] = column(right, name, object)[rows_r]
-            values[joint_l] = column(left, name, object)[rows_l]
+            values[joint_r] = column_at(right, name, rows_r)
+            values[joint_l] = column_at(left, name, rows_l)
             columns[name] = values
         self.names = _Names(columns)
         # Code -1 (no value) picks the appended blank name.

@@ -420,8 +420,8 @@ class IdPairs(Pairs):
 
     @cached_property
     def chars(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        a, pa = _id_bytes(self.left["id_norm"])
-        b, pb = _id_bytes(self.right["id_norm"])
+        a, pa = _id_bytes(column(self.left, "id_norm", object))
+        b, pb = _id_bytes(column(self.right, "id_norm", object))
         return a, b, pa, pb
 
     def _status(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

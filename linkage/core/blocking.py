@@ -19,8 +19,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.core.config import DERIVED_REFINERS, BlockingRule
+from linkage.core.standardise import arrow_text
 
 
 @dataclass
@@ -44,6 +47,12 @@ def _factorized(records: pd.DataFrame, key: str, memo: dict | None = None
         values = col.to_numpy()
         c, uniques = pd.factorize(values)
         valid = values != 0
+    elif isinstance(col.dtype, pd.ArrowDtype):  # Arrow text (compact_records): no objects made
+        text = arrow_text(col)
+        blank = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+        coded = blank.dictionary_encode()  # codes in order of first appearance, as factorize
+        c, uniques = coded.indices.fill_null(-1).to_numpy(), coded.dictionary
+        valid = c >= 0
     else:
         c, uniques = pd.factorize(col.astype(object).where(col.astype(str) != "", None))
         valid = c >= 0

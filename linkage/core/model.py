@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matchers.base import MISSING, Comparison
+from matchers.base import MISSING, Comparison, as_objects, column_at
 
 SCHEMA_VERSION = 1
 FLOOR = 1e-6
@@ -367,7 +367,10 @@ def term_frequencies(records: pd.DataFrame, column: str) -> pd.Series:
 def term_counts(records: pd.DataFrame, column: str) -> pd.Series:
     """Records per value of ``column`` (int64), among records that have one: counts add up
     over sets of records, frequencies do not."""
-    values = records[column].dropna()
+    values = records[column]
+    if isinstance(values.dtype, pd.ArrowDtype):  # counted as the object column it stands for
+        values = pd.Series(as_objects(values), index=values.index, name=values.name)
+    values = values.dropna()
     values = values[values.astype(str) != ""]
     return values.value_counts().astype(np.int64)
 
@@ -395,7 +398,7 @@ def score(
             hit = np.isin(gamma[:, idx], levels)
             if hit.any():
                 u_level = np.asarray(c.u)[gamma[hit, idx]]
-                values = np.asarray(records[c.tf_column], dtype=object)[left[hit]]
+                values = column_at(records, c.tf_column, left[hit])
                 table = tf_tables[c.tf_column]
                 at = table.index.get_indexer(values)  # -1: a value the table never saw
                 freq = np.where(at >= 0, table.to_numpy()[at], tf_floor)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from matchers.base import as_objects, is_compacted
+
 INFANT_YEARS = 6  # born at most this many years before the latest birth year: an infant
 CHILD_YEARS = 16  # a milk name on a record this young (or of unknown age) is a milk name
 ADULT_YEARS = 18
@@ -90,7 +92,8 @@ def _years(columns, n: int) -> np.ndarray:
 
 
 def _text(values, n: int) -> np.ndarray:
-    out = pd.Series(np.asarray(values, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
+    values = as_objects(values) if is_compacted(values) else np.asarray(values, dtype=object)
+    out = pd.Series(values).fillna("").astype(str).to_numpy(dtype=object)
     return out if len(out) == n else np.full(n, "", dtype=object)
 
 

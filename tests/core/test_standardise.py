@@ -107,3 +107,52 @@ def test_compact_records_keeps_every_value_and_the_text_sort_order():
     assert order == records.assign(v=text).sort_values(["v", "row"], kind="stable")["row"].tolist()
     pd.testing.assert_frame_equal(out.astype(object).where(out.notna(), None),
                                   records.astype(object))
+
+
+def test_compact_records_holds_name_and_id_keys_as_arrow_strings_read_back_as_before():
+    """The keys made from names and IDs (ARROW_TEXT: given name, pinyin, the ID's first 17
+    characters...) become Arrow strings; column(), column_at() and as_objects() give back the
+    same values as str objects with None where missing, and blocking codes and term counts are
+    those of the object column. The name and ID themselves stay objects, and so does an
+    ARROW_TEXT column holding anything but str and None."""
+    import numpy as np
+
+    from linkage.core.blocking import _factorized
+    from linkage.core.model import term_counts
+    from linkage.core.standardise import ARROW_TEXT, compact_records
+    from matchers.base import Columns, as_objects, column, column_at
+
+    surnames = "王李张刘陈杨赵黄周吴包白"
+    given = ["巴特尔", "秀英", "建国", "桂兰", "晋宇", "其其格", "志强"]
+    n = 2_000
+    names = np.array([None if i % 17 == 0 else "" if i % 29 == 0
+                      else f"{surnames[i % 12]}{given[i % 7]}{i // 84 or ''}" for i in range(n)],
+                     dtype=object)
+    ids = np.array([None if i % 13 == 0 else f"15052{5 + i % 3}19{60 + i % 40}0{1 + i % 9}"
+                    f"{10 + i % 18}{i:03d}"[:17] for i in range(n)], dtype=object)
+    records = pd.DataFrame({
+        "source": ["police", "ncms"] * (n // 2), "record_id": [f"GA{i:09d}" for i in range(n)],
+        "household_id": [f"H{i // 4}" for i in range(n)], "name_given": names,
+        "id_prefix17": ids, "name_norm": names, "id_norm": [v and v + "X" for v in ids],
+        "name_fold": [f"备注{i}" if i % 3 else np.nan for i in range(n)],
+        "name_initials": [f"{i}" if i % 2 else i for i in range(n)], "row": np.arange(n)})
+    out = compact_records(records)
+    assert {"name_given", "id_prefix17", "name_fold", "name_initials"} <= ARROW_TEXT
+    for col in ("name_given", "id_prefix17"):
+        assert isinstance(out[col].dtype, pd.ArrowDtype)
+        assert out[col].isna().tolist() == [v is None for v in records[col]]
+        for got in (column(out, col), column(out, col, object), as_objects(out[col])):
+            assert got.dtype == object and got.tolist() == records[col].tolist()
+            assert all(type(v) is str or v is None for v in got)  # None, never pd.NA
+        rows = np.array([5, 0, 17, 17, n - 1])
+        assert column_at(out, col, rows).tolist() == records[col].to_numpy()[rows].tolist()
+        assert column_at(Columns({col: records[col].to_numpy()}), col, rows).tolist() == \
+            records[col].to_numpy()[rows].tolist()
+        codes, distinct, valid = _factorized(out, col)
+        want_codes, want_distinct, want_valid = _factorized(records, col)
+        assert (codes == want_codes).all() and distinct == want_distinct
+        assert (valid == want_valid).all()
+        pd.testing.assert_series_equal(term_counts(out, col), term_counts(records, col))
+    for col in ("source", "record_id", "household_id", "name_norm", "id_norm", "name_fold",
+                "name_initials"):  # NaN in name_fold, numbers in name_initials: left alone
+        assert out[col].dtype == object and out[col].tolist() == records[col].tolist()

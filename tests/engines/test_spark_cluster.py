@@ -25,7 +25,7 @@ from linkage.core import cluster as core
 from linkage.core.config import load_config
 from linkage.jobs.run import run
 from linkage.store import Store
-from matchers.base import as_objects
+from matchers.base import as_objects, is_compacted
 
 pytest.importorskip("pyspark")
 pytest.importorskip("pyarrow")
@@ -310,9 +310,10 @@ def test_demo_job_on_the_cluster_gives_the_local_entities(demo_on_both, spark):
 
 
 def _plain(records: pd.DataFrame) -> pd.DataFrame:
-    """The records with category columns back as plain text (None where missing)."""
+    """The records with compacted columns (categories, Arrow text) back as plain text (None
+    where missing)."""
     out = records.copy()
     for col in out.columns:
-        if isinstance(out[col].dtype, pd.CategoricalDtype):
+        if is_compacted(out[col]):
             out[col] = pd.Series(as_objects(out[col]), index=out.index, dtype=object)
     return out

@@ -131,3 +131,35 @@ def test_columns_reads_like_a_frame():
     picked = frame.take(np.array([2, 0]))
     assert picked["name_key"].tolist() == [None, "张伟"]
     assert picked["birth_date"].dtype == np.int32 and len(picked) == 2
+
+
+def test_compacted_records_get_the_levels_of_plain_ones(pairs):
+    """A run compares its records compacted (linkage.core.standardise.compact_records: name
+    and ID keys as Arrow strings, villages and statuses as categories): every comparison finds
+    the levels it finds on the plain object columns, and the blocking codes are the same; so
+    it does with every text column as Arrow strings (matchers read them all through column())."""
+    from linkage.core.blocking import block_keys
+    from linkage.core.standardise import KEEP_TEXT, _arrow_text, compact_records
+
+    std, left, right, comparisons = pairs
+    compact = compact_records(std)
+    arrow = {c for c in compact.columns if isinstance(compact[c].dtype, pd.ArrowDtype)}
+    assert {"name_pinyin", "name_given", "id_prefix17", "id_birth_part"} <= arrow
+    every = std.copy()
+    for col in set(std.columns) - KEEP_TEXT:
+        text = _arrow_text(std[col])
+        if text is not None:
+            every[col] = text
+    assert {"name_raw", "name_key", "id_norm", "id_status"} <= {
+        c for c in every.columns if isinstance(every[c].dtype, pd.ArrowDtype)}
+    for comparison in comparisons:
+        cols = list(comparison.columns)
+        want = comparison.compare(std[cols].take(left), std[cols].take(right))
+        for frame in (compact, every):
+            got = comparison.compare(frame[cols].take(left), frame[cols].take(right))
+            assert np.array_equal(want, got), comparison.name
+    for keys in (("name_key",), ("id_prefix17",), ("id_birth_part", "name_initials"),
+                 ("name_pinyin", "birth_year")):
+        want = block_keys(std, keys)
+        assert np.array_equal(want, block_keys(compact, keys)), keys
+        assert np.array_equal(want, block_keys(every, keys)), keys
