@@ -586,8 +586,9 @@ def _page_cache(conn, size: int | None) -> int | None:
     """Set an SQLite connection's ``PRAGMA cache_size`` (negative: KiB) and return what it
     was; None and nothing done elsewhere. Storing a run inserts millions of rows into indexes
     keyed in no order (record ids, entity ids): with room for their pages, 1.85M membership
-    rows take 13 s instead of 20 s at SQLite's default 2 MB; more than 64 MB gained nothing
-    measurable. The pooled connection gets its old size back afterwards."""
+    rows took 13 s instead of 20 s at SQLite's default 2 MB (sqlite3 alone; 128 and 256 MB no
+    better). The whole store stage of a 1M-person run, I/O-bound, showed no gain beyond its
+    noise (64 against 66 s). The pooled connection gets its old size back afterwards."""
     if conn.dialect.name != "sqlite" or size is None:
         return None
     raw = conn.connection.driver_connection
@@ -603,9 +604,9 @@ def _bulk(conn, table: sa.Table, frame: pd.DataFrame, run_id: str, chunk: int = 
     Building a dict per row through SQLAlchemy cost more than the database itself at a
     million entities; a positional statement and tuples keep it to the driver's speed on
     SQLite and PostgreSQL alike. The chunk's columns are put in the statement's order first,
-    so each row is made once (building rows, then reordering each, was 15 s of the 66 s store
-    stage at a million persons). ``prepare`` turns each chunk into the table's columns, so
-    derived text exists for one chunk at a time.
+    so each row is made once (building rows, then reordering each, took 15 s of a profiled
+    82 s store stage at a million persons). ``prepare`` turns each chunk into the table's
+    columns, so derived text exists for one chunk at a time.
     """
     if frame.empty:
         return
