@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from linkage.store import correspondences as corr_rows
 from linkage.store import queue_rows, versions
+from linkage.store.integrity import seal, sqlite_file
 from linkage.store.tables import (
     DECISIONS,
     decisions,
@@ -91,8 +92,7 @@ def _sqlite_wal(engine: sa.Engine) -> None:
     commit (0.25 ms here) but let a power cut undo the last commits (a stored run, a
     reviewer's decision) that the caller was already told were done.
     """
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    if sqlite_file(engine) is None:
         return
     # Switching the journal mode needs the file to itself for a moment, and SQLite answers
     # "database is locked" at once (no busy wait) while another process that opened the store
@@ -145,8 +145,6 @@ class Store:
         """Close every connection, then seal a SQLite file as this process leaves it, so the
         next process to open it need not read every page to know it is sound (see
         linkage.store.integrity)."""
-        from linkage.store.integrity import seal
-
         self.engine.dispose()
         seal(self.engine)
 
