@@ -143,8 +143,9 @@ def _parse_clean(s: str) -> tuple[int, str]:
     match = _CHINESE.match(s) or _SEPARATED.match(s)
     if match:
         y, m, d = match.groups()
-        if len(y) == 2 and d is None and match.re is _SEPARATED:
-            return 0, "unparseable"  # 65.3 is more likely a number than March 1965
+        # 65.3 and 07.8 are 出生年月 as forms write it (March 1965, August 2007); 65.0 is a number
+        if len(y) == 2 and d is None and match.re is _SEPARATED and int(m) == 0:
+            return 0, "unparseable"
         return _result(_full_year(y), int(m or 0), int(d or 0))
     match = _FLOAT_INT.match(s)
     if match:

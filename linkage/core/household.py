@@ -37,8 +37,13 @@ The steps (pure functions over numpy/pandas columns; both engines, ``linkage add
    same birthdate in different households). The double of a member keyed twice is no
    contradiction: it is that member. Two hard classes also never merge (cannot-link):
    two records of one source household that are not one member keyed twice (the same relation,
-   the same full birthdate and a close name), and a shared ID whose birthdate is a generation
-   away from a record's (a parent's ID on a child).
+   the same full birthdate and a close name; or, where the registry household holds one person
+   for both, a name alike, an ID one keystroke off or a date one typo off beside the rest), and
+   a shared ID whose birthdate is a generation away from a record's (a parent's ID on a child).
+8. **A married daughter listed at home**: a daughter (女) whose household, otherwise linked,
+   has no registry record for her, paired in the review band with the one wife or
+   daughter-in-law of her name and birthdate assigned in another household, loses the
+   place's evidence against the pair (she lives with her husband by construction).
 
 Results depend only on pairs at or above the review threshold and on member pairs (regenerated
 here), so an engine that keeps only those (the Spark engine) gets the same bits as one that
@@ -54,7 +59,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from matchers.base import MISSING
+from matchers.base import MISSING, as_objects
 
 SENIOR = ("head", "spouse", "parent")
 JUNIOR = ("child", "grandchild")
@@ -87,6 +92,7 @@ class Fields:
     id_number: int | None = None
     id_birth_conflict: int | None = None
     id_same: tuple[int, ...] = ()  # levels of one valid ID (not the birth-conflict one)
+    id_typo: tuple[int, ...] = ()  # one digit mistyped: the check character says one side is
     birth_different: int | None = None
     name_close: tuple[int, ...] = ()  # name levels that are one name spelt alike
     name_alike: tuple[int, ...] = ()  # ... or sounding alike, cut short, characters swapped
@@ -111,9 +117,10 @@ class Fields:
             "exact", "normalised", "lookalike")) if k is not None)
         alike = close + tuple(k for k in (level(name, lab) for lab in (
             "pinyin", "phonetic", "truncated", "swapped")) if k is not None)
+        typo = tuple(k for k in (level(ident, "one_digit"),) if k is not None)
         return cls(name, index("place"), birth, level(birth, "exact"), ident,
-                   level(ident, "exact_birth_conflict"), same, level(birth, "different"), close,
-                   alike, level(name, "different"))
+                   level(ident, "exact_birth_conflict"), same, typo, level(birth, "different"),
+                   close, alike, level(name, "different"))
 
 
 @dataclass
@@ -344,7 +351,72 @@ def household_step(
              & ~member_pair & ~cannot & (all_w >= params.review))
     bits[clash] -= params.penalty
     note[clash] = "the two records are assigned to different registry persons in their households"
+
+    # 8. a married daughter still listed in her parents' household
+    married = _married_daughters(records, role, hh, authority, all_left, all_right, all_gamma,
+                                 all_parts, all_w, cannot | clash | member_pair, strong, corr,
+                                 partner, fields, params)
+    if married.any():
+        gain = np.maximum(-all_parts[married, fields.place], 0.0)
+        bits[married] += gain
+        note[married] = ("a daughter her household leaves over, and a wife or daughter-in-law "
+                         "assigned in another: the place says nothing, +"
+                         + np.char.mod("%.2f", gain).astype(object) + " bits")
     return result(_describe(corr, labels, assignments), prior)
+
+
+def _married_daughters(records, role, hh, authority, left, right, gamma, parts, weight, excluded,
+                       strong, corr, partner, fields, params) -> np.ndarray:
+    """Per pair: an insurance record of a daughter (女) that her household leaves over, paired
+    with the one wife or daughter-in-law of her name and birthdate assigned in another
+    household (the registry record, and the insurance record assigned to it).
+
+    Why: a married daughter moves to her husband's 户 as 妻 or 儿媳, and the village clerk
+    often leaves her on her parents' NCMS roster too: there she is the one member whose
+    household, otherwise linked, has no registry record for her. Her two listings are in two
+    places by construction, so the place comparison says nothing of them, as inside a
+    household; the rest of the evidence (name, full birthdate, ID) must still carry the pair.
+    Only pairs in the review band are weighed (every engine keeps those), and only where the
+    daughter has exactly one such registry candidate: two namesakes of one birthdate are left
+    to a reviewer."""
+    out = np.zeros(len(left), dtype=bool)
+    if (fields.place is None or fields.birth is None or fields.birth_exact is None
+            or strong.empty or "gender" not in records):
+        return out
+    n = len(records)
+    gender = as_objects(records["gender"])
+    kept = corr[corr["kept"] & (corr["strong_members"] >= 2)]
+    corresponded = np.zeros(int(hh.max()) + 1 if (hh >= 0).any() else 0, dtype=bool)
+    corresponded[kept["hi"].to_numpy(dtype=np.int64)] = True
+    assigned = np.zeros(n, dtype=bool)
+    assigned[strong["i"].to_numpy(dtype=np.int64)] = True
+    assigned[strong["r"].to_numpy(dtype=np.int64)] = True
+    known = hh >= 0
+    left_over = (~authority & known & ~assigned & (role == "child")
+                 & np.where(known, corresponded[np.maximum(hh, 0)], False))
+    married = assigned & pd.Series(role).isin(("spouse", "other")).to_numpy()
+    a, b = left, right
+    daughter_left = left_over[a] & married[b]
+    daughter_right = left_over[b] & married[a]
+    x = np.where(daughter_left, a, b)
+    y = np.where(daughter_left, b, a)
+    female = ((gender[x] != "M") & (gender[y] != "M")
+              & ((gender[x] == "F") | (gender[y] == "F")))
+    eligible = ((daughter_left | daughter_right) & (hh[a] != hh[b]) & female & ~excluded
+                & (gamma[:, fields.birth] == fields.birth_exact)
+                & (parts[:, fields.place] < 0) & (np.asarray(weight) >= params.review))
+    if not eligible.any():
+        return out
+    # The daughter's registry candidates: exactly one, and her other pairs only with it.
+    registry = eligible & authority[y]
+    candidates = pd.Series(y[registry]).groupby(x[registry]).agg(["nunique", "first"])
+    sole = candidates.loc[candidates["nunique"] == 1, "first"]
+    her = pd.Series(sole.to_numpy(), index=sole.index.to_numpy()).reindex(x).to_numpy()
+    found = ~np.isnan(her)
+    target = np.where(found, her, -1).astype(np.int64)
+    partner_y = np.where(authority[y], y, partner[y])
+    out[eligible & found & (partner_y == target)] = True
+    return out
 
 
 def hard_negatives(records: pd.DataFrame, left: np.ndarray, right: np.ndarray,
@@ -414,10 +486,10 @@ def _hard_negatives(hh, role, year, jan1, left, right, gamma, parts, weight, fie
         # beside the full date), not a different one.
         birth = g[:, fields.birth]
         # A 1 January placeholder says only the year.
-        same_birth = same_year & (((birth >= 0) & (birth != fields.birth_different))
-                                  | (known_years & (jan1[a] | jan1[b])))
+        dates_agree = (birth >= 0) & (birth != fields.birth_different)
+        same_birth = same_year & (dates_agree | (known_years & (jan1[a] | jan1[b])))
     else:
-        same_birth = np.zeros(idx.size, dtype=bool)
+        dates_agree = same_birth = np.zeros(idx.size, dtype=bool)
     close_name = (np.isin(g[:, fields.name], fields.name_close)
                   if fields.name is not None and fields.name_close
                   else np.zeros(idx.size, dtype=bool))
@@ -432,6 +504,9 @@ def _hard_negatives(hh, role, year, jan1, left, right, gamma, parts, weight, fie
                    | (id_conflict[idx] & ~far_years))
     else:
         same_id = np.zeros(idx.size, dtype=bool)
+    id_typo = (np.isin(g[:, fields.id_number], fields.id_typo)
+               if fields.id_number is not None and fields.id_typo
+               else np.zeros(idx.size, dtype=bool))
     same_role = (code[a] == code[b]) | (code[a] < 0) | (code[b] < 0)
     # A household has one head and one head's spouse: two records in that role are one person
     # when they share a birthdate or an ID and the names are not different.
@@ -447,16 +522,20 @@ def _hard_negatives(hh, role, year, jan1, left, right, gamma, parts, weight, fie
     # IDs), or the same ID and relation within a year of birth (a clerk's 1 January
     # placeholder beside the real date; relation words vary, 媳妇 and 儿媳妇); the same
     # relation, birthdate and a name spelt alike (twins may share a sound, not a spelling);
-    # the head or the spouse twice, as above; the same relation and birthdate and a name alike
-    # where the registry household holds one person for both records; or evidence that
-    # outweighs being two members of one household (the match threshold plus the penalty)
-    # beside a close name or the same relation. Never a parent and a child. Birth years read
-    # from an ID number are no evidence here: a parent's ID gives the child the parent's year.
+    # the head or the spouse twice, as above; where the registry household holds one person for
+    # both records, the same relation and birthdate beside a name alike or an ID one keystroke
+    # off (its check character fails: a typo, not a twin's number), or the same relation and
+    # name beside dates one typo apart (2016 and 2019: brothers never share a name); or
+    # evidence that outweighs being two members of one household (the match threshold plus the
+    # penalty) beside a close name or the same relation. Never a parent and a child. Birth
+    # years read from an ID number are no evidence here: a parent's ID gives the child the
+    # parent's year.
     keyed_twice = ~generations & (
         (same_id & (alike_name | (same_role & near_year)))
         | (same_role & same_birth & close_name)
         | (sole_role & (same_birth | same_id) & some_name)
-        | (sole_match & same_role & same_birth & alike_name)
+        | (sole_match & same_role & ((same_birth & (alike_name | id_typo))
+                                     | (dates_agree & close_name)))
         | ((np.asarray(weight)[idx] >= params.strong + params.penalty)
            & (close_name | same_role)))
     within = same_household & ~keyed_twice

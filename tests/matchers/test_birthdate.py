@@ -56,6 +56,10 @@ TWO_DIGIT_NOW = dt.date.today().year % 100
         ("1965年3月", (19650300, "year_month")),
         ("1965-03", (19650300, "year_month")),
         ("1965.3", (19650300, "year_month")),
+        # 出生年月 as forms write it, a two-digit year and the month (07.8 for August 2007)
+        ("65.3", (19650300, "year_month")),
+        ("07.8", (20070800, "year_month")),
+        ("88/11", (19881100, "year_month")),
         (1965.3, (19650300, "year_month")),  # typed into Excel, stored as a number
         ("196503", (19650300, "year_month")),
         (196503, (19650300, "year_month")),
@@ -81,7 +85,7 @@ TWO_DIGIT_NOW = dt.date.today().year % 100
         ("1879", (0, "unparseable")),  # a year out of range, not a serial day in 1905
         ("150521196503120012", (0, "unparseable")),
         ("abc", (0, "unparseable")),
-        ("65.3", (0, "unparseable")),
+        ("65.0", (0, "unparseable")),  # a number, not a month
         (True, (0, "unparseable")),
         (-5, (0, "unparseable")),
         (float("inf"), (0, "unparseable")),
