@@ -337,6 +337,18 @@ def household_step(
     bits[pair[contradicted]] -= params.penalty
     note[pair[contradicted]] = "a member is assigned to another within " + within[contradicted]
     note[pair[double]] = "one member keyed twice within " + within[double]
+    # A double the assignment leaves over (one to one, its member went to the record it was
+    # keyed from) is read from the household as that member is: the same prior and evidence
+    # as an assigned pair. A child keyed again under its milk name, without the ID and with the
+    # year alone, links through its household as a lone such child does.
+    spare = double & ~np.isin(members["i"].to_numpy(), members["i"].to_numpy()[assigned])
+    spare_lift = spare & (wh >= params.review) & ~own_anchor
+    spare_gain = np.maximum(wh - all_w[pair], 0.0)
+    bits[pair[spare_lift]] += spare_gain[spare_lift]
+    note[pair[spare_lift]] = ("one member keyed twice within " + within[spare_lift]
+                              + ", read as its double is, +"
+                              + np.char.mod("%.2f", spare_gain[spare_lift]).astype(object)
+                              + " bits")
 
     # Each insurance record's registry person: its best strong assigned registry record.
     partner = np.full(n, -1, dtype=np.int64)

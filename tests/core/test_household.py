@@ -559,6 +559,39 @@ def test_a_son_keyed_twice_with_a_digit_of_his_birth_year_off_is_one_person():
     assert pair_note(records, scored, "N3b", "P3").startswith("one member keyed twice within")
 
 
+def test_a_child_keyed_again_under_his_milk_name_without_id_or_date_is_one_person():
+    """狗剩 with his ID and birthdate, and 狗剩 again with neither, the year alone: the milk
+    name says nothing across households, but the registry household holds one son of that
+    year, whom the first record takes. The second is read from the household as the first is."""
+    ncms = WANG_NCMS + [
+        ("ncms", "N3", "1505230901", "狗剩", "150523201905051213", "2019-05-05", "男", "子",
+         "三家子乡", "红光村"),
+        ("ncms", "N3b", "1505230901", "狗剩", None, "2019", "男", "子", "三家子乡", "红光村"),
+    ]
+    entities, records, scored = link(WANG_REGISTRY + ncms, milk_names=["狗剩"])
+    assert together(entities, "P3", "N3", "N3b")
+    assert "read as its double is" in pair_note(records, scored, "N3b", "P3")
+
+
+def test_twins_one_keyed_without_his_id_stay_two_people():
+    """Twins 王梓轩 and 王子轩, both registered; NCMS has 王梓轩 with his ID and 王子轩 without:
+    two names, so no double, and the second twin is assigned to his own registry record."""
+    registry = WANG_REGISTRY[:2] + [
+        ("police", "P6", "100001", "王梓轩", "150523201104171219", "2011-04-17", "男", "长子",
+         "三家子乡", "红光村"),
+        ("police", "P7", "100001", "王子轩", "150523201104171235", "2011-04-17", "男", "次子",
+         "三家子乡", "红光村"),
+    ]
+    ncms = WANG_NCMS + [
+        ("ncms", "N6", "1505230901", "王梓轩", "150523201104171219", "2011-04-17", "男", "子",
+         "三家子乡", "红光村"),
+        ("ncms", "N7", "1505230901", "王子轩", None, "2011", "男", "子", "三家子乡", "红光村"),
+    ]
+    entities, _, _ = link(registry + ncms)
+    assert not together(entities, "N6", "N7") and not together(entities, "P6", "P7")
+    assert together(entities, "P6", "N6") and together(entities, "P7", "N7")
+
+
 def test_a_grandson_keyed_twice_with_year_and_month_only_is_one_person():
     """闫杰飞 keyed again as 闫杰菲 (a homophone), his ID damaged by Excel and his birthdate
     written 07.8 as forms write 出生年月: one relation, one birth month, one boy."""
